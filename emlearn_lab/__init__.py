@@ -1,0 +1,25 @@
+"""emlearn_lab: a Jupyter workbench for TinyML on MicroPython.
+
+>>> import emlearn_lab as eml
+>>> model = eml.convert(fitted_forest)        # exact host reference        # doctest: +SKIP
+>>> dev = eml.connect("virtual")                                            # doctest: +SKIP
+>>> print(dev.deploy(model, X_test))          # pushed, verified, timed     # doctest: +SKIP
+"""
+from .convert import convert
+from .device.connect import connect, list_serial_ports
+from .device.report import DeployReport
+from .device.transport import Device
+from .exceptions import (BuildError, DeviceBusyError, DeviceDisconnectedError, DeviceError,
+                         DeviceMemoryError, DeviceNotFoundError, DeviceRuntimeError,
+                         EmlearnLabError, InputError, ModelFileError, NotFittedError,
+                         UnsupportedModelError)
+from .trees.model import TreeModel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "convert", "connect", "list_serial_ports", "Device", "DeployReport", "TreeModel",
+    "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",
+    "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
+    "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError",
+]

@@ -1,0 +1,1 @@
+"""Talking to MicroPython devices: virtual device, transport, deploy, reports."""

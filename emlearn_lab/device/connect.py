@@ -1,0 +1,74 @@
+"""eml.connect: a Device for "virtual", "auto" or a serial port path."""
+from ..exceptions import DeviceNotFoundError
+from .transport import Device
+from .virtual import VirtualDevice
+
+__all__ = ["connect", "list_serial_ports"]
+
+# USB vendor ids of boards that commonly run MicroPython (used by "auto").
+_MICROPYTHON_VIDS = {0x2E8A: "Raspberry Pi", 0xF055: "MicroPython", 0x303A: "Espressif",
+                     0x10C4: "Silicon Labs CP210x", 0x1A86: "WCH CH340", 0x0403: "FTDI",
+                     0x239A: "Adafruit", 0x2341: "Arduino", 0x16C0: "Teensy"}
+
+
+def list_serial_ports() -> list:
+    """(port, description) of USB serial ports whose vendor commonly runs MicroPython."""
+    try:
+        from serial.tools import list_ports
+    except ImportError:
+        return []
+    return [(p.device, f"{_MICROPYTHON_VIDS[p.vid]} {p.description}")
+            for p in list_ports.comports() if p.vid in _MICROPYTHON_VIDS]
+
+
+def connect(port: str = "virtual", *, heap_bytes: int | None = None, workdir=None,
+            baudrate: int = 115200) -> Device:
+    """Connect to a MicroPython device.
+
+    Parameters
+    ----------
+    port : str
+        ``"virtual"`` (default): the MicroPython unix port behind a pty, a real interpreter
+        with its own filesystem directory. ``"auto"``: the first USB serial board that answers
+        as a MicroPython REPL, else the virtual device. Otherwise a serial port path.
+    heap_bytes : int, optional
+        Virtual device only: GC heap size, to emulate a board's RAM.
+    workdir : path, optional
+        Virtual device only: directory used as its filesystem (kept after close).
+
+    Returns
+    -------
+    Device
+        Use as a context manager or call ``close()``.
+
+    Raises
+    ------
+    DeviceNotFoundError
+        Nothing at that port, or it does not answer as MicroPython.
+    DeviceBusyError
+        The port is open in another program.
+
+    Examples
+    --------
+    >>> import emlearn_lab as eml
+    >>> with eml.connect("virtual", heap_bytes=256 * 1024) as dev:
+    ...     dev.eval("1 + 1")
+    2
+    """
+    if port == "virtual":
+        vdev = VirtualDevice(workdir=workdir, heap_bytes=heap_bytes)
+        try:
+            return Device(vdev.port, virtual=vdev)
+        except Exception:
+            vdev.close()
+            raise
+    if heap_bytes is not None or workdir is not None:
+        raise DeviceNotFoundError("heap_bytes and workdir apply to the virtual device only")
+    if port == "auto":
+        for path, _ in list_serial_ports():
+            try:
+                return Device(path, baudrate=baudrate)
+            except DeviceNotFoundError:
+                continue
+        return connect("virtual")
+    return Device(port, baudrate=baudrate)

@@ -1,0 +1,189 @@
+"""deploy(): push a model to a device, load it there, verify it row by row, time it."""
+import time
+
+import numpy as np
+
+from ..exceptions import DeviceError, DeviceMemoryError, InputError
+from ..trees.model import TreeModel
+from .artifacts import runtime_bundle
+from .report import DeployReport
+
+__all__ = ["deploy", "predict_on_device", "DeployedModel"]
+
+_X_PATH = "_emlab_x.bin"
+_OUT_PATH = "_emlab_out.bin"
+_FORMS = ("auto", "loadable", "inline")
+
+
+class DeployedModel:
+    """Host-side record of what is loaded on the device (`_emlab_models[name]` there)."""
+
+    def __init__(self, model: TreeModel, name: str, form: str):
+        self.model, self.name, self.form = model, name, form
+
+
+def _as_model(model) -> TreeModel:
+    if isinstance(model, TreeModel):
+        return model
+    from ..convert import convert
+    return convert(model)
+
+
+def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeats=200):
+    """Build the runtime for the device, push runtime + model, verify and time on the device.
+
+    Parameters
+    ----------
+    dev : Device
+    model : TreeModel or fitted scikit-learn tree estimator
+    X : array-like, optional
+        Rows to verify on the device (every row: device result == host reference) and to time.
+    form : {"auto", "loadable", "inline"}
+        "loadable": generic runtime .mpy + binary model file. "inline": the model compiled into
+        viper code (fastest). "auto": inline when the device runs native code and the model
+        has at most 4000 decision nodes, else loadable.
+    name : str
+        Device file names derive from it (``name.eml``, ``name_inline.mpy``).
+    repeats : int
+        predict() calls per timed row.
+
+    Returns
+    -------
+    DeployReport
+
+    Raises
+    ------
+    InputError, UnsupportedModelError, NotFittedError
+        Before anything is sent.
+    DeviceMemoryError
+        The model does not fit the device's free heap.
+    DeviceDisconnectedError
+        The link was lost; calling deploy again resumes (unchanged files are not re-sent).
+    """
+    if form not in _FORMS:
+        raise InputError(f"form must be one of {_FORMS}, got {form!r}")
+    if not name.isidentifier():
+        raise InputError(f"name must be a Python identifier (it names device files), "
+                         f"got {name!r}")
+    model = _as_model(model)
+    Xc = model.check_X(X) if X is not None else None
+    target = dev.target
+    chosen = _choose_form(form, model, target)
+    bundle = _bundle(chosen, model, target, name)
+
+    sent, skipped = [], []
+    for art in bundle.files:
+        (sent if dev.write_file(art.path, art.data) else skipped).append(art)
+
+    heap_free = dev.info["heap_free_bytes"]
+    dev.exec(_HELPERS)
+    try:
+        loaded = dev.eval(
+            f"_emlab_load({bundle.modules!r}, {bundle.loader!r}, {bundle.args!r}, {name!r})",
+            timeout_s=60)
+    except DeviceMemoryError as e:
+        need = sum(len(a.data) for a in bundle.files if a.path.endswith((".eml",)))
+        raise DeviceMemoryError(
+            f"model '{name}' does not fit the device heap: its file alone is {need} bytes, the "
+            f"device had {heap_free} bytes free before loading ({e}). Try fewer trees, a "
+            "smaller max_leaf_nodes or min_samples_leaf, or form='loadable'.") from None
+    runtime_ram, model_ram, load_us = loaded
+    dev.deployed = DeployedModel(model, name, chosen)
+
+    report = DeployReport(
+        device=repr(dev), target=str(target), form=chosen, name=name, model=repr(model),
+        files=[(a.path, len(a.data), a in sent) for a in bundle.files],
+        runtime_ram_bytes=runtime_ram, model_ram_bytes=model_ram, load_us=load_us,
+        heap_free_bytes=heap_free, native=bundle.native, notes=list(bundle.notes))
+    if Xc is not None and verify:
+        _verify(dev, model, Xc, name, report)
+        _bench(dev, name, Xc, repeats, report)
+    return report
+
+
+def _choose_form(form, model, target):
+    if form == "auto":
+        return "inline" if target.arch is not None and model.n_nodes <= 4000 else "loadable"
+    if form == "inline" and target.arch is None:
+        raise InputError(f"form='inline' needs native code, which device target {target} "
+                         "lacks; use form='loadable'")
+    return form
+
+
+def _bundle(form, model, target, name):
+    from ..trees.modelfile import to_bytes
+    if form == "inline":
+        from .inline_form import inline_bundle
+        return inline_bundle(model, target, name)
+    return runtime_bundle(target, name + ".eml", to_bytes(model))
+
+
+_HELPERS = """
+_emlab_models = globals().get('_emlab_models', {})
+def _emlab_load(modules, loader, args, name):
+    import emlab_tools
+    _emlab_models.pop(name, None)
+    m, rr, mr, us = emlab_tools.load(modules, loader, *args)
+    _emlab_models[name] = m
+    return (rr, mr, us)
+"""
+
+
+def _send_rows(dev, X: np.ndarray) -> None:
+    data = np.ascontiguousarray(X).astype(X.dtype.newbyteorder("<")).tobytes()
+    dev.write_file(_X_PATH, data, skip_unchanged=True)
+
+
+def _run_rows(dev, model: TreeModel, X: np.ndarray, name: str) -> tuple:
+    """Device predict() index and scores() for every row of X (already validated)."""
+    _send_rows(dev, X)
+    per_row_s = 0.002 if dev.target.arch is not None else 0.05
+    rows = dev.eval(f"__import__('emlab_tools').verify(_emlab_models[{name!r}], {_X_PATH!r}, "
+                    f"{_OUT_PATH!r})", timeout_s=30 + per_row_s * len(X) * model.n_trees)
+    if rows != len(X):
+        raise DeviceError(f"device processed {rows} of {len(X)} rows")
+    out = np.frombuffer(dev.read_file(_OUT_PATH), dtype="<i4").reshape(len(X), 1 + model.n_outputs)
+    return out[:, 0].astype(np.int64), out[:, 1:].astype(np.int64)
+
+
+def _verify(dev, model, X, name, report) -> None:
+    t0 = time.perf_counter()
+    dev_index, dev_scores = _run_rows(dev, model, X, name)
+    host_scores = model.scores(X)
+    host_index = model.predict_index(X)
+    same = np.all(dev_scores == host_scores, axis=1)
+    if model.kind == "classifier":
+        same &= dev_index == host_index
+    report.n_rows = len(X)
+    report.agreement = float(same.mean()) if len(X) else 1.0
+    bad = np.flatnonzero(~same)
+    report.disagreements = [
+        {"row": int(r), "host": host_scores[r].tolist(), "device": dev_scores[r].tolist()}
+        for r in bad[:20]]
+    report.n_disagreements = int(len(bad))
+    report.verify_s = time.perf_counter() - t0
+
+
+def _bench(dev, name, X, repeats, report) -> None:
+    rows = min(len(X), 16)
+    med, best, n = dev.eval(
+        f"__import__('emlab_tools').bench(_emlab_models[{name!r}], {_X_PATH!r}, {rows}, "
+        f"{int(repeats)})", timeout_s=60 + rows * repeats * 0.01)
+    report.us_per_predict_median = float(med)
+    report.us_per_predict_min = float(best)
+    report.bench_rows = int(n)
+    report.bench_repeats = int(repeats)
+
+
+def predict_on_device(dev, X, name=None):
+    """Predict rows X on the device with the deployed model (same output as model.predict)."""
+    deployed = dev.deployed
+    if deployed is None or (name is not None and name != deployed.name):
+        raise DeviceError("no model deployed on this device in this session: call "
+                          "dev.deploy(model) first")
+    model = deployed.model
+    Xc = model.check_X(X)
+    index, scores = _run_rows(dev, model, Xc, deployed.name)
+    if model.kind == "classifier":
+        return model.classes_[index]
+    return scores[:, 0] / model.score_denominator

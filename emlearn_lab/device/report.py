@@ -1,0 +1,82 @@
+"""DeployReport: what deploy() did and measured, as text (terminal) and HTML (notebook)."""
+from dataclasses import dataclass, field
+from html import escape
+
+__all__ = ["DeployReport"]
+
+
+@dataclass
+class DeployReport:
+    device: str
+    target: str
+    form: str
+    name: str
+    model: str
+    files: list                       # (device path, bytes, sent this time?)
+    runtime_ram_bytes: int            # gc.mem_alloc() growth from importing the runtime
+    model_ram_bytes: int              # ... from loading the model
+    load_us: int
+    heap_free_bytes: int              # before loading
+    native: bool
+    notes: list = field(default_factory=list)
+    n_rows: int = 0
+    agreement: float | None = None    # fraction of rows where device == host reference
+    n_disagreements: int = 0
+    disagreements: list = field(default_factory=list)  # first 20: row, host, device scores
+    us_per_predict_median: float | None = None
+    us_per_predict_min: float | None = None
+    bench_rows: int = 0
+    bench_repeats: int = 0
+    verify_s: float = 0.0
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(size for _, size, sent in self.files if sent)
+
+    @property
+    def bytes_on_device(self) -> int:
+        return sum(size for _, size, _ in self.files)
+
+    @property
+    def ok(self) -> bool:
+        """True when every verified row matched the host reference exactly."""
+        return self.agreement is None or self.n_disagreements == 0
+
+    def rows(self) -> list:
+        """(label, value) pairs shown by str() and the notebook view."""
+        out = [("device", f"{self.device} [{self.target}]"),
+               ("model", self.model),
+               ("form", self.form + ("" if self.native else " (bytecode kernels)")),
+               ("bytes on device", f"{self.bytes_on_device} ({self.bytes_sent} sent now, "
+                                   f"{len(self.files) - sum(s for *_, s in self.files)} "
+                                   "files unchanged)"),
+               ("RAM (gc.mem_alloc delta)", f"model {self.model_ram_bytes} B + runtime "
+                                            f"{self.runtime_ram_bytes} B; heap free before "
+                                            f"{self.heap_free_bytes} B"),
+               ("load time", f"{self.load_us} us")]
+        if self.agreement is not None:
+            verdict = "EXACT" if self.ok else f"{self.n_disagreements} rows DIFFER"
+            out.append(("agreement with host", f"{self.agreement:.2%} of {self.n_rows} rows "
+                                               f"({verdict}; integer scores compared)"))
+        if self.us_per_predict_median is not None:
+            out.append(("predict on device", f"{self.us_per_predict_median:.2f} us median, "
+                                             f"{self.us_per_predict_min:.2f} us min "
+                                             f"({self.bench_rows} rows x {self.bench_repeats})"))
+        return out
+
+    def __str__(self) -> str:
+        width = max(len(k) for k, _ in self.rows())
+        lines = [f"{k:<{width}}  {v}" for k, v in self.rows()]
+        for d in self.disagreements:
+            lines.append(f"  row {d['row']}: host {d['host']} device {d['device']}")
+        lines += [f"note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th>"
+                       f"<td style='text-align:left'>{escape(v)}</td></tr>" for k, v in self.rows())
+        extra = "".join(f"<li>row {d['row']}: host {d['host']} device {d['device']}</li>"
+                        for d in self.disagreements)
+        notes = "".join(f"<li>{escape(n)}</li>" for n in self.notes)
+        return (f"<table>{body}</table>" + (f"<ul>{extra}</ul>" if extra else "")
+                + (f"<ul>{notes}</ul>" if notes else ""))

@@ -1,0 +1,235 @@
+"""Device: a MicroPython board (or the virtual device) driven through mpremote's transport.
+
+All device I/O goes through mpremote's ``SerialTransport`` (``exec``/``eval`` and its fs_*
+helpers); errors are translated here into the emlearn_lab hierarchy: a MemoryError on the
+device becomes DeviceMemoryError, a dead link DeviceDisconnectedError, and so on.
+"""
+import contextlib
+import hashlib
+import re
+
+from ..build import Target
+from ..exceptions import (DeviceBusyError, DeviceDisconnectedError, DeviceError,
+                          DeviceMemoryError, DeviceNotFoundError, DeviceRuntimeError)
+
+__all__ = ["Device"]
+
+_CHUNK_BYTES = 1024
+
+
+class Device:
+    """A connected MicroPython device. Create it with :func:`emlearn_lab.connect`.
+
+    Parameters
+    ----------
+    port : str
+        Serial port path (``/dev/ttyACM0``) or the virtual device's pty.
+    virtual : VirtualDevice, optional
+        The virtual device behind ``port``; reconnecting restarts it if it died.
+    """
+
+    def __init__(self, port: str, virtual=None, baudrate: int = 115200):
+        self.port = port
+        self.virtual = virtual
+        self.baudrate = baudrate
+        self._transport = None
+        self._info = None
+        self.deployed = None  # the last DeployedModel (see deploy.py)
+        self.ensure_connected()
+
+    # -- connection ------------------------------------------------------------------------
+    def ensure_connected(self) -> None:
+        """Open the port and enter the raw REPL if not already done (idempotent)."""
+        if self._transport is not None:
+            return
+        if self.virtual is not None and not self.virtual.alive:
+            self.virtual.start()
+            self.port = self.virtual.port
+        from mpremote.transport import TransportError
+        from mpremote.transport_serial import SerialTransport
+        try:
+            transport = SerialTransport(self.port, baudrate=self.baudrate)
+        except TransportError:
+            raise DeviceNotFoundError(
+                f"no MicroPython device at {self.port}: check the cable and the port name "
+                "(mpremote devs lists ports), or use eml.connect('virtual')") from None
+        except Exception as e:  # pyserial: port locked by another program
+            if "exclusive" in str(e).lower() or "busy" in str(e).lower():
+                raise DeviceBusyError(
+                    f"{self.port} is in use by another program (a serial monitor, Thonny, "
+                    "another notebook?); close it and connect again") from None
+            raise DeviceNotFoundError(f"cannot open {self.port}: {e}") from None
+        try:
+            # The unix port exits on Ctrl-D instead of soft-rebooting: never soft-reset it.
+            transport.enter_raw_repl(soft_reset=False)
+        except Exception as e:
+            transport.close()
+            raise DeviceNotFoundError(
+                f"{self.port} did not answer as a MicroPython REPL ({e}). Is MicroPython "
+                "running on it, and no program blocking the REPL?") from None
+        self._transport = transport
+        self._info = None
+
+    def close(self) -> None:
+        """Leave the raw REPL and close the port (the virtual device is closed too)."""
+        if self._transport is not None:
+            with contextlib.suppress(Exception):
+                self._transport.exit_raw_repl()
+            with contextlib.suppress(Exception):
+                self._transport.close()
+            self._transport = None
+        if self.virtual is not None:
+            self.virtual.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def reset(self) -> None:
+        """Restart MicroPython (soft reset on boards; restart of the virtual device)."""
+        if self.virtual is not None:
+            self._drop_transport()
+            self.virtual.start()
+            self.port = self.virtual.port
+            self.ensure_connected()
+            return
+        self.ensure_connected()
+        with self._translate("soft reset"):
+            self._transport.enter_raw_repl(soft_reset=True)
+        self._info = None
+
+    def _drop_transport(self) -> None:
+        if self._transport is not None:
+            with contextlib.suppress(Exception):
+                self._transport.close()
+        self._transport = None
+
+    # -- primitives ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _translate(self, what: str):
+        from mpremote.transport import TransportError, TransportExecError
+        try:
+            yield
+        except TransportExecError as e:
+            raise _device_exception(e.error_output, what) from None
+        except DeviceError:
+            raise
+        except (TransportError, OSError) as e:  # pyserial's SerialException is an OSError
+            self._drop_transport()
+            raise DeviceDisconnectedError(
+                f"lost the device at {self.port} during {what} ({type(e).__name__}: {e}). "
+                "Reconnect it and run the same call again: deploys only re-send what "
+                "changed.") from None
+
+    def exec(self, code: str, timeout_s: float = 10.0) -> str:
+        """Run code on the device; returns what it printed."""
+        self.ensure_connected()
+        with self._translate("exec"):
+            out, err = self._transport.exec_raw(code, timeout=timeout_s)
+            if err:
+                from mpremote.transport import TransportExecError
+                raise TransportExecError(out, err.decode(errors="replace"))
+            if self.virtual is not None and not self.virtual.alive:
+                raise OSError("the virtual device process exited")
+            return out.decode(errors="replace")
+
+    def eval(self, expression: str, timeout_s: float = 10.0):
+        """Evaluate an expression on the device and return its value (via repr/literal_eval)."""
+        import ast
+        text = self.exec(f"print(repr({expression}))", timeout_s=timeout_s).strip()
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise DeviceError(f"device returned an unreadable value for {expression!r}: "
+                              f"{text[:200]!r}") from None
+
+    @property
+    def info(self) -> dict:
+        """platform, version, mpy, target, heap free/used (bytes) as the device reports them."""
+        if self._info is None:
+            self.exec("import sys, gc")
+            sys_mpy = self.eval("getattr(sys.implementation, '_mpy', 0)")
+            self._info = {
+                "platform": self.eval("sys.platform"),
+                "version": self.eval("sys.version"),
+                "machine": self.eval("getattr(sys.implementation, '_machine', '')"),
+                "sys_mpy": sys_mpy,
+                "target": Target.from_sys_mpy(sys_mpy),
+            }
+        self.exec("gc.collect()")
+        self._info["heap_free_bytes"] = self.eval("gc.mem_free()")
+        self._info["heap_used_bytes"] = self.eval("gc.mem_alloc()")
+        return self._info
+
+    @property
+    def target(self) -> Target:
+        return self.info["target"]
+
+    # -- files -----------------------------------------------------------------------------
+    def file_sha256(self, path: str) -> bytes | None:
+        """SHA-256 of a file on the device, or None if it does not exist."""
+        code = (f"import hashlib\ntry:\n f=open({path!r},'rb')\nexcept OSError:\n print(None)\n"
+                "else:\n h=hashlib.sha256()\n b=bytearray(512)\n while True:\n"
+                "  n=f.readinto(b)\n  if not n:\n   break\n  h.update(b[:n])\n f.close()\n"
+                " print(repr(h.digest()))")
+        import ast
+        return ast.literal_eval(self.exec(code).strip())
+
+    def write_file(self, path: str, data: bytes, skip_unchanged: bool = True) -> bool:
+        """Write a file atomically (temp file + rename). Returns False if it was unchanged.
+
+        A link lost mid-write leaves the old file intact and a stale temp file, which the next
+        write replaces.
+        """
+        if skip_unchanged and self.file_sha256(path) == hashlib.sha256(data).digest():
+            return False
+        tmp = path + ".part"
+        self.ensure_connected()
+        with self._translate(f"writing {path}"):
+            self._transport.fs_writefile(tmp, data, chunk_size=_CHUNK_BYTES)
+        self.exec(f"import os\ntry:\n os.remove({path!r})\nexcept OSError:\n pass\n"
+                  f"os.rename({tmp!r}, {path!r})")
+        return True
+
+    def read_file(self, path: str) -> bytes:
+        self.ensure_connected()
+        with self._translate(f"reading {path}"):
+            return self._transport.fs_readfile(path, chunk_size=_CHUNK_BYTES)
+
+    def listdir(self, path: str = "") -> list:
+        """(name, size_bytes) of the files in a device directory."""
+        return self.eval(f"[(n, t == 0x8000 and __import__('os').stat({path!r} + '/' + n "
+                         f"if {path!r} else n)[6] or 0) for n, t, *_ in "
+                         f"__import__('os').ilistdir({path!r})]")
+
+    def remove(self, path: str) -> None:
+        self.exec(f"import os\nos.remove({path!r})")
+
+    # -- models ----------------------------------------------------------------------------
+    def deploy(self, model, X=None, *, form: str = "auto", name: str = "model",
+               verify: bool = True, repeats: int = 200):
+        """Build, push and verify a model on this device. See :func:`emlearn_lab.deploy`."""
+        from .deploy import deploy
+        return deploy(self, model, X, form=form, name=name, verify=verify, repeats=repeats)
+
+    def predict(self, X, name: str | None = None):
+        """Predictions computed on the device for rows X, with the last deployed model."""
+        from .deploy import predict_on_device
+        return predict_on_device(self, X, name=name)
+
+    def __repr__(self) -> str:
+        kind = "virtual" if self.virtual is not None else "serial"
+        state = "connected" if self._transport is not None else "disconnected"
+        return f"Device({kind}, port={self.port!r}, {state})"
+
+
+def _device_exception(output: str, what: str) -> DeviceError:
+    lines = [ln for ln in output.strip().splitlines() if ln.strip()]
+    last = lines[-1] if lines else "unknown error"
+    if "MemoryError" in last:
+        m = re.search(r"allocating (\d+) bytes", output)
+        need = f" (an allocation of {m.group(1)} bytes failed)" if m else ""
+        return DeviceMemoryError(f"the device ran out of heap during {what}{need}: {last}")
+    return DeviceRuntimeError(f"error on the device during {what}: {last}\n{output.strip()}")

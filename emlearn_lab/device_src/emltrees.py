@@ -1,0 +1,123 @@
+# emlearn_lab tree runtime for MicroPython (the "loadable" form).
+#
+# A model file is a 32-byte little-endian header followed by six 4-byte-aligned sections:
+#   roots[n_trees], feature[n_nodes], threshold[n_nodes] (uint32 keys), left[n_nodes],
+#   right[n_nodes], leaves[n_leaves * n_outputs] (int32).
+# Children and roots < n_nodes are decision nodes; >= n_nodes are leaf n - n_nodes.
+# Everything read from the file is checked before use: a corrupt file raises ValueError here,
+# it never crashes or hangs the device.
+import array
+import struct
+
+import emlab_common
+
+try:
+    import emltrees_kernels as _k
+except (ImportError, SyntaxError, ValueError):
+    # No native code on this port (or an .mpy for another arch): plain bytecode kernels.
+    import emltrees_pure as _k
+
+MAGIC = b"EMLT"
+FORMAT_VERSION = 1
+HEADER = "<4sBBBBHHHHIIIb3x"
+HEADER_BYTES = 32
+from emlab_common import FEATURES_F32, FEATURES_I16, KIND_CLASSIFIER, KIND_REGRESSOR
+LAYOUT_SMALL = 0
+LAYOUT_LARGE = 1
+_LAYOUT_TABLE = 14
+
+
+def _align4(n):
+    return (n + 3) & ~3
+
+
+def section_sizes(layout, n_trees, n_nodes, n_leaves, n_outputs):
+    """Byte sizes of the six sections (before alignment) for a layout."""
+    fw, iw = (1, 2) if layout == LAYOUT_SMALL else (2, 4)
+    return (n_trees * iw, n_nodes * fw, n_nodes * 4, n_nodes * iw, n_nodes * iw,
+            n_leaves * n_outputs * 4)
+
+
+class ModelFileError(ValueError):
+    pass
+
+
+class Trees(emlab_common.Model):
+    """A tree ensemble loaded from an emlearn_lab model file (see load())."""
+
+    def __init__(self, header, blob):
+        (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
+         max_depth, n_nodes, n_leaves, leaf_max, leaf_shift) = header
+        self.n_nodes = n_nodes
+        self.n_leaves = n_leaves
+        self._blob = blob
+        h = array.array("i", [0] * _LAYOUT_TABLE)
+        h[0] = n_trees
+        h[1] = n_nodes
+        h[2] = n_outputs
+        h[3] = n_features
+        off = 0
+        for i, size in enumerate(section_sizes(layout, n_trees, n_nodes, n_leaves, n_outputs)):
+            h[4 + i] = off
+            off += _align4(size)
+        h[10] = 0
+        h[11] = n_features
+        h[12] = n_leaves
+        h[13] = features
+        self._h = h
+        small = layout == LAYOUT_SMALL
+        bad = _k.check_nodes(blob, h, 1 if small else 0)
+        if bad >= 0:
+            raise ModelFileError("corrupt model file: node/root %d has an index out of range "
+                                 "or a child that does not follow its parent" % bad)
+        lo = 0 if kind == KIND_CLASSIFIER else -leaf_max
+        bad = _k.check_leaves(blob, h, lo, leaf_max)
+        if bad >= 0:
+            raise ModelFileError("corrupt model file: leaf value %d outside [%d, %d]"
+                                 % (bad, lo, leaf_max))
+        work = array.array("i", [0] * (n_features + n_outputs))
+        self._work = work
+        emlab_common.Model.__init__(self, n_features, features, kind, n_outputs, n_trees,
+                                    leaf_shift, _k.forest_small if small else _k.forest_large,
+                                    (0, work, blob, h), work)
+
+
+def parse_header(data):
+    if len(data) < HEADER_BYTES:
+        raise ModelFileError("corrupt model file: %d bytes, shorter than the %d-byte header"
+                             % (len(data), HEADER_BYTES))
+    header = struct.unpack(HEADER, data[:HEADER_BYTES])
+    (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
+     max_depth, n_nodes, n_leaves, leaf_max, leaf_shift) = header
+    if magic != MAGIC:
+        raise ModelFileError("not an emlearn_lab tree model (magic %r)" % (magic,))
+    if version != FORMAT_VERSION:
+        raise ModelFileError("model format version %d, this runtime reads version %d: "
+                             "redeploy the runtime" % (version, FORMAT_VERSION))
+    if kind > KIND_REGRESSOR or features > FEATURES_I16 or layout > LAYOUT_LARGE:
+        raise ModelFileError("corrupt model file: bad kind/features/layout byte")
+    if not (n_features and n_outputs and n_trees and n_leaves):
+        raise ModelFileError("corrupt model file: zero features, outputs, trees or leaves")
+    if layout == LAYOUT_SMALL and (n_features > 256 or n_nodes + n_leaves > 65535):
+        raise ModelFileError("corrupt model file: counts too large for the small layout")
+    if leaf_max >= (1 << 31) // n_trees or leaf_shift > 30 or leaf_shift < -30:
+        raise ModelFileError("corrupt model file: leaf range overflows int32 sums")
+    return header
+
+
+def payload_bytes(header):
+    sizes = section_sizes(header[4], header[7], header[9], header[10], header[6])
+    return sum(_align4(s) for s in sizes)
+
+
+def load(path):
+    """Load and validate a model file. Raises ValueError (ModelFileError) if it is corrupt."""
+    with open(path, "rb") as f:
+        header = parse_header(f.read(HEADER_BYTES))
+        size = payload_bytes(header)
+        blob = bytearray(size)
+        got = f.readinto(blob)
+        if got != size or f.read(1):
+            raise ModelFileError("corrupt model file: payload is %s bytes, header says %d"
+                                 % ("fewer" if got != size else "more", size))
+    return Trees(header, blob)

@@ -1,0 +1,194 @@
+# Hot loops of the tree runtime, under the viper emitter.
+#
+# Portability rules (the same source is compiled for x64, ARM, Xtensa, RISC-V):
+# - Features are compared as biased uint32 "keys" (see emltrees.py). Both sides of every
+#   comparison come from ptr32 loads and are compared as uint: a 64-bit port may zero- or
+#   sign-extend a ptr32 load, but it does so to both operands alike, so the unsigned order of
+#   the low 32 bits is kept.
+# - No integer literal above 0x3fffffff: viper turns those into Python objects on 32-bit
+#   targets. 2**31 is built at run time as 1 << 31.
+# - Accumulators are ptr32 cells: adding zero- or sign-extended int32 leaves and storing the
+#   low 32 bits gives the exact two's complement sum as long as the true sum fits int32.
+import micropython
+
+# Offsets into the layout table `h` (an array('i')) shared with emltrees.py.
+# 0 n_trees, 1 n_nodes, 2 n_outputs, 3 n_features, 4 roots, 5 feature, 6 threshold,
+# 7 left, 8 right, 9 leaves, 10 keys, 11 acc  (4..9 byte offsets into the blob,
+# 10..11 cell offsets into the work buffer, 12 n_leaves, 13 1 if int16 features)
+
+
+# Viper keeps only the first three locals in registers (on x64 and Thumb), arguments first.
+# The hot functions therefore take their hot variables as arguments: the caller passes the
+# loop counter or node index, and the buffers the inner loop touches most.
+
+
+@micropython.viper
+def forest_small(n: int, key: ptr32, feat: ptr8, h: ptr32, x: ptr32) -> int:
+    # Layout "small": feature uint8, child/root uint16; children >= n_nodes are leaves.
+    # Called with n = 0, key = work buffer (keys then sums), feat = the model blob, h = the
+    # layout table, x = the features (float32 or int16 by h[13]).
+    mb = uint(feat)
+    nt = h[0]
+    nn = h[1]
+    no = h[2]
+    acc = ptr32(uint(key) + (uint(h[11]) << 2))
+    thr = ptr32(mb + uint(h[6]))
+    left = ptr16(mb + uint(h[7]))
+    right = ptr16(mb + uint(h[8]))
+    roots = ptr16(mb + uint(h[4]))
+    leaves = ptr32(mb + uint(h[9]))
+    feat = ptr8(mb + uint(h[5]))
+    # Features -> keys. float32: order-preserving uint32 (negative floats bit-inverted, others
+    # with the sign bit set; -0.0 sorts one below +0.0, and the host never writes a -0.0
+    # threshold). int16: x + 32768. Both in the same unsigned order as the thresholds.
+    j = h[3]
+    if h[13]:
+        x16 = ptr16(x)
+        while j > 0:
+            j -= 1
+            key[j] = int(x16[j]) ^ 0x8000
+    else:
+        top = uint(1) << 31
+        while j > 0:
+            j -= 1
+            b = uint(x[j])
+            if b >> 31:
+                key[j] = b ^ -1
+            else:
+                key[j] = b + top
+    j = 0
+    while j < no:
+        acc[j] = 0
+        j += 1
+    t = 0
+    while t < nt:
+        n = int(roots[t])
+        while n < nn:
+            if uint(key[feat[n]]) <= uint(thr[n]):
+                n = int(left[n])
+            else:
+                n = int(right[n])
+        n = (n - nn) * no
+        j = 0
+        while j < no:
+            acc[j] = acc[j] + leaves[n + j]
+            j += 1
+        t += 1
+    # First maximum wins, as numpy.argmax does; class sums are non-negative and < 2**31.
+    n = 0
+    j = 1
+    while j < no:
+        if int(acc[j]) > int(acc[n]):
+            n = j
+        j += 1
+    return n
+
+
+@micropython.viper
+def forest_large(n: int, key: ptr32, feat: ptr16, h: ptr32, x: ptr32) -> int:
+    # Layout "large": feature uint16, child/root uint32 (forests past 65 535 entries).
+    mb = uint(feat)
+    nt = h[0]
+    nn = h[1]
+    no = h[2]
+    acc = ptr32(uint(key) + (uint(h[11]) << 2))
+    thr = ptr32(mb + uint(h[6]))
+    left = ptr32(mb + uint(h[7]))
+    right = ptr32(mb + uint(h[8]))
+    roots = ptr32(mb + uint(h[4]))
+    leaves = ptr32(mb + uint(h[9]))
+    feat = ptr16(mb + uint(h[5]))
+    # Features -> keys. float32: order-preserving uint32 (negative floats bit-inverted, others
+    # with the sign bit set; -0.0 sorts one below +0.0, and the host never writes a -0.0
+    # threshold). int16: x + 32768. Both in the same unsigned order as the thresholds.
+    j = h[3]
+    if h[13]:
+        x16 = ptr16(x)
+        while j > 0:
+            j -= 1
+            key[j] = int(x16[j]) ^ 0x8000
+    else:
+        top = uint(1) << 31
+        while j > 0:
+            j -= 1
+            b = uint(x[j])
+            if b >> 31:
+                key[j] = b ^ -1
+            else:
+                key[j] = b + top
+    j = 0
+    while j < no:
+        acc[j] = 0
+        j += 1
+    t = 0
+    while t < nt:
+        n = int(roots[t])
+        while n < nn:
+            if uint(key[feat[n]]) <= uint(thr[n]):
+                n = int(left[n])
+            else:
+                n = int(right[n])
+        n = (n - nn) * no
+        j = 0
+        while j < no:
+            acc[j] = acc[j] + leaves[n + j]
+            j += 1
+        t += 1
+    n = 0
+    j = 1
+    while j < no:
+        if int(acc[j]) > int(acc[n]):
+            n = j
+        j += 1
+    return n
+
+
+@micropython.viper
+def check_nodes(m: ptr8, h: ptr32, small: int) -> int:
+    # Returns -1 when every index is in range and every child lies after its parent (so no
+    # walk can loop or run past n_nodes steps), else the first offending node (or
+    # n_nodes + tree for a bad root).
+    nt = h[0]
+    nn = h[1]
+    nf = h[3]
+    mb = uint(m)
+    limit = nn + h[12]
+    n = 0
+    while n < nn:
+        if small:
+            f = int(ptr8(mb + uint(h[5]))[n])
+            a = int(ptr16(mb + uint(h[7]))[n])
+            b = int(ptr16(mb + uint(h[8]))[n])
+        else:
+            f = int(ptr16(mb + uint(h[5]))[n])
+            a = int(ptr32(mb + uint(h[7]))[n])
+            b = int(ptr32(mb + uint(h[8]))[n])
+        if f >= nf or a <= n or b <= n or a >= limit or b >= limit or a < 0 or b < 0:
+            return n
+        n += 1
+    t = 0
+    while t < nt:
+        if small:
+            r = int(ptr16(mb + uint(h[4]))[t])
+        else:
+            r = int(ptr32(mb + uint(h[4]))[t])
+        if r < 0 or r >= limit:
+            return nn + t
+        t += 1
+    return -1
+
+
+@micropython.viper
+def check_leaves(m: ptr8, h: ptr32, lo: int, hi: int) -> int:
+    # Returns -1 when every leaf value lies in [lo, hi], else the first offending cell.
+    # Values are read as sign-corrected int32 from two uint16 halves (portable).
+    cells = h[12] * h[2]
+    p = ptr16(uint(m) + uint(h[9]))
+    i = 0
+    while i < cells:
+        v = ((int(p[2 * i + 1]) ^ 0x8000) - 0x8000) << 16
+        v = v + int(p[2 * i])
+        if v < lo or v > hi:
+            return i
+        i += 1
+    return -1

