@@ -6,7 +6,8 @@ from importlib import resources
 from ..build import Target, compile_source
 from ..exceptions import BuildError
 
-__all__ = ["Artifact", "Bundle", "runtime_bundle", "device_source", "module_artifact"]
+__all__ = ["Artifact", "Bundle", "runtime_bundle", "device_source", "module_artifact",
+           "ties_artifact"]
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,19 @@ def module_artifact(name: str, target: Target, native: bool, notes: list) -> Art
         return Artifact(name + ".py", source.encode())
 
 
-def runtime_bundle(target: Target, model_path: str, model_bytes: bytes) -> Bundle:
-    """The loadable form: generic tree runtime + the model file."""
+def ties_artifact(model, name: str) -> list:
+    """The float64 leaf probabilities for exact near-tie settling (forest classifiers)."""
+    if model.leaf_proba is None:
+        return []
+    return [Artifact(name + ".ties", model.leaf_proba.astype("<f8").tobytes())]
+
+
+def runtime_bundle(target: Target, model, name: str) -> Bundle:
+    """The loadable form: generic tree runtime + the model file (+ tie file)."""
+    from ..trees.modelfile import to_bytes
     notes: list = []
+    model_path = name + ".eml"
+    ties = ties_artifact(model, name)
     files = [module_artifact("emlab_common", target, False, notes), module_artifact("emltrees", target, False, notes),
              module_artifact("emltrees_pure", target, False, notes),
              module_artifact("emlab_tools", target, False, notes)]
@@ -60,6 +71,7 @@ def runtime_bundle(target: Target, model_path: str, model_bytes: bytes) -> Bundl
                "kernels, roughly 50-100x slower per predict")
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
         notes.append(msg)
-    files.append(Artifact(model_path, model_bytes))
+    files += [module_artifact("emlab_f64", target, False, notes)] if ties else []
+    files += [Artifact(model_path, to_bytes(model))] + ties
     return Bundle(files, ("emlab_common", "emltrees_pure", "emltrees_kernels", "emltrees"), "load",
-                  (model_path,), native, notes)
+                  (model_path,) + tuple(a.path for a in ties), native, notes)

@@ -111,11 +111,10 @@ def _choose_form(form, model, target):
 
 
 def _bundle(form, model, target, name):
-    from ..trees.modelfile import to_bytes
     if form == "inline":
         from .inline_form import inline_bundle
         return inline_bundle(model, target, name)
-    return runtime_bundle(target, name + ".eml", to_bytes(model))
+    return runtime_bundle(target, model, name)
 
 
 _HELPERS = """

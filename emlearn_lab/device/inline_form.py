@@ -1,7 +1,7 @@
 """Bundle for the "inline" form: the model as a generated viper module."""
 from ..build import Target, compile_source
 from ..trees.inline import inline_source
-from .artifacts import Artifact, Bundle, module_artifact
+from .artifacts import Artifact, Bundle, module_artifact, ties_artifact
 
 __all__ = ["inline_bundle"]
 
@@ -10,6 +10,10 @@ def inline_bundle(model, target: Target, name: str) -> Bundle:
     notes: list = []
     module = name + "_inline"
     data = compile_source(inline_source(model), module + ".py", target, native=True)
-    files = [module_artifact("emlab_common", target, False, notes), module_artifact("emlab_tools", target, False, notes),
-             Artifact(module + ".mpy", data)]
-    return Bundle(files, ("emlab_common", module), "load", (), True, notes)
+    ties = ties_artifact(model, name)
+    files = [module_artifact("emlab_common", target, False, notes),
+             module_artifact("emlab_tools", target, False, notes)]
+    files += [module_artifact("emlab_f64", target, False, notes)] if ties else []
+    files += [Artifact(module + ".mpy", data)] + ties
+    return Bundle(files, ("emlab_common", module), "load", tuple(a.path for a in ties), True,
+                  notes)

@@ -17,7 +17,31 @@ def check_features(x, n_features, features):
                          % ("f" if want == 4 else "h", n_features, x))
 
 
-def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, a, b, c, d, work):
+def tie_resolver(ties_path, n_features, n_outputs, n_trees, n_leaves, work):
+    """settle(best) for kernels that flag a near tie: re-run scikit-learn's float64 average
+    over the leaves recorded in work, with the per-leaf probabilities from ties_path."""
+    import os
+    import struct
+    row_bytes = 8 * n_outputs
+    if os.stat(ties_path)[6] != n_leaves * row_bytes:
+        raise ValueError("tie file %s does not match the model (%d leaves x %d outputs)"
+                         % (ties_path, n_leaves, n_outputs))
+    fmt = "<%dQ" % n_outputs
+    first_leaf = n_features + n_outputs
+
+    def settle(best):
+        import emlab_f64
+        rows = []
+        with open(ties_path, "rb") as f:
+            for t in range(n_trees):
+                f.seek(work[first_leaf + t] * row_bytes)
+                rows.append(struct.unpack(fmt, f.read(row_bytes)))
+        return emlab_f64.mean_argmax(rows, n_outputs)
+    return settle
+
+
+def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, a, b, c, d, work,
+         settle=None):
     """predict(x) and scores(x) closures around kernel(a, b, c, d, x) -> class index, which
     leaves the integer sums in work[n_features:]. The kernel is called directly (no wrapper):
     each Python-level call costs about 0.1 us on a desktop CPU, more than a tree walk. Closures, not methods: a MicroPython attribute lookup costs
@@ -31,7 +55,7 @@ def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, a, 
             check_features(x, n_features, features)
             checked[0] = x
         kernel(a, b, c, d, x)
-        return work[n_features:]
+        return work[n_features:n_features + n_outputs]
 
     if kind == KIND_CLASSIFIER:
         def predict(x):
@@ -39,7 +63,11 @@ def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, a, 
             if x is not checked[0]:
                 check_features(x, n_features, features)
                 checked[0] = x
-            return kernel(a, b, c, d, x)
+            r = kernel(a, b, c, d, x)
+            if r < 0:
+                # A near tie the integer sums cannot settle (see emlab_f64).
+                r = settle(-1 - r) if settle else -1 - r
+            return r
     else:
         def predict(x):
             """Predicted value for one row of features."""
@@ -55,7 +83,7 @@ class Model:
     """Common attributes of a loaded model; predict/scores/predict_proba are set by bind."""
 
     def __init__(self, n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel,
-                 args, work):
+                 args, work, settle=None):
         self.n_features = n_features
         self.features = features
         self.kind = kind
@@ -64,7 +92,7 @@ class Model:
         self.leaf_shift = leaf_shift
         self.predict, self.scores = bind(n_features, features, kind, n_outputs, n_trees,
                                          leaf_shift, kernel, args[0], args[1], args[2],
-                                         args[3], work)
+                                         args[3], work, settle)
 
     def predict_proba(self, x):
         """Class probabilities (classifiers): the integer sums over 2**leaf_shift * n_trees."""

@@ -24,7 +24,7 @@ HEADER_BYTES = 32
 from emlab_common import FEATURES_F32, FEATURES_I16, KIND_CLASSIFIER, KIND_REGRESSOR
 LAYOUT_SMALL = 0
 LAYOUT_LARGE = 1
-_LAYOUT_TABLE = 14
+_LAYOUT_TABLE = 15
 
 
 def _align4(n):
@@ -45,7 +45,7 @@ class ModelFileError(ValueError):
 class Trees(emlab_common.Model):
     """A tree ensemble loaded from an emlearn_lab model file (see load())."""
 
-    def __init__(self, header, blob):
+    def __init__(self, header, blob, ties_path=None):
         (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
          max_depth, n_nodes, n_leaves, leaf_max, leaf_shift) = header
         self.n_nodes = n_nodes
@@ -64,6 +64,8 @@ class Trees(emlab_common.Model):
         h[11] = n_features
         h[12] = n_leaves
         h[13] = features
+        # Near-tie margin: each tree's leaf values were rounded by at most half a unit.
+        h[14] = n_trees + 1 if ties_path else 0
         self._h = h
         small = layout == LAYOUT_SMALL
         bad = _k.check_nodes(blob, h, 1 if small else 0)
@@ -75,11 +77,15 @@ class Trees(emlab_common.Model):
         if bad >= 0:
             raise ModelFileError("corrupt model file: leaf value %d outside [%d, %d]"
                                  % (bad, lo, leaf_max))
-        work = array.array("i", [0] * (n_features + n_outputs))
+        work = array.array("i", [0] * (n_features + n_outputs + n_trees))
         self._work = work
+        settle = None
+        if ties_path:
+            settle = emlab_common.tie_resolver(ties_path, n_features, n_outputs, n_trees,
+                                               n_leaves, work)
         emlab_common.Model.__init__(self, n_features, features, kind, n_outputs, n_trees,
                                     leaf_shift, _k.forest_small if small else _k.forest_large,
-                                    (0, work, blob, h), work)
+                                    (0, work, blob, h), work, settle)
 
 
 def parse_header(data):
@@ -110,14 +116,22 @@ def payload_bytes(header):
     return sum(_align4(s) for s in sizes)
 
 
-def load(path):
-    """Load and validate a model file. Raises ValueError (ModelFileError) if it is corrupt."""
+def load(path, ties_path=None):
+    """Load and validate a model file. Raises ValueError (ModelFileError) if it is corrupt.
+
+    ties_path: the model's float64 leaf probabilities (written by deploy for forest
+    classifiers); with it, near ties are settled exactly as scikit-learn's float64 average."""
+    import os
+    file_bytes = os.stat(path)[6]
     with open(path, "rb") as f:
         header = parse_header(f.read(HEADER_BYTES))
         size = payload_bytes(header)
+        # Compare with the real file size before allocating: a corrupt header must not be
+        # able to ask for more heap than the file holds.
+        if size != file_bytes - HEADER_BYTES:
+            raise ModelFileError("corrupt model file: %d payload bytes, header says %d"
+                                 % (file_bytes - HEADER_BYTES, size))
         blob = bytearray(size)
-        got = f.readinto(blob)
-        if got != size or f.read(1):
-            raise ModelFileError("corrupt model file: payload is %s bytes, header says %d"
-                                 % ("fewer" if got != size else "more", size))
-    return Trees(header, blob)
+        if f.readinto(blob) != size:
+            raise ModelFileError("corrupt model file: short read")
+    return Trees(header, blob, ties_path)

@@ -14,7 +14,9 @@ import micropython
 # Offsets into the layout table `h` (an array('i')) shared with emltrees.py.
 # 0 n_trees, 1 n_nodes, 2 n_outputs, 3 n_features, 4 roots, 5 feature, 6 threshold,
 # 7 left, 8 right, 9 leaves, 10 keys, 11 acc  (4..9 byte offsets into the blob,
-# 10..11 cell offsets into the work buffer, 12 n_leaves, 13 1 if int16 features)
+# 10..11 cell offsets into the work buffer, 12 n_leaves, 13 1 if int16 features,
+# 14 near-tie margin (0: none)). The work buffer: keys[n_features], sums[n_outputs],
+# leaf reached per tree[n_trees].
 
 
 # Viper keeps only the first three locals in registers (on x64 and Thumb), arguments first.
@@ -68,7 +70,9 @@ def forest_small(n: int, key: ptr32, feat: ptr8, h: ptr32, x: ptr32) -> int:
                 n = int(left[n])
             else:
                 n = int(right[n])
-        n = (n - nn) * no
+        n = n - nn
+        acc[no + t] = n  # leaf reached, for the exact near-tie path (emlab_f64)
+        n = n * no
         j = 0
         while j < no:
             acc[j] = acc[j] + leaves[n + j]
@@ -81,6 +85,15 @@ def forest_small(n: int, key: ptr32, feat: ptr8, h: ptr32, x: ptr32) -> int:
         if int(acc[j]) > int(acc[n]):
             n = j
         j += 1
+    # Near tie: another class within h[14] of the best. The host's float64 average could
+    # order them either way, so the caller settles it exactly (returned as -1 - best).
+    t = h[14]
+    if t:
+        j = 0
+        while j < no:
+            if j != n and int(acc[n]) - int(acc[j]) <= t:
+                return -1 - n
+            j += 1
     return n
 
 
@@ -128,7 +141,9 @@ def forest_large(n: int, key: ptr32, feat: ptr16, h: ptr32, x: ptr32) -> int:
                 n = int(left[n])
             else:
                 n = int(right[n])
-        n = (n - nn) * no
+        n = n - nn
+        acc[no + t] = n  # leaf reached, for the exact near-tie path (emlab_f64)
+        n = n * no
         j = 0
         while j < no:
             acc[j] = acc[j] + leaves[n + j]
@@ -140,6 +155,15 @@ def forest_large(n: int, key: ptr32, feat: ptr16, h: ptr32, x: ptr32) -> int:
         if int(acc[j]) > int(acc[n]):
             n = j
         j += 1
+    # Near tie: another class within h[14] of the best. The host's float64 average could
+    # order them either way, so the caller settles it exactly (returned as -1 - best).
+    t = h[14]
+    if t:
+        j = 0
+        while j < no:
+            if j != n and int(acc[n]) - int(acc[j]) <= t:
+                return -1 - n
+            j += 1
     return n
 
 

@@ -39,6 +39,7 @@ def _forest(m, w, h, x, small):
             f = unpack(fc, m, h[5] + n * fw)[0]
             go_left = _u32(w, key + f) <= unpack("<I", m, h[6] + 4 * n)[0]
             n = unpack(ic, m, (h[7] if go_left else h[8]) + n * iw)[0]
+        _put(w, acc + no + t, n - nn)
         for j, v in enumerate(unpack("<%di" % no, m, h[9] + (n - nn) * no * 4)):
             sums[j] += v
     for j in range(no):
@@ -60,6 +61,10 @@ def argmax(w, h):
     for j in range(1, h[2]):
         if w[acc + j] > w[acc + best]:
             best = j
+    if h[14]:
+        for j in range(h[2]):
+            if j != best and w[acc + best] - w[acc + j] <= h[14]:
+                return -1 - best
     return best
 
 

@@ -82,9 +82,15 @@ def convert_trees(est, features: str = "float32") -> TreeModel:
         node_offset += n_dec
         leaf_offset += len(leaf_vals)
 
-    fixed = np.rint(np.concatenate(leaf_rows) * scale).astype(np.int64)
-    uniq, inverse = np.unique(fixed, axis=0, return_inverse=True)
+    proba = np.concatenate(leaf_rows)
+    fixed = np.rint(proba * scale).astype(np.int64)
+    # Leaves are de-duplicated on their exact float64 values as well: the near-tie path needs
+    # scikit-learn's own float64 probabilities (see TreeModel.predict_index).
+    exact = is_clf and n_trees > 1
+    key = np.hstack([fixed, proba.view(np.int64)]) if exact else fixed
+    uniq, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
+    uniq = fixed[first]
     n_nodes = node_offset
 
     def final(c):
@@ -102,6 +108,7 @@ def convert_trees(est, features: str = "float32") -> TreeModel:
         roots=final(np.array(roots)),
         leaves=uniq,
         leaf_shift=shift,
+        leaf_proba=proba[first] if exact else None,
         classes_=np.asarray(est.classes_) if is_clf else None,
         source=type(est).__name__,
     )
@@ -111,9 +118,11 @@ def convert_trees(est, features: str = "float32") -> TreeModel:
 def _leaf_values(tree, is_clf):
     v = tree.value[:, 0, :].astype(np.float64)
     if is_clf:
-        total = v.sum(axis=1, keepdims=True)
-        total[total == 0] = 1.0
-        v = v / total
+        # The same operations as DecisionTreeClassifier.predict_proba, so that the float64
+        # values are bit for bit those scikit-learn averages.
+        normalizer = v.sum(axis=1)[:, np.newaxis]
+        normalizer[normalizer == 0.0] = 1.0
+        v = v / normalizer
     return v
 
 

@@ -76,11 +76,17 @@ def inline_source(model: TreeModel, max_nodes_per_function: int = MAX_NODES_PER_
             out += _prologue(used, f32, no)
         for t in trees:
             out.append(f"    # tree {t}")
-            _emit(model, int(model.roots[t]), 1, out, f32)
+            _emit(model, int(model.roots[t]), 1, out, f32, tree=t)
         if g == len(groups) - 1:
             out += ["    best = 0"]
-            out += [f"    if int(acc[{c}]) > int(acc[best]):\n        best = {c}"
-                    for c in range(1, no)] if model.kind == "classifier" else []
+            if model.kind == "classifier":
+                out += [f"    if int(acc[{c}]) > int(acc[best]):\n        best = {c}"
+                        for c in range(1, no)]
+            if model.tie_margin:
+                # u = near-tie margin (0 when load() got no tie file): see emltrees_kernels.
+                out += ["    if u:", "        j = 0", f"        while j < {no}:",
+                        "            if j != best and int(acc[best]) - int(acc[j]) <= u:",
+                        "                return -1 - best", "            j += 1"]
             out.append("    return best")
         else:
             out.append("    return 0")
@@ -90,14 +96,21 @@ def inline_source(model: TreeModel, max_nodes_per_function: int = MAX_NODES_PER_
                 f"    return _run{len(groups) - 1}(key, thr, lv, u, x)"]
     kernel = "_run" if len(groups) > 1 else "_run0"
     kind = 0 if model.kind == "classifier" else 1
-    out += ["", "", "def load():",
+    margin = model.tie_margin
+    out += ["", "", "def load(ties_path=None):",
             "    # bytes constants may be unaligned; ptr32 needs 4-byte alignment on many MCUs,",
             "    # heap buffers have it.",
-            f"    work = array.array('i', [0] * {nf + no})",
+            f"    work = array.array('i', [0] * {nf + no + model.n_trees})",
             "    thr = bytearray(_THR) if _THR else bytearray(4)",
             "    lv = bytearray(_LEAVES) if _LEAVES else bytearray(4)",
+            "    settle = None",
+            "    if ties_path:",
+            f"        settle = emlab_common.tie_resolver(ties_path, {nf}, {no}, {model.n_trees}, "
+            f"{model.n_leaves}, work)",
+            f"    margin = {margin} if ties_path else 0",
             f"    return emlab_common.Model({nf}, {0 if f32 else 1}, {kind}, {no}, "
-            f"{model.n_trees}, {model.leaf_shift}, {kernel}, (work, thr, lv, 0), work)", ""]
+            f"{model.n_trees}, {model.leaf_shift}, {kernel}, (work, thr, lv, margin), work, "
+            "settle)", ""]
     return "\n".join(out)
 
 
@@ -117,7 +130,7 @@ def _prologue(used, f32, no):
     return lines
 
 
-def _emit(model, n, depth, out, f32):
+def _emit(model, n, depth, out, f32, tree):
     """Append the code of the subtree at node/leaf n, indented `depth` levels (iteratively:
     the right subtree is emitted after the left one's `else:`)."""
     stack = [(n, depth, None)]
@@ -130,6 +143,9 @@ def _emit(model, n, depth, out, f32):
             leaf = node - model.n_nodes
             row = model.leaves[leaf]
             wrote = False
+            if model.tie_margin:
+                out.append(f"{pad}acc[{model.n_outputs + tree}] = {leaf}")
+                wrote = True
             for c, v in enumerate(row):
                 if v == 0:
                     continue

@@ -34,6 +34,10 @@ class TreeModel:
     leaves : ndarray of int64, shape (n_leaves, n_outputs)
         Fixed-point leaf values: class probability or value times ``2**leaf_shift``.
     leaf_shift : int
+    leaf_proba : ndarray of float64 or None
+        Forest classifiers: scikit-learn's own per-tree class probabilities of each leaf. Rows
+        whose integer class sums are within ``tie_margin`` are settled with them exactly as
+        scikit-learn does (float64 sum in tree order, divide by n_trees, first maximum).
     """
 
     kind: str
@@ -47,6 +51,7 @@ class TreeModel:
     leaves: np.ndarray
     leaf_shift: int
     classes_: np.ndarray | None = None
+    leaf_proba: np.ndarray | None = None
     source: str = ""
     meta: dict = field(default_factory=dict)
 
@@ -152,10 +157,33 @@ class TreeModel:
             raise AttributeError("predict_proba is only available for classifiers")
         return self.scores(X) / self.score_denominator
 
+    @property
+    def tie_margin(self) -> int:
+        """Integer sums closer than this may be ordered differently by float64 averaging: each
+        tree's leaf value was rounded by at most half a unit. 0 when there is no tie path."""
+        return self.n_trees + 1 if self.leaf_proba is not None else 0
+
     def predict_index(self, X) -> np.ndarray:
         """Class index (classifiers, first maximum wins) or the integer sum (regressors)."""
-        s = self.scores(X)
-        return np.argmax(s, axis=1) if self.kind == "classifier" else s[:, 0]
+        leaf = self.apply(X)
+        s = np.zeros((leaf.shape[0], self.n_outputs), dtype=np.int64)
+        for t in range(self.n_trees):
+            s += self.leaves[leaf[:, t]]
+        if self.kind != "classifier":
+            return s[:, 0]
+        best = np.argmax(s, axis=1)
+        if self.tie_margin:
+            gap = s[np.arange(len(s)), best][:, None] - s
+            gap[np.arange(len(s)), best] = self.tie_margin + 1
+            near = np.flatnonzero((gap <= self.tie_margin).any(axis=1))
+            if near.size:
+                # scikit-learn's arithmetic: float64 sum in tree order, then / n_trees.
+                acc = np.zeros((near.size, self.n_outputs), dtype=np.float64)
+                for t in range(self.n_trees):
+                    acc += self.leaf_proba[leaf[near, t]]
+                acc /= self.n_trees
+                best[near] = np.argmax(acc, axis=1)
+        return best
 
     def predict(self, X) -> np.ndarray:
         if self.kind == "classifier":

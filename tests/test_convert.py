@@ -1,0 +1,163 @@
+"""Oracle tests of the host reference: it must predict exactly what scikit-learn predicts."""
+import numpy as np
+import pytest
+from sklearn.ensemble import (ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier,
+                              RandomForestRegressor)
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+import emlearn_lab as eml
+from emlearn_lab.trees import keys
+
+CLASSIFIERS = {
+    "tree": lambda: DecisionTreeClassifier(random_state=0),
+    "forest": lambda: RandomForestClassifier(n_estimators=10, random_state=0),
+    "forest_leafy": lambda: RandomForestClassifier(n_estimators=7, max_leaf_nodes=100,
+                                                   min_samples_leaf=3, random_state=0),
+    "extra": lambda: ExtraTreesClassifier(n_estimators=10, random_state=0),
+}
+REGRESSORS = {
+    "tree": lambda: DecisionTreeRegressor(max_depth=8, random_state=0),
+    "forest": lambda: RandomForestRegressor(n_estimators=10, random_state=0),
+    "extra": lambda: ExtraTreesRegressor(n_estimators=10, random_state=0),
+}
+
+
+@pytest.mark.parametrize("est", CLASSIFIERS)
+@pytest.mark.parametrize("data", ["digits", "iris", "breast_cancer", "wine", "tricky"])
+def test_classifier_float32_equals_sklearn(classification_data, data, est):
+    X_train, X_test, y_train, _ = classification_data[data]
+    clf = CLASSIFIERS[est]().fit(X_train, y_train)
+    model = eml.convert(clf)
+    for X in (X_test, X_train):
+        np.testing.assert_array_equal(model.predict(X), clf.predict(X.astype(np.float32)))
+    proba = clf.predict_proba(X_test.astype(np.float32))
+    np.testing.assert_allclose(model.predict_proba(X_test), proba, atol=1e-6)
+
+
+@pytest.mark.parametrize("est", REGRESSORS)
+@pytest.mark.parametrize("data", ["diabetes", "friedman"])
+def test_regressor_float32_matches_sklearn(regression_data, data, est):
+    X_train, X_test, y_train, _ = regression_data[data]
+    reg = REGRESSORS[est]().fit(X_train, y_train)
+    model = eml.convert(reg)
+    expected = reg.predict(X_test.astype(np.float32))
+    # Leaves are fixed point with 2**leaf_shift steps: the error bound is half a step per tree.
+    step = 2.0 ** -model.leaf_shift
+    np.testing.assert_allclose(model.predict(X_test), expected, rtol=0, atol=step)
+    # ... and the same leaf is reached in every tree (the tree walk itself is exact).
+    np.testing.assert_array_equal(
+        np.array([t.apply(X_test.astype(np.float32)) for t in _estimators(reg)]).T.shape,
+        model.apply(X_test).shape)
+
+
+def _estimators(est):
+    return getattr(est, "estimators_", [est])
+
+
+def test_int16_features_exact_for_integer_inputs(classification_data):
+    X_train, X_test, y_train, _ = classification_data["digits"]
+    Xi_train = (X_train * 1000 - 8000).astype(np.int16)   # negative and positive integers
+    Xi_test = (X_test * 1000 - 8000).astype(np.int16)
+    clf = RandomForestClassifier(n_estimators=10, random_state=0).fit(Xi_train, y_train)
+    model = eml.convert(clf, features="int16")
+    np.testing.assert_array_equal(model.predict(Xi_test), clf.predict(Xi_test))
+    assert model.threshold.max() <= 65535
+
+
+def test_int16_thresholds_outside_range_are_pruned():
+    rng = np.random.default_rng(0)
+    X = rng.integers(-32768, 32768, size=(400, 3)).astype(float)
+    X[:200, 0] = -40000  # below int16: a split there always sends int16 inputs right
+    y = (X[:, 0] < -35000).astype(int) + (X[:, 1] > 0)
+    clf = DecisionTreeClassifier(random_state=0).fit(X, y)
+    model = eml.convert(clf, features="int16")
+    Xi = np.clip(X, -32768, 32767).astype(np.int16)
+    np.testing.assert_array_equal(model.predict(Xi), clf.predict(Xi.astype(np.float32)))
+
+
+def test_float32_threshold_rounding_is_exact_where_naive_rounding_fails():
+    t = np.float64(np.float32(0.1)) + 1e-12            # rounds up to float32(0.1)+ulp? no:
+    t32 = keys.float32_threshold(np.array([t]))[0]
+    assert np.float64(t32) <= t
+    x = np.nextafter(t32, np.float32(np.inf))          # the next float32 is above t
+    assert not (np.float64(x) <= t)
+    # A threshold just below a float32 value: nearest rounding would go up and send x left.
+    x = np.float32(0.3)
+    t = np.float64(x) - 1e-12
+    assert np.float32(t) == x                          # naive rounding lands on x ...
+    assert keys.float32_threshold(np.array([t]))[0] < x  # ... the exact one stays below
+
+
+def test_keys_preserve_float_order():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.standard_normal(2000).astype(np.float32) *
+                        np.float32(10.0) ** rng.integers(-38, 38, 2000).astype(np.float32),
+                        np.array([0.0, -0.0, np.inf, -np.inf, 1e-45, -1e-45], np.float32)])
+    t = keys.float32_threshold(rng.standard_normal(300) * 100)
+    k, kt = keys.float32_keys(x), keys.float32_keys(t)
+    assert (k[:, None] <= kt[None, :]).tolist() == (x[:, None] <= t[None, :]).tolist()
+
+
+def large_forest():
+    """A forest past 65 535 decision nodes + leaves (needs 32-bit indices)."""
+    from sklearn.datasets import make_classification
+    X, y = make_classification(n_samples=4000, n_features=20, n_informative=10, flip_y=0.2,
+                               random_state=0)
+    clf = RandomForestClassifier(n_estimators=200, random_state=0).fit(X[:3000], y[:3000])
+    return clf, X[3000:]
+
+
+def test_large_forest_uses_wide_indices():
+    clf, X_test = large_forest()
+    model = eml.convert(clf)
+    assert model.n_nodes + model.n_leaves > 65535
+    np.testing.assert_array_equal(model.predict(X_test), clf.predict(X_test.astype(np.float32)))
+    from emlearn_lab.trees.modelfile import from_bytes, to_bytes
+    back = from_bytes(to_bytes(model), classes=model.classes_)
+    np.testing.assert_array_equal(back.predict(X_test), model.predict(X_test))
+
+
+def test_children_follow_parents(digits_forest):
+    model = eml.convert(digits_forest[0])
+    idx = np.arange(model.n_nodes)
+    assert (model.left > idx).all() and (model.right > idx).all()
+
+
+# -- errors ----------------------------------------------------------------------------------
+def test_unfitted_estimator():
+    with pytest.raises(eml.NotFittedError, match="not fitted yet"):
+        eml.convert(RandomForestClassifier())
+
+
+def test_unsupported_estimator():
+    from sklearn.linear_model import LogisticRegression
+    with pytest.raises(eml.UnsupportedModelError, match="cannot convert LogisticRegression"):
+        eml.convert(LogisticRegression())
+
+
+def test_multi_output_rejected():
+    X = np.random.default_rng(0).standard_normal((50, 3))
+    reg = DecisionTreeRegressor().fit(X, np.column_stack([X[:, 0], X[:, 1]]))
+    with pytest.raises(eml.UnsupportedModelError, match="multi-output"):
+        eml.convert(reg)
+
+
+def test_nan_and_shape_errors(digits_forest):
+    model = eml.convert(digits_forest[0])
+    X = digits_forest[1][:5].copy()
+    X[3, 7] = np.nan
+    with pytest.raises(eml.InputError, match=r"NaN/inf .* row 3, column 7.*SimpleImputer"):
+        model.predict(X)
+    with pytest.raises(eml.InputError, match=r"expected features of shape \(n_rows, 64\)"):
+        model.predict(X[:, :10])
+    with pytest.raises(eml.InputError, match="real numbers"):
+        model.predict(np.array([["a"] * 64]))
+
+
+def test_int16_model_rejects_fractions():
+    X = np.arange(40, dtype=float).reshape(20, 2)
+    model = eml.convert(DecisionTreeClassifier().fit(X, np.arange(20) % 2), features="int16")
+    with pytest.raises(eml.InputError, match="whole numbers"):
+        model.predict(X + 0.5)
+    with pytest.raises(eml.InputError, match=r"\[-32768, 32767\]"):
+        model.predict(X * 1e5)
