@@ -82,11 +82,12 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
             f"_emlab_load({bundle.modules!r}, {bundle.loader!r}, {bundle.args!r}, {name!r})",
             timeout_s=60)
     except DeviceMemoryError as e:
-        need = sum(len(a.data) for a in bundle.files if a.path.endswith((".eml",)))
+        need = sum(len(a.data) for a in bundle.files if a.path.endswith((".eml", "_inline.mpy")))
+        other = " or form='loadable' (data is smaller than code)" if chosen == "inline" else ""
         raise DeviceMemoryError(
-            f"model '{name}' does not fit the device heap: its file alone is {need} bytes, the "
+            f"model '{name}' does not fit the device heap: it is {need} bytes on file and the "
             f"device had {heap_free} bytes free before loading ({e}). Try fewer trees, a "
-            "smaller max_leaf_nodes or min_samples_leaf, or form='loadable'.") from None
+            f"smaller max_leaf_nodes or a larger min_samples_leaf{other}.") from None
     runtime_ram, model_ram, load_us = loaded
     dev.deployed = DeployedModel(model, name, chosen)
 

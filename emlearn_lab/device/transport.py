@@ -45,20 +45,15 @@ class Device:
         if self.virtual is not None and not self.virtual.alive:
             self.virtual.start()
             self.port = self.virtual.port
+        _probe_port(self.port)
         from mpremote.transport import TransportError
         from mpremote.transport_serial import SerialTransport
         try:
-            transport = SerialTransport(self.port, baudrate=self.baudrate)
+            # A read timeout, so that a board that stops answering fails the call instead of
+            # blocking it forever (mpremote's own waits are bounded separately).
+            transport = SerialTransport(self.port, baudrate=self.baudrate, timeout=5)
         except TransportError:
-            raise DeviceNotFoundError(
-                f"no MicroPython device at {self.port}: check the cable and the port name "
-                "(mpremote devs lists ports), or use eml.connect('virtual')") from None
-        except Exception as e:  # pyserial: port locked by another program
-            if "exclusive" in str(e).lower() or "busy" in str(e).lower():
-                raise DeviceBusyError(
-                    f"{self.port} is in use by another program (a serial monitor, Thonny, "
-                    "another notebook?); close it and connect again") from None
-            raise DeviceNotFoundError(f"cannot open {self.port}: {e}") from None
+            raise DeviceNotFoundError(f"cannot open {self.port}") from None
         try:
             # The unix port exits on Ctrl-D instead of soft-rebooting: never soft-reset it.
             transport.enter_raw_repl(soft_reset=False)
@@ -148,20 +143,17 @@ class Device:
     @property
     def info(self) -> dict:
         """platform, version, mpy, target, heap free/used (bytes) as the device reports them."""
+        self.ensure_connected()
         if self._info is None:
-            self.exec("import sys, gc")
-            sys_mpy = self.eval("getattr(sys.implementation, '_mpy', 0)")
-            self._info = {
-                "platform": self.eval("sys.platform"),
-                "version": self.eval("sys.version"),
-                "machine": self.eval("getattr(sys.implementation, '_machine', '')"),
-                "sys_mpy": sys_mpy,
-                "target": Target.from_sys_mpy(sys_mpy),
-            }
-        self.exec("gc.collect()")
-        self._info["heap_free_bytes"] = self.eval("gc.mem_free()")
-        self._info["heap_used_bytes"] = self.eval("gc.mem_alloc()")
-        return self._info
+            sys_mpy, platform, version, machine = self.eval(
+                "(lambda s: (getattr(s.implementation, '_mpy', 0), s.platform, s.version, "
+                "getattr(s.implementation, '_machine', '')))(__import__('sys'))")
+            self._info = {"platform": platform, "version": version, "machine": machine,
+                          "sys_mpy": sys_mpy, "target": Target.from_sys_mpy(sys_mpy)}
+        free, used = self.eval("(lambda g: (g.collect(), g.mem_free(), g.mem_alloc()))"
+                               "(__import__('gc'))[1:]")
+        info = dict(self._info, heap_free_bytes=free, heap_used_bytes=used)
+        return info
 
     @property
     def target(self) -> Target:
@@ -223,6 +215,23 @@ class Device:
         kind = "virtual" if self.virtual is not None else "serial"
         state = "connected" if self._transport is not None else "disconnected"
         return f"Device({kind}, port={self.port!r}, {state})"
+
+
+def _probe_port(port: str) -> None:
+    """Open and close the port once to tell a missing port from a busy one (mpremote reports
+    both as "failed to access")."""
+    import serial
+    try:
+        serial.Serial(port, exclusive=True).close()
+    except serial.SerialException as e:
+        text = str(e).lower()
+        if "lock" in text or "busy" in text or getattr(e, "errno", None) == 16:
+            raise DeviceBusyError(
+                f"{port} is in use by another program (a serial monitor, Thonny, another "
+                "notebook or Device?); close it and connect again") from None
+        raise DeviceNotFoundError(
+            f"no MicroPython device at {port}: check the cable and the port name (mpremote "
+            "devs lists ports), or use eml.connect('virtual')") from None
 
 
 def _device_exception(output: str, what: str) -> DeviceError:

