@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import emlearn_lab as eml
-from emlearn_lab.trees.modelfile import HEADER, HEADER_BYTES, to_bytes
+from emlearn_lab.trees.modelfile import HEADER, HEADER_BYTES, section_offsets, to_bytes
 
 pytestmark = pytest.mark.device
 
@@ -31,25 +31,36 @@ def _corrupt(good: bytes, model) -> dict:
     h = header.copy()
     h[9] = 2**31  # n_nodes: a huge allocation if trusted
     out["huge node count"] = (struct.pack(HEADER, *h) + good[HEADER_BYTES:], "corrupt model file")
+    at = section_offsets(good)
     # Point node 5's left child back at node 2: a cycle if the walker trusted it.
-    off_left = HEADER_BYTES + 4 * ((model.n_trees * 2 + 3) // 4) + 4 * ((model.n_nodes + 3) // 4) \
-        + 4 * model.n_nodes
+    off_left = at["left"]
     cyc = bytearray(good)
     cyc[off_left + 2 * 5: off_left + 2 * 5 + 2] = struct.pack("<H", 2)
     out["cycle"] = (bytes(cyc), "does not follow its parent")
-    off_feat = HEADER_BYTES + 4 * ((model.n_trees * 2 + 3) // 4)
+    off_feat = at["feature"]
     bad_feat = bytearray(good)
     bad_feat[off_feat + 3] = 200
     out["feature out of range"] = (bytes(bad_feat), "index out of range")
     bad_leaf = bytearray(good)
     bad_leaf[-4:] = struct.pack("<i", -5)
-    out["negative leaf"] = (bytes(bad_leaf), "leaf value")
+    out["negative leaf"] = (bytes(bad_leaf), "has a value outside")
+    # A leaf that names class 0 twice would add to one sum twice: rejected.
+    starts = np.frombuffer(good, "<u4", model.n_leaves + 1, at["leaf_start"])
+    leaf = int(np.flatnonzero(np.diff(starts) >= 2)[0])
+    dup = bytearray(good)
+    k = at["leaf_class"] + 2 * int(starts[leaf])
+    dup[k:k + 4] = struct.pack("<HH", 0, 0)
+    out["class repeated"] = (bytes(dup), "out of order")
+    offs = bytearray(good)
+    offs[at["leaf_start"] + 4:at["leaf_start"] + 8] = struct.pack("<I", 2**31 + 7)
+    out["leaf offsets"] = (bytes(offs), "bad offsets")
     return out
 
 
 @pytest.mark.parametrize("case", ["truncated", "trailing bytes", "short header", "bad magic",
                                   "future version", "huge node count", "cycle",
-                                  "feature out of range", "negative leaf"])
+                                  "feature out of range", "negative leaf", "class repeated",
+                                  "leaf offsets"])
 def test_corrupt_model_file_raises_on_device(device, loaded, case):
     model, good = loaded
     data, message = _corrupt(good, model)[case]

@@ -1,8 +1,10 @@
 # emlearn_lab tree runtime for MicroPython (the "loadable" form).
 #
-# A model file is a 32-byte little-endian header followed by six 4-byte-aligned sections:
+# A model file is a 36-byte little-endian header followed by eight 4-byte-aligned sections:
 #   roots[n_trees], feature[n_nodes], threshold[n_nodes] (uint32 keys), left[n_nodes],
-#   right[n_nodes], leaves[n_leaves * n_outputs] (int32).
+#   right[n_nodes], leaf_start[n_leaves + 1] (uint32), leaf_class[n_cells] (uint16),
+#   leaf_value[n_cells] (int32): leaf l adds leaf_value[k] to class leaf_class[k] for k in
+#   leaf_start[l] .. leaf_start[l + 1] - 1 (its non-zero values, classes increasing).
 # Children and roots < n_nodes are decision nodes; >= n_nodes are leaf n - n_nodes.
 # Everything read from the file is checked before use: a corrupt file raises ValueError here,
 # it never crashes or hangs the device.
@@ -19,23 +21,25 @@ except (ImportError, SyntaxError, ValueError):
 
 MAGIC = b"EMLT"
 FORMAT_VERSION = 1
-HEADER = "<4sBBBBHHHHIIIb3x"
-HEADER_BYTES = 32
+HEADER = "<4sBBBBHHHHIIIIb3x"
+HEADER_BYTES = 36
 from emlab_common import FEATURES_F32, FEATURES_I16, KIND_CLASSIFIER, KIND_REGRESSOR
 LAYOUT_SMALL = 0
 LAYOUT_LARGE = 1
-_LAYOUT_TABLE = 15
+# Layout table slots (see emltrees_kernels): section i's byte offset goes to h[_SECTIONS[i]].
+_SECTIONS = (4, 5, 6, 7, 8, 9, 15, 16)
+_LAYOUT_TABLE = 18
 
 
 def _align4(n):
     return (n + 3) & ~3
 
 
-def section_sizes(layout, n_trees, n_nodes, n_leaves, n_outputs):
-    """Byte sizes of the six sections (before alignment) for a layout."""
+def section_sizes(layout, n_trees, n_nodes, n_leaves, n_cells):
+    """Byte sizes of the eight sections (before alignment) for a layout."""
     fw, iw = (1, 2) if layout == LAYOUT_SMALL else (2, 4)
     return (n_trees * iw, n_nodes * fw, n_nodes * 4, n_nodes * iw, n_nodes * iw,
-            n_leaves * n_outputs * 4)
+            (n_leaves + 1) * 4, n_cells * 2, n_cells * 4)
 
 
 class ModelFileError(ValueError):
@@ -47,7 +51,7 @@ class Trees(emlab_common.Model):
 
     def __init__(self, header, blob, ties_path=None):
         (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
-         max_depth, n_nodes, n_leaves, leaf_max, leaf_shift) = header
+         max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift) = header
         self.n_nodes = n_nodes
         self.n_leaves = n_leaves
         self._blob = blob
@@ -57,13 +61,14 @@ class Trees(emlab_common.Model):
         h[2] = n_outputs
         h[3] = n_features
         off = 0
-        for i, size in enumerate(section_sizes(layout, n_trees, n_nodes, n_leaves, n_outputs)):
-            h[4 + i] = off
+        for i, size in enumerate(section_sizes(layout, n_trees, n_nodes, n_leaves, n_cells)):
+            h[_SECTIONS[i]] = off
             off += _align4(size)
         h[10] = 0
         h[11] = n_features
         h[12] = n_leaves
         h[13] = features
+        h[17] = n_cells
         # Near-tie margin: each tree's leaf values were rounded by at most half a unit.
         h[14] = n_trees + 1 if ties_path else 0
         self._h = h
@@ -75,7 +80,8 @@ class Trees(emlab_common.Model):
         lo = 0 if kind == KIND_CLASSIFIER else -leaf_max
         bad = _k.check_leaves(blob, h, lo, leaf_max)
         if bad >= 0:
-            raise ModelFileError("corrupt model file: leaf value %d outside [%d, %d]"
+            raise ModelFileError("corrupt model file: leaf %d has a value outside [%d, %d], a "
+                                 "class out of range or out of order, or bad offsets"
                                  % (bad, lo, leaf_max))
         work = array.array("i", [0] * (n_features + n_outputs + n_trees))
         self._work = work
@@ -94,7 +100,7 @@ def parse_header(data):
                              % (len(data), HEADER_BYTES))
     header = struct.unpack(HEADER, data[:HEADER_BYTES])
     (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
-     max_depth, n_nodes, n_leaves, leaf_max, leaf_shift) = header
+     max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift) = header
     if magic != MAGIC:
         raise ModelFileError("not an emlearn_lab tree model (magic %r)" % (magic,))
     if version != FORMAT_VERSION:
@@ -112,7 +118,7 @@ def parse_header(data):
 
 
 def payload_bytes(header):
-    sizes = section_sizes(header[4], header[7], header[9], header[10], header[6])
+    sizes = section_sizes(header[4], header[7], header[9], header[10], header[11])
     return sum(_align4(s) for s in sizes)
 
 

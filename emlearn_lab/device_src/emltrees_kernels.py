@@ -15,7 +15,8 @@ import micropython
 # 0 n_trees, 1 n_nodes, 2 n_outputs, 3 n_features, 4 roots, 5 feature, 6 threshold,
 # 7 left, 8 right, 9 leaves, 10 keys, 11 acc  (4..9 byte offsets into the blob,
 # 10..11 cell offsets into the work buffer, 12 n_leaves, 13 1 if int16 features,
-# 14 near-tie margin (0: none)). The work buffer: keys[n_features], sums[n_outputs],
+# 14 near-tie margin (0: none), 15 leaf_class, 16 leaf_value (byte offsets), 17 n_cells).
+# Slot 9 holds leaf_start. The work buffer: keys[n_features], sums[n_outputs],
 # leaf reached per tree[n_trees].
 
 
@@ -38,7 +39,9 @@ def forest_small(n: int, key: ptr32, feat: ptr8, h: ptr32, x: ptr32) -> int:
     left = ptr16(mb + uint(h[7]))
     right = ptr16(mb + uint(h[8]))
     roots = ptr16(mb + uint(h[4]))
-    leaves = ptr32(mb + uint(h[9]))
+    lstart = ptr32(mb + uint(h[9]))
+    lclass = ptr16(mb + uint(h[15]))
+    lvalue = ptr32(mb + uint(h[16]))
     feat = ptr8(mb + uint(h[5]))
     # Features -> keys. float32: order-preserving uint32 (negative floats bit-inverted, others
     # with the sign bit set; -0.0 sorts one below +0.0, and the host never writes a -0.0
@@ -72,10 +75,11 @@ def forest_small(n: int, key: ptr32, feat: ptr8, h: ptr32, x: ptr32) -> int:
                 n = int(right[n])
         n = n - nn
         acc[no + t] = n  # leaf reached, for the exact near-tie path (emlab_f64)
-        n = n * no
-        j = 0
-        while j < no:
-            acc[j] = acc[j] + leaves[n + j]
+        j = int(lstart[n])
+        n = int(lstart[n + 1])
+        while j < n:
+            c = int(lclass[j])
+            acc[c] = acc[c] + lvalue[j]
             j += 1
         t += 1
     # First maximum wins, as numpy.argmax does; class sums are non-negative and < 2**31.
@@ -100,6 +104,7 @@ def forest_small(n: int, key: ptr32, feat: ptr8, h: ptr32, x: ptr32) -> int:
 @micropython.viper
 def forest_large(n: int, key: ptr32, feat: ptr16, h: ptr32, x: ptr32) -> int:
     # Layout "large": feature uint16, child/root uint32 (forests past 65 535 entries).
+    # A copy of forest_small with wider pointer types: viper pointer types are static.
     mb = uint(feat)
     nt = h[0]
     nn = h[1]
@@ -109,7 +114,9 @@ def forest_large(n: int, key: ptr32, feat: ptr16, h: ptr32, x: ptr32) -> int:
     left = ptr32(mb + uint(h[7]))
     right = ptr32(mb + uint(h[8]))
     roots = ptr32(mb + uint(h[4]))
-    leaves = ptr32(mb + uint(h[9]))
+    lstart = ptr32(mb + uint(h[9]))
+    lclass = ptr16(mb + uint(h[15]))
+    lvalue = ptr32(mb + uint(h[16]))
     feat = ptr16(mb + uint(h[5]))
     # Features -> keys. float32: order-preserving uint32 (negative floats bit-inverted, others
     # with the sign bit set; -0.0 sorts one below +0.0, and the host never writes a -0.0
@@ -143,10 +150,11 @@ def forest_large(n: int, key: ptr32, feat: ptr16, h: ptr32, x: ptr32) -> int:
                 n = int(right[n])
         n = n - nn
         acc[no + t] = n  # leaf reached, for the exact near-tie path (emlab_f64)
-        n = n * no
-        j = 0
-        while j < no:
-            acc[j] = acc[j] + leaves[n + j]
+        j = int(lstart[n])
+        n = int(lstart[n + 1])
+        while j < n:
+            c = int(lclass[j])
+            acc[c] = acc[c] + lvalue[j]
             j += 1
         t += 1
     n = 0
@@ -204,15 +212,32 @@ def check_nodes(m: ptr8, h: ptr32, small: int) -> int:
 
 @micropython.viper
 def check_leaves(m: ptr8, h: ptr32, lo: int, hi: int) -> int:
-    # Returns -1 when every leaf value lies in [lo, hi], else the first offending cell.
-    # Values are read as sign-corrected int32 from two uint16 halves (portable).
-    cells = h[12] * h[2]
-    p = ptr16(uint(m) + uint(h[9]))
-    i = 0
-    while i < cells:
-        v = ((int(p[2 * i + 1]) ^ 0x8000) - 0x8000) << 16
-        v = v + int(p[2 * i])
-        if v < lo or v > hi:
-            return i
-        i += 1
+    # Returns -1 when the sparse leaves are well formed, else the first bad leaf: offsets start
+    # at 0, never decrease and end at n_cells; classes are < n_outputs and increase within a
+    # leaf (so no sum gets a value twice per tree); values lie in [lo, hi]. Values are read as
+    # sign-corrected int32 from two uint16 halves (portable).
+    nl = h[12]
+    nc = h[17]
+    no = h[2]
+    mb = uint(m)
+    ls = ptr32(mb + uint(h[9]))
+    lc = ptr16(mb + uint(h[15]))
+    lv = ptr16(mb + uint(h[16]))
+    if int(ls[0]) != 0 or int(ls[nl]) != nc:
+        return nl
+    n = 0
+    while n < nl:
+        a = int(ls[n])
+        b = int(ls[n + 1])
+        if a < 0 or b < a or b > nc:
+            return n
+        prev = -1
+        while a < b:
+            c = int(lc[a])
+            v = (((int(lv[2 * a + 1]) ^ 0x8000) - 0x8000) << 16) + int(lv[2 * a])
+            if c >= no or c <= prev or v < lo or v > hi:
+                return n
+            prev = c
+            a += 1
+        n += 1
     return -1

@@ -39,9 +39,11 @@ def _forest(m, w, h, x, small):
             f = unpack(fc, m, h[5] + n * fw)[0]
             go_left = _u32(w, key + f) <= unpack("<I", m, h[6] + 4 * n)[0]
             n = unpack(ic, m, (h[7] if go_left else h[8]) + n * iw)[0]
-        _put(w, acc + no + t, n - nn)
-        for j, v in enumerate(unpack("<%di" % no, m, h[9] + (n - nn) * no * 4)):
-            sums[j] += v
+        n -= nn
+        _put(w, acc + no + t, n)
+        a, b = unpack("<2I", m, h[9] + 4 * n)
+        for k in range(a, b):
+            sums[unpack("<H", m, h[15] + 2 * k)[0]] += unpack("<i", m, h[16] + 4 * k)[0]
     for j in range(no):
         _put(w, acc + j, sums[j])
     return argmax(w, h)
@@ -86,8 +88,19 @@ def check_nodes(m, h, small):
 
 
 def check_leaves(m, h, lo, hi):
-    cells = h[12] * h[2]
-    for i, v in enumerate(struct.unpack_from("<%di" % cells, m, h[9])):
-        if v < lo or v > hi:
-            return i
+    nl, nc, no = h[12], h[17], h[2]
+    start = struct.unpack_from("<%dI" % (nl + 1), m, h[9])
+    if start[0] != 0 or start[nl] != nc:
+        return nl
+    cls = struct.unpack_from("<%dH" % nc, m, h[15])
+    val = struct.unpack_from("<%di" % nc, m, h[16])
+    for n in range(nl):
+        a, b = start[n], start[n + 1]
+        if b < a or b > nc:
+            return n
+        prev = -1
+        for k in range(a, b):
+            if cls[k] >= no or cls[k] <= prev or val[k] < lo or val[k] > hi:
+                return n
+            prev = cls[k]
     return -1

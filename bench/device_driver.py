@@ -1,0 +1,56 @@
+# Runs on the (virtual) device: the same measurements for every contender of bench_trees.py.
+import array
+import gc
+import sys
+import time
+
+
+def load(module, factory_code):
+    """Import `module` fresh and run factory_code (which defines P, the predict callable).
+    Returns (P, ram_bytes, load_us)."""
+    if module in sys.modules:
+        del sys.modules[module]
+    gc.collect()
+    a0 = gc.mem_alloc()
+    t0 = time.ticks_us()
+    env = {}
+    exec(factory_code, env)
+    t1 = time.ticks_us()
+    gc.collect()
+    return env["P"], gc.mem_alloc() - a0, time.ticks_diff(t1, t0)
+
+
+def _rows(x_path, n_features, as_list):
+    x = array.array("f", [0.0] * n_features)
+    with open(x_path, "rb") as f:
+        while f.readinto(x) == 4 * n_features:
+            yield list(x) if as_list else x
+
+
+def predict_all(P, x_path, n_features, as_list):
+    return bytes(int(P(x)) for x in _rows(x_path, n_features, as_list))
+
+
+def bench(P, x_path, n_features, as_list, rows, repeats):
+    """Median and min microseconds per call over `rows` rows, minus an empty loop."""
+    per_row = []
+    for x in _rows(x_path, n_features, as_list):
+        if as_list:
+            x = list(x)
+        else:
+            x = array.array("f", x)  # one buffer per row, reused for all its repeats
+        n = repeats
+        t0 = time.ticks_us()
+        while n:
+            P(x)
+            n -= 1
+        t1 = time.ticks_us()
+        n = repeats
+        while n:
+            n -= 1
+        t2 = time.ticks_us()
+        per_row.append((time.ticks_diff(t1, t0) - time.ticks_diff(t2, t1)) / repeats)
+        if len(per_row) == rows:
+            break
+    per_row.sort()
+    return per_row[len(per_row) // 2], per_row[0]
