@@ -114,3 +114,32 @@ def test_device_info(device):
     info = device.info
     assert info["target"].mpy_major == 6
     assert info["heap_free_bytes"] > 0
+
+
+def test_auto_form_prefers_inline_when_it_fits(digits_forest):
+    clf, X_test = digits_forest
+    with eml.connect("virtual") as dev:          # 2 MB heap: the ~90 kB module fits
+        assert dev.deploy(clf, X_test[:20], repeats=5).form == "inline"
+    with eml.connect("virtual", heap_bytes=256 * 1024) as dev:   # a small board's heap
+        report = dev.deploy(clf, X_test[:20], repeats=5)
+        assert report.form == "loadable" and report.agreement == 1.0
+
+
+def test_inline_split_into_several_functions(device, classification_data):
+    """Big models are split into several viper functions; results are unchanged."""
+    from emlearn_lab.build import compile_source
+    from emlearn_lab.device.deploy import _run_rows
+    from emlearn_lab.trees.inline import inline_source
+    X_train, X_test, y_train, _ = classification_data["tricky"]
+    clf = RandomForestClassifier(n_estimators=7, max_leaf_nodes=100, min_samples_leaf=3,
+                                 random_state=0).fit(X_train, y_train)
+    model = eml.convert(clf)
+    device.deploy(model, X_test[:5], form="inline", repeats=2)   # runtime + tie file
+    source = inline_source(model, max_nodes_per_function=200)
+    assert source.count("def _run") >= 4
+    device.write_file("chunks_inline.mpy",
+                      compile_source(source, "chunks_inline.py", device.target))
+    device.exec("import chunks_inline\n_emlab_models['chunks'] = chunks_inline.load('model.ties')")
+    index, scores = _run_rows(device, model, model.check_X(X_test), "chunks")
+    np.testing.assert_array_equal(scores, model.scores(X_test))
+    np.testing.assert_array_equal(index, model.predict_index(X_test))

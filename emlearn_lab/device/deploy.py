@@ -68,14 +68,13 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
     model = _as_model(model)
     Xc = model.check_X(X) if X is not None else None
     target = dev.target
-    chosen = _choose_form(form, model, target)
-    bundle = _bundle(chosen, model, target, name)
+    heap_free = dev.info["heap_free_bytes"]
+    chosen, bundle = _choose(form, model, target, name, heap_free)
 
     sent, skipped = [], []
     for art in bundle.files:
         (sent if dev.write_file(art.path, art.data) else skipped).append(art)
 
-    heap_free = dev.info["heap_free_bytes"]
     dev.exec(_HELPERS)
     try:
         loaded = dev.eval(
@@ -96,19 +95,33 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
         files=[(a.path, len(a.data), a in sent) for a in bundle.files],
         runtime_ram_bytes=runtime_ram, model_ram_bytes=model_ram, load_us=load_us,
         heap_free_bytes=heap_free, native=bundle.native, notes=list(bundle.notes))
+    if dev.info["platform"] == "linux" and bundle.native:
+        native = sum(len(a.data) for a in bundle.files
+                     if a.path.endswith(("_kernels.mpy", "_inline.mpy")))
+        report.notes.append(
+            "unix port: native code lives outside the GC heap, so the RAM figures exclude it; "
+            f"on a microcontroller it is loaded into the heap (up to {native} B of .mpy here)")
     if Xc is not None and verify:
         _verify(dev, model, Xc, name, report)
         _bench(dev, name, Xc, repeats, report)
     return report
 
 
-def _choose_form(form, model, target):
-    if form == "auto":
-        return "inline" if target.arch is not None and model.n_nodes <= 4000 else "loadable"
+def _choose(form, model, target, name, heap_free):
+    """(form, bundle). "auto" takes inline when the device runs native code, the model has at
+    most 4000 decision nodes and the inline module is under a quarter of the free heap (on a
+    microcontroller native code is loaded into the heap), else loadable."""
     if form == "inline" and target.arch is None:
         raise InputError(f"form='inline' needs native code, which device target {target} "
                          "lacks; use form='loadable'")
-    return form
+    if form == "auto":
+        if target.arch is not None and model.n_nodes <= 4000:
+            bundle = _bundle("inline", model, target, name)
+            code = sum(len(a.data) for a in bundle.files if a.path.endswith("_inline.mpy"))
+            if code <= heap_free // 4:
+                return "inline", bundle
+        form = "loadable"
+    return form, _bundle(form, model, target, name)
 
 
 def _bundle(form, model, target, name):

@@ -80,19 +80,18 @@ def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, a, 
 
 
 class Model:
-    """Common attributes of a loaded model; predict/scores/predict_proba are set by bind."""
+    """A loaded model: predict(x), scores(x), predict_proba(x) and its sizes."""
 
-    def __init__(self, n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel,
-                 args, work, settle=None):
+    def __init__(self, n_features, features, kind, n_outputs, n_trees, leaf_shift, predict,
+                 scores):
         self.n_features = n_features
         self.features = features
         self.kind = kind
         self.n_outputs = n_outputs
         self.n_trees = n_trees
         self.leaf_shift = leaf_shift
-        self.predict, self.scores = bind(n_features, features, kind, n_outputs, n_trees,
-                                         leaf_shift, kernel, args[0], args[1], args[2],
-                                         args[3], work, settle)
+        self.predict = predict
+        self.scores = scores
 
     def predict_proba(self, x):
         """Class probabilities (classifiers): the integer sums over 2**leaf_shift * n_trees."""

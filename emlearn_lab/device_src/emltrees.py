@@ -89,9 +89,11 @@ class Trees(emlab_common.Model):
         if ties_path:
             settle = emlab_common.tie_resolver(ties_path, n_features, n_outputs, n_trees,
                                                n_leaves, work)
+        predict, scores = emlab_common.bind(
+            n_features, features, kind, n_outputs, n_trees, leaf_shift,
+            _k.forest_small if small else _k.forest_large, 0, work, blob, h, work, settle)
         emlab_common.Model.__init__(self, n_features, features, kind, n_outputs, n_trees,
-                                    leaf_shift, _k.forest_small if small else _k.forest_large,
-                                    (0, work, blob, h), work, settle)
+                                    leaf_shift, predict, scores)
 
 
 def parse_header(data):
