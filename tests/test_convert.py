@@ -161,3 +161,25 @@ def test_int16_model_rejects_fractions():
         model.predict(X + 0.5)
     with pytest.raises(eml.InputError, match=r"\[-32768, 32767\]"):
         model.predict(X * 1e5)
+
+
+@pytest.mark.parametrize("layout", ["tiny", "small", "large"])
+def test_model_file_roundtrip_every_layout(digits_forest, layout):
+    from emlearn_lab.trees.modelfile import from_bytes, section_offsets, to_bytes
+    clf, X_test = digits_forest
+    model = eml.convert(clf)
+    data = to_bytes(model, layout=layout)
+    back = from_bytes(data, classes=model.classes_)
+    np.testing.assert_array_equal(back.scores(X_test), model.scores(X_test))
+    at = section_offsets(data)
+    per_node = (at["leaf_start"] - at["feature"]) / model.n_nodes
+    assert per_node <= {"tiny": 7.01, "small": 9.01, "large": 14.01}[layout]
+
+
+def test_smallest_layout_is_chosen(digits_forest):
+    from emlearn_lab.trees.modelfile import to_bytes
+    model = eml.convert(digits_forest[0])
+    assert len(to_bytes(model)) == len(to_bytes(model, layout="tiny"))
+    with pytest.raises(eml.ModelFileError, match="does not fit the 'tiny' layout"):
+        from test_convert import large_forest
+        to_bytes(eml.convert(large_forest()[0]), layout="tiny")

@@ -191,3 +191,20 @@ def test_auto_without_boards_is_virtual(monkeypatch):
     monkeypatch.setattr(connect_module, "list_serial_ports", lambda: [])
     with eml.connect("auto") as dev:
         assert dev.virtual is not None and dev.eval("1") == 1
+
+
+@pytest.mark.parametrize("layout", ["tiny", "small", "large"])
+def test_every_layout_on_device(device, classification_data, layout):
+    from emlearn_lab.device.deploy import _run_rows
+    from emlearn_lab.trees.modelfile import to_bytes
+    X_train, X_test, y_train, _ = classification_data["tricky"]
+    clf = RandomForestClassifier(n_estimators=7, max_leaf_nodes=100, min_samples_leaf=3,
+                                 random_state=0).fit(X_train, y_train)
+    model = eml.convert(clf)
+    device.deploy(model, X_test[:5], form="loadable", repeats=2)
+    device.write_file("layout.eml", to_bytes(model, layout=layout))
+    device.exec("import emltrees\n_emlab_models['lay'] = emltrees.load('layout.eml', "
+                "'model.ties')")
+    index, scores = _run_rows(device, model, model.check_X(X_test), "lay")
+    np.testing.assert_array_equal(scores, model.scores(X_test))
+    np.testing.assert_array_equal(index, model.predict_index(X_test))

@@ -13,11 +13,12 @@ pytestmark = pytest.mark.device
 
 @pytest.fixture(scope="module")
 def loaded(device, digits_forest):
-    """The loadable runtime on the device, and the good model file bytes."""
+    """The loadable runtime on the device, and the good model file bytes (small layout:
+    uint16 absolute children, which the corruptions below are written for)."""
     clf, X_test = digits_forest
     model = eml.convert(clf)
     device.deploy(model, X_test[:10], form="loadable", repeats=2)
-    return model, to_bytes(model)
+    return model, to_bytes(model, layout="small")
 
 
 def _corrupt(good: bytes, model) -> dict:
@@ -155,3 +156,18 @@ def test_virtual_devices_run_side_by_side_and_clean_up():
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("code,message", [(0, "does not follow its parent"),
+                                          (255, "index out of range")])
+def test_corrupt_tiny_layout_children(device, loaded, code, message):
+    """Tiny layout: a relative offset of 0 would loop on itself; a code past the leaves
+    would read outside them."""
+    model, _ = loaded
+    good = to_bytes(model, layout="tiny")
+    bad = bytearray(good)
+    bad[section_offsets(good)["right"] + 3] = code
+    device.write_file("bad.eml", bytes(bad), skip_unchanged=False)
+    with pytest.raises(eml.DeviceRuntimeError, match=message):
+        device.exec("import emltrees\nemltrees.load('bad.eml')")
+    assert device.eval("1 + 1") == 2

@@ -21,14 +21,18 @@ except (ImportError, SyntaxError, ValueError):
 
 MAGIC = b"EMLT"
 FORMAT_VERSION = 1
-HEADER = "<4sBBBBHHHHIIIIb3x"
+HEADER = "<4sBBBBHHHHIIIIbB2x"
 HEADER_BYTES = 36
 from emlab_common import FEATURES_F32, FEATURES_I16, KIND_CLASSIFIER, KIND_REGRESSOR
 LAYOUT_SMALL = 0
 LAYOUT_LARGE = 1
+LAYOUT_TINY = 2
+# (feature, root, child) widths in bytes. Tiny: a child < child_base is a decision node at that
+# offset after its parent, others are leaf (child - child_base).
+_WIDTHS = ((1, 2, 2), (2, 4, 4), (1, 2, 1))
 # Layout table slots (see emltrees_kernels): section i's byte offset goes to h[_SECTIONS[i]].
 _SECTIONS = (4, 5, 6, 7, 8, 9, 15, 16)
-_LAYOUT_TABLE = 18
+_LAYOUT_TABLE = 19
 
 
 def _align4(n):
@@ -37,8 +41,8 @@ def _align4(n):
 
 def section_sizes(layout, n_trees, n_nodes, n_leaves, n_cells):
     """Byte sizes of the eight sections (before alignment) for a layout."""
-    fw, iw = (1, 2) if layout == LAYOUT_SMALL else (2, 4)
-    return (n_trees * iw, n_nodes * fw, n_nodes * 4, n_nodes * iw, n_nodes * iw,
+    fw, rw, cw = _WIDTHS[layout]
+    return (n_trees * rw, n_nodes * fw, n_nodes * 4, n_nodes * cw, n_nodes * cw,
             (n_leaves + 1) * 4, n_cells * 2, n_cells * 4)
 
 
@@ -51,7 +55,7 @@ class Trees(emlab_common.Model):
 
     def __init__(self, header, blob, ties_path=None):
         (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
-         max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift) = header
+         max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, base) = header
         self.n_nodes = n_nodes
         self.n_leaves = n_leaves
         self._blob = blob
@@ -69,11 +73,11 @@ class Trees(emlab_common.Model):
         h[12] = n_leaves
         h[13] = features
         h[17] = n_cells
+        h[18] = base
         # Near-tie margin: each tree's leaf values were rounded by at most half a unit.
         h[14] = n_trees + 1 if ties_path else 0
         self._h = h
-        small = layout == LAYOUT_SMALL
-        bad = _k.check_nodes(blob, h, 1 if small else 0)
+        bad = _k.check_nodes(blob, h, layout)
         if bad >= 0:
             raise ModelFileError("corrupt model file: node/root %d has an index out of range "
                                  "or a child that does not follow its parent" % bad)
@@ -91,7 +95,8 @@ class Trees(emlab_common.Model):
                                                n_leaves, work)
         predict, scores = emlab_common.bind(
             n_features, features, kind, n_outputs, n_trees, leaf_shift,
-            _k.forest_small if small else _k.forest_large, 0, work, blob, h, work, settle)
+            (_k.forest_small, _k.forest_large, _k.forest_tiny)[layout], 0, work, blob, h, work,
+            settle)
         emlab_common.Model.__init__(self, n_features, features, kind, n_outputs, n_trees,
                                     leaf_shift, predict, scores)
 
@@ -102,18 +107,20 @@ def parse_header(data):
                              % (len(data), HEADER_BYTES))
     header = struct.unpack(HEADER, data[:HEADER_BYTES])
     (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
-     max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift) = header
+     max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, base) = header
     if magic != MAGIC:
         raise ModelFileError("not an emlearn_lab tree model (magic %r)" % (magic,))
     if version != FORMAT_VERSION:
         raise ModelFileError("model format version %d, this runtime reads version %d: "
                              "redeploy the runtime" % (version, FORMAT_VERSION))
-    if kind > KIND_REGRESSOR or features > FEATURES_I16 or layout > LAYOUT_LARGE:
+    if kind > KIND_REGRESSOR or features > FEATURES_I16 or layout > LAYOUT_TINY:
         raise ModelFileError("corrupt model file: bad kind/features/layout byte")
     if not (n_features and n_outputs and n_trees and n_leaves):
         raise ModelFileError("corrupt model file: zero features, outputs, trees or leaves")
-    if layout == LAYOUT_SMALL and (n_features > 256 or n_nodes + n_leaves > 65535):
+    if layout != LAYOUT_LARGE and (n_features > 256 or n_nodes + n_leaves > 65535):
         raise ModelFileError("corrupt model file: counts too large for the small layout")
+    if layout == LAYOUT_TINY and (base < 1 or base + n_leaves > 256):
+        raise ModelFileError("corrupt model file: bad child base for the tiny layout")
     if leaf_max >= (1 << 31) // n_trees or leaf_shift > 30 or leaf_shift < -30:
         raise ModelFileError("corrupt model file: leaf range overflows int32 sums")
     return header

@@ -26,10 +26,23 @@ def _keys(x, w, h):
         _put(w, k + i, (b ^ _M32) if b & 0x80000000 else (b | 0x80000000))
 
 
-def _forest(m, w, h, x, small):
+# (feature, root, child) struct codes and widths per layout: small, large, tiny.
+_CODES = ((("<B", 1), ("<H", 2), ("<H", 2)), (("<H", 2), ("<I", 4), ("<I", 4)),
+          (("<B", 1), ("<H", 2), ("<B", 1)))
+
+
+def _child(m, h, side, n, layout):
+    (cc, cw) = _CODES[layout][2]
+    c = struct.unpack_from(cc, m, h[side] + n * cw)[0]
+    if layout == 2:
+        return n + c if c < h[18] else h[1] + c - h[18]
+    return c
+
+
+def _forest(m, w, h, x, layout):
     _keys(x, w, h)
     nt, nn, no = h[0], h[1], h[2]
-    fc, fw, ic, iw = ("<B", 1, "<H", 2) if small else ("<H", 2, "<I", 4)
+    (fc, fw), (ic, iw), _ = _CODES[layout]
     unpack = struct.unpack_from
     key, acc = h[10], h[11]
     sums = [0] * no
@@ -38,7 +51,7 @@ def _forest(m, w, h, x, small):
         while n < nn:
             f = unpack(fc, m, h[5] + n * fw)[0]
             go_left = _u32(w, key + f) <= unpack("<I", m, h[6] + 4 * n)[0]
-            n = unpack(ic, m, (h[7] if go_left else h[8]) + n * iw)[0]
+            n = _child(m, h, 7 if go_left else 8, n, layout)
         n -= nn
         _put(w, acc + no + t, n)
         a, b = unpack("<2I", m, h[9] + 4 * n)
@@ -50,11 +63,15 @@ def _forest(m, w, h, x, small):
 
 
 def forest_small(n, w, m, h, x):
-    return _forest(m, w, h, x, True)
+    return _forest(m, w, h, x, 0)
 
 
 def forest_large(n, w, m, h, x):
-    return _forest(m, w, h, x, False)
+    return _forest(m, w, h, x, 1)
+
+
+def forest_tiny(n, w, m, h, x):
+    return _forest(m, w, h, x, 2)
 
 
 def argmax(w, h):
@@ -70,19 +87,17 @@ def argmax(w, h):
     return best
 
 
-def check_nodes(m, h, small):
+def check_nodes(m, h, layout):
     nt, nn, nf = h[0], h[1], h[3]
     limit = nn + h[12]
-    fc, ic = ("B", "H") if small else ("H", "I")
-    feat = struct.unpack_from("<%d%s" % (nn, fc), m, h[5])
-    left = struct.unpack_from("<%d%s" % (nn, ic), m, h[7])
-    right = struct.unpack_from("<%d%s" % (nn, ic), m, h[8])
+    (fc, fw), (rc, rw), _ = _CODES[layout]
     for n in range(nn):
-        a, b = left[n], right[n]
-        if feat[n] >= nf or a <= n or b <= n or a >= limit or b >= limit:
+        a, b = _child(m, h, 7, n, layout), _child(m, h, 8, n, layout)
+        if struct.unpack_from(fc, m, h[5] + n * fw)[0] >= nf or a <= n or b <= n \
+                or a >= limit or b >= limit:
             return n
-    for t, r in enumerate(struct.unpack_from("<%d%s" % (nt, ic), m, h[4])):
-        if r >= limit:
+    for t in range(nt):
+        if struct.unpack_from(rc, m, h[4] + t * rw)[0] >= limit:
             return nn + t
     return -1
 
