@@ -183,6 +183,9 @@ def test_reset_restarts_and_keeps_files(device, digits_forest):
     with pytest.raises(eml.DeviceRuntimeError, match="NameError"):
         device.exec("marker")
     assert "model.eml" in [name for name, _ in device.listdir()]
+    # The device lost the loaded model, not its files: predict loads it again.
+    np.testing.assert_array_equal(device.predict(X_test[:10]),
+                                  clf.predict(X_test[:10].astype(np.float32)))
     assert device.deploy(clf, X_test[:10], form="loadable", repeats=2).bytes_sent == 0
 
 

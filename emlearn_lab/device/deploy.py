@@ -16,10 +16,11 @@ _FORMS = ("auto", "loadable", "inline")
 
 
 class DeployedModel:
-    """Host-side record of what is loaded on the device (`_emlab_models[name]` there)."""
+    """Host-side record of what is loaded on the device (`_emlab_models[name]` there) and the
+    call that loads it, to load it again after the device restarted."""
 
-    def __init__(self, model: TreeModel, name: str, form: str):
-        self.model, self.name, self.form = model, name, form
+    def __init__(self, model: TreeModel, name: str, form: str, load_call: str):
+        self.model, self.name, self.form, self.load_call = model, name, form, load_call
 
 
 def _as_model(model) -> TreeModel:
@@ -40,8 +41,9 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
         Rows to verify on the device (every row: device result == host reference) and to time.
     form : {"auto", "loadable", "inline"}
         "loadable": generic runtime .mpy + binary model file. "inline": the model compiled into
-        viper code (fastest). "auto": inline when the device runs native code and the model
-        has at most 4000 decision nodes, else loadable.
+        viper code (fastest). "auto": inline when the device runs native code, the model has
+        at most 4000 decision nodes and the inline module is under a quarter of the device's
+        free heap, else loadable.
     name : str
         Device file names derive from it (``name.eml``, ``name_inline.mpy``).
     repeats : int
@@ -76,10 +78,9 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
         (sent if dev.write_file(art.path, art.data) else skipped).append(art)
 
     dev.exec(_HELPERS)
+    load_call = f"_emlab_load({bundle.modules!r}, {bundle.loader!r}, {bundle.args!r}, {name!r})"
     try:
-        loaded = dev.eval(
-            f"_emlab_load({bundle.modules!r}, {bundle.loader!r}, {bundle.args!r}, {name!r})",
-            timeout_s=60)
+        loaded = dev.eval(load_call, timeout_s=60)
     except DeviceMemoryError as e:
         need = sum(len(a.data) for a in bundle.files if a.path.endswith((".eml", "_inline.mpy")))
         other = " or form='loadable' (data is smaller than code)" if chosen == "inline" else ""
@@ -88,7 +89,7 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
             f"device had {heap_free} bytes free before loading ({e}). Try fewer trees, a "
             f"smaller max_leaf_nodes or a larger min_samples_leaf{other}.") from None
     runtime_ram, model_ram, load_us = loaded
-    dev.deployed = DeployedModel(model, name, chosen)
+    dev.deployed = DeployedModel(model, name, chosen, load_call)
 
     report = DeployReport(
         device=repr(dev), target=str(target), form=chosen, name=name, model=repr(model),
@@ -151,6 +152,11 @@ def _send_rows(dev, X: np.ndarray) -> None:
 def _run_rows(dev, model: TreeModel, X: np.ndarray, name: str) -> tuple:
     """Device predict() index and scores() for every row of X (already validated)."""
     _send_rows(dev, X)
+    deployed = dev.deployed
+    if deployed is not None and deployed.name == name:
+        # After a reset or reconnect the device has the files but not the loaded model.
+        dev.exec(_HELPERS + f"if {name!r} not in _emlab_models:\n {deployed.load_call}\n",
+                 timeout_s=60)
     per_row_s = 0.002 if dev.target.arch is not None else 0.05
     rows = dev.eval(f"__import__('emlab_tools').verify(_emlab_models[{name!r}], {_X_PATH!r}, "
                     f"{_OUT_PATH!r})", timeout_s=30 + per_row_s * len(X) * model.n_trees)
