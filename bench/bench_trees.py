@@ -23,7 +23,7 @@ from sklearn.model_selection import train_test_split
 
 import emlearn_lab as eml
 from emlearn_lab.build import compile_source
-from emlearn_lab.device.artifacts import device_source, module_artifact, ties_artifact
+from emlearn_lab.device.artifacts import module_artifact, ties_artifact
 from emlearn_lab.trees.inline import inline_source
 from emlearn_lab.trees.modelfile import to_bytes
 

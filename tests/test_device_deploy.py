@@ -50,7 +50,8 @@ def test_regressor_device_equals_host(device, regression_data, data, est, form):
 @pytest.mark.parametrize("form", FORMS)
 def test_int16_model_on_device(device, classification_data, form):
     X_train, X_test, y_train, _ = classification_data["digits"]
-    Xi_train, Xi_test = (X_train * 2000 - 16000).astype(np.int16), (X_test * 2000 - 16000).astype(np.int16)
+    Xi_train = (X_train * 2000 - 16000).astype(np.int16)
+    Xi_test = (X_test * 2000 - 16000).astype(np.int16)
     clf = RandomForestClassifier(n_estimators=6, random_state=0).fit(Xi_train, y_train)
     model = eml.convert(clf, features="int16")
     report = device.deploy(model, Xi_test, form=form, repeats=20)

@@ -56,9 +56,8 @@ def runtime_bundle(target: Target, model, name: str) -> Bundle:
     notes: list = []
     model_path = name + ".eml"
     ties = ties_artifact(model, name)
-    files = [module_artifact("emlab_common", target, False, notes), module_artifact("emltrees", target, False, notes),
-             module_artifact("emltrees_pure", target, False, notes),
-             module_artifact("emlab_tools", target, False, notes)]
+    files = [module_artifact(module, target, False, notes)
+             for module in ("emlab_common", "emltrees", "emltrees_pure", "emlab_tools")]
     native = target.arch is not None
     if native:
         try:

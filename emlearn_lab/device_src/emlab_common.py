@@ -43,9 +43,10 @@ def tie_resolver(ties_path, n_features, n_outputs, n_trees, n_leaves, work):
 def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, a, b, c, d, work,
          settle=None):
     """predict(x) and scores(x) closures around kernel(a, b, c, d, x) -> class index, which
-    leaves the integer sums in work[n_features:]. The kernel is called directly (no wrapper):
-    each Python-level call costs about 0.1 us on a desktop CPU, more than a tree walk. Closures, not methods: a MicroPython attribute lookup costs
-    about as much as walking a tree, and these run once per sample."""
+    leaves the integer sums in work[n_features:]. Closures calling the kernel directly, not
+    methods or wrappers: each extra Python-level call or attribute lookup costs about as much
+    as walking a tree, and these run once per sample. A negative kernel result flags a near
+    tie, settled by settle() (see tie_resolver)."""
     checked = [None]  # the item-size check allocates, so it runs once per input object
     div = n_trees * (1 << leaf_shift) if leaf_shift >= 0 else n_trees / (1 << -leaf_shift)
 

@@ -12,6 +12,7 @@ import array
 import struct
 
 import emlab_common
+from emlab_common import FEATURES_F32, FEATURES_I16, KIND_CLASSIFIER, KIND_REGRESSOR
 
 try:
     import emltrees_kernels as _k
@@ -23,7 +24,6 @@ MAGIC = b"EMLT"
 FORMAT_VERSION = 1
 HEADER = "<4sBBBBHHHHIIIIbB2x"
 HEADER_BYTES = 36
-from emlab_common import FEATURES_F32, FEATURES_I16, KIND_CLASSIFIER, KIND_REGRESSOR
 LAYOUT_SMALL = 0
 LAYOUT_LARGE = 1
 LAYOUT_TINY = 2

@@ -70,14 +70,11 @@ def convert_trees(est, features: str = "float32") -> TreeModel:
     leaf_offset = 0
     for tree, vals in zip(trees, values):
         f, t, left, right, root, n_dec, leaf_vals = _flatten(tree, vals, features)
-        # Provisional encoding: decision nodes local -> global, leaves -> -(global leaf)-1.
-        def glob(c):
-            return np.where(c >= 0, c + node_offset, c - leaf_offset)
         feats.append(f)
         thrs.append(t)
-        lefts.append(glob(left))
-        rights.append(glob(right))
-        roots.append(int(glob(np.array([root]))[0]))
+        lefts.append(_globalise(left, node_offset, leaf_offset))
+        rights.append(_globalise(right, node_offset, leaf_offset))
+        roots.append(int(_globalise(np.array([root]), node_offset, leaf_offset)[0]))
         leaf_rows.append(leaf_vals)
         node_offset += n_dec
         leaf_offset += len(leaf_vals)
@@ -113,6 +110,12 @@ def convert_trees(est, features: str = "float32") -> TreeModel:
         source=type(est).__name__,
     )
     return model
+
+
+def _globalise(c, node_offset, leaf_offset):
+    """Provisional encoding across trees: decision nodes local -> global index, leaves
+    -(local)-1 -> -(global leaf row)-1."""
+    return np.where(c >= 0, c + node_offset, c - leaf_offset)
 
 
 def _leaf_values(tree, is_clf):

@@ -82,7 +82,7 @@ def inline_source(model: TreeModel, max_nodes_per_function: int = MAX_NODES_PER_
     for g, trees in enumerate(groups):
         out += ["", "", "@micropython.viper"]
         if g == 0:
-            out += [f"def _run0(x) -> int:",
+            out += ["def _run0(x) -> int:",
                     "    if x is not _LAST[0]:",
                     "        _check(x)",
                     "    key = ptr32(_WORK)", "    thr = ptr32(_THR)", "    xp = ptr32(x)"]
@@ -121,7 +121,7 @@ def inline_source(model: TreeModel, max_nodes_per_function: int = MAX_NODES_PER_
     if not clf:
         out += ["", "", "def predict(x):", f"    {run}(x)", f"    return _WORK[{nf}] / ({div})"]
     out += ["", "", "def load(ties_path=None):",
-            "    \"\"\"The model; ties_path enables exact near-tie settling (forest classifiers).\"\"\"",
+            "    \"\"\"The model; ties_path: exact near-tie settling (forest classifiers).\"\"\"",
             "    if ties_path:",
             f"        _SETTLE[0] = emlab_common.tie_resolver(ties_path, {nf}, {no}, {nt}, "
             f"{model.n_leaves}, _WORK)",

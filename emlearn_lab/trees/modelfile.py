@@ -4,9 +4,9 @@ Little-endian. A 36-byte header (struct ``HEADER``) then eight sections, each pa
 roots, feature, threshold (uint32 keys), left, right, leaf_start (uint32, n_leaves + 1),
 leaf_class (uint16), leaf_value (int32). Leaves are sparse (only non-zero class values, classes
 increasing): most leaves a sample reaches are pure, so the device adds 1-2 values, not one per
-class. Layouts, the smallest that fits is used: "tiny" (feature uint8, children uint8: a decision child
-as its offset from the parent, a leaf as ``child_base`` + leaf id; for small trees), 7 bytes per
-decision node; "small" (uint8, uint16 absolute), 9 bytes; "large" (uint16, uint32), 14 bytes.
+class. Layouts, the smallest that fits is used: "tiny" (feature uint8, children uint8: a decision
+child as its offset from the parent, a leaf as ``child_base`` + leaf id; for small trees),
+7 bytes per decision node; "small" (uint8, uint16 absolute), 9 bytes; "large" (uint16, uint32), 14 bytes.
 Per leaf 4 bytes + 6 per non-zero value.
 """
 import struct
@@ -16,7 +16,8 @@ import numpy as np
 from ..exceptions import ModelFileError
 from .model import TreeModel
 
-__all__ = ["to_bytes", "from_bytes", "section_offsets", "HEADER", "MAGIC", "FORMAT_VERSION"]
+__all__ = ["to_bytes", "from_bytes", "section_offsets", "HEADER", "MAGIC",
+           "FORMAT_VERSION"]
 
 SECTIONS = ("roots", "feature", "threshold", "left", "right", "leaf_start", "leaf_class",
             "leaf_value")
