@@ -117,10 +117,20 @@ def run(device: str, repeats_ours: int, repeats_peers: int) -> dict:
             print(f"{name:22s} {med:9.2f} us  {row['bytes_on_device']:7d} B  ram {ram:7d} B  "
                   f"load {load_us:7d} us  agree {agree:.2%}", flush=True)
             dev.exec("del P\nR = None\ngc.collect()")
+    import os
+    import tempfile
+
     import emlearn
-    em = emlearn.convert(clf, method="loadable")
-    results["emlearn_host_agreement"] = float(np.mean(
-        em.predict(X_test.astype(np.float32)) == expected))
+    # emlearn compiles its C model into ./tmp of the working directory: keep that out of ours.
+    with tempfile.TemporaryDirectory(prefix="emlab-emlearn-") as scratch:
+        cwd = os.getcwd()
+        os.chdir(scratch)
+        try:
+            em = emlearn.convert(clf, method="loadable")
+            results["emlearn_host_agreement"] = float(np.mean(
+                em.predict(X_test.astype(np.float32)) == expected))
+        finally:
+            os.chdir(cwd)
     return results
 
 
