@@ -171,3 +171,17 @@ def test_corrupt_tiny_layout_children(device, loaded, code, message):
     with pytest.raises(eml.DeviceRuntimeError, match=message):
         device.exec("import emltrees\nemltrees.load('bad.eml')")
     assert device.eval("1 + 1") == 2
+
+
+def test_virtual_device_closed_at_interpreter_exit():
+    """A script that never calls close() leaves no MicroPython process behind."""
+    import subprocess
+    import sys
+    code = ("import emlearn_lab as eml\ndev = eml.connect('virtual')\n"
+            "print(dev.virtual._proc.pid, dev.virtual.workdir, flush=True)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    pid, workdir = int(out[0]), out[1]
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not os.path.exists(workdir)

@@ -39,7 +39,10 @@ def module_artifact(name: str, target: Target, native: bool, notes: list) -> Art
     except BuildError as e:
         if "no mpy-cross" not in str(e):
             raise
-        notes.append(f"{e}; sent {name}.py as source (compiled on the device, slower import)")
+        msg = f"{e}; sent {name}.py as source (compiled on the device, slower import)"
+        if not any(str(e) in n for n in notes):
+            warnings.warn(msg, RuntimeWarning, stacklevel=4)
+        notes.append(msg)
         return Artifact(name + ".py", source.encode())
 
 
