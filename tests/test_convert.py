@@ -152,6 +152,9 @@ def test_nan_and_shape_errors(digits_forest):
         model.predict(X[:, :10])
     with pytest.raises(eml.InputError, match="real numbers"):
         model.predict(np.array([["a"] * 64]))
+    X[3, 7] = 1e39
+    with pytest.raises(eml.InputError, match=r"1e\+39 at row 3, column 7 is beyond the float32"):
+        model.predict(X)
 
 
 def test_int16_model_rejects_fractions():

@@ -92,6 +92,8 @@ def test_host_rejects_bad_rows_before_sending(device, digits_forest):
         device.deploy(clf, X_test[:5, :3])
     with pytest.raises(eml.InputError, match="form must be one of"):
         device.deploy(clf, X_test[:5], form="fast")
+    with pytest.raises(eml.InputError, match="X has no rows"):
+        device.deploy(clf, X_test[:0])
 
 
 def test_model_too_big_for_heap(digits_forest):
@@ -195,3 +197,18 @@ def test_virtual_device_started_as_module(monkeypatch):
                         lambda: [sys.executable, "-m", "micropython_unix"])
     with eml.connect("virtual") as dev:
         assert dev.target.arch == "x64"
+
+
+@pytest.mark.parametrize("form", ["loadable", "inline"])
+def test_degenerate_forests(device, form):
+    """Trees that are a single leaf (no decision nodes), one class, a constant target."""
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 4))
+    for est in (RandomForestClassifier(n_estimators=3, random_state=0).fit(X, np.zeros(120)),
+                RandomForestClassifier(n_estimators=3, min_samples_split=1000,
+                                       random_state=0).fit(X, rng.integers(0, 3, 120)),
+                RandomForestRegressor(n_estimators=3, random_state=0).fit(X, np.full(120, 5.))):
+        report = device.deploy(est, X[:30], form=form, repeats=2)
+        assert report.agreement == 1.0
+        np.testing.assert_array_equal(device.predict(X[:30]), est.predict(X[:30].astype("f4")))

@@ -69,6 +69,9 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
                          f"got {name!r}")
     model = _as_model(model)
     Xc = model.check_X(X) if X is not None else None
+    if Xc is not None and len(Xc) == 0:
+        raise InputError("X has no rows: pass the rows to verify on the device, or X=None to "
+                         "deploy without verification")
     target = dev.target
     heap_free = dev.info["heap_free_bytes"]
     chosen, bundle = _choose(form, model, target, name, heap_free)

@@ -68,5 +68,7 @@ def bench(model, x_path, max_rows, repeats):
                 n -= 1
             t2 = time.ticks_us()
             per_row.append((time.ticks_diff(t1, t0) - time.ticks_diff(t2, t1)) / repeats)
+    if not per_row:
+        return 0.0, 0.0, 0
     per_row.sort()
     return per_row[len(per_row) // 2], per_row[0], len(per_row)

@@ -111,9 +111,15 @@ class TreeModel:
             if X.size and (X.min() < -32768 or X.max() > 32767):
                 raise InputError("int16 model: features must lie in [-32768, 32767]")
             return X.astype(np.int16)
-        X32 = X.astype(np.float32)
+        if not np.all(np.isfinite(X)):
+            raise InputError(_nonfinite_message(X))
+        with np.errstate(over="ignore"):
+            X32 = X.astype(np.float32)
         if not np.all(np.isfinite(X32)):
-            raise InputError(_nonfinite_message(X32))
+            r, c = np.argwhere(~np.isfinite(X32))[0]
+            raise InputError(f"feature value {float(X[r, c]):g} at row {r}, column {c} is beyond the "
+                             "float32 range (about ±3.4e38) the device uses: rescale it, or "
+                             "clip it to ±3.4e38")
         return X32
 
     def feature_keys(self, X) -> np.ndarray:
