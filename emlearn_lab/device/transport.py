@@ -162,9 +162,11 @@ class Device:
 
     # -- files -----------------------------------------------------------------------------
     def file_sha256(self, path: str) -> bytes | None:
-        """SHA-256 of a file on the device, or None if it does not exist."""
-        code = (f"import hashlib\ntry:\n f=open({path!r},'rb')\nexcept OSError:\n print(None)\n"
-                "else:\n h=hashlib.sha256()\n b=bytearray(512)\n while True:\n"
+        """SHA-256 of a file on the device; None if it does not exist or the port has no
+        hashlib.sha256 (then files are always sent)."""
+        code = (f"try:\n import hashlib\n h=hashlib.sha256()\n f=open({path!r},'rb')\n"
+                "except (ImportError, AttributeError, OSError):\n print(None)\n"
+                "else:\n b=bytearray(512)\n while True:\n"
                 "  n=f.readinto(b)\n  if not n:\n   break\n  h.update(b[:n])\n f.close()\n"
                 " print(repr(h.digest()))")
         import ast
@@ -174,7 +176,8 @@ class Device:
         """Write a file atomically (temp file + rename). Returns False if it was unchanged.
 
         A link lost mid-write leaves the old file intact and a stale temp file, which the next
-        write replaces.
+        write replaces. Where the filesystem cannot rename over an existing file (FAT), the
+        old file is removed just before the rename.
         """
         if skip_unchanged and self.file_sha256(path) == hashlib.sha256(data).digest():
             return False
@@ -182,8 +185,9 @@ class Device:
         self.ensure_connected()
         with self._translate(f"writing {path}"):
             self._transport.fs_writefile(tmp, data, chunk_size=_CHUNK_BYTES)
-        self.exec(f"import os\ntry:\n os.remove({path!r})\nexcept OSError:\n pass\n"
-                  f"os.rename({tmp!r}, {path!r})")
+        self.exec(f"import os\ntry:\n os.rename({tmp!r}, {path!r})\nexcept OSError:\n"
+                  f" try:\n  os.remove({path!r})\n except OSError:\n  pass\n"
+                  f" os.rename({tmp!r}, {path!r})")
         return True
 
     def read_file(self, path: str) -> bytes:
@@ -203,7 +207,7 @@ class Device:
     # -- models ----------------------------------------------------------------------------
     def deploy(self, model, X=None, *, form: str = "auto", name: str = "model",
                verify: bool = True, repeats: int = 200):
-        """Build, push and verify a model on this device. See :func:`emlearn_lab.deploy`."""
+        """Build, push and verify a model on this device (see emlearn_lab.device.deploy)."""
         from .deploy import deploy
         return deploy(self, model, X, form=form, name=name, verify=verify, repeats=repeats)
 
