@@ -32,25 +32,11 @@ def predict_all(P, x_path, n_features, as_list):
 
 
 def bench(P, x_path, n_features, as_list, rows, repeats):
-    """Median and min microseconds per call over `rows` rows, minus an empty loop."""
-    per_row = []
+    """Median and min microseconds per call over `rows` rows (emlab_tools.time_calls)."""
+    import emlab_tools
+    picked = []
     for x in _rows(x_path, n_features, as_list):
-        if as_list:
-            x = list(x)
-        else:
-            x = array.array("f", x)  # one buffer per row, reused for all its repeats
-        n = repeats
-        t0 = time.ticks_us()
-        while n:
-            P(x)
-            n -= 1
-        t1 = time.ticks_us()
-        n = repeats
-        while n:
-            n -= 1
-        t2 = time.ticks_us()
-        per_row.append((time.ticks_diff(t1, t0) - time.ticks_diff(t2, t1)) / repeats)
-        if len(per_row) == rows:
+        picked.append(list(x) if as_list else array.array("f", x))  # own buffer per row
+        if len(picked) == rows:
             break
-    per_row.sort()
-    return per_row[len(per_row) // 2], per_row[0]
+    return emlab_tools.time_calls(P, picked, repeats, rounds=1)[:2]
