@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 
 import emlearn_lab as eml
 from emlearn_lab.build import compile_source
-from emlearn_lab.device.artifacts import module_artifact, ties_artifact
+from emlearn_lab.device.artifacts import module_artifact, tie_files
 from emlearn_lab.trees.inline import inline_source
 from emlearn_lab.trees.modelfile import to_bytes
 
@@ -41,9 +41,9 @@ def contenders(clf, model, target):
         module_artifact("emltrees", target, False, notes),
         module_artifact("emltrees_pure", target, False, notes),
         module_artifact("emltrees_kernels", target, True, notes),
-        module_artifact("emlab_f64", target, False, notes),
         module_artifact("emlab_tools", target, False, notes)]}
-    ties = {a.path: a.data for a in ties_artifact(model, "bench_model")}
+    # The soft-float module and the tie file, as deploy sends them (both forms need them).
+    ties = {a.path: a.data for a in tie_files(model, "bench_model", target, notes)[0]}
     out = {}
     tools = {"emlab_tools.mpy": runtime.pop("emlab_tools.mpy")}  # the timing helper, not counted
     out["emlearn_lab loadable"] = (
@@ -51,8 +51,8 @@ def contenders(clf, model, target):
         "import emltrees\nP = emltrees.load('bench_model.eml', 'bench_model.ties').predict", False)
     inline_mpy = compile_source(inline_source(model), "bench_inline.py", target, native=True)
     out["emlearn_lab inline"] = (
-        {"emlab_common.mpy": runtime["emlab_common.mpy"], "emlab_f64.mpy": runtime["emlab_f64.mpy"],
-         "bench_inline.mpy": inline_mpy, **ties}, "bench_inline",
+        {"emlab_common.mpy": runtime["emlab_common.mpy"], "bench_inline.mpy": inline_mpy,
+         **ties}, "bench_inline",
         "import bench_inline\nP = bench_inline.load('bench_model.ties').predict", False)
 
     import m2cgen

@@ -7,7 +7,7 @@ from ..build import Target, compile_source
 from ..exceptions import BuildError
 
 __all__ = ["Artifact", "Bundle", "runtime_bundle", "device_source", "module_artifact",
-           "ties_artifact"]
+           "tie_files"]
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,13 @@ def module_artifact(name: str, target: Target, native: bool, notes: list) -> Art
         return Artifact(name + ".py", source.encode())
 
 
-def ties_artifact(model, name: str) -> list:
-    """The float64 leaf probabilities for exact near-tie settling (forest classifiers)."""
+def tie_files(model, name: str, target: Target, notes: list) -> tuple:
+    """(files, tie file paths) for exact near-tie settling (forest classifiers): the soft-float
+    module and the model's float64 leaf probabilities; nothing for other models."""
     if model.leaf_proba is None:
-        return []
-    return [Artifact(name + ".ties", model.leaf_proba.astype("<f8").tobytes())]
+        return [], ()
+    ties = Artifact(name + ".ties", model.leaf_proba.astype("<f8").tobytes())
+    return [module_artifact("emlab_f64", target, False, notes), ties], (ties.path,)
 
 
 def runtime_bundle(target: Target, model, name: str) -> Bundle:
@@ -58,7 +60,6 @@ def runtime_bundle(target: Target, model, name: str) -> Bundle:
     from ..trees.modelfile import to_bytes
     notes: list = []
     model_path = name + ".eml"
-    ties = ties_artifact(model, name)
     files = [module_artifact(module, target, False, notes)
              for module in ("emlab_common", "emltrees", "emltrees_pure", "emlab_tools")]
     native = target.arch is not None
@@ -73,7 +74,7 @@ def runtime_bundle(target: Target, model, name: str) -> Bundle:
                "kernels, roughly 50-100x slower per predict")
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
         notes.append(msg)
-    files += [module_artifact("emlab_f64", target, False, notes)] if ties else []
+    ties, tie_paths = tie_files(model, name, target, notes)
     files += [Artifact(model_path, to_bytes(model))] + ties
     return Bundle(files, ("emlab_common", "emltrees_pure", "emltrees_kernels", "emltrees"), "load",
-                  (model_path,) + tuple(a.path for a in ties), native, notes)
+                  (model_path,) + tie_paths, native, notes)

@@ -72,8 +72,9 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
     if Xc is not None and len(Xc) == 0:
         raise InputError("X has no rows: pass the rows to verify on the device, or X=None to "
                          "deploy without verification")
-    target = dev.target
-    heap_free = dev.info["heap_free_bytes"]
+    target = dev.target                  # cached per connection
+    info = dev.info                      # one round trip: heap after a collection
+    heap_free = info["heap_free_bytes"]
     chosen, bundle = _choose(form, model, target, name, heap_free)
 
     sent, skipped = [], []
@@ -99,7 +100,7 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
         files=[(a.path, len(a.data), a in sent) for a in bundle.files],
         runtime_ram_bytes=runtime_ram, model_ram_bytes=model_ram, load_us=load_us,
         heap_free_bytes=heap_free, native=bundle.native, notes=list(bundle.notes))
-    if dev.info["platform"] == "linux" and bundle.native:
+    if info["platform"] == "linux" and bundle.native:
         native = sum(len(a.data) for a in bundle.files
                      if a.path.endswith(("_kernels.mpy", "_inline.mpy")))
         report.notes.append(

@@ -1,7 +1,7 @@
 """Bundle for the "inline" form: the model as a generated viper module."""
 from ..build import Target, compile_source
 from ..trees.inline import inline_source
-from .artifacts import Artifact, Bundle, module_artifact, ties_artifact
+from .artifacts import Artifact, Bundle, module_artifact, tie_files
 
 __all__ = ["inline_bundle"]
 
@@ -10,10 +10,8 @@ def inline_bundle(model, target: Target, name: str) -> Bundle:
     notes: list = []
     module = name + "_inline"
     data = compile_source(inline_source(model), module + ".py", target, native=True)
-    ties = ties_artifact(model, name)
+    ties, tie_paths = tie_files(model, name, target, notes)
     files = [module_artifact("emlab_common", target, False, notes),
-             module_artifact("emlab_tools", target, False, notes)]
-    files += [module_artifact("emlab_f64", target, False, notes)] if ties else []
-    files += [Artifact(module + ".mpy", data)] + ties
-    return Bundle(files, ("emlab_common", module), "load", tuple(a.path for a in ties), True,
-                  notes)
+             module_artifact("emlab_tools", target, False, notes),
+             Artifact(module + ".mpy", data)] + ties
+    return Bundle(files, ("emlab_common", module), "load", tie_paths, True, notes)

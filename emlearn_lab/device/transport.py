@@ -140,9 +140,8 @@ class Device:
             raise DeviceError(f"device returned an unreadable value for {expression!r}: "
                               f"{text[:200]!r}") from None
 
-    @property
-    def info(self) -> dict:
-        """platform, version, mpy, target, heap free/used (bytes) as the device reports them."""
+    def _static_info(self) -> dict:
+        """platform, version, machine, sys_mpy, target: read once per connection."""
         self.ensure_connected()
         if self._info is None:
             sys_mpy, platform, version, machine = self.eval(
@@ -151,14 +150,21 @@ class Device:
                 "getattr(s.implementation, '_machine', '')))(__import__('sys'))")
             self._info = {"platform": platform, "version": version, "machine": machine,
                           "sys_mpy": sys_mpy, "target": Target.from_sys_mpy(sys_mpy)}
+        return self._info
+
+    @property
+    def info(self) -> dict:
+        """platform, version, mpy, target, and heap free/used bytes after a collection (read
+        now, one round trip) as the device reports them."""
+        static = self._static_info()
         free, used = self.eval("(lambda g: (g.collect(), g.mem_free(), g.mem_alloc()))"
                                "(__import__('gc'))[1:]")
-        info = dict(self._info, heap_free_bytes=free, heap_used_bytes=used)
-        return info
+        return dict(static, heap_free_bytes=free, heap_used_bytes=used)
 
     @property
     def target(self) -> Target:
-        return self.info["target"]
+        """mpy version and native arch (cached; no round trip once connected)."""
+        return self._static_info()["target"]
 
     # -- files -----------------------------------------------------------------------------
     def file_sha256(self, path: str) -> bytes | None:

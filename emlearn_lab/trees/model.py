@@ -145,13 +145,16 @@ class TreeModel:
             out[:, t] = idx - nn
         return out
 
-    def scores(self, X) -> np.ndarray:
-        """Exact integer sums of leaf values over trees, shape (n_rows, n_outputs)."""
+    def _leaves_and_scores(self, X):
         leaf = self.apply(X)
         total = np.zeros((leaf.shape[0], self.n_outputs), dtype=np.int64)
         for t in range(self.n_trees):
             total += self.leaves[leaf[:, t]]
-        return total
+        return leaf, total
+
+    def scores(self, X) -> np.ndarray:
+        """Exact integer sums of leaf values over trees, shape (n_rows, n_outputs)."""
+        return self._leaves_and_scores(X)[1]
 
     @property
     def score_denominator(self) -> float:
@@ -171,10 +174,7 @@ class TreeModel:
 
     def predict_index(self, X) -> np.ndarray:
         """Class index (classifiers, first maximum wins) or the integer sum (regressors)."""
-        leaf = self.apply(X)
-        s = np.zeros((leaf.shape[0], self.n_outputs), dtype=np.int64)
-        for t in range(self.n_trees):
-            s += self.leaves[leaf[:, t]]
+        leaf, s = self._leaves_and_scores(X)
         if self.kind != "classifier":
             return s[:, 0]
         best = np.argmax(s, axis=1)

@@ -41,10 +41,14 @@ def _tiny_base(model: TreeModel) -> int:
     return int(max((r.max(initial=0) for r in rel), default=0)) + 1
 
 
-def _layout(model: TreeModel) -> int:
+def _fitting_layouts(model: TreeModel) -> list:
+    """Layout ids the model fits, smallest file first."""
+    fits = [1]
     if model.n_features <= 256 and model.n_nodes + model.n_leaves <= 65535:
-        return 2 if _tiny_base(model) + model.n_leaves <= 256 else 0
-    return 1
+        fits.insert(0, 0)
+        if _tiny_base(model) + model.n_leaves <= 256:
+            fits.insert(0, 2)
+    return fits
 
 
 def _dtypes(layout: int):
@@ -76,16 +80,14 @@ def to_bytes(model: TreeModel, layout: str | None = None) -> bytes:
 
     layout: "tiny", "small" or "large"; default the smallest that fits.
     """
+    fits = _fitting_layouts(model)
     if layout is None:
-        layout = _layout(model)
+        layout = fits[0]
     else:
         if layout not in LAYOUTS:
             raise ModelFileError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         layout = LAYOUTS.index(layout)
-        fits = {0: model.n_features <= 256 and model.n_nodes + model.n_leaves <= 65535, 1: True,
-                2: model.n_features <= 256 and model.n_nodes + model.n_leaves <= 65535
-                and _tiny_base(model) + model.n_leaves <= 256}
-        if not fits[layout]:
+        if layout not in fits:
             raise ModelFileError(f"the model does not fit the {LAYOUTS[layout]!r} layout")
     if model.n_features > 65535 or model.n_outputs > 65535 or model.n_trees > 65535:
         raise ModelFileError("models with more than 65535 features, outputs or trees "
