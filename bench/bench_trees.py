@@ -120,12 +120,12 @@ def run(device: str, repeats_ours: int, repeats_peers: int, passes: int = 5) -> 
         # hits all of them alike; each figure is the median over passes.
         timings = {name: [] for name, *_ in loaded}
         for _ in range(passes):
-            for name, files, as_list, *_ in loaded:
+            for name, _files, as_list, *_ in loaded:
                 repeats = repeats_ours if name.startswith("emlearn_lab") else repeats_peers
                 timings[name].append(dev.eval(
                     f"D.bench(Ps[{name!r}], {X_PATH!r}, 64, {as_list}, 16, {repeats})",
                     timeout_s=600))
-        for name, files, as_list, ram, load_us, agree in loaded:
+        for name, files, _as_list, ram, load_us, agree in loaded:
             med = float(np.median([t[0] for t in timings[name]]))
             best = float(min(t[1] for t in timings[name]))
             row = {"name": name, "us_per_predict_median": med, "us_per_predict_min": best,

@@ -117,9 +117,9 @@ class TreeModel:
             X32 = X.astype(np.float32)
         if not np.all(np.isfinite(X32)):
             r, c = np.argwhere(~np.isfinite(X32))[0]
-            raise InputError(f"feature value {float(X[r, c]):g} at row {r}, column {c} is beyond the "
-                             "float32 range (about ±3.4e38) the device uses: rescale it, or "
-                             "clip it to ±3.4e38")
+            raise InputError(f"feature value {float(X[r, c]):g} at row {r}, column {c} is "
+                             "beyond the float32 range (about ±3.4e38) the device uses: "
+                             "rescale it, or clip it to ±3.4e38")
         return X32
 
     def feature_keys(self, X) -> np.ndarray:

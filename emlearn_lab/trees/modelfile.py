@@ -6,8 +6,8 @@ leaf_class (uint16), leaf_value (int32). Leaves are sparse (only non-zero class 
 increasing): most leaves a sample reaches are pure, so the device adds 1-2 values, not one per
 class. Layouts, the smallest that fits is used: "tiny" (feature uint8, children uint8: a decision
 child as its offset from the parent, a leaf as ``child_base`` + leaf id; for small trees),
-7 bytes per decision node; "small" (uint8, uint16 absolute), 9 bytes; "large" (uint16, uint32), 14 bytes.
-Per leaf 4 bytes + 6 per non-zero value.
+7 bytes per decision node; "small" (uint8, uint16 absolute), 9 bytes; "large" (uint16, uint32),
+14 bytes. Per leaf 4 bytes + 6 per non-zero value.
 """
 import struct
 
