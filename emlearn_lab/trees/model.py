@@ -130,20 +130,29 @@ class TreeModel:
 
     def apply(self, X) -> np.ndarray:
         """Leaf index reached in each tree, shape (n_rows, n_trees)."""
+        return self._walk(X)[0]
+
+    def node_visits(self, X) -> np.ndarray:
+        """Decision nodes evaluated per row, summed over trees (the work of one predict)."""
+        return self._walk(X)[1]
+
+    def _walk(self, X):
         K = self.feature_keys(X)
         rows = np.arange(len(K))
         out = np.empty((len(K), self.n_trees), dtype=np.int64)
+        visits = np.zeros(len(K), dtype=np.int64)
         nn = self.n_nodes
         for t, root in enumerate(self.roots):
             idx = np.full(len(K), root, dtype=np.int64)
             active = np.flatnonzero(idx < nn)
             while active.size:
+                visits[active] += 1
                 n = idx[active]
                 go_left = K[rows[active], self.feature[n]] <= self.threshold[n]
                 idx[active] = np.where(go_left, self.left[n], self.right[n])
                 active = active[idx[active] < nn]
             out[:, t] = idx - nn
-        return out
+        return out, visits
 
     def _leaves_and_scores(self, X):
         leaf = self.apply(X)

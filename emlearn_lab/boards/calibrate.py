@@ -1,0 +1,163 @@
+"""Measure the estimator's fixed RAM costs and per-operation times on the virtual device.
+
+    python -m emlearn_lab.boards.calibrate        # rewrites emlearn_lab/boards/calibration.toml
+
+Run it after changing anything under device_src/ or trees/inline.py: the test suite checks
+that calibration.toml was made from the current runtime (its hash).
+
+Heap: for each form, with and without a tie file, a small reference model is deployed on a
+freshly started virtual device; fixed cost = measured gc.mem_alloc() growth minus the
+model-sized buffers (memory.py). The inline form's cost per extra viper function comes from
+a model split into two functions.
+
+Latency: models of varied size are deployed and timed on the device; a non-negative least
+squares fit of median us/predict against the work counts (latency.py) gives ns per
+operation on this host.
+"""
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .latency import TERMS, work_counts
+from .memory import runtime_hash
+
+__all__ = ["measure_heap", "reference_models", "main"]
+
+# Assumed, not measured (no CoreMark build is available offline here); see latency.py.
+HOST_COREMARK_PER_MHZ = 6.0
+
+
+def measure_heap(model, form: str, heap_bytes=None) -> int:
+    """gc.mem_alloc() growth from importing the runtime and loading `model` as `form` on a
+    freshly started virtual device (what a board sees after boot)."""
+    from ..device.connect import connect
+    with connect("virtual", heap_bytes=heap_bytes) as dev:
+        report = dev.deploy(model, None, form=form)
+    return report.runtime_ram_bytes + report.model_ram_bytes
+
+
+def reference_models() -> dict:
+    """Small models that isolate each fixed cost (deterministic: fixed seeds)."""
+    from sklearn.datasets import load_digits
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    from ..convert import convert
+    X, y = load_digits(return_X_y=True)
+    return {
+        "plain": convert(DecisionTreeClassifier(max_leaf_nodes=8, random_state=0).fit(X, y)),
+        "ties": convert(RandomForestClassifier(3, max_leaf_nodes=8, random_state=0).fit(X, y)),
+        "two_functions": convert(RandomForestClassifier(
+            10, random_state=0).fit(X, y)),
+    }
+
+
+def _buffers(form, model):
+    from ..trees.inline import MAX_NODES_PER_FUNCTION, _chunks
+    from .estimate import _inline_leaf_bytes
+    from .memory import _buffers as buffers
+    info = {"functions": len(_chunks(model, MAX_NODES_PER_FUNCTION)),
+            "threshold_bytes": 4 * model.n_nodes if model.features == "float32" else 4,
+            "leaf_bytes": _inline_leaf_bytes(model)}
+    return buffers(form, model, 32, info), info["functions"]
+
+
+def calibrate_heap() -> dict:
+    models = reference_models()
+    out = {}
+    for form in ("loadable", "inline"):
+        for key, ref in (("", "plain"), ("_ties", "ties")):
+            buffers, _ = _buffers(form, models[ref])
+            out[form + key] = measure_heap(models[ref], form) - buffers
+    two = models["two_functions"]
+    buffers, functions = _buffers("inline", two)
+    assert functions == 2, functions
+    out["inline_per_function"] = measure_heap(two, "inline") - buffers - out["inline_ties"]
+    return out
+
+
+def latency_models() -> list:
+    """(model, rows) pairs spanning features, trees, depth and classes."""
+    from sklearn.datasets import load_breast_cancer, load_digits, load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    from ..convert import convert
+    out = []
+    for loader, trees, leaves in ((load_iris, 1, 4), (load_iris, 20, 16),
+                                  (load_digits, 3, 20), (load_digits, 10, 100),
+                                  (load_digits, 30, 40), (load_breast_cancer, 5, 200),
+                                  (load_breast_cancer, 40, 10), (load_digits, 1, 300)):
+        X, y = loader(return_X_y=True)
+        clf = RandomForestClassifier(trees, max_leaf_nodes=leaves, random_state=1).fit(X, y)
+        out.append((convert(clf), X[::7][:16]))
+    return out
+
+
+def measure_latency(dev, model, rows, form: str) -> float:
+    """Median us per predict over the rows on the device."""
+    report = dev.deploy(model, rows, form=form, repeats=300)
+    return report.us_per_predict_median
+
+
+def calibrate_latency() -> dict:
+    from scipy.optimize import nnls
+
+    from ..device.connect import connect
+    out = {}
+    models = latency_models()
+    with connect("virtual") as dev:
+        for form in ("loadable", "inline"):
+            A, b = [], []
+            for model, rows in models:
+                visits = float(np.median(model.node_visits(rows)))
+                counts = work_counts(form, model, visits)
+                A.append([counts[t] for t in TERMS])
+                b.append(measure_latency(dev, model, rows, form) * 1000.0)
+            coef, _ = nnls(np.array(A), np.array(b))
+            out[form] = {t: round(float(c), 3) for t, c in zip(TERMS, coef)}
+    return out
+
+
+def _host_mhz() -> float:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return round(float(line.split(":")[1]), 0)
+    except OSError:
+        pass
+    return 0.0
+
+
+def render(heap: dict, latency: dict) -> str:
+    lines = [
+        "# Written by `python -m emlearn_lab.boards.calibrate`; do not edit by hand.",
+        "# heap_x64: fixed gc.mem_alloc() costs in bytes on the virtual device (unix port, x64)",
+        "# latency_x64: ns per operation on the calibrating host (see latency.py)",
+        "", "[heap_x64]", f'runtime_hash = "{runtime_hash()}"']
+    lines += [f"{k} = {int(v)}" for k, v in heap.items()]
+    lines += ["", "[latency_x64]", f"host_mhz = {_host_mhz()}",
+              f"host_coremark_per_mhz = {HOST_COREMARK_PER_MHZ}",
+              'host_coremark_source = "assumption: a current out-of-order x86-64 core, about '
+              '6 CoreMark/MHz; not measured here (no CoreMark build offline)"']
+    for form, coef in latency.items():
+        lines += ["", f"[latency_x64.{form}]"] + [f"{t} = {coef[t]}" for t in TERMS]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    target = Path(__file__).with_name("calibration.toml")
+    heap = calibrate_heap()
+    print("heap fixed costs:", heap)
+    latency = calibrate_latency()
+    print("latency ns per operation:", latency)
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(render(heap, latency))
+    os.replace(tmp, target)
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""RAM a deployed model takes in MicroPython's GC heap, before anything is flashed.
+
+The figure is what deploy measures: ``gc.mem_alloc()`` growth, after a collection, from
+importing the runtime and loading the model on a freshly started interpreter. It is built
+from three parts:
+
+- buffers whose sizes follow from the model: the model blob (loadable form), the threshold
+  and leaf tables (inline form), the work array. Each is an allocation rounded up to whole
+  GC blocks (4 machine words: 32 bytes on 64-bit ports, 16 on 32-bit ones);
+- fixed costs: module objects, functions, qstrs, the Model object and its closures. They are
+  measured on the virtual device (x64) by ``python -m emlearn_lab.boards.calibrate`` and
+  stored in calibration.toml with a hash of the runtime sources, so a stale calibration fails
+  the test suite instead of drifting;
+- machine code of native (viper) modules, on ports that load it into the heap (ARM ports;
+  see the board table's ``native_code_in_heap``), read exactly from the .mpy file.
+
+On 32-bit ports the fixed costs are modelled, not measured: bytecode keeps its size and
+the rest (objects, tables, pointers) halves with the machine word.
+"""
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+
+from .mpyfile import parse_mpy
+
+__all__ = ["HeapEstimate", "heap_estimate", "calibration", "runtime_hash", "block_round"]
+
+_CALIBRATED_WORD_BYTES = 8      # the virtual device: unix port on x64
+
+
+def block_round(n: int, block: int) -> int:
+    """Bytes the GC hands out for an n-byte allocation (whole blocks; 0 stays 0)."""
+    return -(-int(n) // block) * block
+
+
+def runtime_hash() -> str:
+    """Hash of everything the fixed costs depend on: device sources and the inline generator."""
+    digest = hashlib.sha256()
+    src = resources.files("emlearn_lab.device_src")
+    for name in sorted(p.name for p in src.iterdir() if p.name.endswith(".py")):
+        digest.update(name.encode() + b"\0" + src.joinpath(name).read_bytes() + b"\0")
+    digest.update(resources.files("emlearn_lab.trees").joinpath("inline.py").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+_CALIBRATION: dict | None = None
+
+
+def calibration() -> dict:
+    global _CALIBRATION
+    if _CALIBRATION is None:
+        text = resources.files("emlearn_lab.boards").joinpath("calibration.toml").read_text()
+        _CALIBRATION = tomllib.loads(text)
+    return _CALIBRATION
+
+
+@dataclass
+class HeapEstimate:
+    fixed_bytes: int          # runtime modules, model object, closures
+    buffer_bytes: int         # model-sized buffers
+    native_code_bytes: int    # machine code loaded into the heap (0 where the port does not)
+    word_bytes: int
+    largest_block_bytes: int = 0   # the biggest single allocation (needs contiguous heap)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.fixed_bytes + self.buffer_bytes + self.native_code_bytes
+
+
+def _buffers(form: str, model, block: int, inline_info: dict) -> int:
+    work = 4 * (model.n_features + model.n_outputs + model.n_trees)
+    if form == "loadable":
+        from ..trees.modelfile import HEADER_BYTES, to_bytes
+        payload = len(to_bytes(model)) - HEADER_BYTES
+        return block_round(payload, block) + block_round(work, block)
+    # Inline: each table is a bytes constant of the module plus its bytearray copy.
+    total = block_round(work + 4, block)
+    for n in (inline_info["threshold_bytes"], inline_info["leaf_bytes"]):
+        total += block_round(n + 1, block) + block_round(n, block)
+    return total
+
+
+def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap: bool,
+                  inline_info: dict | None = None) -> HeapEstimate:
+    """Heap bytes for a model deployed as `form` with these artifacts (deploy's files).
+
+    inline_info: for the inline form, {"functions": n, "threshold_bytes": n, "leaf_bytes": n}.
+    """
+    cal = calibration()["heap_x64"]
+    block = 4 * word_bytes
+    ties = model.leaf_proba is not None
+    if form == "loadable":
+        fixed = cal["loadable_ties" if ties else "loadable"]
+    else:
+        fixed = cal["inline_ties" if ties else "inline"] + \
+            cal["inline_per_function"] * (inline_info["functions"] - 1)
+    mpys = [parse_mpy(a.data) for a in files if a.path.endswith(".mpy")]
+    native = sum(block_round(n, block) for m in mpys for kind, n in m.code if kind != "bytecode")
+    if word_bytes != _CALIBRATED_WORD_BYTES:
+        # Bytecode is copied into the heap unchanged; the rest is made of machine words.
+        loaded = _loaded_modules(form, files)
+        bytecode = sum(m.bytecode_bytes for a, m in zip(
+            [a for a in files if a.path.endswith(".mpy")], mpys) if a.path in loaded)
+        fixed = bytecode + (fixed - bytecode) * word_bytes // _CALIBRATED_WORD_BYTES
+    largest = _largest_buffer(form, model, inline_info or {})
+    if native_code_in_heap:
+        largest = max([largest] + [n for m in mpys for kind, n in m.code if kind != "bytecode"])
+    return HeapEstimate(fixed_bytes=int(fixed),
+                        buffer_bytes=_buffers(form, model, block, inline_info or {}),
+                        native_code_bytes=native if native_code_in_heap else 0,
+                        word_bytes=word_bytes, largest_block_bytes=block_round(largest, block))
+
+
+def _largest_buffer(form: str, model, inline_info: dict) -> int:
+    if form == "loadable":
+        from ..trees.modelfile import HEADER_BYTES, to_bytes
+        return len(to_bytes(model)) - HEADER_BYTES
+    return max(inline_info["threshold_bytes"], inline_info["leaf_bytes"]) + 1
+
+
+def _loaded_modules(form: str, files) -> set:
+    """The .mpy files imported when the model loads (emltrees_pure and emlab_tools are not;
+    emlab_f64 only on a near tie)."""
+    paths = {a.path for a in files if a.path.endswith(".mpy")}
+    skip = {"emlab_tools.mpy", "emlab_f64.mpy"}
+    if "emltrees_kernels.mpy" in paths:
+        skip.add("emltrees_pure.mpy")
+    return paths - skip
