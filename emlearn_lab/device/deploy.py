@@ -3,7 +3,13 @@ import time
 
 import numpy as np
 
-from ..exceptions import DeviceError, DeviceMemoryError, InputError
+from ..exceptions import (
+    BuildError,
+    DeviceError,
+    DeviceMemoryError,
+    InputError,
+    UnsupportedModelError,
+)
 from ..trees.model import TreeModel
 from .artifacts import runtime_bundle
 from .report import DeployReport
@@ -121,12 +127,19 @@ def _choose(form, model, target, name, heap_free):
                          "lacks; use form='loadable'")
     if form == "auto":
         from ..build import mpy_cross_binary
+        note = None
         if target.arch is not None and model.n_nodes <= 4000 and mpy_cross_binary(target):
-            bundle = _bundle("inline", model, target, name)
-            code = sum(len(a.data) for a in bundle.files if a.path.endswith("_inline.mpy"))
-            if code <= heap_free // 4:
-                return "inline", bundle
-        form = "loadable"
+            try:
+                bundle = _bundle("inline", model, target, name)
+            except (BuildError, UnsupportedModelError) as e:
+                note = f"form 'inline' unavailable ({str(e).splitlines()[0]}); chose loadable"
+            else:
+                code = sum(len(a.data) for a in bundle.files if a.path.endswith("_inline.mpy"))
+                if code <= heap_free // 4:
+                    return "inline", bundle
+        bundle = _bundle("loadable", model, target, name)
+        bundle.notes += [note] if note else []
+        return "loadable", bundle
     return form, _bundle(form, model, target, name)
 
 
