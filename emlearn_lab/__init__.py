@@ -5,6 +5,8 @@
 >>> dev = eml.connect("virtual")                                            # doctest: +SKIP
 >>> print(dev.deploy(model, X_test))          # pushed, verified, timed     # doctest: +SKIP
 """
+from .boards import (Board, BoardTable, Estimate, FitTable, add_board, boards, estimate,
+                     fit_table, get_board)
 from .convert import convert
 from .device.connect import connect, list_serial_ports
 from .device.report import DeployReport
@@ -18,7 +20,8 @@ from .trees.model import TreeModel
 __version__ = "0.1.0"
 
 __all__ = [
-    "convert", "connect", "list_serial_ports", "Device", "DeployReport", "TreeModel",
+    "convert", "connect", "boards", "get_board", "add_board", "estimate", "fit_table", "Board",
+    "BoardTable", "Estimate", "FitTable", "list_serial_ports", "Device", "DeployReport", "TreeModel",
     "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",
     "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
     "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError",

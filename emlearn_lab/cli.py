@@ -1,4 +1,5 @@
-"""The emlearn-lab command: `emlearn-lab demo` runs the pipeline headless on a device."""
+"""The emlearn-lab command: `emlearn-lab demo` runs the pipeline headless on a device;
+`emlearn-lab boards [--model FILE]` shows the board table or a model's fit on every board."""
 import argparse
 import sys
 
@@ -36,6 +37,44 @@ def _demo(args) -> int:
     return 0 if report.ok and host_vs_sklearn == 1.0 else 1
 
 
+def _load_model(path: str):
+    """A model from FILE: an emlearn_lab model file (.eml) or a pickled/joblib scikit-learn
+    estimator (.joblib/.pkl: only load files you trust, unpickling runs code)."""
+    from pathlib import Path
+
+    from .exceptions import InputError
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"model file {path} does not exist")
+    if p.suffix == ".eml":
+        from .trees.modelfile import from_bytes
+        return from_bytes(p.read_bytes())
+    if p.suffix in (".joblib", ".pkl", ".pickle"):
+        import joblib
+        try:
+            return joblib.load(p)
+        except Exception as e:
+            raise InputError(f"could not load {path} with joblib: {e}") from None
+    raise InputError(f"model file {path}: expected .eml (emlearn_lab model file) or "
+                     ".joblib/.pkl (a fitted scikit-learn estimator)")
+
+
+def _boards(args) -> int:
+    from . import boards, fit_table
+    from .exceptions import EmlearnLabError
+    try:
+        table = boards(*args.board_file)
+        if args.model is None:
+            print(table)
+            return 0
+        fits = fit_table(_load_model(args.model), args.board or None, form=args.form)
+    except EmlearnLabError as e:
+        print(f"emlearn-lab boards: {e}", file=sys.stderr)
+        return 2
+    print(fits)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="emlearn-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -46,6 +85,15 @@ def main(argv=None) -> int:
     demo.add_argument("--form", default="auto", choices=["auto", "loadable", "inline"])
     demo.add_argument("--trees", type=int, default=10, help="number of trees (default 10)")
     demo.set_defaults(func=_demo)
+    brd = sub.add_parser("boards", help="the board table; with --model, whether the model "
+                                        "fits each board (flash, RAM, estimated latency)")
+    brd.add_argument("--model", help="a model: .eml file or a pickled scikit-learn estimator")
+    brd.add_argument("--board", action="append", default=[],
+                     help="only this board id (repeatable)")
+    brd.add_argument("--form", default="auto", choices=["auto", "loadable", "inline"])
+    brd.add_argument("--board-file", action="append", default=[],
+                     help="extra board table (TOML, same fields as the packaged one)")
+    brd.set_defaults(func=_boards)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,0 +1,273 @@
+"""eml.estimate: flash, RAM and latency of a model on a board, and whether it fits.
+
+- flash: the exact bytes deploy would write: runtime .mpy files compiled with mpy-cross for
+  the board's architecture, plus the model file (loadable) or the compiled model (inline),
+  plus the tie file; and the filesystem space they take in whole blocks.
+- RAM: see memory.py (checked against gc.mem_alloc() on the virtual device).
+- latency: an estimate, counted work x cost per operation (see latency.py).
+"""
+import warnings
+from dataclasses import dataclass, field
+from html import escape
+
+import numpy as np
+
+from ..build import Target
+from ..exceptions import InputError
+from .latency import LatencyEstimate, latency_estimate
+from .memory import HeapEstimate, heap_estimate
+from .table import Board, get_board
+
+__all__ = ["Estimate", "estimate", "deploy_plan", "MPY_TARGET", "HEAP_FIT_FRACTION",
+           "LARGEST_BLOCK_FRACTION", "TIGHT_BLOCK_FRACTION"]
+
+# Boards are assumed to run MicroPython 1.23 or later (.mpy v6.3); older firmware loads the
+# same files once rebuilt for it, with sizes within a few bytes.
+MPY_TARGET = (6, 3)
+# A model fits when it takes at most this share of the board's typical free heap. The rest is
+# headroom: the model file's blob (or the inline code) needs one contiguous block, loading
+# makes short-lived allocations, and the application needs memory too. In
+# bench/bench_estimates.py a model estimated (and measured) at 87% of the free heap failed to
+# load for want of a contiguous block.
+HEAP_FIT_FRACTION = 0.8
+# ... and its largest single allocation (the blob, the threshold table, or on ARM ports the
+# machine code of one function) at most this share: a heap that has been in use is
+# fragmented. In the bench, an 18 kB blob failed to allocate with 46 kB free (39%) after
+# deploy's file transfers, and loaded with 54 kB free (33%) on a fresh device.
+LARGEST_BLOCK_FRACTION = 0.25
+# Up to this share the verdict is "tight" (loads on a fresh heap: every model up to 51% loaded
+# right after boot in the bench) rather than "does not fit".
+TIGHT_BLOCK_FRACTION = 0.5
+_FORMS = ("auto", "loadable", "inline")
+
+
+@dataclass
+class Estimate:
+    board: Board
+    form: str
+    model: str
+    files: list                    # (device path, bytes) that deploy writes
+    flash_bytes: int               # sum of file sizes: exact
+    fs_bytes: int                  # filesystem space (whole blocks)
+    heap: HeapEstimate
+    latency: LatencyEstimate | None
+    n_trees: int = 1
+    notes: list = field(default_factory=list)
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.heap.total_bytes
+
+    @property
+    def latency_us(self) -> float | None:
+        return None if self.latency is None else self.latency.us
+
+    @property
+    def ram_fraction(self) -> float:
+        """Share of the board's typical free heap the model takes."""
+        return self.ram_bytes / self.board.heap_bytes
+
+    @property
+    def flash_fraction(self) -> float:
+        """Share of the board's MicroPython filesystem the files take."""
+        return self.fs_bytes / self.board.fs_bytes
+
+    @property
+    def fits(self) -> bool:
+        """RAM within HEAP_FIT_FRACTION of the free heap, its largest allocation within
+        LARGEST_BLOCK_FRACTION, and the files within the filesystem."""
+        return (self.ram_fraction <= HEAP_FIT_FRACTION and self._block_fits
+                and self.flash_fraction <= 1.0)
+
+    @property
+    def tight(self) -> bool:
+        """Does not fit by the margins above, but would load on an unfragmented heap."""
+        return (not self.fits and self.ram_fraction <= HEAP_FIT_FRACTION
+                and self.flash_fraction <= 1.0
+                and self.heap.largest_block_bytes <= TIGHT_BLOCK_FRACTION * self.board.heap_bytes)
+
+    @property
+    def verdict(self) -> str:
+        return "fits" if self.fits else "tight" if self.tight else "does not fit"
+
+    @property
+    def _block_fits(self) -> bool:
+        return self.heap.largest_block_bytes <= LARGEST_BLOCK_FRACTION * self.board.heap_bytes
+
+    @property
+    def remedy(self) -> str:
+        """What to change when the model does not fit ("" when it fits)."""
+        return _remedy(self) if not self.fits else ""
+
+    def rows(self) -> list:
+        b = self.board
+        out = [("board", f"{b.name} ({b.id}: {b.mcu}, {b.core} {b.clock_mhz:g} MHz, "
+                         f"{b.arch})"),
+               ("model", self.model), ("form", self.form),
+               ("flash", f"{self.flash_bytes} B in {len(self.files)} files, {self.fs_bytes} B "
+                         f"of filesystem ({self.flash_fraction:.1%} of {b.fs_bytes} B)"),
+               ("RAM", f"{self.ram_bytes} B ({self.ram_fraction:.1%} of a typical "
+                       f"{b.heap_bytes} B free heap): runtime+objects {self.heap.fixed_bytes}"
+                       f" B, buffers {self.heap.buffer_bytes} B, machine code "
+                       f"{self.heap.native_code_bytes} B")]
+        if self.latency is not None:
+            out.append(("latency (estimate)", str(self.latency)))
+        verdict = "fits" if self.fits else \
+            f"{'TIGHT' if self.tight else 'DOES NOT FIT'}: {self.remedy}"
+        if self.fits and self.ram_fraction > HEAP_FIT_FRACTION / 2:
+            verdict += " (over half the headroom-adjusted heap: little left for the application)"
+        out.append(("verdict", verdict))
+        return out
+
+    def __str__(self) -> str:
+        width = max(len(k) for k, _ in self.rows())
+        return "\n".join([f"{k:<{width}}  {v}" for k, v in self.rows()]
+                         + [f"note: {n}" for n in self.notes])
+
+    def _repr_html_(self) -> str:
+        body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th>"
+                       f"<td style='text-align:left'>{escape(v)}</td></tr>"
+                       for k, v in self.rows())
+        notes = "".join(f"<li>{escape(n)}</li>" for n in self.notes)
+        return f"<table>{body}</table>" + (f"<ul>{notes}</ul>" if notes else "")
+
+
+def _as_model(model):
+    from ..device.deploy import _as_model as as_tree_model
+    return as_tree_model(model)
+
+
+def board_target(board: Board) -> Target:
+    return Target(MPY_TARGET[0], MPY_TARGET[1], None if board.arch == "none" else board.arch)
+
+
+def word_bytes(arch: str) -> int:
+    return 8 if arch in ("x64", "rv64imc") else 4
+
+
+def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -> Estimate:
+    """Flash, RAM and latency of `model` on `board`, and whether it fits.
+
+    Parameters
+    ----------
+    model : TreeModel or fitted scikit-learn tree estimator
+    board : str or Board
+        A board id from ``eml.boards()``; unknown ids raise with close matches.
+    form : {"auto", "loadable", "inline"}
+        As in ``dev.deploy``; "auto" picks what deploy would pick on this board.
+    X : array-like, optional
+        Rows the latency estimate counts node visits on. Without it, the latency counts the
+        average depth of the trees' leaves.
+    name : str
+        Device file names, as in deploy.
+
+    Returns
+    -------
+    Estimate
+        ``flash_bytes``, ``ram_bytes``, ``latency_us``, ``fits``, ``remedy``.
+    """
+    if form not in _FORMS:
+        raise InputError(f"form must be one of {_FORMS}, got {form!r}")
+    board = get_board(board)
+    model = _as_model(model)
+    chosen, bundle = deploy_plan(model, board, form, name)
+    files = [(a.path, len(a.data)) for a in bundle.files]
+    inline_info = None
+    if chosen == "inline":
+        from ..trees.inline import MAX_NODES_PER_FUNCTION, _chunks
+        inline_info = {
+            "functions": len(_chunks(model, MAX_NODES_PER_FUNCTION)),
+            "threshold_bytes": 4 * model.n_nodes if model.features == "float32" else 4,
+            "leaf_bytes": _inline_leaf_bytes(model)}
+    heap = heap_estimate(chosen, model, bundle.files, word_bytes(board.arch),
+                         board.native_code_in_heap, inline_info)
+    visits = model.node_visits(X).mean() if X is not None else _mean_leaf_depth(model)
+    notes = list(bundle.notes)
+    latency = None
+    if bundle.native:
+        latency = latency_estimate(chosen, model, board, float(visits), counted=X is not None)
+    else:
+        notes.append("no latency estimate for bytecode kernels (calibrated for native code)")
+    if not board.native_code_in_heap and heap.native_code_bytes == 0 and not board.virtual:
+        from .mpyfile import parse_mpy
+        code = sum(parse_mpy(a.data).native_code_bytes for a in bundle.files
+                   if a.path.endswith(".mpy"))
+        notes.append(f"this port keeps {code} B of machine code outside the GC heap "
+                     "(executable RAM, not counted in RAM)")
+    return Estimate(board=board, form=chosen, model=repr(model), files=files,
+                    flash_bytes=sum(n for _, n in files),
+                    fs_bytes=board.fs_used_bytes(n for _, n in files),
+                    heap=heap, latency=latency, n_trees=model.n_trees, notes=notes)
+
+
+def deploy_plan(model, board: Board, form: str = "auto", name: str = "model"):
+    """(form, Bundle): what deploy would choose and write on this board (its heap decides
+    "auto"), with the runtime compiled for the board's architecture."""
+    from ..device.deploy import _choose
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # the fallbacks are in bundle.notes
+        return _choose(form, model, board_target(board), name, board.heap_bytes)
+
+
+def _inline_leaf_bytes(model) -> int:
+    from ..trees.inline import _SMALL_INT
+    big = bool(np.abs(model.leaves).max(initial=0) > _SMALL_INT)
+    return 4 * model.leaves.size if big else 4
+
+
+def _mean_leaf_depth(model) -> float:
+    """Decision nodes on the way to a leaf, averaged over each tree's leaves, summed over
+    trees (every leaf weighted alike: the data-free stand-in for counted visits)."""
+    depth = np.zeros(model.n_nodes + model.n_leaves, dtype=np.int64)
+    for n in range(model.n_nodes):          # children follow their parents
+        depth[model.left[n]] = depth[n] + 1
+        depth[model.right[n]] = depth[n] + 1
+    total = 0.0
+    for t, root in enumerate(model.roots):
+        reached = _tree_leaves(model, int(root))
+        if reached:
+            total += float(np.mean([depth[leaf] - depth[root] for leaf in reached]))
+    return total
+
+
+def _tree_leaves(model, root: int) -> list:
+    stack, out = [root], []
+    while stack:
+        n = stack.pop()
+        if n >= model.n_nodes:
+            out.append(n)
+        else:
+            stack += [int(model.left[n]), int(model.right[n])]
+    return out
+
+
+def _remedy(est: "Estimate") -> str:
+    """Concrete changes that would make the model fit, largest effect first."""
+    b, heap, tips = est.board, est.heap, []
+    if not est._block_fits:
+        tips.append(f"its largest allocation, {est.heap.largest_block_bytes} B in one piece, is "
+                    f"over {LARGEST_BLOCK_FRACTION:.0%} of the free heap and may not find a "
+                    "contiguous block once the heap is in use (load it early, right after boot); "
+                    "to be safe: " + ("form='loadable' (code split over functions)"
+                                            if est.form == "inline" else "fewer or smaller trees"))
+    if est.ram_fraction > HEAP_FIT_FRACTION:
+        if est.form == "inline":
+            where = "loaded into the heap on this port" if b.native_code_in_heap else "in RAM"
+            tips.append(f"use form='loadable' (the model as data, not machine code, {where})")
+        room = int(b.heap_bytes * HEAP_FIT_FRACTION) - heap.fixed_bytes
+        model_bytes = heap.buffer_bytes + heap.native_code_bytes
+        if room > 0 and model_bytes > 0 and est.n_trees > 1:
+            keep = int(est.n_trees * room / model_bytes)
+            tips.append(f"at most {max(keep, 1)} of the {est.n_trees} trees (each takes about "
+                        f"{model_bytes // est.n_trees} B of heap)")
+        tips.append("smaller trees: lower max_leaf_nodes or raise min_samples_leaf")
+        need = int(est.ram_bytes / HEAP_FIT_FRACTION)
+        tips.append(f"or a board with at least {need} B free heap (the model takes "
+                    f"{est.ram_bytes} B; {1 - HEAP_FIT_FRACTION:.0%} is kept as headroom; see "
+                    "eml.fit_table(model))")
+    if est.flash_fraction > 1.0:
+        biggest = max(est.files, key=lambda f: f[1])
+        tips.append(f"the files take {est.fs_bytes} B of filesystem, the board has "
+                    f"{b.fs_bytes} B (largest: {biggest[0]}, {biggest[1]} B): fewer or smaller "
+                    "trees" + (", or form='loadable'" if est.form == "inline" else ""))
+    return "; ".join(tips)
