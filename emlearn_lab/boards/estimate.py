@@ -52,6 +52,7 @@ class Estimate:
     heap: HeapEstimate
     latency: LatencyEstimate | None
     n_trees: int = 1
+    features: str = "float32"
     notes: list = field(default_factory=list)
 
     @property
@@ -197,7 +198,8 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     return Estimate(board=board, form=chosen, model=repr(model), files=files,
                     flash_bytes=sum(n for _, n in files),
                     fs_bytes=board.fs_used_bytes(n for _, n in files),
-                    heap=heap, latency=latency, n_trees=model.n_trees, notes=notes)
+                    heap=heap, latency=latency, n_trees=model.n_trees,
+                    features=model.features, notes=notes)
 
 
 def deploy_plan(model, board: Board, form: str = "auto", name: str = "model"):
@@ -254,6 +256,9 @@ def _remedy(est: "Estimate") -> str:
         if est.form == "inline":
             where = "loaded into the heap on this port" if b.native_code_in_heap else "in RAM"
             tips.append(f"use form='loadable' (the model as data, not machine code, {where})")
+            if est.features == "float32":
+                tips.append("or int16 features (eml.convert(clf, features='int16') on integer "
+                            "inputs): no threshold table, thresholds become immediates")
         room = int(b.heap_bytes * HEAP_FIT_FRACTION) - heap.fixed_bytes
         model_bytes = heap.buffer_bytes + heap.native_code_bytes
         if room > 0 and model_bytes > 0 and est.n_trees > 1:
