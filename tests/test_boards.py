@@ -302,3 +302,13 @@ def test_tight_when_the_largest_allocation_needs_an_unfragmented_heap(classifica
     assert est.ram_fraction < HEAP_FIT_FRACTION
     assert not est.fits and est.tight and est.verdict == "tight"
     assert "contiguous block" in est.remedy and "TIGHT" in str(est)
+
+
+@pytest.mark.device
+def test_bytecode_runtime_estimate_matches_the_virtual_device(small_forest):
+    """Boards without native code get the bytecode kernels; measured on the virtual device."""
+    from emlearn_lab.boards.calibrate import measure_heap
+    model = eml.convert(small_forest[0])
+    board = dataclasses.replace(eml.get_board("virtual"), arch="none")
+    est = eml.estimate(model, board, "loadable")
+    assert abs(est.ram_bytes / measure_heap(model, "loadable", bytecode=True) - 1) <= 0.05

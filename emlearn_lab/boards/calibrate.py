@@ -5,10 +5,10 @@
 Run it after changing anything under device_src/ or trees/inline.py: the test suite checks
 that calibration.toml was made from the current runtime (its hash).
 
-Heap: for each form, with and without a tie file, a small reference model is deployed on a
-freshly started virtual device; fixed cost = measured gc.mem_alloc() growth minus the
-model-sized buffers (memory.py). The inline form's cost per extra viper function comes from
-a model split into two functions.
+Heap: for each form (and the bytecode-kernel runtime of boards without native code), with and
+without a tie file, a small reference model is loaded on a freshly started virtual device;
+fixed cost = measured gc.mem_alloc() growth minus the model-sized buffers (memory.py). The
+inline form's cost per extra viper function comes from a model split into two functions.
 
 Latency: models of varied size are deployed and timed on the device; a non-negative least
 squares fit of median us/predict against the work counts (latency.py) gives ns per
@@ -29,13 +29,28 @@ __all__ = ["measure_heap", "reference_models", "main"]
 HOST_COREMARK_PER_MHZ = 6.0
 
 
-def measure_heap(model, form: str, heap_bytes=None) -> int:
+def measure_heap(model, form: str, heap_bytes=None, bytecode: bool = False) -> int:
     """gc.mem_alloc() growth from importing the runtime and loading `model` as `form` on a
-    freshly started virtual device (what a board sees after boot)."""
+    freshly started virtual device (what a board sees after boot). bytecode: the runtime a
+    board without native code gets (bytecode kernels), run on the virtual device."""
+    import dataclasses
+
     from ..device.connect import connect
+    from ..device.deploy import _HELPERS
+    from .estimate import deploy_plan
+    from .table import get_board
+    board = get_board("virtual")
+    if bytecode:
+        board = dataclasses.replace(board, arch="none")
+    _, bundle = deploy_plan(model, board, form)
     with connect("virtual", heap_bytes=heap_bytes) as dev:
-        report = dev.deploy(model, None, form=form)
-    return report.runtime_ram_bytes + report.model_ram_bytes
+        dev.info                  # as deploy does first (it interns a few qstrs)
+        for art in bundle.files:
+            dev.write_file(art.path, art.data)
+        dev.exec(_HELPERS)
+        runtime, loaded, _ = dev.eval(f"_emlab_load({bundle.modules!r}, {bundle.loader!r}, "
+                                      f"{bundle.args!r}, 'model')", timeout_s=120)
+    return runtime + loaded
 
 
 def reference_models() -> dict:
@@ -71,6 +86,9 @@ def calibrate_heap() -> dict:
         for key, ref in (("", "plain"), ("_ties", "ties")):
             buffers, _ = _buffers(form, models[ref])
             out[form + key] = measure_heap(models[ref], form) - buffers
+    for key, ref in (("", "plain"), ("_ties", "ties")):
+        buffers, _ = _buffers("loadable", models[ref])
+        out["bytecode" + key] = measure_heap(models[ref], "loadable", bytecode=True) - buffers
     two = models["two_functions"]
     buffers, functions = _buffers("inline", two)
     assert functions == 2, functions
@@ -80,15 +98,21 @@ def calibrate_heap() -> dict:
 
 def latency_models() -> list:
     """(model, rows) pairs spanning features, trees, depth and classes."""
-    from sklearn.datasets import load_breast_cancer, load_digits, load_iris
+    from sklearn.datasets import load_breast_cancer, load_digits, load_iris, make_classification
     from sklearn.ensemble import RandomForestClassifier
 
     from ..convert import convert
+
+    def deep(return_X_y=True):  # noisy labels: fully grown trees ~20 levels deep
+        return make_classification(4000, 20, n_informative=10, flip_y=0.2, random_state=0)
     out = []
-    for loader, trees, leaves in ((load_iris, 1, 4), (load_iris, 20, 16),
+    # Varied so that visits, trees and features are not collinear: stumps, deep single trees.
+    for loader, trees, leaves in ((load_iris, 1, 4), (load_iris, 20, 16), (load_iris, 80, 2),
                                   (load_digits, 3, 20), (load_digits, 10, 100),
-                                  (load_digits, 30, 40), (load_breast_cancer, 5, 200),
-                                  (load_breast_cancer, 40, 10), (load_digits, 1, 300)):
+                                  (load_digits, 30, 40), (load_digits, 60, 2),
+                                  (load_breast_cancer, 5, 200), (load_breast_cancer, 40, 10),
+                                  (load_digits, 1, 300), (deep, 1, None), (deep, 20, None),
+                                  (deep, 20, 4)):
         X, y = loader(return_X_y=True)
         clf = RandomForestClassifier(trees, max_leaf_nodes=leaves, random_state=1).fit(X, y)
         out.append((convert(clf), X[::7][:16]))
@@ -115,7 +139,9 @@ def calibrate_latency() -> dict:
                 counts = work_counts(form, model, visits)
                 A.append([counts[t] for t in TERMS])
                 b.append(measure_latency(dev, model, rows, form) * 1000.0)
-            coef, _ = nnls(np.array(A), np.array(b))
+            # Relative error counts: each row scaled by 1/measured, so small models weigh in.
+            A, b = np.array(A), np.array(b)
+            coef, _ = nnls(A / b[:, None], np.ones(len(b)))
             out[form] = {t: round(float(c), 3) for t, c in zip(TERMS, coef)}
     return out
 

@@ -142,8 +142,9 @@ def board_target(board: Board) -> Target:
     return Target(MPY_TARGET[0], MPY_TARGET[1], None if board.arch == "none" else board.arch)
 
 
-def word_bytes(arch: str) -> int:
-    return 8 if arch in ("x64", "rv64imc") else 4
+def word_bytes(board: Board) -> int:
+    """Machine word of the board's MicroPython: 8 on 64-bit ports (the virtual device)."""
+    return 8 if board.arch in ("x64", "rv64imc") or board.virtual else 4
 
 
 def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -> Estimate:
@@ -180,7 +181,7 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
             "functions": len(_chunks(model, MAX_NODES_PER_FUNCTION)),
             "threshold_bytes": 4 * model.n_nodes if model.features == "float32" else 4,
             "leaf_bytes": _inline_leaf_bytes(model)}
-    heap = heap_estimate(chosen, model, bundle.files, word_bytes(board.arch),
+    heap = heap_estimate(chosen, model, bundle.files, word_bytes(board),
                          board.native_code_in_heap, inline_info)
     visits = model.node_visits(X).mean() if X is not None else _mean_leaf_depth(model)
     notes = list(bundle.notes)

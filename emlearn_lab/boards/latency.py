@@ -1,9 +1,9 @@
 """Latency estimate: counted work times a cost per operation (an estimate, labelled as one).
 
-Work per predict: one call (Python-level closure + viper kernel), features converted to keys
-(all of them for the loadable form, the ones the model uses for inline), decision-node
-visits (counted on the user's rows, or the mean leaf depth), one root/leaf step per tree, one
-sum and compare per output.
+Work per predict: one call (Python-level closure + viper kernel, argmax), features converted
+to keys (all of them for the loadable form, the ones the model uses for inline),
+decision-node visits (counted on the user's rows, or the mean leaf depth), one root and leaf
+step per tree (leaf values summed).
 
 Costs per operation are measured on the virtual device by ``python -m
 emlearn_lab.boards.calibrate`` (a non-negative least-squares fit over models of varied size)
@@ -23,7 +23,7 @@ from .memory import calibration
 
 __all__ = ["LatencyEstimate", "latency_estimate", "work_counts", "TERMS"]
 
-TERMS = ("call", "feature", "visit", "tree", "output")
+TERMS = ("call", "feature", "visit", "tree")
 
 
 @dataclass
@@ -42,7 +42,7 @@ class LatencyEstimate:
 def work_counts(form: str, model, visits: float) -> dict:
     features = model.n_features if form == "loadable" else len(set(int(f) for f in model.feature))
     return {"call": 1.0, "feature": float(features), "visit": float(visits),
-            "tree": float(model.n_trees), "output": float(model.n_outputs)}
+            "tree": float(model.n_trees)}
 
 
 def latency_estimate(form: str, model, board, visits: float, counted: bool):

@@ -90,8 +90,9 @@ def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap:
     cal = calibration()["heap_x64"]
     block = 4 * word_bytes
     ties = model.leaf_proba is not None
+    native_runtime = any(a.path == "emltrees_kernels.mpy" for a in files)
     if form == "loadable":
-        fixed = cal["loadable_ties" if ties else "loadable"]
+        fixed = cal[("loadable" if native_runtime else "bytecode") + ("_ties" if ties else "")]
     else:
         fixed = cal["inline_ties" if ties else "inline"] + \
             cal["inline_per_function"] * (inline_info["functions"] - 1)
