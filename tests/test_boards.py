@@ -222,14 +222,15 @@ def test_node_visits_match_scikit_learn_decision_paths(classification_data):
 def test_fit_table_covers_every_board(small_forest):
     clf, X = small_forest
     table = eml.fit_table(clf, X=X[:20])
-    assert len(table.estimates) + len(table.errors) == len(eml.boards())
-    assert "rp2040-pico" in table.fitting
+    assert len(table.estimates["model"]) + len(table.errors["model"]) == len(eml.boards())
+    assert "rp2040-pico" in table.fitting()
+    assert table["rp2040-pico"].board.id == "rp2040-pico"
     text, html = str(table), table._repr_html_()
     assert "✓" in text and "rp2040-pico" in text and "<table>" in html
     import matplotlib
     matplotlib.use("Agg")
     ax = table.plot()
-    assert len(ax.patches) == 2 * len(table.estimates)
+    assert len(ax.patches) == 2 * len(table.estimates["model"])
 
 
 def test_cli_boards(tmp_path, small_forest):
@@ -243,6 +244,12 @@ def test_cli_boards(tmp_path, small_forest):
                                 "microbit-v2"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "rp2040-pico" in out.stdout and "✓" in out.stdout and "esp32" not in out.stdout
+    from emlearn_lab.trees.modelfile import to_bytes
+    eml_file = tmp_path / "forest.eml"
+    eml_file.write_bytes(to_bytes(eml.convert(small_forest[0])))
+    out = subprocess.run(run + ["--model", str(eml_file), "--board", "esp32-devkitc"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "esp32-devkitc" in out.stdout, out.stderr
     out = subprocess.run(run + ["--model", str(tmp_path / "none.joblib")], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2 and "does not exist" in out.stderr
@@ -312,3 +319,21 @@ def test_bytecode_runtime_estimate_matches_the_virtual_device(small_forest):
     board = dataclasses.replace(eml.get_board("virtual"), arch="none")
     est = eml.estimate(model, board, "loadable")
     assert abs(est.ram_bytes / measure_heap(model, "loadable", bytecode=True) - 1) <= 0.05
+
+
+def test_fit_table_grid_of_several_models(small_forest, classification_data):
+    X_train, _, y_train, _ = classification_data["digits"]
+    big = RandomForestClassifier(60, random_state=0).fit(X_train, y_train)
+    grid = eml.fit_table({"small": small_forest[0], "big": big},
+                         boards=["rp2040-pico", "microbit-v2", "teensy41"])
+    text = str(grid)
+    assert "small (heap/flash used)" in text and "big (heap/flash used)" in text
+    rows = {r[0]: r[1:] for r in grid.rows()}
+    assert rows["rp2040-pico"][0].startswith("✓") and rows["microbit-v2"][1].startswith("✗")
+    assert grid["big", "teensy41"].board.id == "teensy41"
+    assert "<table>" in grid._repr_html_()
+    import matplotlib
+    matplotlib.use("Agg")
+    assert len(grid.plot().patches) == 2 * 3
+    with pytest.raises(InputError, match="needs a model"):
+        eml.fit_table({})

@@ -1,101 +1,162 @@
-"""eml.fit_table: one model against every board — fits or not, % of flash and heap used."""
+"""eml.fit_table: models against every board — fits or not, % of heap and filesystem used.
+
+One model: a row per board with form, % used, RAM, estimated latency and the remedy.
+Several models (a dict of name -> model): the feasibility grid, boards x models.
+"""
 from html import escape
 
-from ..exceptions import EmlearnLabError
+from ..exceptions import EmlearnLabError, InputError
 from .estimate import HEAP_FIT_FRACTION, estimate
+from .table import _text_table
 from .table import boards as board_table
 
 __all__ = ["FitTable", "fit_table"]
 
+_MARK = {"fits": "✓", "tight": "~", "does not fit": "✗"}
+_COLOR = {"✓": "#d9f2d9", "~": "#fff3cd", "✗": "#f8d7d7"}
+_LEGEND = (f"heap: share of the board's typical free MicroPython heap after boot (fits up to "
+           f"{HEAP_FIT_FRACTION:.0%}); flash: share of the MicroPython filesystem. ~ (tight): "
+           "loads on a fresh heap, but its largest allocation may not find a contiguous block "
+           "later. Latency is an estimate.")
+
 
 class FitTable:
-    """Estimates per board (``.estimates``), failures per board (``.errors``)."""
+    """Estimates per model and board.
 
-    def __init__(self, model_repr: str, estimates: list, errors: dict):
-        self.model = model_repr
-        self.estimates = estimates
-        self.errors = errors
+    ``estimates[name]`` lists a model's Estimate per board; ``errors[name][board_id]`` says
+    why a board could not be estimated. With one model, ``table[board_id]`` is its Estimate.
+    """
 
-    def __getitem__(self, board_id: str):
-        for e in self.estimates:
-            if e.board.id == board_id:
-                return e
-        raise KeyError(board_id)
+    def __init__(self, models: dict, estimates: dict, errors: dict):
+        self.models = models            # name -> repr of the converted model
+        self.estimates = estimates      # name -> [Estimate]
+        self.errors = errors            # name -> {board id: message}
 
     @property
-    def fitting(self) -> list:
-        """Ids of the boards the model fits."""
-        return [e.board.id for e in self.estimates if e.fits]
+    def _single(self) -> str | None:
+        return next(iter(self.models)) if len(self.models) == 1 else None
+
+    def __getitem__(self, key):
+        """table[board_id] (one model) or table[model_name, board_id]."""
+        name, board_id = key if isinstance(key, tuple) else (self._single, key)
+        for e in self.estimates.get(name, []):
+            if e.board.id == board_id:
+                return e
+        raise KeyError(key)
+
+    def fitting(self, name=None) -> list:
+        """Ids of the boards the model (the only one, or `name`) fits."""
+        return [e.board.id for e in self.estimates[name or self._single] if e.fits]
+
+    def _board_ids(self) -> list:
+        ids = []
+        for name in self.models:
+            ids += [e.board.id for e in self.estimates[name]] + list(self.errors[name])
+        return list(dict.fromkeys(ids))
+
+    def _head(self) -> list:
+        if self._single:
+            return ["board", "fits", "form", "flash used", "heap used", "RAM B",
+                    "us/predict (est.)", "remedy"]
+        return ["board"] + [f"{n} (heap/flash used)" for n in self.models]
 
     def rows(self) -> list:
+        if self._single:
+            name = self._single
+            out = [[e.board.id, _MARK[e.verdict], e.form, f"{e.flash_fraction:.1%}",
+                    f"{e.ram_fraction:.1%}", str(e.ram_bytes),
+                    "-" if e.latency_us is None else f"{e.latency_us:.3g}", e.remedy]
+                   for e in self.estimates[name]]
+            return out + [[b, "?", "-", "-", "-", "-", "-", msg]
+                          for b, msg in self.errors[name].items()]
         out = []
-        for e in self.estimates:
-            out.append([e.board.id, {"fits": "✓", "tight": "~"}.get(e.verdict, "✗"), e.form,
-                        f"{e.flash_fraction:.1%}", f"{e.ram_fraction:.1%}",
-                        f"{e.ram_bytes}", "-" if e.latency_us is None else f"{e.latency_us:.3g}",
-                        e.remedy])
-        for board_id, err in self.errors.items():
-            out.append([board_id, "?", "-", "-", "-", "-", "-", err])
+        for board_id in self._board_ids():
+            row = [board_id]
+            for name in self.models:
+                try:
+                    e = self[name, board_id]
+                except KeyError:
+                    row.append("? " + self.errors[name].get(board_id, ""))
+                    continue
+                row.append(f"{_MARK[e.verdict]} {e.ram_fraction:.0%} / {e.flash_fraction:.0%}"
+                           f" ({e.form})")
+            out.append(row)
         return out
 
-    _HEAD = ["board", "fits", "form", "flash used", "heap used", "RAM B", "us/predict (est.)",
-             "remedy"]
-
     def __str__(self) -> str:
-        from .table import _text_table
-        return f"{self.model}\n" + _text_table(self._HEAD, self.rows())
+        names = "\n".join(f"{n}: {r}" for n, r in self.models.items())
+        return f"{names}\n{_text_table(self._head(), self.rows())}"
 
     def __repr__(self) -> str:
         return str(self)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{escape(h)}</th>" for h in self._HEAD)
+        head = "".join(f"<th>{escape(h)}</th>" for h in self._head())
         body = ""
         for row in self.rows():
-            color = {"✓": "#d9f2d9", "~": "#fff3cd", "✗": "#f8d7d7"}.get(row[1], "#eeeeee")
-            body += f"<tr style='background:{color}'>" + "".join(
-                f"<td style='text-align:left'>{escape(c)}</td>" for c in row) + "</tr>"
-        return (f"<p>{escape(self.model)}</p><table><thead><tr>{head}</tr></thead>"
-                f"<tbody>{body}</tbody></table><p>heap: share of the typical free MicroPython "
-                f"heap after boot (fits up to {HEAP_FIT_FRACTION:.0%}); flash: share of the "
-                "MicroPython filesystem. ~ (tight): loads on a fresh heap but its largest "
-                "allocation may not find a contiguous block later. Latency is an estimate.</p>")
+            cells = ""
+            for i, c in enumerate(row):
+                mark = c[:1] if i and not self._single else (row[1] if i == 1 else "")
+                style = f" style='background:{_COLOR[mark]}'" if mark in _COLOR else ""
+                cells += f"<td{style}>{escape(c)}</td>"
+            body += f"<tr>{cells}</tr>"
+        names = "".join(f"<li><b>{escape(n)}</b>: {escape(r)}</li>"
+                        for n, r in self.models.items())
+        return (f"<ul>{names}</ul><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+                f"</table><p>{escape(_LEGEND)}</p>")
 
     def plot(self, ax=None):
-        """Horizontal bars: % of heap and of filesystem used per board (100% = full)."""
+        """Horizontal bars per board: % of heap used by each model (and % of filesystem for a
+        single model). Dashed line: the fit limit; red line: full."""
         import matplotlib.pyplot as plt
+        ids = self._board_ids()
+        series = [(f"{n}: heap", {e.board.id: e.ram_fraction for e in self.estimates[n]})
+                  for n in self.models]
+        if self._single:
+            series = [("heap used", series[0][1]),
+                      ("filesystem used", {e.board.id: e.flash_fraction
+                                           for e in self.estimates[self._single]})]
         if ax is None:
-            _, ax = plt.subplots(figsize=(8, 0.35 * len(self.estimates) + 1.2))
-        ids = [e.board.id for e in self.estimates]
-        ys = range(len(ids))
-        ax.barh([y - 0.2 for y in ys], [100 * e.ram_fraction for e in self.estimates],
-                height=0.4, label="heap used %")
-        ax.barh([y + 0.2 for y in ys], [100 * e.flash_fraction for e in self.estimates],
-                height=0.4, label="filesystem used %")
+            _, ax = plt.subplots(figsize=(8, 0.3 * len(ids) * len(series) + 1.2))
+        height = 0.8 / len(series)
+        for k, (label, values) in enumerate(series):
+            ax.barh([i - 0.4 + (k + 0.5) * height for i in range(len(ids))],
+                    [100 * values.get(b, 0.0) for b in ids], height=height, label=label)
         ax.axvline(100, color="red", linewidth=1)
         ax.axvline(100 * HEAP_FIT_FRACTION, color="orange", linewidth=1, linestyle="--",
                    label=f"heap limit ({HEAP_FIT_FRACTION:.0%}, rest is headroom)")
-        ax.set_yticks(list(ys), ids)
+        ax.set_yticks(list(range(len(ids))), ids)
         ax.invert_yaxis()
-        ax.set_xlabel("% of the board's free heap / filesystem (red line: full)")
-        ax.set_title(self.model[:80])
+        ax.set_xlabel("% of the board's free heap / filesystem")
         ax.legend(loc="lower right")
         return ax
 
 
-def fit_table(model, boards=None, *, form="auto", X=None) -> FitTable:
-    """Estimate `model` on every board of the table (or the given board ids).
+def fit_table(models, boards=None, *, form="auto", X=None) -> FitTable:
+    """Estimate models on every board of the table (or the given board ids).
+
+    Parameters
+    ----------
+    models : a model (TreeModel or fitted estimator), or a dict of name -> model
+    boards : list of board ids, optional
+    form, X : as in ``eml.estimate``
 
     A board whose estimate fails (e.g. no mpy-cross for its architecture) gets a row with the
-    reason instead of stopping the table."""
+    reason instead of stopping the table.
+    """
     from ..device.deploy import _as_model
-    model = _as_model(model)
+    named = models if isinstance(models, dict) else {"model": models}
+    if not named:
+        raise InputError("fit_table needs a model, or a dict of name -> model")
     table = board_table()
     chosen = [table[b] for b in boards] if boards is not None else list(table)
-    estimates, errors = [], {}
-    for board in chosen:
-        try:
-            estimates.append(estimate(model, board, form, X))
-        except EmlearnLabError as e:
-            errors[board.id] = str(e).splitlines()[0]
-    return FitTable(repr(model), estimates, errors)
+    reprs, estimates, errors = {}, {}, {}
+    for name, model in named.items():
+        model = _as_model(model)
+        reprs[name], estimates[name], errors[name] = repr(model), [], {}
+        for board in chosen:
+            try:
+                estimates[name].append(estimate(model, board, form, X))
+            except EmlearnLabError as e:
+                errors[name][board.id] = str(e).splitlines()[0]
+    return FitTable(reprs, estimates, errors)
