@@ -21,7 +21,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "convert", "connect", "boards", "get_board", "add_board", "estimate", "fit_table", "Board",
-    "BoardTable", "Estimate", "FitTable", "list_serial_ports", "Device", "DeployReport", "TreeModel",
+    "BoardTable", "Estimate", "FitTable", "list_serial_ports", "Device", "DeployReport",
+    "TreeModel",
     "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",
     "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
     "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError",

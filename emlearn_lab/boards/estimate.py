@@ -14,6 +14,7 @@ import numpy as np
 
 from ..build import Target
 from ..exceptions import InputError
+from ..trees.inline import inline_layout
 from .latency import LatencyEstimate, latency_estimate
 from .memory import HeapEstimate, heap_estimate
 from .table import Board, get_board
@@ -174,13 +175,7 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     model = _as_model(model)
     chosen, bundle = deploy_plan(model, board, form, name)
     files = [(a.path, len(a.data)) for a in bundle.files]
-    inline_info = None
-    if chosen == "inline":
-        from ..trees.inline import MAX_NODES_PER_FUNCTION, _chunks
-        inline_info = {
-            "functions": len(_chunks(model, MAX_NODES_PER_FUNCTION)),
-            "threshold_bytes": 4 * model.n_nodes if model.features == "float32" else 4,
-            "leaf_bytes": _inline_leaf_bytes(model)}
+    inline_info = inline_layout(model) if chosen == "inline" else None
     heap = heap_estimate(chosen, model, bundle.files, word_bytes(board),
                          board.native_code_in_heap, inline_info)
     visits = model.node_visits(X).mean() if X is not None else _mean_leaf_depth(model)
@@ -210,12 +205,6 @@ def deploy_plan(model, board: Board, form: str = "auto", name: str = "model"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # the fallbacks are in bundle.notes
         return _choose(form, model, board_target(board), name, board.heap_bytes)
-
-
-def _inline_leaf_bytes(model) -> int:
-    from ..trees.inline import _SMALL_INT
-    big = bool(np.abs(model.leaves).max(initial=0) > _SMALL_INT)
-    return 4 * model.leaves.size if big else 4
 
 
 def _mean_leaf_depth(model) -> float:

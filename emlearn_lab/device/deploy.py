@@ -49,7 +49,8 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
         "loadable": generic runtime .mpy + binary model file. "inline": the model compiled into
         viper code (fastest). "auto": inline when the device runs native code, the model has
         at most 4000 decision nodes and the inline module is under a quarter of the device's
-        free heap, else loadable.
+        free heap, else loadable (also when the inline module cannot be built, e.g. trees
+        deeper than 64 levels; the report's notes say so).
     name : str
         Device file names derive from it (``name.eml``, ``name_inline.mpy``).
     repeats : int
