@@ -68,17 +68,22 @@ class HeapEstimate:
         return self.fixed_bytes + self.buffer_bytes + self.native_code_bytes
 
 
-def _buffers(form: str, model, block: int, inline_info: dict) -> int:
+def _allocations(form: str, model, inline_info: dict) -> list:
+    """Byte sizes of the model-sized allocations a loaded model keeps."""
     work = 4 * (model.n_features + model.n_outputs + model.n_trees)
     if form == "loadable":
         from ..trees.modelfile import HEADER_BYTES, to_bytes
-        payload = len(to_bytes(model)) - HEADER_BYTES
-        return block_round(payload, block) + block_round(work, block)
-    # Inline: each table is a bytes constant of the module plus its bytearray copy.
-    total = block_round(work + 4, block)
+        return [len(to_bytes(model)) - HEADER_BYTES, work]
+    # Inline: each table is a bytes constant of the module (+ its terminating zero) plus its
+    # bytearray copy; the work array has one more cell (the near-tie margin).
+    sizes = [work + 4]
     for n in (inline_info["threshold_bytes"], inline_info["leaf_bytes"]):
-        total += block_round(n + 1, block) + block_round(n, block)
-    return total
+        sizes += [n + 1, n]
+    return sizes
+
+
+def _buffers(form: str, model, block: int, inline_info: dict) -> int:
+    return sum(block_round(n, block) for n in _allocations(form, model, inline_info))
 
 
 def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap: bool,
@@ -104,20 +109,14 @@ def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap:
         bytecode = sum(m.bytecode_bytes for a, m in zip(
             [a for a in files if a.path.endswith(".mpy")], mpys) if a.path in loaded)
         fixed = bytecode + (fixed - bytecode) * word_bytes // _CALIBRATED_WORD_BYTES
-    largest = _largest_buffer(form, model, inline_info or {})
+    sizes = _allocations(form, model, inline_info or {})
+    largest = max(sizes)
     if native_code_in_heap:
         largest = max([largest] + [n for m in mpys for kind, n in m.code if kind != "bytecode"])
     return HeapEstimate(fixed_bytes=int(fixed),
-                        buffer_bytes=_buffers(form, model, block, inline_info or {}),
+                        buffer_bytes=sum(block_round(n, block) for n in sizes),
                         native_code_bytes=native if native_code_in_heap else 0,
                         word_bytes=word_bytes, largest_block_bytes=block_round(largest, block))
-
-
-def _largest_buffer(form: str, model, inline_info: dict) -> int:
-    if form == "loadable":
-        from ..trees.modelfile import HEADER_BYTES, to_bytes
-        return len(to_bytes(model)) - HEADER_BYTES
-    return max(inline_info["threshold_bytes"], inline_info["leaf_bytes"]) + 1
 
 
 def _loaded_modules(form: str, files) -> set:
