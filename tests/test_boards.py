@@ -337,3 +337,20 @@ def test_fit_table_grid_of_several_models(small_forest, classification_data):
     assert len(grid.plot().patches) == 2 * 3
     with pytest.raises(InputError, match="needs a model"):
         eml.fit_table({})
+
+
+def test_mean_leaf_depth_matches_scikit_learn_trees(classification_data):
+    """The data-free latency count: leaves are shared between trees after de-duplication, so
+    each tree's leaf depths must come from walking that tree."""
+    from emlearn_lab.boards.estimate import _mean_leaf_depth
+    X_train, _, y_train, _ = classification_data["digits"]
+    clf = RandomForestClassifier(10, random_state=0).fit(X_train, y_train)
+    expected = 0.0
+    for tree in (t.tree_ for t in clf.estimators_):
+        depth = np.zeros(tree.node_count, dtype=int)
+        for n in range(tree.node_count):
+            for c in (tree.children_left[n], tree.children_right[n]):
+                if c >= 0:
+                    depth[c] = depth[n] + 1
+        expected += depth[tree.children_left == -1].mean()
+    assert _mean_leaf_depth(eml.convert(clf)) == pytest.approx(expected)

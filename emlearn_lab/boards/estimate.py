@@ -209,28 +209,19 @@ def deploy_plan(model, board: Board, form: str = "auto", name: str = "model"):
 
 def _mean_leaf_depth(model) -> float:
     """Decision nodes on the way to a leaf, averaged over each tree's leaves, summed over
-    trees (every leaf weighted alike: the data-free stand-in for counted visits)."""
-    depth = np.zeros(model.n_nodes + model.n_leaves, dtype=np.int64)
-    for n in range(model.n_nodes):          # children follow their parents
-        depth[model.left[n]] = depth[n] + 1
-        depth[model.right[n]] = depth[n] + 1
+    trees (every leaf weighted alike: the data-free stand-in for counted visits). Depth is
+    carried down each tree: leaves are shared between trees, so it is not a per-leaf fact."""
     total = 0.0
-    for t, root in enumerate(model.roots):
-        reached = _tree_leaves(model, int(root))
-        if reached:
-            total += float(np.mean([depth[leaf] - depth[root] for leaf in reached]))
+    for root in model.roots:
+        stack, depths = [(int(root), 0)], []
+        while stack:
+            n, d = stack.pop()
+            if n >= model.n_nodes:
+                depths.append(d)
+            else:
+                stack += [(int(model.left[n]), d + 1), (int(model.right[n]), d + 1)]
+        total += float(np.mean(depths))
     return total
-
-
-def _tree_leaves(model, root: int) -> list:
-    stack, out = [root], []
-    while stack:
-        n = stack.pop()
-        if n >= model.n_nodes:
-            out.append(n)
-        else:
-            stack += [int(model.left[n]), int(model.right[n])]
-    return out
 
 
 def _remedy(est: "Estimate") -> str:
