@@ -178,19 +178,16 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     inline_info = inline_layout(model) if chosen == "inline" else None
     heap = heap_estimate(chosen, model, bundle.files, word_bytes(board),
                          board.native_code_in_heap, inline_info)
-    visits = model.node_visits(X).mean() if X is not None else _mean_leaf_depth(model)
     notes = list(bundle.notes)
     latency = None
     if bundle.native:
+        visits = model.node_visits(X).mean() if X is not None else _mean_leaf_depth(model)
         latency = latency_estimate(chosen, model, board, float(visits), counted=X is not None)
     else:
         notes.append("no latency estimate for bytecode kernels (calibrated for native code)")
-    if not board.native_code_in_heap and heap.native_code_bytes == 0 and not board.virtual:
-        from .mpyfile import parse_mpy
-        code = sum(parse_mpy(a.data).native_code_bytes for a in bundle.files
-                   if a.path.endswith(".mpy"))
-        notes.append(f"this port keeps {code} B of machine code outside the GC heap "
-                     "(executable RAM, not counted in RAM)")
+    if not board.native_code_in_heap and heap.machine_code_bytes and not board.virtual:
+        notes.append(f"this port keeps {heap.machine_code_bytes} B of machine code outside the "
+                     "GC heap (executable RAM, not counted in RAM)")
     return Estimate(board=board, form=chosen, model=repr(model), files=files,
                     flash_bytes=sum(n for _, n in files),
                     fs_bytes=board.fs_used_bytes(n for _, n in files),

@@ -62,6 +62,7 @@ class HeapEstimate:
     native_code_bytes: int    # machine code loaded into the heap (0 where the port does not)
     word_bytes: int
     largest_block_bytes: int = 0   # the biggest single allocation (needs contiguous heap)
+    machine_code_bytes: int = 0    # all .mpy machine code, in the heap or not
 
     @property
     def total_bytes(self) -> int:
@@ -102,7 +103,7 @@ def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap:
         fixed = cal["inline_ties" if ties else "inline"] + \
             cal["inline_per_function"] * (inline_info["functions"] - 1)
     mpys = [parse_mpy(a.data) for a in files if a.path.endswith(".mpy")]
-    native = sum(block_round(n, block) for m in mpys for kind, n in m.code if kind != "bytecode")
+    code = [n for m in mpys for kind, n in m.code if kind != "bytecode"]
     if word_bytes != _CALIBRATED_WORD_BYTES:
         # Bytecode is copied into the heap unchanged; the rest is made of machine words.
         loaded = _loaded_modules(form, files)
@@ -112,11 +113,13 @@ def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap:
     sizes = _allocations(form, model, inline_info or {})
     largest = max(sizes)
     if native_code_in_heap:
-        largest = max([largest] + [n for m in mpys for kind, n in m.code if kind != "bytecode"])
+        largest = max([largest] + code)
     return HeapEstimate(fixed_bytes=int(fixed),
                         buffer_bytes=sum(block_round(n, block) for n in sizes),
-                        native_code_bytes=native if native_code_in_heap else 0,
-                        word_bytes=word_bytes, largest_block_bytes=block_round(largest, block))
+                        native_code_bytes=sum(block_round(n, block) for n in code)
+                        if native_code_in_heap else 0,
+                        word_bytes=word_bytes, largest_block_bytes=block_round(largest, block),
+                        machine_code_bytes=sum(code))
 
 
 def _loaded_modules(form: str, files) -> set:
