@@ -7,6 +7,7 @@
 """
 from .boards import (Board, BoardTable, Estimate, FitTable, add_board, boards, estimate,
                      fit_table, get_board)
+from .compress import CompressedTrees, Sweep, compress, compression_sweep
 from .convert import convert
 from .device.connect import connect, list_serial_ports
 from .device.report import DeployReport
@@ -20,7 +21,7 @@ from .trees.model import TreeModel
 __version__ = "0.1.0"
 
 __all__ = [
-    "convert", "connect", "boards", "get_board", "add_board", "estimate", "fit_table", "Board",
+    "convert", "compress", "compression_sweep", "CompressedTrees", "Sweep", "connect", "boards", "get_board", "add_board", "estimate", "fit_table", "Board",
     "BoardTable", "Estimate", "FitTable", "list_serial_ports", "Device", "DeployReport",
     "TreeModel",
     "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",

@@ -194,13 +194,20 @@ def test_auto_without_boards_is_virtual(monkeypatch):
 
 @pytest.mark.parametrize("layout", ["tiny", "small", "large"])
 def test_every_layout_on_device(device, classification_data, layout):
-    from emlearn_lab.device.deploy import _run_rows
+    from emlearn_lab.device.artifacts import runtime_bundle
+    from emlearn_lab.device.deploy import _HELPERS, _run_rows
     from emlearn_lab.trees.modelfile import to_bytes
     X_train, X_test, y_train, _ = classification_data["tricky"]
     clf = RandomForestClassifier(n_estimators=7, max_leaf_nodes=100, min_samples_leaf=3,
                                  random_state=0).fit(X_train, y_train)
     model = eml.convert(clf)
     device.deploy(model, X_test[:5], form="loadable", repeats=2)
+    # The deployed kernels module has the smallest layout's walker; send this layout's.
+    for art in runtime_bundle(device.target, model, "model", layout=layout).files:
+        if art.path.startswith("emltrees_kernels"):
+            device.write_file(art.path, art.data)
+    device.reset()
+    device.exec(_HELPERS)
     device.write_file("layout.eml", to_bytes(model, layout=layout))
     device.exec("import emltrees\n_emlab_models['lay'] = emltrees.load('layout.eml', "
                 "'model.ties')")

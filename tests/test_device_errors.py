@@ -14,7 +14,8 @@ pytestmark = pytest.mark.device
 @pytest.fixture(scope="module")
 def loaded(device, digits_forest):
     """The loadable runtime on the device, and the good model file bytes (small layout:
-    uint16 absolute children, which the corruptions below are written for)."""
+    uint16 children, which the corruptions below are written for). Validation runs before the
+    runtime looks for the layout's walker, so the deployed (tiny) runtime checks them."""
     clf, X_test = digits_forest
     model = eml.convert(clf)
     device.deploy(model, X_test[:10], form="loadable", repeats=2)
@@ -33,10 +34,10 @@ def _corrupt(good: bytes, model) -> dict:
     h[9] = 2**31  # n_nodes: a huge allocation if trusted
     out["huge node count"] = (struct.pack(HEADER, *h) + good[HEADER_BYTES:], "corrupt model file")
     at = section_offsets(good)
-    # Point node 5's left child back at node 2: a cycle if the walker trusted it.
+    # Node 5's left child as a step of 0: node 5 itself, a loop if the walker trusted it.
     off_left = at["left"]
     cyc = bytearray(good)
-    cyc[off_left + 2 * 5: off_left + 2 * 5 + 2] = struct.pack("<H", 2)
+    cyc[off_left + 2 * 5: off_left + 2 * 5 + 2] = struct.pack("<H", 0)
     out["cycle"] = (bytes(cyc), "does not follow its parent")
     off_feat = at["feature"]
     bad_feat = bytearray(good)

@@ -60,9 +60,12 @@ def reference_models() -> dict:
     from sklearn.tree import DecisionTreeClassifier
 
     from ..convert import convert
+    from ..trees.compress import compress_model
     X, y = load_digits(return_X_y=True)
+    plain = convert(DecisionTreeClassifier(max_leaf_nodes=8, random_state=0).fit(X, y))
     return {
-        "plain": convert(DecisionTreeClassifier(max_leaf_nodes=8, random_state=0).fit(X, y)),
+        "plain": plain,
+        "quantised": compress_model(plain, leaf_bits=None, features="int16", X_calib=X),
         "ties": convert(RandomForestClassifier(3, max_leaf_nodes=8, random_state=0).fit(X, y)),
         "two_functions": convert(RandomForestClassifier(
             10, random_state=0).fit(X, y)),
@@ -87,6 +90,11 @@ def calibrate_heap() -> dict:
     for key, ref in (("", "plain"), ("_ties", "ties")):
         buffers, _ = _buffers("loadable", models[ref])
         out["bytecode" + key] = measure_heap(models[ref], "loadable", bytecode=True) - buffers
+    quantised = models["quantised"]
+    for form, key in (("loadable", "loadable"), ("inline", "inline"), ("loadable", "bytecode")):
+        buffers, _ = _buffers(form, quantised)
+        out[key + "_quantiser"] = measure_heap(quantised, form, bytecode=key == "bytecode") \
+            - buffers - out[key]
     two = models["two_functions"]
     buffers, functions = _buffers("inline", two)
     assert functions == 2, functions

@@ -38,7 +38,7 @@ def runtime_hash() -> str:
     """Hash of everything the fixed costs depend on: device sources and the inline generator."""
     digest = hashlib.sha256()
     src = resources.files("emlearn_lab.device_src")
-    for name in sorted(p.name for p in src.iterdir() if p.name.endswith(".py")):
+    for name in sorted(p.name for p in src.iterdir() if p.name.endswith((".py", ".tmpl"))):
         digest.update(name.encode() + b"\0" + src.joinpath(name).read_bytes() + b"\0")
     digest.update(resources.files("emlearn_lab.trees").joinpath("inline.py").read_bytes())
     return digest.hexdigest()[:16]
@@ -72,13 +72,18 @@ class HeapEstimate:
 def _allocations(form: str, model, inline_info: dict) -> list:
     """Byte sizes of the model-sized allocations a loaded model keeps."""
     work = 4 * (model.n_features + model.n_outputs + model.n_trees)
+    # Learned-scale int16 models quantise into an array('h') of n_features.
+    quant = [2 * model.n_features] if model.quantiser is not None else []
     if form == "loadable":
         from ..trees.modelfile import HEADER_BYTES, to_bytes
-        return [len(to_bytes(model)) - HEADER_BYTES, work]
+        return [len(to_bytes(model)) - HEADER_BYTES, work] + quant
     # Inline: each table is a bytes constant of the module (+ its terminating zero) plus its
     # bytearray copy; the work array has one more cell (the near-tie margin).
-    sizes = [work + 4]
-    for n in (inline_info["threshold_bytes"], inline_info["leaf_bytes"]):
+    sizes = [work + 4] + quant
+    tables = [inline_info["threshold_bytes"], inline_info["leaf_bytes"]]
+    if model.quantiser is not None:
+        tables.append(model.quantiser.table_bytes(model.n_features))
+    for n in tables:
         sizes += [n + 1, n]
     return sizes
 
@@ -102,6 +107,10 @@ def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap:
     else:
         fixed = cal["inline_ties" if ties else "inline"] + \
             cal["inline_per_function"] * (inline_info["functions"] - 1)
+    if model.quantiser is not None:
+        # The quantiser module and its closures (native; the bytecode runtime has its own).
+        fixed += cal[form + "_quantiser" if native_runtime or form == "inline"
+                     else "bytecode_quantiser"]
     mpys = [parse_mpy(a.data) for a in files if a.path.endswith(".mpy")]
     code = [n for m in mpys for kind, n in m.code if kind != "bytecode"]
     if word_bytes != _CALIBRATED_WORD_BYTES:

@@ -31,9 +31,11 @@ def device_source(name: str) -> str:
     return resources.files("emlearn_lab.device_src").joinpath(name).read_text()
 
 
-def module_artifact(name: str, target: Target, native: bool, notes: list) -> Artifact:
-    """name.py compiled for target; the .py source itself when no mpy-cross matches."""
-    source = device_source(name + ".py")
+def module_artifact(name: str, target: Target, native: bool, notes: list,
+                    source: str | None = None) -> Artifact:
+    """name.py (or the given source) compiled for target; the .py source itself when no
+    mpy-cross matches."""
+    source = device_source(name + ".py") if source is None else source
     try:
         return Artifact(name + ".mpy", compile_source(source, name + ".py", target, native))
     except BuildError as e:
@@ -55,17 +57,33 @@ def tie_files(model, name: str, target: Target, notes: list) -> tuple:
     return [module_artifact("emlab_f64", target, False, notes), ties], (ties.path,)
 
 
-def runtime_bundle(target: Target, model, name: str) -> Bundle:
-    """The loadable form: generic tree runtime + the model file (+ tie file)."""
-    from ..trees.modelfile import to_bytes
+def quantiser_files(model, target: Target, notes: list) -> list:
+    """The native quantiser for learned-scale int16 models (the bytecode one is in
+    emltrees_pure); nothing for other models or ports without native code."""
+    if model.quantiser is None or target.arch is None:
+        return []
+    try:
+        return [module_artifact("emlab_quant", target, True, notes)]
+    except BuildError as e:
+        notes.append(f"native quantiser unavailable ({str(e).splitlines()[0]})")
+        return []
+
+
+def runtime_bundle(target: Target, model, name: str, layout: str | None = None) -> Bundle:
+    """The loadable form: tree runtime + the model file (+ tie file). The native kernels
+    module carries the walker for the model file's layout (smallest, or `layout`)."""
+    from ..trees.modelfile import LAYOUTS, kernel_name, to_bytes
+    from .kernels import kernels_source
     notes: list = []
     model_path = name + ".eml"
     files = [module_artifact(module, target, False, notes)
              for module in ("emlab_common", "emltrees", "emltrees_pure", "emlab_tools")]
     native = target.arch is not None
     if native:
+        walker = kernel_name(model, None if layout is None else LAYOUTS.index(layout))
         try:
-            files.append(module_artifact("emltrees_kernels", target, True, notes))
+            files.append(module_artifact("emltrees_kernels", target, True, notes,
+                                         source=kernels_source([walker])))
         except BuildError as e:
             native = False
             notes.append(f"native kernels unavailable ({str(e).splitlines()[0]})")
@@ -74,7 +92,8 @@ def runtime_bundle(target: Target, model, name: str) -> Bundle:
                "kernels, roughly 50-100x slower per predict")
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
         notes.append(msg)
+    files += quantiser_files(model, target, notes)
     ties, tie_paths = tie_files(model, name, target, notes)
-    files += [Artifact(model_path, to_bytes(model))] + ties
-    return Bundle(files, ("emlab_common", "emltrees_pure", "emltrees_kernels", "emltrees"), "load",
-                  (model_path,) + tie_paths, native, notes)
+    files += [Artifact(model_path, to_bytes(model, layout=layout))] + ties
+    return Bundle(files, ("emlab_common", "emltrees_pure", "emlab_quant", "emltrees_kernels",
+                          "emltrees"), "load", (model_path,) + tie_paths, native, notes)

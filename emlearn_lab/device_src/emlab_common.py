@@ -3,18 +3,43 @@ import array
 
 FEATURES_F32 = 0
 FEATURES_I16 = 1
+FEATURES_Q16 = 2    # int16 with learned scales: raw array('f') (quantised here) or array('h')
 KIND_CLASSIFIER = 0
 KIND_REGRESSOR = 1
 
 
 def check_features(x, n_features, features):
-    """Raise ValueError unless x is array('f') (float32 model) or array('h') (int16 model) of
-    n_features items: the kernels read exactly that many bytes from its buffer."""
-    want = 4 if features == FEATURES_F32 else 2
-    if not isinstance(x, array.array) or len(x) != n_features \
-            or len(bytes(memoryview(x)[:1])) != want:
+    """Raise ValueError unless x is array('f') (float32 model) or array('h') (int16 model;
+    either for learned-scale int16) of n_features items: the kernels read exactly that many
+    bytes from its buffer. Returns the item size."""
+    size = len(bytes(memoryview(x)[:1])) if isinstance(x, array.array) else 0
+    want = (4,) if features == FEATURES_F32 else (2,) if features == FEATURES_I16 else (4, 2)
+    if size not in want or len(x) != n_features:
         raise ValueError("expected array.array('%s') of %d features, got %r"
-                         % ("f" if want == 4 else "h", n_features, x))
+                         % ("' or '".join("f" if w == 4 else "h" for w in want),
+                            n_features, x))
+    return size
+
+
+def quantiser(n_features, params):
+    """q(x) -> the int16 features for raw float32 x (array('f')), in one reused buffer;
+    array('h') input is taken as already quantised."""
+    try:
+        from emlab_quant import quantise
+    except (ImportError, SyntaxError, ValueError):
+        from emltrees_pure import quantise
+    out = array.array("h", [0] * n_features)
+    checked = [None]
+
+    def q(x):
+        if x is not checked[0]:
+            size = check_features(x, n_features, FEATURES_Q16)
+            checked[0] = x if size == 4 else None
+            if size == 2:
+                return x
+        quantise(x, out, params, n_features)
+        return out
+    return q
 
 
 def tie_resolver(ties_path, n_features, n_outputs, n_trees, n_leaves, work):
@@ -41,12 +66,16 @@ def tie_resolver(ties_path, n_features, n_outputs, n_trees, n_leaves, work):
 
 
 def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, a, b, c, d, work,
-         settle=None):
+         settle=None, quant=None):
     """predict(x) and scores(x) closures around kernel(a, b, c, d, x) -> class index, which
     leaves the integer sums in work[n_features:]. Closures calling the kernel directly, not
     methods or wrappers: each extra Python-level call or attribute lookup costs about as much
     as walking a tree, and these run once per sample. A negative kernel result flags a near
-    tie, settled by settle() (see tie_resolver)."""
+    tie, settled by settle() (see tie_resolver). quant: the quantiser parameters of a
+    learned-scale int16 model; its closures quantise raw float32 input first."""
+    if features == FEATURES_Q16:
+        return _bind_quantised(n_features, kind, n_outputs, n_trees, leaf_shift, kernel,
+                               a, b, c, d, work, settle, quantiser(n_features, quant))
     checked = [None]  # the item-size check allocates, so it runs once per input object
     div = n_trees * (1 << leaf_shift) if leaf_shift >= 0 else n_trees / (1 << -leaf_shift)
 
@@ -80,11 +109,24 @@ def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, a, 
     return predict, scores
 
 
+def _bind_quantised(n_features, kind, n_outputs, n_trees, leaf_shift, kernel, a, b, c, d,
+                    work, settle, q):
+    predict16, scores16 = bind(n_features, FEATURES_I16, kind, n_outputs, n_trees, leaf_shift,
+                               kernel, a, b, c, d, work, settle)
+
+    def predict(x):
+        return predict16(q(x))
+
+    def scores(x):
+        return scores16(q(x))
+    return predict, scores
+
+
 class Model:
     """A loaded model: predict(x), scores(x), predict_proba(x) and its sizes."""
 
     def __init__(self, n_features, features, kind, n_outputs, n_trees, leaf_shift, predict,
-                 scores):
+                 scores, normalise=False):
         self.n_features = n_features
         self.features = features
         self.kind = kind
@@ -93,8 +135,11 @@ class Model:
         self.leaf_shift = leaf_shift
         self.predict = predict
         self.scores = scores
+        self.normalise = normalise
 
     def predict_proba(self, x):
-        """Class probabilities (classifiers): the integer sums over 2**leaf_shift * n_trees."""
-        total = (1 << self.leaf_shift) * self.n_trees
-        return [v / total for v in self.scores(x)]
+        """Class probabilities (classifiers): the integer sums over 2**leaf_shift * n_trees,
+        or (compressed leaves) over their sum."""
+        s = self.scores(x)
+        total = sum(s) if self.normalise else (1 << self.leaf_shift) * self.n_trees
+        return [v / total for v in s]

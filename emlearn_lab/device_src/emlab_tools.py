@@ -1,6 +1,7 @@
 # Device-side helpers used by emlearn_lab's deploy: load with RAM/time accounting, verify a
 # batch of rows against the host, and time predict(). Works with any model object that has
-# n_features, features (0 float32, 1 int16), n_outputs, predict(x) and scores(x).
+# n_features, features (0 float32, 1 int16, 2 learned int16: float32 rows), n_outputs, predict(x)
+# and scores(x).
 import array
 import gc
 import struct
@@ -28,7 +29,7 @@ def load(module_names, loader, *args):
 
 
 def _row_buffer(model):
-    return array.array("f" if model.features == 0 else "h", [0] * model.n_features)
+    return array.array("h" if model.features == 1 else "f", [0] * model.n_features)
 
 
 def verify(model, x_path, out_path):
@@ -83,5 +84,5 @@ def bench(model, x_path, max_rows, repeats):
     rows = []
     with open(x_path, "rb") as f:
         while len(rows) < max_rows and f.readinto(x) == row_bytes:
-            rows.append(array.array("f" if model.features == 0 else "h", x))
+            rows.append(array.array("h" if model.features == 1 else "f", x))
     return time_calls(model.predict, rows, repeats)

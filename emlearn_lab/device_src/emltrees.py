@@ -1,18 +1,23 @@
 # emlearn_lab tree runtime for MicroPython (the "loadable" form).
 #
-# A model file is a 36-byte little-endian header followed by eight 4-byte-aligned sections:
-#   roots[n_trees], feature[n_nodes], threshold[n_nodes] (uint32 keys), left[n_nodes],
-#   right[n_nodes], leaf_start[n_leaves + 1] (uint32), leaf_class[n_cells] (uint16),
-#   leaf_value[n_cells] (int32): leaf l adds leaf_value[k] to class leaf_class[k] for k in
-#   leaf_start[l] .. leaf_start[l + 1] - 1 (its non-zero values, classes increasing).
-# Children and roots < n_nodes are decision nodes; >= n_nodes are leaf n - n_nodes.
+# A model file (format version 2, see emlearn_lab/trees/modelfile.py) is a 40-byte
+# little-endian header followed by nine 4-byte-aligned sections:
+#   roots[n_trees], feature[n_nodes], threshold[n_nodes] (uint32 keys, uint16 for int16
+#   features), left[n_nodes], right[n_nodes], leaf_start[n_leaves + 1] (uint32),
+#   leaf_class[n_cells] (uint16), leaf_value[n_cells] (int32): leaf l adds leaf_value[k] to
+#   class leaf_class[k] for k in leaf_start[l] .. leaf_start[l + 1] - 1 (its non-zero values,
+#   classes increasing); or, with leaf_bits >= 0, dense uint8 leaf_value[n_leaves * n_outputs]
+#   and the two sections before it empty; then the quantiser (features byte 2): int32 offset
+#   and int8 shift per feature.
+# A child code below child_base steps forward that many nodes; child_base + i is leaf i. Roots
+# below n_nodes are decision nodes, the others leaf n - n_nodes.
 # Everything read from the file is checked before use: a corrupt file raises ValueError here,
 # it never crashes or hangs the device.
 import array
 import struct
 
 import emlab_common
-from emlab_common import FEATURES_F32, FEATURES_I16, KIND_CLASSIFIER, KIND_REGRESSOR
+from emlab_common import FEATURES_F32, FEATURES_Q16, KIND_CLASSIFIER, KIND_REGRESSOR
 
 try:
     import emltrees_kernels as _k
@@ -21,29 +26,31 @@ except (ImportError, SyntaxError, ValueError):
     import emltrees_pure as _k
 
 MAGIC = b"EMLT"
-FORMAT_VERSION = 1
-HEADER = "<4sBBBBHHHHIIIIbB2x"
-HEADER_BYTES = 36
+FORMAT_VERSION = 2
+HEADER = "<4sBBBBHHHHIIIIbb2xI"
+HEADER_BYTES = 40
 LAYOUT_SMALL = 0
 LAYOUT_LARGE = 1
 LAYOUT_TINY = 2
-# (feature, root, child) widths in bytes. Tiny: a child < child_base is a decision node at that
-# offset after its parent, others are leaf (child - child_base).
+_LAYOUT_NAMES = ("small", "large", "tiny")
+# (feature, root, child) widths in bytes.
 _WIDTHS = ((1, 2, 2), (2, 4, 4), (1, 2, 1))
 # Layout table slots (see emltrees_kernels): section i's byte offset goes to h[_SECTIONS[i]].
-_SECTIONS = (4, 5, 6, 7, 8, 9, 15, 16)
-_LAYOUT_TABLE = 19
+_SECTIONS = (4, 5, 6, 7, 8, 9, 15, 16, 19)
+_LAYOUT_TABLE = 21
 
 
 def _align4(n):
     return (n + 3) & ~3
 
 
-def section_sizes(layout, n_trees, n_nodes, n_leaves, n_cells):
-    """Byte sizes of the eight sections (before alignment) for a layout."""
+def section_sizes(layout, features, n_features, n_trees, n_nodes, n_leaves, n_cells, dense):
+    """Byte sizes of the nine sections (before alignment)."""
     fw, rw, cw = _WIDTHS[layout]
-    return (n_trees * rw, n_nodes * fw, n_nodes * 4, n_nodes * cw, n_nodes * cw,
-            (n_leaves + 1) * 4, n_cells * 2, n_cells * 4)
+    return (n_trees * rw, n_nodes * fw, n_nodes * (4 if features == FEATURES_F32 else 2),
+            n_nodes * cw, n_nodes * cw, 0 if dense else (n_leaves + 1) * 4,
+            0 if dense else n_cells * 2, n_cells * (1 if dense else 4),
+            4 * n_features + _align4(n_features) if features == FEATURES_Q16 else 0)
 
 
 class ModelFileError(ValueError):
@@ -55,7 +62,8 @@ class Trees(emlab_common.Model):
 
     def __init__(self, header, blob, ties_path=None):
         (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
-         max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, base) = header
+         max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, leaf_bits, base) = header
+        dense = leaf_bits >= 0
         self.n_nodes = n_nodes
         self.n_leaves = n_leaves
         self._blob = blob
@@ -65,15 +73,17 @@ class Trees(emlab_common.Model):
         h[2] = n_outputs
         h[3] = n_features
         off = 0
-        for i, size in enumerate(section_sizes(layout, n_trees, n_nodes, n_leaves, n_cells)):
+        for i, size in enumerate(section_sizes(layout, features, n_features, n_trees, n_nodes,
+                                               n_leaves, n_cells, dense)):
             h[_SECTIONS[i]] = off
             off += _align4(size)
         h[10] = 0
         h[11] = n_features
         h[12] = n_leaves
-        h[13] = features
+        h[13] = 0 if features == FEATURES_F32 else 1
         h[17] = n_cells
         h[18] = base
+        h[20] = layout | (features << 2) | (dense << 4)  # for the bytecode kernels
         # Near-tie margin: each tree's leaf values were rounded by at most half a unit.
         h[14] = n_trees + 1 if ties_path else 0
         self._h = h
@@ -82,11 +92,20 @@ class Trees(emlab_common.Model):
             raise ModelFileError("corrupt model file: node/root %d has an index out of range "
                                  "or a child that does not follow its parent" % bad)
         lo = 0 if kind == KIND_CLASSIFIER else -leaf_max
-        bad = _k.check_leaves(blob, h, lo, leaf_max)
+        bad = -1 if dense else _k.check_leaves(blob, h, lo, leaf_max)
         if bad >= 0:
             raise ModelFileError("corrupt model file: leaf %d has a value outside [%d, %d], a "
                                  "class out of range or out of order, or bad offsets"
                                  % (bad, lo, leaf_max))
+        name = "forest_%s%d%s" % (_LAYOUT_NAMES[layout], 32 if features == FEATURES_F32
+                                  else 16, "d" if dense else "s")
+        kernel = getattr(_k, name, None) or getattr(_k, "forest", None)
+        if kernel is None:
+            raise ModelFileError("this runtime has no %s kernel (it was built for another "
+                                 "model file layout): deploy this model to get it" % name)
+        quant = None
+        if features == FEATURES_Q16:
+            quant = memoryview(blob)[h[19]:]
         work = array.array("i", [0] * (n_features + n_outputs + n_trees))
         self._work = work
         settle = None
@@ -94,11 +113,10 @@ class Trees(emlab_common.Model):
             settle = emlab_common.tie_resolver(ties_path, n_features, n_outputs, n_trees,
                                                n_leaves, work)
         predict, scores = emlab_common.bind(
-            n_features, features, kind, n_outputs, n_trees, leaf_shift,
-            (_k.forest_small, _k.forest_large, _k.forest_tiny)[layout], 0, work, blob, h, work,
-            settle)
+            n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, 0, work, blob,
+            h, work, settle, quant)
         emlab_common.Model.__init__(self, n_features, features, kind, n_outputs, n_trees,
-                                    leaf_shift, predict, scores)
+                                    leaf_shift, predict, scores, dense)
 
 
 def parse_header(data):
@@ -107,27 +125,35 @@ def parse_header(data):
                              % (len(data), HEADER_BYTES))
     header = struct.unpack(HEADER, data[:HEADER_BYTES])
     (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
-     max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, base) = header
+     max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, leaf_bits, base) = header
     if magic != MAGIC:
         raise ModelFileError("not an emlearn_lab tree model (magic %r)" % (magic,))
     if version != FORMAT_VERSION:
         raise ModelFileError("model format version %d, this runtime reads version %d: "
                              "redeploy the runtime" % (version, FORMAT_VERSION))
-    if kind > KIND_REGRESSOR or features > FEATURES_I16 or layout > LAYOUT_TINY:
-        raise ModelFileError("corrupt model file: bad kind/features/layout byte")
+    if kind > KIND_REGRESSOR or features > FEATURES_Q16 or layout > LAYOUT_TINY \
+            or leaf_bits > 8:
+        raise ModelFileError("corrupt model file: bad kind/features/layout/leaf_bits byte")
     if not (n_features and n_outputs and n_trees and n_leaves):
         raise ModelFileError("corrupt model file: zero features, outputs, trees or leaves")
     if layout != LAYOUT_LARGE and (n_features > 256 or n_nodes + n_leaves > 65535):
         raise ModelFileError("corrupt model file: counts too large for the small layout")
-    if layout == LAYOUT_TINY and (base < 1 or base + n_leaves > 256):
-        raise ModelFileError("corrupt model file: bad child base for the tiny layout")
+    top = (255, 65535, (1 << 31) - 1)[(LAYOUT_TINY, LAYOUT_SMALL, LAYOUT_LARGE).index(layout)]
+    if base < 1 or base > top or n_leaves > top - base + 1:
+        raise ModelFileError("corrupt model file: bad child base for the %s layout"
+                             % _LAYOUT_NAMES[layout])
+    if leaf_bits >= 0 and (kind != KIND_CLASSIFIER or n_cells != n_leaves * n_outputs
+                           or leaf_max > 255):
+        raise ModelFileError("corrupt model file: dense leaves need a classifier with "
+                             "n_leaves * n_outputs values of at most 255")
     if leaf_max >= (1 << 31) // n_trees or leaf_shift > 30 or leaf_shift < -30:
         raise ModelFileError("corrupt model file: leaf range overflows int32 sums")
     return header
 
 
 def payload_bytes(header):
-    sizes = section_sizes(header[4], header[7], header[9], header[10], header[11])
+    sizes = section_sizes(header[4], header[3], header[5], header[7], header[9], header[10],
+                          header[11], header[14] >= 0)
     return sum(_align4(s) for s in sizes)
 
 

@@ -34,15 +34,16 @@ _CODES = ((("<B", 1), ("<H", 2), ("<H", 2)), (("<H", 2), ("<I", 4), ("<I", 4)),
 def _child(m, h, side, n, layout):
     (cc, cw) = _CODES[layout][2]
     c = struct.unpack_from(cc, m, h[side] + n * cw)[0]
-    if layout == 2:
-        return n + c if c < h[18] else h[1] + c - h[18]
-    return c
+    return n + c if c < h[18] else h[1] + c - h[18]
 
 
-def _forest(m, w, h, x, layout):
+def forest(n, w, m, h, x):
+    """Every layout: h[20] = layout | features << 2 | dense leaves << 4 (see emltrees.py)."""
+    layout, thr16, dense = h[20] & 3, (h[20] >> 2) & 3, h[20] >> 4
     _keys(x, w, h)
     nt, nn, no = h[0], h[1], h[2]
     (fc, fw), (ic, iw), _ = _CODES[layout]
+    tc, tw = ("<H", 2) if thr16 else ("<I", 4)
     unpack = struct.unpack_from
     key, acc = h[10], h[11]
     sums = [0] * no
@@ -50,10 +51,14 @@ def _forest(m, w, h, x, layout):
         n = unpack(ic, m, h[4] + t * iw)[0]
         while n < nn:
             f = unpack(fc, m, h[5] + n * fw)[0]
-            go_left = _u32(w, key + f) <= unpack("<I", m, h[6] + 4 * n)[0]
+            go_left = _u32(w, key + f) <= unpack(tc, m, h[6] + tw * n)[0]
             n = _child(m, h, 7 if go_left else 8, n, layout)
         n -= nn
         _put(w, acc + no + t, n)
+        if dense:
+            for j in range(no):
+                sums[j] += m[h[16] + n * no + j]
+            continue
         a, b = unpack("<2I", m, h[9] + 4 * n)
         for k in range(a, b):
             sums[unpack("<H", m, h[15] + 2 * k)[0]] += unpack("<i", m, h[16] + 4 * k)[0]
@@ -62,16 +67,28 @@ def _forest(m, w, h, x, layout):
     return argmax(w, h)
 
 
-def forest_small(n, w, m, h, x):
-    return _forest(m, w, h, x, 0)
-
-
-def forest_large(n, w, m, h, x):
-    return _forest(m, w, h, x, 1)
-
-
-def forest_tiny(n, w, m, h, x):
-    return _forest(m, w, h, x, 2)
+def quantise(x, out, q, n):
+    """emlab_quant.quantise without native code (same integer steps, Python ints)."""
+    offsets = struct.unpack_from("<%di" % n, q, 0)
+    shifts = struct.unpack_from("<%db" % n, q, 4 * n)
+    for j in range(n):
+        b = struct.unpack("<I", struct.pack("<f", x[j]))[0]
+        e, m, neg = (b >> 23) & 0xFF, b & 0x7FFFFF, b >> 31
+        if e == 0:
+            e = 1
+        else:
+            m |= 0x800000
+        p = e - 150 + shifts[j]
+        if e == 255 or p >= 7:
+            out[j] = -32768 if neg else 32767
+            continue
+        if p >= 0:
+            v, frac = m << p, 0
+        else:
+            v, frac = m >> -p, m & ((1 << -p) - 1)
+        if neg:
+            v = -v - (1 if frac else 0)
+        out[j] = min(max(v - offsets[j], -32768), 32767)
 
 
 def argmax(w, h):

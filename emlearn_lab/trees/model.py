@@ -10,6 +10,7 @@ import numpy as np
 
 from ..exceptions import InputError
 from . import keys as _keys
+from .quantise import FeatureQuantiser
 
 __all__ = ["TreeModel"]
 
@@ -38,6 +39,14 @@ class TreeModel:
         Forest classifiers: scikit-learn's own per-tree class probabilities of each leaf. Rows
         whose integer class sums are within ``tie_margin`` are settled with them exactly as
         scikit-learn does (float64 sum in tree order, divide by n_trees, first maximum).
+    leaf_bits : int or None
+        Compressed classifiers (see :func:`emlearn_lab.compress`): leaves are small integers
+        (0 .. 2**leaf_bits - 1; 0 bits: one vote for one class) and the model is its own
+        reference: the first maximum of the integer sums wins, and ``predict_proba`` is the
+        sums normalised per row.
+    quantiser : FeatureQuantiser or None
+        int16 models with learned scales: they take raw float features and quantise them
+        exactly like the device (see :mod:`.quantise`).
     """
 
     kind: str
@@ -52,6 +61,8 @@ class TreeModel:
     leaf_shift: int
     classes_: np.ndarray | None = None
     leaf_proba: np.ndarray | None = None
+    leaf_bits: int | None = None
+    quantiser: FeatureQuantiser | None = None
     source: str = ""
     meta: dict = field(default_factory=dict)
 
@@ -101,7 +112,7 @@ class TreeModel:
                 f"The model was trained on {self.n_features} features.")
         if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
             raise InputError(f"features must be real numbers, got dtype {X.dtype}")
-        if self.features == "int16":
+        if self.features == "int16" and self.quantiser is None:
             if not np.issubdtype(X.dtype, np.integer):
                 if not np.all(np.isfinite(X)):
                     raise InputError(_nonfinite_message(X))
@@ -122,7 +133,17 @@ class TreeModel:
                              "rescale it, or clip it to ±3.4e38")
         return X32
 
+    def quantise(self, X) -> np.ndarray:
+        """The int16 features the device computes from raw features X (learned-scale int16
+        models); the device accepts either."""
+        if self.quantiser is None:
+            raise AttributeError("quantise() is for int16 models with learned scales "
+                                 "(eml.compress(..., features='int16', X_calib=...))")
+        return self.quantiser.transform(self.check_X(X))
+
     def feature_keys(self, X) -> np.ndarray:
+        if self.quantiser is not None:
+            return _keys.int16_keys(self.quantise(X))
         X = self.check_X(X)
         if self.features == "int16":
             return _keys.int16_keys(X)
@@ -173,6 +194,9 @@ class TreeModel:
     def predict_proba(self, X) -> np.ndarray:
         if self.kind != "classifier":
             raise AttributeError("predict_proba is only available for classifiers")
+        if self.leaf_bits is not None:
+            s = self.scores(X).astype(np.float64)
+            return s / s.sum(axis=1, keepdims=True)
         return self.scores(X) / self.score_denominator
 
     @property
@@ -206,8 +230,10 @@ class TreeModel:
         return self.scores(X)[:, 0] / self.score_denominator
 
     def __repr__(self) -> str:
+        extra = "" if self.leaf_bits is None else f", {self.leaf_bits}-bit leaves"
+        extra += ", learned int16 scales" if self.quantiser is not None else ""
         return (f"TreeModel({self.kind}, {self.n_trees} trees, {self.n_nodes} decision nodes, "
-                f"{self.n_leaves} unique leaves, features={self.features!r}, "
+                f"{self.n_leaves} unique leaves{extra}, features={self.features!r}, "
                 f"{self.n_features} features, from {self.source or 'unknown'})")
 
 

@@ -1,13 +1,21 @@
 """The binary model file: what the loadable runtime (device_src/emltrees.py) reads.
 
-Little-endian. A 36-byte header (struct ``HEADER``) then eight sections, each padded to 4 bytes:
-roots, feature, threshold (uint32 keys), left, right, leaf_start (uint32, n_leaves + 1),
-leaf_class (uint16), leaf_value (int32). Leaves are sparse (only non-zero class values, classes
-increasing): most leaves a sample reaches are pure, so the device adds 1-2 values, not one per
-class. Layouts, the smallest that fits is used: "tiny" (feature uint8, children uint8: a decision
-child as its offset from the parent, a leaf as ``child_base`` + leaf id; for small trees),
-7 bytes per decision node; "small" (uint8, uint16 absolute), 9 bytes; "large" (uint16, uint32),
-14 bytes. Per leaf 4 bytes + 6 per non-zero value.
+Little-endian. A 40-byte header (struct ``HEADER``) then nine sections, each padded to 4 bytes:
+roots, feature, threshold, left, right, leaf_start, leaf_class, leaf_value, quantiser.
+
+- Nodes. Threshold keys are uint32 (float32 features) or uint16 (int16 features). A child code
+  below ``child_base`` is a decision node that many places after its parent (so a walk always
+  moves forward and cannot loop); ``child_base + i`` is leaf i. Layouts, the smallest that
+  fits is used: "tiny" (feature uint8, child uint8), "small" (uint8, uint16), "large" (uint16,
+  uint32). Per decision node: tiny 5 / 7 bytes (int16 / float32 features), small 7 / 9,
+  large 10 / 14. Roots (absolute: below n_nodes a decision node, else leaf n - n_nodes) are
+  uint16, uint32 for "large".
+- Leaves. Sparse (leaf_start uint32[n_leaves + 1], leaf_class uint16, leaf_value int32: only
+  the non-zero values, classes increasing), 4 bytes per leaf + 6 per non-zero value; or, for
+  compressed classifiers (``leaf_bits`` >= 0), dense uint8[n_leaves * n_outputs] in
+  leaf_value with the other two sections empty.
+- Quantiser (features byte 2: int16 with learned scales): int32 offset per feature, then int8
+  shift per feature (see trees/quantise.py).
 """
 import struct
 
@@ -15,27 +23,28 @@ import numpy as np
 
 from ..exceptions import ModelFileError
 from .model import TreeModel
+from .quantise import FeatureQuantiser
 
-__all__ = ["to_bytes", "from_bytes", "section_offsets", "HEADER", "MAGIC",
-           "FORMAT_VERSION"]
+__all__ = ["to_bytes", "from_bytes", "section_offsets", "kernel_name", "child_base", "HEADER",
+           "MAGIC", "FORMAT_VERSION"]
 
 SECTIONS = ("roots", "feature", "threshold", "left", "right", "leaf_start", "leaf_class",
-            "leaf_value")
+            "leaf_value", "quantiser")
 
 MAGIC = b"EMLT"
-FORMAT_VERSION = 1
-HEADER = "<4sBBBBHHHHIIIIbB2x"
+FORMAT_VERSION = 2
+HEADER = "<4sBBBBHHHHIIIIbb2xI"
 HEADER_BYTES = struct.calcsize(HEADER)
-assert HEADER_BYTES == 36
+assert HEADER_BYTES == 40
 _KINDS = ("classifier", "regressor")
-_FEATURES = ("float32", "int16")
+_FEATURES = ("float32", "int16", "int16 learned")
 
 
 LAYOUTS = ("small", "large", "tiny")
 
 
-def _tiny_base(model: TreeModel) -> int:
-    """Smallest u8 code for leaves when children are stored relative (tiny layout)."""
+def child_base(model: TreeModel) -> int:
+    """Smallest child code that means a leaf: one past the largest parent-to-child step."""
     n = np.arange(model.n_nodes)
     rel = [c[c < model.n_nodes] - n[c < model.n_nodes] for c in (model.left, model.right)]
     return int(max((r.max(initial=0) for r in rel), default=0)) + 1
@@ -44,29 +53,44 @@ def _tiny_base(model: TreeModel) -> int:
 def _fitting_layouts(model: TreeModel) -> list:
     """Layout ids the model fits, smallest file first."""
     fits = [1]
-    if model.n_features <= 256 and model.n_nodes + model.n_leaves <= 65535:
+    top = child_base(model) + model.n_leaves - 1
+    if model.n_features <= 256 and model.n_nodes + model.n_leaves <= 65535 and top <= 65535:
         fits.insert(0, 0)
-        if _tiny_base(model) + model.n_leaves <= 256:
+        if top <= 255:
             fits.insert(0, 2)
     return fits
 
 
-def _dtypes(layout: int):
-    """(feature, root, child) dtypes."""
-    return {0: ("<u1", "<u2", "<u2"), 1: ("<u2", "<u4", "<u4"), 2: ("<u1", "<u2", "<u1")}[layout]
+def features_code(model: TreeModel) -> int:
+    return 2 if model.quantiser is not None else _FEATURES.index(model.features)
 
 
-def _encode_children(model: TreeModel, layout: int, base: int):
-    if layout != 2:
-        return model.left, model.right
+def dense_leaves(model: TreeModel) -> bool:
+    """Compressed classifiers store their small leaf integers densely as uint8."""
+    return model.leaf_bits is not None
+
+
+def kernel_name(model: TreeModel, layout: int | None = None) -> str:
+    """The device kernel that walks this model's file (see device_src/emltrees_forest.tmpl)."""
+    layout = _fitting_layouts(model)[0] if layout is None else layout
+    return "forest_%s%d%s" % (LAYOUTS[layout], 32 if model.features == "float32" else 16,
+                              "d" if dense_leaves(model) else "s")
+
+
+def _dtypes(layout: int, features: int):
+    """(feature, root, child, threshold) dtypes."""
+    f, r, c = {0: ("<u1", "<u2", "<u2"), 1: ("<u2", "<u4", "<u4"),
+               2: ("<u1", "<u2", "<u1")}[layout]
+    return f, r, c, ("<u4" if features == 0 else "<u2")
+
+
+def _encode_children(model: TreeModel, base: int):
     n = np.arange(model.n_nodes)
     return tuple(np.where(c < model.n_nodes, c - n, base + c - model.n_nodes)
                  for c in (model.left, model.right))
 
 
-def _decode_children(left, right, n_nodes: int, layout: int, base: int):
-    if layout != 2:
-        return left, right
+def _decode_children(left, right, n_nodes: int, base: int):
     n = np.arange(n_nodes)
     return tuple(np.where(c < base, n + c, n_nodes + c - base) for c in (left, right))
 
@@ -92,31 +116,45 @@ def to_bytes(model: TreeModel, layout: str | None = None) -> bytes:
     if model.n_features > 65535 or model.n_outputs > 65535 or model.n_trees > 65535:
         raise ModelFileError("models with more than 65535 features, outputs or trees "
                              "cannot be written")
-    fdt, rdt, cdt = _dtypes(layout)
-    base = _tiny_base(model) if layout == 2 else 0
-    left, right = _encode_children(model, layout, base)
+    fcode = features_code(model)
+    fdt, rdt, cdt, tdt = _dtypes(layout, fcode)
+    base = child_base(model)
+    left, right = _encode_children(model, base)
     leaf_max = int(np.abs(model.leaves).max(initial=0))
-    rows, cols = np.nonzero(model.leaves)           # row-major: classes increase per leaf
-    start = np.searchsorted(rows, np.arange(model.n_leaves + 1)).astype("<u4")
+    if dense_leaves(model):
+        if model.leaves.min(initial=0) < 0 or leaf_max > 255:
+            raise ModelFileError("dense leaves must lie in 0..255")
+        n_cells, start, cls = model.leaves.size, np.zeros(0, "<u4"), np.zeros(0, "<u2")
+        values = model.leaves.astype("<u1").reshape(-1)
+    else:
+        rows, cols = np.nonzero(model.leaves)       # row-major: classes increase per leaf
+        n_cells = len(rows)
+        start = np.searchsorted(rows, np.arange(model.n_leaves + 1)).astype("<u4")
+        cls, values = cols.astype("<u2"), model.leaves[rows, cols].astype("<i4")
+    quant = np.frombuffer(model.quantiser.to_bytes() if model.quantiser is not None else b"",
+                          "<u1")
     header = struct.pack(
-        HEADER, MAGIC, FORMAT_VERSION, _KINDS.index(model.kind),
-        _FEATURES.index(model.features), layout, model.n_features, model.n_outputs,
-        model.n_trees, min(model.max_depth, 65535), model.n_nodes, model.n_leaves, len(rows),
-        leaf_max, model.leaf_shift, base)
+        HEADER, MAGIC, FORMAT_VERSION, _KINDS.index(model.kind), fcode, layout,
+        model.n_features, model.n_outputs, model.n_trees, min(model.max_depth, 65535),
+        model.n_nodes, model.n_leaves, n_cells, leaf_max, model.leaf_shift,
+        -1 if model.leaf_bits is None else model.leaf_bits, base)
     sections = [
-        model.roots.astype(rdt), model.feature.astype(fdt), model.threshold.astype("<u4"),
-        left.astype(cdt), right.astype(cdt), start, cols.astype("<u2"),
-        model.leaves[rows, cols].astype("<i4"),
+        model.roots.astype(rdt), model.feature.astype(fdt), model.threshold.astype(tdt),
+        left.astype(cdt), right.astype(cdt), start, cls, values, quant,
     ]
     return header + b"".join(_pad(s.tobytes()) for s in sections)
 
 
 def _layout_of(data: bytes):
     (magic, version, kind, features, layout, n_features, n_outputs, n_trees, _depth, n_nodes,
-     n_leaves, n_cells, _leaf_max, shift, _base) = struct.unpack(HEADER, data[:HEADER_BYTES])
-    fdt, rdt, cdt = _dtypes(layout)
-    counts = [n_trees, n_nodes, n_nodes, n_nodes, n_nodes, n_leaves + 1, n_cells, n_cells]
-    dts = [rdt, fdt, "<u4", cdt, cdt, "<u4", "<u2", "<i4"]
+     n_leaves, n_cells, _leaf_max, shift, leaf_bits, _base) = struct.unpack(
+        HEADER, data[:HEADER_BYTES])
+    fdt, rdt, cdt, tdt = _dtypes(layout, features)
+    dense = leaf_bits >= 0
+    counts = [n_trees, n_nodes, n_nodes, n_nodes, n_nodes, 0 if dense else n_leaves + 1,
+              0 if dense else n_cells, n_cells,
+              FeatureQuantiser.table_bytes(n_features) if features == 2 else 0]
+    dts = [rdt, fdt, tdt, cdt, cdt, "<u4", "<u2", "<u1" if dense else "<i4", "<u1"]
     offsets, off = [], HEADER_BYTES
     for n, dt in zip(counts, dts):
         offsets.append(off)
@@ -135,21 +173,30 @@ def from_bytes(data: bytes, classes=None) -> TreeModel:
     if len(data) < HEADER_BYTES:
         raise ModelFileError(f"model file is {len(data)} bytes, shorter than the header")
     (magic, version, kind, features, layout, n_features, n_outputs, n_trees, _depth, n_nodes,
-     n_leaves, n_cells, _leaf_max, shift, base) = struct.unpack(HEADER, data[:HEADER_BYTES])
+     n_leaves, n_cells, _leaf_max, shift, leaf_bits, base) = struct.unpack(
+        HEADER, data[:HEADER_BYTES])
     if magic != MAGIC or version != FORMAT_VERSION:
         raise ModelFileError(f"not an emlearn_lab model file version {FORMAT_VERSION}")
+    if kind > 1 or features > 2 or layout > 2 or leaf_bits > 8:
+        raise ModelFileError("corrupt model file: bad kind/features/layout/leaf_bits byte")
     counts, dts, offsets, end = _layout_of(data)
     if end != len(data):
         raise ModelFileError(f"model file is {len(data)} bytes, its header says {end}")
     arrays = [np.frombuffer(data, dtype=dt, count=n, offset=off).astype(np.int64)
               for n, dt, off in zip(counts, dts, offsets)]
-    roots, feat, thr, left, right, start, cls, val = arrays
-    left, right = _decode_children(left, right, n_nodes, layout, base)
-    leaves = np.zeros((n_leaves, n_outputs), dtype=np.int64)
-    rows = np.repeat(np.arange(n_leaves), np.diff(start))
-    leaves[rows, cls] = val
-    return TreeModel(kind=_KINDS[kind], features=_FEATURES[features], n_features=n_features,
-                     feature=feat, threshold=thr, left=left, right=right, roots=roots,
-                     leaves=leaves, leaf_shift=shift,
+    roots, feat, thr, left, right, start, cls, val, quant = arrays
+    left, right = _decode_children(left, right, n_nodes, base)
+    if leaf_bits >= 0:
+        leaves = val.reshape(n_leaves, n_outputs)
+    else:
+        leaves = np.zeros((n_leaves, n_outputs), dtype=np.int64)
+        rows = np.repeat(np.arange(n_leaves), np.diff(start))
+        leaves[rows, cls] = val
+    return TreeModel(kind=_KINDS[kind], features="float32" if features == 0 else "int16",
+                     n_features=n_features, feature=feat, threshold=thr, left=left,
+                     right=right, roots=roots, leaves=leaves, leaf_shift=shift,
                      classes_=None if classes is None else np.asarray(classes),
+                     leaf_bits=None if leaf_bits < 0 else leaf_bits,
+                     quantiser=(FeatureQuantiser.from_bytes(quant.astype(np.uint8).tobytes(),
+                                                          n_features) if features == 2 else None),
                      source="model file")
