@@ -306,3 +306,19 @@ def test_corrupt_compressed_file_raises_on_device(device, forest):
         with pytest.raises(eml.DeviceRuntimeError, match=message):
             device.exec("import emltrees\nemltrees.load('bad.eml')")
     assert device.eval("1 + 1") == 2
+
+
+def test_mostly_constant_feature_keeps_its_split():
+    """A feature that is zero in 99.9% of rows: its robust range is one value, so the full
+    range is kept and the split on the rare non-zero values survives int16 quantisation."""
+    from sklearn.tree import DecisionTreeClassifier
+    X = np.zeros((5000, 2))
+    X[:4, 0] = 1.0
+    X[:, 1] = np.arange(5000) % 7
+    y = (X[:, 0] > 0).astype(int)
+    tree = DecisionTreeClassifier(random_state=0).fit(X, y)
+    small = eml.compress(tree, leaf_bits=None, features="int16", X_calib=X)
+    np.testing.assert_array_equal(small.predict(X), y)
+    q = fit_quantiser(X)
+    low, high = q.transform(np.float32([[0, 0], [1, 0]]))[:, 0]
+    assert low == -32768 and high > low + 30000

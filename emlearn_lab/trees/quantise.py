@@ -9,9 +9,10 @@ A power-of-two scale costs at most one bit of the int16 range.
 
 ``fit`` picks, per feature, the largest shift for which the robust range of the calibration
 data (the ``quantile`` and ``1 - quantile`` quantiles, 0.1% by default) spans at most 65 535
-steps, and the offset that maps the low end to -32 768. Values outside that range are clipped
-to -32 768 / 32 767: a tree can still split on "very low" or "very high" but not within the
-clipped tails. ``offset`` is kept within ±2**29 so that the device's 32-bit arithmetic cannot
+steps, and the offset that maps the low end to -32 768 (a feature whose robust range is a
+single value keeps its full min..max range; a constant feature gets shift 0). Values outside
+that range are clipped to -32 768 / 32 767: a tree can still split on "very low" or "very high"
+but not within the clipped tails. ``offset`` is kept within ±2**29 so that the device's 32-bit arithmetic cannot
 overflow; for features far from zero relative to their spread this caps the resolution, at
 about 2**-7 of float32's own resolution at that magnitude.
 """
@@ -64,6 +65,8 @@ class FeatureQuantiser:
         agrees with ``x <= t32`` except for x within one step above t32. Returned unclipped
         (int64): T < -32768 never goes left, T >= 32767 always does."""
         scaled = np.floor(np.ldexp(t32.astype(np.float64), self.shift[feature]))
+        # Beyond ±2**40 every threshold is "always left/right" alike; keeps the cast finite.
+        scaled = np.clip(scaled, -2.0**40, 2.0**40)
         return scaled.astype(np.int64) - self.offset[feature]
 
     def to_bytes(self) -> bytes:
@@ -103,11 +106,15 @@ def fit_quantiser(X, quantile: float = 0.001) -> FeatureQuantiser:
     X32 = X.astype(np.float32).astype(np.float64)
     lo = np.quantile(X32, quantile, axis=0)
     hi = np.quantile(X32, 1 - quantile, axis=0)
+    # A feature that is (almost) always one value, e.g. a mostly-zero pixel, keeps its full
+    # range: trimming would clip away the rare values a tree splits on.
+    flat = hi <= lo
+    lo[flat], hi[flat] = X32.min(axis=0)[flat], X32.max(axis=0)[flat]
     span = np.maximum(hi - lo, 0.0)
     shift = np.empty(X.shape[1], dtype=np.int64)
     offset = np.empty(X.shape[1], dtype=np.int64)
     for j in range(X.shape[1]):
-        s = _SHIFT_RANGE[1] if span[j] == 0 else int(np.floor(np.log2(65535.0 / span[j])))
+        s = 0 if span[j] == 0 else int(np.floor(np.log2(65535.0 / span[j])))
         s = min(s, _SHIFT_RANGE[1])
         while True:
             base = np.floor(np.ldexp(lo[j], s))
