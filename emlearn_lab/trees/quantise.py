@@ -12,9 +12,9 @@ data (the ``quantile`` and ``1 - quantile`` quantiles, 0.1% by default) spans at
 steps, and the offset that maps the low end to -32 768 (a feature whose robust range is a
 single value keeps its full min..max range; a constant feature gets shift 0). Values outside
 that range are clipped to -32 768 / 32 767: a tree can still split on "very low" or "very high"
-but not within the clipped tails. ``offset`` is kept within ±2**29 so that the device's 32-bit arithmetic cannot
-overflow; for features far from zero relative to their spread this caps the resolution, at
-about 2**-7 of float32's own resolution at that magnitude.
+but not within the clipped tails. ``offset`` is kept within ±2**29 so that the device's
+32-bit arithmetic cannot overflow; for features far from zero relative to their spread this
+caps the resolution, at about 2**-7 of float32's own resolution at that magnitude.
 """
 from dataclasses import dataclass
 
