@@ -68,7 +68,8 @@ def _check_params(model, leaves_per_class, leaf_bits, features, X_calib):
 
 
 def _cluster(values, weights, n_clusters, random_state):
-    """Labels and centroids of weighted k-means over leaf rows (skipped when they are few)."""
+    """Each leaf row replaced by its weighted k-means centroid (unchanged when there are no
+    more distinct rows than clusters)."""
     uniq, inverse = np.unique(values, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     if len(uniq) <= n_clusters:
@@ -114,10 +115,10 @@ def _simplify(feature, threshold, left, right, roots, n_nodes, redirect):
     whose two subtrees are identical. Returns new arrays; node order (children after parents)
     is kept. Children/roots use the TreeModel encoding (>= n_nodes: leaf)."""
     if n_nodes == 0:
-        return feature, threshold, left, right, roots, 0
-    resolved = np.arange(n_nodes + 0, dtype=np.int64)   # node -> node or leaf code it becomes
-    canon = {}                                          # structure -> canonical id
-    ident = np.empty(n_nodes, dtype=np.int64)           # canonical id per node
+        return feature, threshold, left, right, roots
+    resolved = np.arange(n_nodes, dtype=np.int64)   # node -> node or leaf code it becomes
+    canon = {}                                      # structure -> canonical id
+    ident = np.empty(n_nodes, dtype=np.int64)       # canonical id of each kept node
 
     def res(c):
         return c if c >= n_nodes else resolved[c]
@@ -137,8 +138,6 @@ def _simplify(feature, threshold, left, right, roots, n_nodes, redirect):
                                          int(cid(b))), len(canon))
             continue
         resolved[n] = target
-        if target < n_nodes:
-            ident[n] = ident[target]
     keep = np.flatnonzero(resolved == np.arange(n_nodes))
     new_id = np.full(n_nodes, -1, dtype=np.int64)
     new_id[keep] = np.arange(len(keep))
@@ -148,8 +147,7 @@ def _simplify(feature, threshold, left, right, roots, n_nodes, redirect):
         c = np.asarray([res(int(v)) for v in c], dtype=np.int64)
         return np.where(c >= n_nodes, c - n_nodes + n_new, new_id[np.minimum(c, n_nodes - 1)])
 
-    return (feature[keep], threshold[keep], enc(left[keep]), enc(right[keep]), enc(roots),
-            n_new)
+    return feature[keep], threshold[keep], enc(left[keep]), enc(right[keep]), enc(roots)
 
 
 def compress_model(model: TreeModel, *, leaves_per_class=None, leaf_bits="auto",
@@ -194,7 +192,7 @@ def compress_model(model: TreeModel, *, leaves_per_class=None, leaf_bits="auto",
         threshold, always_left, always_right = _int16_thresholds(model, quantiser)
         redirect = np.where(always_left, 0, np.where(always_right, 1, -1))
         out_features = "int16"
-    feature, threshold, left, right, roots, _ = _simplify(
+    feature, threshold, left, right, roots = _simplify(
         model.feature, threshold, left, right, roots, n_nodes, redirect)
     settings = {"leaves_per_class": leaves_per_class, "leaf_bits": leaf_bits,
                 "features": features, "random_state": random_state}

@@ -50,10 +50,10 @@ def child_base(model: TreeModel) -> int:
     return int(max((r.max(initial=0) for r in rel), default=0)) + 1
 
 
-def _fitting_layouts(model: TreeModel) -> list:
-    """Layout ids the model fits, smallest file first."""
+def _fitting_layouts(model: TreeModel, base: int | None = None) -> list:
+    """Layout ids the model fits, smallest file first (base: its child_base, if known)."""
     fits = [1]
-    top = child_base(model) + model.n_leaves - 1
+    top = (child_base(model) if base is None else base) + model.n_leaves - 1
     if model.n_features <= 256 and model.n_nodes + model.n_leaves <= 65535 and top <= 65535:
         fits.insert(0, 0)
         if top <= 255:
@@ -104,7 +104,8 @@ def to_bytes(model: TreeModel, layout: str | None = None) -> bytes:
 
     layout: "tiny", "small" or "large"; default the smallest that fits.
     """
-    fits = _fitting_layouts(model)
+    base = child_base(model)
+    fits = _fitting_layouts(model, base)
     if layout is None:
         layout = fits[0]
     else:
@@ -118,7 +119,6 @@ def to_bytes(model: TreeModel, layout: str | None = None) -> bytes:
                              "cannot be written")
     fcode = features_code(model)
     fdt, rdt, cdt, tdt = _dtypes(layout, fcode)
-    base = child_base(model)
     left, right = _encode_children(model, base)
     leaf_max = int(np.abs(model.leaves).max(initial=0))
     if dense_leaves(model):
