@@ -5,25 +5,45 @@
 >>> dev = eml.connect("virtual")                                            # doctest: +SKIP
 >>> print(dev.deploy(model, X_test))          # pushed, verified, timed     # doctest: +SKIP
 """
-from .boards import (Board, BoardTable, Estimate, FitTable, add_board, boards, estimate,
-                     fit_table, get_board)
+from .boards import (
+                     Board,
+                     BoardTable,
+                     Estimate,
+                     FitTable,
+                     add_board,
+                     boards,
+                     estimate,
+                     fit_table,
+                     get_board,
+)
 from .compress import CompressedTrees, Sweep, compress, compression_sweep
 from .convert import convert
 from .device.connect import connect, list_serial_ports
 from .device.report import DeployReport
 from .device.transport import Device
-from .exceptions import (BuildError, DeviceBusyError, DeviceDisconnectedError, DeviceError,
-                         DeviceMemoryError, DeviceNotFoundError, DeviceRuntimeError,
-                         EmlearnLabError, InputError, ModelFileError, NotFittedError,
-                         UnsupportedModelError)
+from .exceptions import (
+                     BuildError,
+                     DeviceBusyError,
+                     DeviceDisconnectedError,
+                     DeviceError,
+                     DeviceMemoryError,
+                     DeviceNotFoundError,
+                     DeviceRuntimeError,
+                     EmlearnLabError,
+                     InputError,
+                     ModelFileError,
+                     NotFittedError,
+                     UnsupportedModelError,
+)
+from .nets.model import NetModel
 from .trees.model import TreeModel
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "convert", "compress", "compression_sweep", "CompressedTrees", "Sweep", "connect", "boards", "get_board", "add_board", "estimate", "fit_table", "Board",
-    "BoardTable", "Estimate", "FitTable", "list_serial_ports", "Device", "DeployReport",
-    "TreeModel",
+    "convert", "compress", "compression_sweep", "CompressedTrees", "Sweep", "connect", "boards",
+    "get_board", "add_board", "estimate", "fit_table", "Board", "BoardTable", "Estimate",
+    "FitTable", "list_serial_ports", "Device", "DeployReport", "TreeModel", "NetModel",
     "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",
     "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
     "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError",

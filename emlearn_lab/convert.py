@@ -1,25 +1,40 @@
 """eml.convert: any supported estimator -> an emlearn_lab model with a host reference."""
 from .exceptions import UnsupportedModelError
+from .nets.convert import convert_net, is_network
+from .nets.model import NetModel
 from .trees.convert import convert_trees, is_tree_estimator
 from .trees.model import TreeModel
 
 __all__ = ["convert"]
 
 
-def convert(estimator, *, features: str = "float32") -> TreeModel:
+def convert(estimator, *, features: str = "float32", weights: str | None = None,
+            X_calib=None, classes=None):
     """Convert a fitted estimator into a model that runs exactly alike on host and device.
 
     Parameters
     ----------
     estimator : fitted scikit-learn DecisionTree*, RandomForest*, ExtraTree(s)* (classifier
-        or regressor), or an existing TreeModel (returned as is).
+        or regressor), MLPClassifier / MLPRegressor, a Keras 3 ``Sequential`` model of Dense
+        layers (activations linear, relu, sigmoid, tanh; softmax last), or an existing
+        TreeModel / NetModel (returned as is).
     features : {"float32", "int16"}
-        How features reach the device. "float32" predicts exactly what scikit-learn predicts
-        for float32 input; "int16" expects whole-number features and compares integers.
+        Trees: how features reach the device. "float32" predicts exactly what scikit-learn
+        predicts for float32 input; "int16" expects whole-number features and compares
+        integers.
+    weights : {"float32", "int8"}, optional
+        Networks: "float32" (default) computes in float32, one rounded operation at a time;
+        "int8" quantises weights to int8 with int32 accumulation (needs ``X_calib``).
+    X_calib : array-like, optional
+        Networks with ``weights="int8"``: training rows that set the int8 scales.
+    classes : sequence, optional
+        Networks: class labels, making the network a classifier (first maximum of the
+        outputs; one output: logit > 0). Default: scikit-learn's ``classes_``; for Keras,
+        classifier when the last activation is softmax (or one sigmoid output).
 
     Returns
     -------
-    TreeModel
+    TreeModel or NetModel
         ``predict``, ``predict_proba`` and ``scores`` on the host compute what the device
         computes, bit for bit.
 
@@ -41,8 +56,17 @@ def convert(estimator, *, features: str = "float32") -> TreeModel:
     >>> bool((model.predict(X) == clf.predict(X.astype("float32"))).all())
     True
     """
-    if isinstance(estimator, TreeModel):
+    if isinstance(estimator, (TreeModel, NetModel)):
         return estimator
+    if is_network(estimator):
+        if features != "float32":
+            raise UnsupportedModelError("features= applies to trees; networks take float32 "
+                                        "features (use weights='int8' to quantise)")
+        return convert_net(estimator, weights=weights or "float32", X_calib=X_calib,
+                           classes=classes)
+    if weights is not None or X_calib is not None or classes is not None:
+        raise UnsupportedModelError("weights=, X_calib= and classes= apply to networks; for "
+                                    "trees see eml.compress(..., X_calib=...)")
     if is_tree_estimator(estimator):
         return convert_trees(estimator, features=features)
     if hasattr(estimator, "steps"):
@@ -57,6 +81,6 @@ def convert(estimator, *, features: str = "float32") -> TreeModel:
         raise UnsupportedModelError(f"expected a fitted scikit-learn estimator, got {name}")
     raise UnsupportedModelError(
         f"cannot convert {name}: supported are DecisionTree, RandomForest and ExtraTrees "
-        "classifiers and regressors")
+        "classifiers and regressors, MLPClassifier/MLPRegressor and Keras Sequential")
 
 

@@ -13,7 +13,7 @@ from html import escape
 import numpy as np
 
 from ..build import Target
-from ..exceptions import InputError
+from ..exceptions import InputError, UnsupportedModelError
 from ..trees.inline import inline_layout
 from .latency import LatencyEstimate, latency_estimate
 from .memory import HeapEstimate, heap_estimate
@@ -135,8 +135,15 @@ class Estimate:
 
 
 def _as_model(model):
-    from ..device.deploy import _as_model as as_tree_model
-    return as_tree_model(model)
+    from ..device.deploy import _as_model as as_model
+    from ..nets.model import NetModel
+    model = as_model(model)
+    if isinstance(model, NetModel):
+        raise UnsupportedModelError(
+            "board estimates cover tree models so far; for a network, deploy it to the "
+            "(virtual) device for measured RAM and latency, or use eml.c_size(net) for "
+            "firmware flash")
+    return model
 
 
 def board_target(board: Board) -> Target:

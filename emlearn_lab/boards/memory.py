@@ -35,10 +35,12 @@ def block_round(n: int, block: int) -> int:
 
 
 def runtime_hash() -> str:
-    """Hash of everything the fixed costs depend on: device sources and the inline generator."""
+    """Hash of everything the tree runtime's fixed costs depend on: its device sources (not the
+    network runtime, emlnet*) and the inline generator."""
     digest = hashlib.sha256()
     src = resources.files("emlearn_lab.device_src")
-    for name in sorted(p.name for p in src.iterdir() if p.name.endswith((".py", ".tmpl"))):
+    for name in sorted(p.name for p in src.iterdir() if p.name.endswith((".py", ".tmpl"))
+                       and not p.name.startswith("emlnet")):
         digest.update(name.encode() + b"\0" + src.joinpath(name).read_bytes() + b"\0")
     digest.update(resources.files("emlearn_lab.trees").joinpath("inline.py").read_bytes())
     return digest.hexdigest()[:16]

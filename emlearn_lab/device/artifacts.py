@@ -6,8 +6,8 @@ from importlib import resources
 from ..build import Target, compile_source
 from ..exceptions import BuildError
 
-__all__ = ["Artifact", "Bundle", "runtime_bundle", "device_source", "module_artifact",
-           "tie_files"]
+__all__ = ["Artifact", "Bundle", "runtime_bundle", "net_bundle", "device_source",
+           "module_artifact", "tie_files"]
 
 
 @dataclass(frozen=True)
@@ -97,3 +97,31 @@ def runtime_bundle(target: Target, model, name: str, layout: str | None = None) 
     files += [Artifact(model_path, to_bytes(model, layout=layout))] + ties
     return Bundle(files, ("emlab_common", "emltrees_pure", "emlab_quant", "emltrees_kernels",
                           "emltrees"), "load", (model_path,) + tie_paths, native, notes)
+
+
+def net_bundle(target: Target, model, name: str) -> Bundle:
+    """Networks: the network runtime + the network file. int8 weights run in the viper kernel
+    (its bytecode twin where the port has no native code); float32 weights in bytecode."""
+    from ..nets.netfile import to_bytes
+    notes: list = []
+    model_path = name + ".emn"
+    arith = "emlnet_float" if model.int8 is None else "emlnet_int8"
+    files = [module_artifact(module, target, False, notes)
+             for module in ("emlab_common", "emlnet", "emlab_tools", arith)]
+    native = False
+    if model.int8 is not None:
+        files.append(module_artifact("emlnet_pure", target, False, notes))
+        if target.arch is not None:
+            try:
+                files.append(module_artifact("emlnet_kernels", target, True, notes))
+                native = True
+            except BuildError as e:
+                notes.append(f"native kernel unavailable ({str(e).splitlines()[0]})")
+        if not native:
+            msg = (f"device target {target}: no native (viper) code, falling back to the "
+                   "bytecode int8 kernel, roughly 50-100x slower per predict")
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)
+            notes.append(msg)
+    files.append(Artifact(model_path, to_bytes(model)))
+    return Bundle(files, ("emlab_common", "emlnet_pure", "emlnet_kernels", arith, "emlnet"),
+                  "load", (model_path,), native, notes)

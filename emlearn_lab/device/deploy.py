@@ -10,8 +10,9 @@ from ..exceptions import (
     InputError,
     UnsupportedModelError,
 )
+from ..nets.model import NetModel
 from ..trees.model import TreeModel
-from .artifacts import runtime_bundle
+from .artifacts import net_bundle, runtime_bundle
 from .report import DeployReport
 
 __all__ = ["deploy", "predict_on_device", "DeployedModel"]
@@ -29,8 +30,8 @@ class DeployedModel:
         self.model, self.name, self.form, self.load_call = model, name, form, load_call
 
 
-def _as_model(model) -> TreeModel:
-    if isinstance(model, TreeModel):
+def _as_model(model):
+    if isinstance(model, (TreeModel, NetModel)):
         return model
     from ..convert import convert
     return convert(model)
@@ -42,13 +43,13 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
     Parameters
     ----------
     dev : Device
-    model : TreeModel or fitted scikit-learn tree estimator
+    model : TreeModel, NetModel, or a fitted estimator eml.convert accepts
     X : array-like, optional
         Rows to verify on the device (every row: device result == host reference) and to time.
     form : {"auto", "loadable", "inline"}
         "loadable": generic runtime .mpy + binary model file. "inline": the model compiled into
-        viper code (fastest). "auto": inline when the device runs native code, the model has
-        at most 4000 decision nodes and the inline module is under a quarter of the device's
+        viper code (fastest; trees only). "auto": inline when the device runs native code, the
+        model has at most 4000 decision nodes and the inline module is under a quarter of the device's
         free heap, else loadable (also when the inline module cannot be built, e.g. trees
         deeper than 64 levels; the report's notes say so).
     name : str
@@ -123,6 +124,11 @@ def _choose(form, model, target, name, heap_free):
     """(form, bundle). "auto" takes inline when the device runs native code, the model has at
     most 4000 decision nodes and the inline module is under a quarter of the free heap (on a
     microcontroller native code is loaded into the heap), else loadable."""
+    if isinstance(model, NetModel):
+        if form == "inline":
+            raise InputError("form='inline' is for trees; networks deploy as 'loadable' (the "
+                             "int8 kernel is native code already)")
+        return "loadable", net_bundle(target, model, name)
     if form == "inline" and target.arch is None:
         raise InputError(f"form='inline' needs native code, which device target {target} "
                          "lacks; use form='loadable'")
@@ -167,7 +173,12 @@ def _send_rows(dev, X: np.ndarray) -> None:
     dev.write_file(_X_PATH, data, skip_unchanged=True)
 
 
-def _run_rows(dev, model: TreeModel, X: np.ndarray, name: str) -> tuple:
+def _row_work(model) -> int:
+    """Rough operations per row, for timeouts."""
+    return model.n_trees * 10 if isinstance(model, TreeModel) else model.n_macs // 10 + 1
+
+
+def _run_rows(dev, model, X: np.ndarray, name: str) -> tuple:
     """Device predict() index and scores() for every row of X (already validated)."""
     _send_rows(dev, X)
     deployed = dev.deployed
@@ -177,11 +188,21 @@ def _run_rows(dev, model: TreeModel, X: np.ndarray, name: str) -> tuple:
                  timeout_s=60)
     per_row_s = 0.002 if dev.target.arch is not None else 0.05
     rows = dev.eval(f"__import__('emlab_tools').verify(_emlab_models[{name!r}], {_X_PATH!r}, "
-                    f"{_OUT_PATH!r})", timeout_s=30 + per_row_s * len(X) * model.n_trees)
+                    f"{_OUT_PATH!r})", timeout_s=30 + per_row_s * len(X) * _row_work(model) / 10)
     if rows != len(X):
         raise DeviceError(f"device processed {rows} of {len(X)} rows")
-    out = np.frombuffer(dev.read_file(_OUT_PATH), dtype="<i4").reshape(len(X), 1 + model.n_outputs)
-    return out[:, 0].astype(np.int64), out[:, 1:].astype(np.int64)
+    score_dtype = getattr(model, "score_dtype", np.dtype("<i4"))
+    row = np.dtype([("index", "<i4"), ("scores", score_dtype, (model.n_outputs,))])
+    out = np.frombuffer(dev.read_file(_OUT_PATH), dtype=row, count=len(X))
+    scores = out["scores"] if score_dtype.kind == "f" else out["scores"].astype(np.int64)
+    return out["index"].astype(np.int64), scores
+
+
+def _same_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise bit-for-bit equality (float32 scores compare as bits: -0.0 != 0.0)."""
+    if a.dtype.kind == "f" or b.dtype.kind == "f":
+        a, b = a.astype("<f4").view("<u4"), b.astype("<f4").view("<u4")
+    return np.all(a == b, axis=1)
 
 
 def _verify(dev, model, X, name, report) -> None:
@@ -189,7 +210,7 @@ def _verify(dev, model, X, name, report) -> None:
     dev_index, dev_scores = _run_rows(dev, model, X, name)
     host_scores = model.scores(X)
     host_index = model.predict_index(X)
-    same = np.all(dev_scores == host_scores, axis=1)
+    same = _same_rows(dev_scores, host_scores)
     if model.kind == "classifier":
         same &= dev_index == host_index
     report.n_rows = len(X)
@@ -224,4 +245,6 @@ def predict_on_device(dev, X, name=None):
     index, scores = _run_rows(dev, model, Xc, deployed.name)
     if model.kind == "classifier":
         return model.classes_[index]
+    if isinstance(model, NetModel):
+        return model.values(scores)
     return scores[:, 0] / model.score_denominator

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..exceptions import InputError
+from ..rows import as_rows, finite_float32, nonfinite_message
 from . import keys as _keys
 from .quantise import FeatureQuantiser
 
@@ -100,38 +101,19 @@ class TreeModel:
     # -- host reference ------------------------------------------------------------------
     def check_X(self, X) -> np.ndarray:
         """Validate features and return them as float32 or int16 (what the device receives)."""
-        try:
-            X = np.asarray(X)
-        except Exception as e:
-            raise InputError(f"features must be array-like of numbers: {e}") from None
-        if X.ndim == 1:
-            X = X[None, :]
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise InputError(
-                f"expected features of shape (n_rows, {self.n_features}), got {X.shape}. "
-                f"The model was trained on {self.n_features} features.")
-        if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-            raise InputError(f"features must be real numbers, got dtype {X.dtype}")
+        X = as_rows(X, self.n_features,
+                    f"The model was trained on {self.n_features} features.")
         if self.features == "int16" and self.quantiser is None:
             if not np.issubdtype(X.dtype, np.integer):
                 if not np.all(np.isfinite(X)):
-                    raise InputError(_nonfinite_message(X))
+                    raise InputError(nonfinite_message(X, _NAN_WHY))
                 if np.any(X != np.round(X)):
                     raise InputError("int16 model: features must be whole numbers; quantise "
                                      "them first or convert with features='float32'")
             if X.size and (X.min() < -32768 or X.max() > 32767):
                 raise InputError("int16 model: features must lie in [-32768, 32767]")
             return X.astype(np.int16)
-        if not np.all(np.isfinite(X)):
-            raise InputError(_nonfinite_message(X))
-        with np.errstate(over="ignore"):
-            X32 = X.astype(np.float32)
-        if not np.all(np.isfinite(X32)):
-            r, c = np.argwhere(~np.isfinite(X32))[0]
-            raise InputError(f"feature value {float(X[r, c]):g} at row {r}, column {c} is "
-                             "beyond the float32 range (about ±3.4e38) the device uses: "
-                             "rescale it, or clip it to ±3.4e38")
-        return X32
+        return finite_float32(X, _NAN_WHY)
 
     def quantise(self, X) -> np.ndarray:
         """The int16 features the device computes from raw features X (learned-scale int16
@@ -237,9 +219,4 @@ class TreeModel:
                 f"{self.n_features} features, from {self.source or 'unknown'})")
 
 
-def _nonfinite_message(X) -> str:
-    bad = np.argwhere(~np.isfinite(X))
-    r, c = bad[0]
-    return (f"features contain {len(bad)} NaN/inf value(s), first at row {r}, column {c}. "
-            "Trees on the device cannot branch on NaN: impute or drop those rows first "
-            "(e.g. sklearn.impute.SimpleImputer).")
+_NAN_WHY = "Trees on the device cannot branch on NaN"

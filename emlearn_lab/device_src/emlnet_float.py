@@ -1,0 +1,128 @@
+# float32 network on the device: exactly the arithmetic of emlearn_lab/nets/float32.py. Each
+# operation's result is rounded to float32 by storing it in an array('f') on ports whose
+# floats are double precision (the unix port); ports with single-precision floats compute in
+# float32 already. Bytecode: the fast path for networks is int8 (emlnet_kernels).
+import array
+import math
+
+_R = array.array("f", [0.0])
+_DOUBLE = array.array("f", [0.1])[0] != 0.1
+# 30-bit floats (MICROPY_OBJ_REPR_C) drop the last mantissa bits of every result.
+_LOSSY = not _DOUBLE and (1.0 + 2.0 ** -23) - 1.0 != 2.0 ** -23
+
+
+def _f32(v):
+    _R[0] = v
+    return _R[0]
+
+
+# The same float32 constants as the host (rounded here from the same decimal literals).
+LOG2E = _f32(1.4426950408889634)
+LN2_HI = _f32(0.693145751953125)
+LN2_LO = _f32(1.4286068203094172e-06)
+POLY = [_f32(c) for c in (1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0)]
+
+
+def pexp(x):
+    """The portable float32 exp (emlearn_lab/nets/float32.py)."""
+    if x < -80.0:
+        x = -80.0
+    elif x > 80.0:
+        x = 80.0
+    r = _R
+    r[0] = x * LOG2E
+    r[0] = r[0] + 0.5
+    k = math.floor(r[0])
+    r[0] = k * LN2_HI
+    r[0] = x - r[0]
+    t = r[0]
+    r[0] = k * LN2_LO
+    r[0] = t - r[0]
+    t = r[0]
+    p = POLY[0]
+    for c in POLY[1:]:
+        r[0] = p * t
+        r[0] = r[0] + c
+        p = r[0]
+    r[0] = math.ldexp(p, k)
+    return r[0]
+
+
+def _activate(z, act):
+    r = _R
+    if act == 1:
+        return z if z > 0 else 0.0
+    if act == 2:
+        r[0] = 1.0 + pexp(-z)
+        r[0] = 1.0 / r[0]
+        return r[0]
+    if act == 3:
+        r[0] = 2.0 * z
+        r[0] = pexp(r[0]) + 1.0
+        r[0] = 2.0 / r[0]
+        r[0] = 1.0 - r[0]
+        return r[0]
+    return z
+
+
+def bind(data, nf, no, layers, kind):
+    if _LOSSY:
+        raise ValueError("this port's floats are 30-bit (MICROPY_OBJ_REPR_C), so float32 "
+                         "networks cannot match the host here: convert with weights='int8'")
+    params = []
+    off = 16 + 8 * len(layers)
+    for n_in, n_out, act, _ in layers:
+        w = array.array("f", data[off:off + 4 * n_in * n_out])
+        off += 4 * n_in * n_out
+        b = array.array("f", data[off:off + 4 * n_out])
+        off += 4 * n_out
+        params.append((n_in, n_out, act, w, b))
+    out = array.array("f", [0.0] * no)
+    dense = _dense_double if _DOUBLE else _dense_single
+
+    def run(x):
+        a = x
+        for n_in, n_out, act, w, b in params:
+            a = dense(a, n_in, n_out, act, w, b)
+        for j in range(no):
+            out[j] = a[j]
+        if kind != 0:
+            return 0
+        if no == 1:
+            return 1 if a[0] > 0 else 0
+        best = 0
+        for j in range(1, no):
+            if a[j] > a[best]:
+                best = j
+        return best
+
+    def scores():
+        return out
+    return run, scores
+
+
+def _dense_double(a, n_in, n_out, act, w, b):
+    r = array.array("f", [0.0, 0.0])
+    z = []
+    k = 0
+    for o in range(n_out):
+        acc = b[o]
+        for i in range(n_in):
+            r[0] = w[k] * a[i]
+            r[1] = acc + r[0]
+            acc = r[1]
+            k += 1
+        z.append(_activate(acc, act))
+    return z
+
+
+def _dense_single(a, n_in, n_out, act, w, b):
+    z = []
+    k = 0
+    for o in range(n_out):
+        acc = b[o]
+        for i in range(n_in):
+            acc += w[k] * a[i]
+            k += 1
+        z.append(_activate(acc, act))
+    return z
