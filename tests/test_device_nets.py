@@ -29,7 +29,10 @@ def _mlp(cls, X, y, **kw):
 def _with_adversarial(X, seed=0):
     rng = np.random.default_rng(seed)
     extra = rng.choice(ADVERSARIAL, size=(40, X.shape[1]))
-    return np.vstack([X, extra])
+    # Rows at the float32 limit: float32 networks overflow to inf and then NaN scores, whose
+    # class must still be the same on host and device.
+    limit = np.full((2, X.shape[1]), 3.4e38) * np.array([[1.0], [-1.0]])
+    return np.vstack([X, extra, limit])
 
 
 @pytest.mark.parametrize("weights", ["int8", "float32"])

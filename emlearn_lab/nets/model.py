@@ -128,7 +128,14 @@ class NetModel:
             return s
         if self.n_outputs == 1:
             return (s[:, 0] > 0).astype(np.int64)
-        return np.argmax(s, axis=1)
+        # First maximum by "greater than" comparisons, as the device and C do: a NaN score
+        # (inf - inf from features near the float32 limit) is never greater, so it is
+        # skipped, or kept when it is first (numpy.argmax would pick the NaN).
+        best = np.zeros(len(s), dtype=np.int64)
+        rows = np.arange(len(s))
+        for j in range(1, self.n_outputs):
+            best[s[:, j] > s[rows, best]] = j
+        return best
 
     def predict_proba(self, X) -> np.ndarray:
         if self.kind != "classifier":
