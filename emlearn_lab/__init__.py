@@ -35,6 +35,7 @@ from .exceptions import (
                      NotFittedError,
                      UnsupportedModelError,
 )
+from .export import CSize, c_size, export_c
 from .nets.model import NetModel
 from .trees.model import TreeModel
 
@@ -44,6 +45,7 @@ __all__ = [
     "convert", "compress", "compression_sweep", "CompressedTrees", "Sweep", "connect", "boards",
     "get_board", "add_board", "estimate", "fit_table", "Board", "BoardTable", "Estimate",
     "FitTable", "list_serial_ports", "Device", "DeployReport", "TreeModel", "NetModel",
+    "export_c", "c_size", "CSize",
     "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",
     "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
     "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError",

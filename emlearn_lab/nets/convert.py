@@ -81,7 +81,8 @@ def _layer(weights, bias, activation) -> DenseLayer:
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
         raise InputError("the network has NaN/inf weights: training diverged; lower the "
                          "learning rate or scale the inputs and train again")
-    return DenseLayer(w.astype(np.float32), b.astype(np.float32), activation)
+    with np.errstate(under="ignore"):     # tiny weights become float32 subnormals or 0
+        return DenseLayer(w.astype(np.float32), b.astype(np.float32), activation)
 
 
 def _from_sklearn(est):

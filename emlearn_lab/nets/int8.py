@@ -97,6 +97,11 @@ def _lut(activation: str, pre_shift: int) -> np.ndarray:
 def quantise_net(layers: list, X_calib: np.ndarray) -> Int8Net:
     """int8 parameters for float layers (list of (weights (n_in, n_out), bias, activation)),
     scales calibrated on rows X_calib (raw features)."""
+    with np.errstate(all="ignore"):
+        return _quantise_net(layers, X_calib)
+
+
+def _quantise_net(layers: list, X_calib: np.ndarray) -> Int8Net:
     X = np.asarray(X_calib, dtype=np.float64)
     if X.ndim != 2 or len(X) == 0 or X.shape[1] != layers[0][0].shape[0]:
         raise InputError(f"X_calib must have shape (n_rows, {layers[0][0].shape[0]}) with at "

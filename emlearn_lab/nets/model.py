@@ -100,6 +100,12 @@ class NetModel:
         """What the device returns: float32 logits (float weights) or int32 accumulators (int8
         weights) of the last layer; regressors with a relu output get it applied."""
         X32 = self.check_X(X)
+        # IEEE semantics whatever numpy's global error state (overflow to inf is what the
+        # device computes too).
+        with np.errstate(all="ignore"):
+            return self._scores(X32)
+
+    def _scores(self, X32):
         if self.int8 is not None:
             s = forward_int8(self.int8, X32)
             return np.maximum(s, 0) if self.output == "relu" else s
@@ -141,11 +147,12 @@ class NetModel:
         if self.kind != "classifier":
             raise AttributeError("predict_proba is only available for classifiers")
         z = self._real_scores(X)
-        if self.n_outputs == 1:
-            p = 1.0 / (1.0 + np.exp(-z[:, 0]))
-            return np.column_stack([1.0 - p, p])
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        with np.errstate(all="ignore"):
+            if self.n_outputs == 1:
+                p = 1.0 / (1.0 + np.exp(-z[:, 0]))
+                return np.column_stack([1.0 - p, p])
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
         if self.kind == "classifier":

@@ -1,0 +1,146 @@
+"""export_c: a model -> a self-contained C99 model header (plus the runtime it includes)."""
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..exceptions import InputError, UnsupportedModelError
+from ..nets.model import NetModel
+from ..trees.model import TreeModel
+from . import c_net, c_trees
+
+__all__ = ["export_c", "model_header", "dispatch", "runtime_header_path", "check_name"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum
+extern float for goto if inline int long register restrict return short signed sizeof static
+struct switch typedef union unsigned void volatile while _Bool _Complex _Imaginary bool class
+delete new namespace template this throw try catch private public protected virtual operator
+friend typename using true false""".split())
+
+
+def runtime_header_path(runtime: str = c_trees.RUNTIME_HEADER) -> Path:
+    """A runtime header model headers include (csrc/eml_lab_trees.h, csrc/eml_lab_net.h)."""
+    return Path(__file__).resolve().parent.parent / "csrc" / runtime
+
+
+def check_name(name) -> str:
+    """``name`` if it is a C identifier usable as a prefix, else InputError."""
+    if not isinstance(name, str) or not _IDENTIFIER.match(name) or name in _C_KEYWORDS \
+            or name.startswith("__"):
+        raise InputError(f"name must be a C identifier (letters, digits and '_', not starting "
+                         f"with a digit or '__', not a C/C++ keyword), got {name!r}: e.g. "
+                         "name='gesture_model'")
+    return name
+
+
+def _tree_model(model):
+    """A TreeModel for what export_c accepts as a tree model, else None."""
+    if isinstance(model, TreeModel):
+        return model
+    if isinstance(getattr(model, "model_", None), TreeModel):    # a fitted CompressedTrees
+        return model.model_
+    from ..trees.convert import is_tree_estimator
+    if is_tree_estimator(model):
+        from ..convert import convert
+        return convert(model)
+    return None
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """How export_c writes one kind of model."""
+    model: object              # the model as its header function takes it
+    header: Callable           # header(model, name, form) -> C source
+    input_ctype: str           # C type of the features
+    runtime: str               # the runtime header (in csrc/) the model header includes
+    forms: tuple               # forms it can write, the first is the default
+
+
+def dispatch(model) -> Exporter:
+    """The exporter for each kind of model export_c writes: trees and networks."""
+    tree = _tree_model(model)
+    if tree is not None:
+        return Exporter(tree, c_trees.tree_header, c_trees.input_ctype(tree),
+                        c_trees.RUNTIME_HEADER, c_trees.FORMS)
+    from ..nets.convert import is_network
+    if isinstance(model, NetModel) or is_network(model):
+        from ..convert import convert
+        return Exporter(convert(model), lambda m, name, form: c_net.net_header(m, name),
+                        "float", c_net.RUNTIME_HEADER, ("table",))
+    raise UnsupportedModelError(
+        f"export_c supports TreeModel / NetModel (from eml.convert / eml.compress), "
+        f"CompressedTrees, fitted scikit-learn tree and MLP estimators and Keras Sequential "
+        f"models, got {type(model).__name__}: convert it first with eml.convert()")
+
+
+def _check_form(exporter: Exporter, form: str) -> None:
+    if form not in exporter.forms:
+        raise InputError(f"form must be one of {', '.join(map(repr, exporter.forms))} for "
+                         f"this model, got {form!r}"
+                         + (": 'table' is smallest, 'inline' fastest"
+                            if len(exporter.forms) > 1 else ""))
+
+
+def model_header(model, name: str = "model", form: str = "table") -> str:
+    """C source of the model header, without writing files (see :func:`export_c`)."""
+    check_name(name)
+    exporter = dispatch(model)
+    _check_form(exporter, form)
+    return exporter.header(exporter.model, name, form)
+
+
+def export_c(model, path, name: str = "model", form: str = "table") -> list:
+    """Write a C99 model header and copy the runtime header it includes next to it.
+
+    Parameters
+    ----------
+    model : TreeModel (from ``eml.convert`` / ``eml.compress``), a fitted CompressedTrees, a
+        fitted scikit-learn DecisionTree / RandomForest / ExtraTrees estimator (converted with
+        ``eml.convert``: float32 features), or a NetModel (float32 or int8 weights; a fitted
+        MLP or Keras Sequential model is converted with float32 weights).
+    path : str or Path
+        The model header to write, e.g. ``"firmware/src/gesture_model.h"``. Its directory must
+        exist.
+    name : str
+        C identifier prefixing everything in the header: ``<name>_predict``,
+        ``<NAME>_N_FEATURES``, ...
+    form : {"table", "inline"}
+        "table": arrays walked by the runtime (smallest); "inline": if/else code per tree
+        (fastest, larger; trees only).
+
+    Returns
+    -------
+    list of Path
+        The model header and the runtime header (``eml_lab_trees.h`` or ``eml_lab_net.h``),
+        both in path's directory: together they are all a firmware needs.
+
+    Raises
+    ------
+    InputError
+        ``name`` is not a C identifier, unknown ``form``, or path's directory does not exist.
+    UnsupportedModelError
+        Not a model export_c can write.
+
+    Examples
+    --------
+    >>> import emlearn_lab as eml                                   # doctest: +SKIP
+    >>> eml.export_c(eml.convert(clf), "src/model.h", name="model")  # doctest: +SKIP
+    [PosixPath('src/model.h'), PosixPath('src/eml_lab_trees.h')]
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(f"cannot write {str(path)!r}: directory {str(path.parent)!r} does "
+                         "not exist; create it first (e.g. os.makedirs)")
+    runtimes = (c_trees.RUNTIME_HEADER, c_net.RUNTIME_HEADER)
+    if path.suffix != ".h" or path.name in runtimes:
+        raise InputError(f"path must name a C header ending in '.h' (other than "
+                         f"{' or '.join(map(repr, runtimes))}), got {str(path)!r}")
+    exporter = dispatch(model)
+    source = model_header(exporter.model, name, form)
+    path.write_text(source)
+    runtime = path.parent / exporter.runtime
+    if runtime.resolve() != runtime_header_path(exporter.runtime):
+        shutil.copyfile(runtime_header_path(exporter.runtime), runtime)
+    return [path, runtime]
