@@ -113,7 +113,7 @@ def compile_host(files: dict, main: str, out, *, compiler: str = "gcc",
 
 
 def firmware_size(headers: dict, include: str, snippet: str, cpu: str = "cortex-m4f",
-                  form: str = "", *, werror: bool = True) -> CSize:
+                  form: str = "", *, werror: bool = True, libs=("-lgcc",)) -> CSize:
     """Flash and RAM bytes of a firmware-like build that runs ``snippet``.
 
     Parameters
@@ -125,6 +125,8 @@ def firmware_size(headers: dict, include: str, snippet: str, cpu: str = "cortex-
     cpu : one of :data:`CPUS`.
     form : a label for the result.
     werror : compile with -Werror (False for third-party code, e.g. in benchmarks).
+    libs : libraries to link (their code counts in ``text``), e.g. ("-lm", "-lgcc") for code
+        that calls libm; ours needs none but libgcc.
 
     Raises
     ------
@@ -147,7 +149,7 @@ def firmware_size(headers: dict, include: str, snippet: str, cpu: str = "cortex-
         _write({**headers, "eml_lab_size_unit.c": unit}, folder)
         elf = folder / "firmware.elf"
         _run([cc, *flags, *LINK_FLAGS, "-I", str(folder), "-o", str(elf),
-              str(folder / "eml_lab_size_unit.c"), "-lgcc"], "arm-none-eabi-gcc build")
+              str(folder / "eml_lab_size_unit.c"), *libs], "arm-none-eabi-gcc build")
         out = _run([size, "-B", str(elf)], "arm-none-eabi-size").stdout.splitlines()
     text, data, bss = (int(v) for v in out[1].split()[:3])
     return CSize(text, data, bss, cpu, form, compiler_version("arm-none-eabi-gcc"),
