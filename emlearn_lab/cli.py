@@ -75,6 +75,21 @@ def _boards(args) -> int:
     return 0
 
 
+def _export_c(args) -> int:
+    from . import c_size, export_c
+    from .exceptions import EmlearnLabError
+    try:
+        model = _load_model(args.model)
+        for path in export_c(model, args.output, name=args.name, form=args.form):
+            print(f"wrote {path}")
+        for cpu in args.size_for:
+            print(c_size(model, cpu=cpu, form=args.form))
+    except EmlearnLabError as e:
+        print(f"emlearn-lab export-c: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="emlearn-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,6 +109,16 @@ def main(argv=None) -> int:
     brd.add_argument("--board-file", action="append", default=[],
                      help="extra board table (TOML, same fields as the packaged one)")
     brd.set_defaults(func=_boards)
+    exc = sub.add_parser("export-c", help="write a C99 model header (+ the runtime header) "
+                                          "for firmware; optionally its Cortex-M size")
+    exc.add_argument("model", help="a model: .eml file or a pickled scikit-learn estimator")
+    exc.add_argument("output", help="the model header to write, e.g. src/model.h")
+    exc.add_argument("--name", default="model", help="C prefix (default 'model')")
+    exc.add_argument("--form", default="table", choices=["table", "inline"])
+    exc.add_argument("--size-for", action="append", default=[],
+                     choices=["cortex-m0plus", "cortex-m4f"],
+                     help="also build it with arm-none-eabi-gcc -Os and print its size")
+    exc.set_defaults(func=_export_c)
     args = parser.parse_args(argv)
     return args.func(args)
 

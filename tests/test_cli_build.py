@@ -73,3 +73,22 @@ def test_inline_module_of_thousands_of_nodes_compiles():
     assert model.n_nodes > 1500
     data = compile_source(inline_source(model), "big_inline.py", Target(6, 3, "x64"))
     assert data[:2] == b"M\x06"
+
+
+@pytest.mark.toolchain
+def test_cli_export_c(tmp_path, digits_forest, capsys):
+    import joblib
+
+    from emlearn_lab.cli import main
+    clf, _ = digits_forest
+    joblib.dump(clf, tmp_path / "forest.joblib")
+    out = tmp_path / "fw"
+    out.mkdir()
+    assert main(["export-c", str(tmp_path / "forest.joblib"), str(out / "forest.h"),
+                 "--name", "forest", "--size-for", "cortex-m0plus"]) == 0
+    printed = capsys.readouterr().out
+    assert "forest.h" in printed and "eml_lab_trees.h" in printed and "cortex-m0plus" in printed
+    assert "forest_predict" in (out / "forest.h").read_text()
+    assert main(["export-c", str(tmp_path / "forest.joblib"), str(out / "x.h"),
+                 "--name", "2bad"]) == 2
+    assert "C identifier" in capsys.readouterr().err
