@@ -181,3 +181,15 @@ with open('mutants.bin', 'rb') as f:
     loaded, failed = device.eval("(loaded, failed)")
     assert loaded + failed == len(mutants) and failed > 0
     assert device.eval("1 + 1") == 2
+
+
+def test_network_too_big_for_heap(classification_data):
+    X_train, X_test, y_train, _ = classification_data["digits"]
+    wide = _mlp(MLPClassifier, X_train, y_train, hidden_layer_sizes=(512, 256), max_iter=2)
+    with eml.connect("virtual", heap_bytes=512 * 1024) as dev:
+        with pytest.raises(eml.DeviceMemoryError, match=r"does not fit the device heap.*"
+                                                        r"weights='int8'"):
+            dev.deploy(wide, X_test[:5])
+        # The device survives; the int8 version (4x smaller) loads and is exact.
+        small = eml.convert(wide, weights="int8", X_calib=X_train)
+        assert dev.deploy(small, X_test[:50], repeats=2).agreement == 1.0

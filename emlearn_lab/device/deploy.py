@@ -94,12 +94,19 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
     try:
         loaded = dev.eval(load_call, timeout_s=60)
     except DeviceMemoryError as e:
-        need = sum(len(a.data) for a in bundle.files if a.path.endswith((".eml", "_inline.mpy")))
-        other = " or form='loadable' (data is smaller than code)" if chosen == "inline" else ""
+        need = sum(len(a.data) for a in bundle.files
+                   if a.path.endswith((".eml", ".emn", "_inline.mpy")))
+        if isinstance(model, NetModel):
+            remedy = ("Try fewer or narrower hidden layers, or weights='int8' (4x smaller)"
+                      if model.int8 is None else "Try fewer or narrower hidden layers")
+        else:
+            other = " or form='loadable' (data is smaller than code)" if chosen == "inline" \
+                else ""
+            remedy = ("Try fewer trees, a smaller max_leaf_nodes or a larger "
+                      f"min_samples_leaf{other}")
         raise DeviceMemoryError(
             f"model '{name}' does not fit the device heap: it is {need} bytes on file and the "
-            f"device had {heap_free} bytes free before loading ({e}). Try fewer trees, a "
-            f"smaller max_leaf_nodes or a larger min_samples_leaf{other}.") from None
+            f"device had {heap_free} bytes free before loading ({e}). {remedy}.") from None
     runtime_ram, model_ram, load_us = loaded
     dev.deployed = DeployedModel(model, name, chosen, load_call)
 
