@@ -71,11 +71,10 @@ def bind(data, nf, no, layers, kind):
                          "networks cannot match the host here: convert with weights='int8'")
     params = []
     off = 16 + 8 * len(layers)
-    mv = memoryview(data)           # slices without copies: peak RAM is file + arrays
     for n_in, n_out, act, _ in layers:
-        w = array.array("f", mv[off:off + 4 * n_in * n_out])
+        w = array.array("f", data[off:off + 4 * n_in * n_out])
         off += 4 * n_in * n_out
-        b = array.array("f", mv[off:off + 4 * n_out])
+        b = array.array("f", data[off:off + 4 * n_out])
         off += 4 * n_out
         params.append((n_in, n_out, act, w, b))
     out = array.array("f", [0.0] * no)
