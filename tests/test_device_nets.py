@@ -193,3 +193,18 @@ def test_network_too_big_for_heap(classification_data):
         # The device survives; the int8 version (4x smaller) loads and is exact.
         small = eml.convert(wide, weights="int8", X_calib=X_train)
         assert dev.deploy(small, X_test[:50], repeats=2).agreement == 1.0
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_int8_exact_on_wildly_scaled_weights(device, classification_data, activation):
+    """Weights and biases over 24 decades: the int8 scales saturate or lose precision, but
+    the device still computes exactly what the host computes."""
+    X_train, X_test, y_train, _ = classification_data["wine"]
+    clf = _mlp(MLPClassifier, X_train, y_train, hidden_layer_sizes=(6, 4),
+               activation=activation, max_iter=50)
+    scale = 10.0 ** np.linspace(-12, 12, 6)
+    clf.coefs_[0] = clf.coefs_[0] * scale[None, :]
+    clf.intercepts_[0] = clf.intercepts_[0] * scale
+    clf.coefs_[1] = clf.coefs_[1] / scale[:, None]
+    net = eml.convert(clf, weights="int8", X_calib=X_train)
+    assert device.deploy(net, _with_adversarial(X_test), repeats=2).agreement == 1.0

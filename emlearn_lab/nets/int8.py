@@ -30,6 +30,7 @@ LUT_SCALE_SHIFT = 7
 _BIAS_LIMIT = 2**29
 MAX_INPUTS = 32768     # 127 * 128 * MAX_INPUTS + _BIAS_LIMIT < 2**31
 _MAX_SHIFT = 24
+_MAX_RIGHT_SHIFT = 31
 _SATURATE = 8.0        # |pre-activation| beyond which sigmoid/tanh are flat at int8 resolution
 
 
@@ -118,10 +119,13 @@ def _quantise_net(layers: list, X_calib: np.ndarray) -> Int8Net:
         last = li == len(layers) - 1
         Wd = W.astype(np.float64) * np.ldexp(1.0, -a_shift)[:, None]   # per real input unit
         k = _shift_for(np.abs(Wd).max(axis=0), 127.5)
-        if last:
-            k = np.full_like(k, k.min())
         # The bias must fit the accumulator's headroom.
         k = np.minimum(k, _shift_for(np.abs(b.astype(np.float64)), float(_BIAS_LIMIT)))
+        if last:
+            k = np.full_like(k, k.min())      # one scale: the outputs compare directly
+        elif act in ("sigmoid", "tanh"):
+            # One table per layer: every neuron must reach its scale within a 31-bit shift.
+            k = np.minimum(k, k.min() + _MAX_RIGHT_SHIFT)
         qw = np.clip(np.floor(Wd * np.ldexp(1.0, k)[None, :] + 0.5), -127, 127)
         qb = np.floor(b.astype(np.float64) * np.ldexp(1.0, k) + 0.5).astype(np.int64)
         z = a_float @ W.astype(np.float64) + b.astype(np.float64)
@@ -134,12 +138,14 @@ def _quantise_net(layers: list, X_calib: np.ndarray) -> Int8Net:
             # shift to reach it.
             zmax = min(float(_robust_max(z).max(initial=0.0)), _SATURATE)
             p = min(int(_shift_for(np.array([zmax]), 127.5)[0]), int(k.min()))
+            p = max(p, int(k.max()) - _MAX_RIGHT_SHIFT)
             r = k - p
             lut = _lut(act, p)
             a_next_shift = np.full_like(k, LUT_SCALE_SHIFT)
         else:
             y = np.maximum(z, 0) if act == "relu" else z
-            t = np.minimum(_shift_for(_robust_max(y), 127.5), k)
+            # Activations beyond 127 steps saturate rather than need a shift past 31 bits.
+            t = np.clip(_shift_for(_robust_max(y), 127.5), k - _MAX_RIGHT_SHIFT, k)
             r = k - t
             a_next_shift = t
         out.append(Int8Layer(qw.T.astype(np.int8), qb, k, r, act, lut))
