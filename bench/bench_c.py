@@ -312,9 +312,20 @@ def report(results: dict) -> str:
               "(float64, emulated with integers, on rows within the tie margin). The *hard "
               "votes* controls run our runtime on emlearn's model semantics (one vote per tree, "
               "`eml.compress(leaf_bits=0)`): that is the cost of the walker alone.",
-              "- The inline form adds each leaf's int32 constants to the sums in place; that "
-              "code is what makes it larger than emlearn's inline, whose leaves return a class "
-              "index."]
+              "- Our inline form has two variants, chosen by `EML_LAB_TREES_SMALL` (default: 1 "
+              "under `-Os`, else 0), so the host rows (`-O2`) run the variant whose leaves add "
+              "their constants in place (fewer instructions) and the Cortex-M rows (`-Os`) the "
+              "one whose leaves return a reference that one shared loop adds from the leaf "
+              "tables (smaller code). emlearn's inline code is the same at both levels.",
+              "- Flash of our inline form beyond emlearn's is what exactness costs, not the "
+              "tree code: the *hard votes* inline control (same code generator, no soft-vote "
+              "tables, no near-tie path) is smaller than emlearn's inline; the soft-vote leaf "
+              "tables (cells, int32 values, float64 probabilities) and the integer float64 "
+              "near-tie code add the rest.",
+              "- Our table form on float32 features compares the float32 bits as int32 when "
+              "every threshold is >= +0 (digits: all are), so no keys are computed; models "
+              "with negative thresholds precompute order-preserving keys (a few instructions "
+              "per feature)."]
     return "\n".join(lines) + "\n"
 
 

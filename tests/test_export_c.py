@@ -22,6 +22,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import emlearn_lab as eml
 from emlearn_lab.export import CSize, c_size, export_c
+from emlearn_lab.export._c_layout import FEATURES
 from emlearn_lab.export.c_build import compile_host, firmware_size
 from emlearn_lab.export.c_export import runtime_header_path
 from emlearn_lab.export.c_trees import Layout, input_ctype, tree_header
@@ -283,11 +284,52 @@ def test_float32_comparisons_on_adversarial_inputs(classification_data, tmp_path
     assert_c_equals_host(model, X, tmp_path, form, sklearn_est=clf, layout=Layout(keys=keys))
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # sklearn, 3e38
+def test_float32_bits_on_adversarial_inputs(classification_data, tmp_path):
+    """Every threshold >= +0: the table form compares float32 bits as int32, no keys; inputs of
+    both signs, ±0, subnormals and the thresholds' neighbours must still split exactly."""
+    X_train, X_test, y_train, _ = classification_data["tricky"]
+    clf = CLASSIFIERS["extra"]().fit(np.abs(X_train), y_train)
+    model = eml.convert(clf)
+    assert f"{FEATURES['bits']} /* features */" in tree_header(model, "m")
+    rng = np.random.default_rng(2)
+    X = rng.choice(adversarial_floats(20000, seed=2), size=(3000, model.n_features))
+    for j, (f, v) in enumerate(zip(model.feature[:600], _thresholds(model)[:600])):
+        X[j, f] = v
+        X[600 + j, f] = np.nextafter(v, np.float32(np.inf))
+        X[1200 + j, f] = -v
+    assert_c_equals_host(model, X, tmp_path, "table", sklearn_est=clf)
+
+
 def _thresholds(model):
     """float32 thresholds from their keys."""
     k = model.threshold.astype(np.uint32)
     bits = np.where(k & np.uint32(0x80000000), k & np.uint32(0x7FFFFFFF), ~k)
     return bits.astype(np.uint32).view(np.float32)
+
+
+@pytest.mark.parametrize("case", ["tie", "int16", "quantised", "dense", "regressor"])
+def test_inline_small_variant(classification_data, regression_data, tmp_path, case):
+    """EML_LAB_TREES_SMALL=1 (the default under -Os): leaves return their reference and one
+    loop adds the values from the leaf tables; the same sums and classes as in place."""
+    X_train, X_test, y_train, _ = classification_data["tricky"]
+    X = np.vstack([X_test, X_train]).astype(np.float32)
+    if case == "tie":
+        model = eml.convert(CLASSIFIERS["leafy"]().fit(X_train, y_train))
+    elif case == "int16":
+        Xd, _, yd, _ = classification_data["digits"]
+        model = eml.convert(CLASSIFIERS["forest"]().fit(Xd, yd), features="int16")
+        X = Xd.astype(np.int16)
+    elif case == "regressor":
+        X_r, X_rt, y_r, _ = regression_data["diabetes"]
+        model = eml.convert(REGRESSORS["forest"]().fit(X_r, y_r))
+        X = X_rt
+    else:
+        clf = CLASSIFIERS["forest"]().fit(X_train, y_train)
+        model = (eml.compress(clf, leaf_bits=4, features="int16", X_calib=X_train)
+                 if case == "quantised" else eml.compress(clf, leaf_bits=4))
+    assert "EML_LAB_TREES_SMALL" in tree_header(model, "m", "inline")
+    assert_c_equals_host(model, X, tmp_path, "inline", extra=("-DEML_LAB_TREES_SMALL=1",))
 
 
 def test_inline_split_into_functions(classification_data, tmp_path):
@@ -508,8 +550,10 @@ def test_headers_compile_with_strict_warnings(cancer_forest, regression_data, tm
                                f'*x);\nint32_t f(const {input_ctype(model)} *x)\n'
                                f'{{\n    return {name}_predict(x);\n}}\n'}
             for cc, flags in (("gcc", C_FLAGS + STRICT), ("g++", CXX_FLAGS)):
-                compile_host(files, "unit.c", tmp_path / f"{name}_{cc}.o", compiler=cc,
-                             flags=flags + ("-c",))
+                for small in ("0", "1"):
+                    compile_host(files, "unit.c", tmp_path / f"{name}_{cc}_{small}.o",
+                                 compiler=cc, flags=flags + ("-c", "-DEML_LAB_TREES_SMALL="
+                                                             + small))
 
 
 def test_export_c_writes_self_contained_headers(digits_forest, tmp_path):

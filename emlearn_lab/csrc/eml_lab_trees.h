@@ -20,6 +20,7 @@
 #ifndef EML_LAB_TREES_H
 #define EML_LAB_TREES_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -31,11 +32,35 @@
 #define EML_LAB_TREES_INLINE static inline
 #endif
 
+/* The inline form (generated model headers) in two variants: 1, each tree's code returns the
+ * leaf it reaches and one shared loop adds the leaf's values from tables (eml_lab_trees_add):
+ * much smaller code; 0, each leaf adds its constants in place: fewer instructions. Define it to
+ * choose; by default 1 when optimising for size (-Os), else 0. */
+#ifndef EML_LAB_TREES_SMALL
+#if defined(__OPTIMIZE_SIZE__)
+#define EML_LAB_TREES_SMALL 1
+#else
+#define EML_LAB_TREES_SMALL 0
+#endif
+#endif
+
+/* Loops over the classes run a constant number of times (n_outputs of a static const model):
+ * unrolled when optimising for speed, left alone for size. */
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__OPTIMIZE_SIZE__)
+#if __GNUC__ >= 8
+#define EML_LAB_TREES_UNROLL _Pragma("GCC unroll 16")
+#endif
+#endif
+#ifndef EML_LAB_TREES_UNROLL
+#define EML_LAB_TREES_UNROLL
+#endif
+
 /* eml_lab_trees_model.features: what eml_lab_trees_run's x points to */
 #define EML_LAB_TREES_FLOAT32 0   /* float x[]: keys computed at each node */
 #define EML_LAB_TREES_KEYS 1      /* uint32_t keys[] (eml_lab_trees_keys) */
 #define EML_LAB_TREES_INT16 2     /* int16_t x[]: raw or already quantised */
 #define EML_LAB_TREES_QUANTISED 3 /* float x[]: quantised at each node */
+#define EML_LAB_TREES_BITS 4      /* float x[], every threshold >= +0: bits compared as int32 */
 
 /* eml_lab_trees_model.layout */
 #define EML_LAB_TREES_SPLIT 0  /* arrays per field: feature[], threshold (or its index)[],
@@ -43,8 +68,8 @@
 #define EML_LAB_TREES_PACKED 1 /* one word per node: feature | threshold index | left | right */
 
 /* eml_lab_trees_model.leaves */
-#define EML_LAB_TREES_SPARSE 0 /* leaf r: cells from start[r] up to the one flagged last,
-                                  each last | class << 1 | value index << 1 + class_bits */
+#define EML_LAB_TREES_SPARSE 0 /* leaf r: cells start[r] .. start[r + 1] - 1, each
+                                  class | value index << class_bits */
 #define EML_LAB_TREES_DENSE 1  /* uint8 rows of n_outputs (compressed classifiers) */
 #define EML_LAB_TREES_SINGLE 2 /* one int32 value per leaf (single output) */
 
@@ -65,7 +90,7 @@ typedef struct eml_lab_trees_model {
     uint8_t feature_bits;    /* packed: the word is feature, then threshold index, then */
     uint8_t threshold_bits;  /*   left and right of child_bits each, from bit 0 up */
     uint8_t child_bits;
-    uint8_t class_bits;      /* sparse: bits of the class in a cell (after the last flag) */
+    uint8_t class_bits;      /* sparse: bits of the class in a cell (its low bits) */
     uint8_t value_index;     /* sparse: 1 if cells index values[], 0 if cell j uses values[j] */
     uint16_t n_outputs;
     uint32_t n_trees;
@@ -75,12 +100,12 @@ typedef struct eml_lab_trees_model {
     int32_t tie_sure;        /* a best sum above this leaves no other class within the margin
                                 (half of the largest possible total plus the margin) */
     const void *nodes;       /* split feature[] or packed words */
-    const void *thresholds;  /* uint32 keys (float32 features) or int16 values */
+    const void *thresholds;  /* uint32 keys (float32 features), int32 bits (_BITS) or int16 */
     const void *tindex;      /* split: threshold index per node, or NULL */
     const void *left;        /* split only */
     const void *right;       /* split only */
     const void *roots;
-    const void *start;       /* sparse only */
+    const void *start;       /* sparse only: n_leaves + 1 entries */
     const void *cells;       /* sparse only */
     const int32_t *values;   /* sparse and single */
     const uint8_t *dense;    /* dense only */
@@ -100,7 +125,8 @@ static inline uint32_t eml_lab_trees_key(float x)
 
 /* The bits of a float32. Comparing them decides x <= t for a float32 threshold t without a
  * key: (int32_t)bits(x) <= (int32_t)bits(t) when t >= +0, bits(x) >= bits(t) when t < 0
- * (the inline form picks the comparison per node; both equal key(x) <= key(t)). */
+ * (both equal key(x) <= key(t)). The inline form picks the comparison per node; the table
+ * form uses the first when every threshold is >= +0 (EML_LAB_TREES_BITS): no keys at all. */
 static inline uint32_t eml_lab_trees_bits(float x)
 {
     uint32_t b;
@@ -162,7 +188,7 @@ static inline int16_t eml_lab_trees_quantise_one(float x, int32_t shift, int32_t
     return (int16_t)r;
 }
 
-static inline uint32_t eml_lab_trees_read(const void *array, uint32_t bytes, uint32_t i)
+static inline uint32_t eml_lab_trees_read(const void *array, uint32_t bytes, size_t i)
 {
     if (bytes == 1) {
         return ((const uint8_t *)array)[i];
@@ -200,10 +226,14 @@ static inline void eml_lab_trees_zero(int32_t *acc, uint32_t n)
 
 /* Does feature f of x go left at threshold t (an entry of m->thresholds)? */
 EML_LAB_TREES_INLINE int eml_lab_trees_goes_left(const eml_lab_trees_model *m, const void *x,
-                                                 uint32_t f, uint32_t t)
+                                                 size_t f, size_t t)
 {
     if (m->features == EML_LAB_TREES_KEYS) {
         return ((const uint32_t *)x)[f] <= ((const uint32_t *)m->thresholds)[t];
+    }
+    if (m->features == EML_LAB_TREES_BITS) {
+        return (int32_t)eml_lab_trees_bits(((const float *)x)[f])
+               <= ((const int32_t *)m->thresholds)[t];
     }
     if (m->features == EML_LAB_TREES_FLOAT32) {
         return eml_lab_trees_key(((const float *)x)[f])
@@ -218,7 +248,7 @@ EML_LAB_TREES_INLINE int eml_lab_trees_goes_left(const eml_lab_trees_model *m, c
 
 /* The child code taken at decision node n. */
 EML_LAB_TREES_INLINE uint32_t eml_lab_trees_step(const eml_lab_trees_model *m, const void *x,
-                                                 uint32_t n)
+                                                 size_t n)
 {
     if (m->layout == EML_LAB_TREES_PACKED) {
         const uint32_t w = eml_lab_trees_read(m->nodes, m->feature_bytes, n);
@@ -228,16 +258,16 @@ EML_LAB_TREES_INLINE uint32_t eml_lab_trees_step(const eml_lab_trees_model *m, c
         const uint32_t s = eml_lab_trees_goes_left(m, x, f, t) ? fb + tb : fb + tb + cb;
         return (w >> s) & eml_lab_trees_mask(cb);
     } else {
-        const uint32_t f = eml_lab_trees_read(m->nodes, m->feature_bytes, n);
-        const uint32_t t = m->tindex_bytes ? eml_lab_trees_read(m->tindex, m->tindex_bytes, n)
-                                           : n;
+        const size_t f = eml_lab_trees_read(m->nodes, m->feature_bytes, n);
+        const size_t t = m->tindex_bytes ? eml_lab_trees_read(m->tindex, m->tindex_bytes, n)
+                                         : n;
         return eml_lab_trees_read(eml_lab_trees_goes_left(m, x, f, t) ? m->left : m->right,
                                   m->child_bytes, n);
     }
 }
 
 /* Add the values of leaf r to the sums. */
-EML_LAB_TREES_INLINE void eml_lab_trees_add(const eml_lab_trees_model *m, uint32_t r,
+EML_LAB_TREES_INLINE void eml_lab_trees_add(const eml_lab_trees_model *m, size_t r,
                                             int32_t *acc)
 {
     if (m->leaves == EML_LAB_TREES_SINGLE) {
@@ -250,28 +280,29 @@ EML_LAB_TREES_INLINE void eml_lab_trees_add(const eml_lab_trees_model *m, uint32
         }
     } else {
         const uint32_t cm = eml_lab_trees_mask(m->class_bits);
-        uint32_t j = eml_lab_trees_read(m->start, m->start_bytes, r), w;
+        size_t j = eml_lab_trees_read(m->start, m->start_bytes, r);
+        const size_t end = eml_lab_trees_read(m->start, m->start_bytes, r + 1);
         do {
-            w = eml_lab_trees_read(m->cells, m->cell_bytes, j);
-            acc[(w >> 1) & cm] += m->values[m->value_index ? w >> (1 + m->class_bits) : j];
-            j++;
-        } while (!(w & 1u));
+            const size_t w = eml_lab_trees_read(m->cells, m->cell_bytes, j);
+            acc[w & cm] += m->values[m->value_index ? w >> m->class_bits : j];
+        } while (++j < end);
     }
 }
 
 /* Walk every tree: acc[n_outputs] gets the exact integer sums, leaf[n_trees] (if not NULL) the
- * leaf reached in each tree. x: see m->features. */
+ * leaf reached in each tree. x: see m->features. Indices are size_t: no widening per node on
+ * 64-bit hosts. */
 EML_LAB_TREES_INLINE void eml_lab_trees_run(const eml_lab_trees_model *m, const void *x,
                                             int32_t *acc, uint32_t *leaf)
 {
     uint32_t t;
     eml_lab_trees_zero(acc, m->n_outputs);
     for (t = 0; t < m->n_trees; t++) {
-        uint32_t n = eml_lab_trees_read(m->roots, m->root_bytes, t);
-        uint32_t r;
+        size_t n = eml_lab_trees_read(m->roots, m->root_bytes, t);
+        size_t r;
         if (n < m->n_nodes) {
             for (;;) {
-                const uint32_t code = eml_lab_trees_step(m, x, n);
+                const size_t code = eml_lab_trees_step(m, x, n);
                 if (code >= m->child_base) {
                     r = code - m->child_base;
                     break;
@@ -282,7 +313,7 @@ EML_LAB_TREES_INLINE void eml_lab_trees_run(const eml_lab_trees_model *m, const 
             r = n - m->n_nodes;
         }
         if (leaf) {
-            leaf[t] = r;
+            leaf[t] = (uint32_t)r;
         }
         eml_lab_trees_add(m, r, acc);
     }
@@ -293,6 +324,7 @@ static inline int32_t eml_lab_trees_argmax(const int32_t *acc, uint32_t n)
 {
     uint32_t c, best = 0;
     int32_t top = acc[0];
+    EML_LAB_TREES_UNROLL
     for (c = 1; c < n; c++) {
         if (acc[c] > top) {
             top = acc[c];
@@ -428,15 +460,14 @@ static inline eml_lab_trees_f64 eml_lab_trees_proba(const eml_lab_trees_model *m
                                                     uint32_t c)
 {
     const uint32_t cm = eml_lab_trees_mask(m->class_bits);
-    uint32_t j = eml_lab_trees_read(m->start, m->start_bytes, r), w;
-    do {
-        w = eml_lab_trees_read(m->cells, m->cell_bytes, j);
-        if (((w >> 1) & cm) == c) {
-            return eml_lab_trees_f64_from(
-                m->proba[m->value_index ? w >> (1 + m->class_bits) : j]);
+    size_t j = eml_lab_trees_read(m->start, m->start_bytes, r);
+    const size_t end = eml_lab_trees_read(m->start, m->start_bytes, (size_t)r + 1);
+    for (; j < end; j++) {
+        const uint32_t w = eml_lab_trees_read(m->cells, m->cell_bytes, j);
+        if ((w & cm) == c) {
+            return eml_lab_trees_f64_from(m->proba[m->value_index ? w >> m->class_bits : j]);
         }
-        j++;
-    } while (!(w & 1u));
+    }
     return eml_lab_trees_f64_from(0.0);
 }
 
@@ -452,30 +483,14 @@ static inline eml_lab_trees_f64 eml_lab_trees_proba_sum(const eml_lab_trees_mode
     return s;
 }
 
-/* The class of a forest classifier: the first maximum of the integer sums, unless another
- * class is within the tie margin. Each tree's fixed-point leaf was rounded by at most half a
- * unit, so those classes (and only they: the others are lower in float64 too) are compared
- * with scikit-learn's float64 arithmetic: the sum of the leaf probabilities in tree order,
- * divided by n_trees, first maximum. Division preserves order, so the first maximum of the
- * sums wins unless an earlier class's quotient rounds to the same double (checked only for
- * sums within 2**-50 of the maximum). */
-static inline int32_t eml_lab_trees_decide(const eml_lab_trees_model *m, const int32_t *acc,
-                                           const uint32_t *leaf)
+/* The near-tie path of eml_lab_trees_decide: rows whose best sum has a rival within the
+ * margin. */
+static inline int32_t eml_lab_trees_settle(const eml_lab_trees_model *m, const int32_t *acc,
+                                           const uint32_t *leaf, uint32_t best)
 {
-    const uint32_t best = (uint32_t)eml_lab_trees_argmax(acc, m->n_outputs);
     uint32_t c, winner = 0;
-    int32_t second = -1; /* the largest other sum; classifier sums are >= 0 */
     int found = 0;
     eml_lab_trees_f64 top, q;
-    if (acc[best] > m->tie_sure) {
-        return (int32_t)best; /* the common case: a clear majority */
-    }
-    for (c = 0; c < m->n_outputs; c++) {
-        second = c != best && acc[c] > second ? acc[c] : second;
-    }
-    if (second < 0 || acc[best] - second > m->tie_margin) {
-        return (int32_t)best;
-    }
     top.m = 0;
     top.e = 0;
     for (c = 0; c < m->n_outputs; c++) {
@@ -501,6 +516,31 @@ static inline int32_t eml_lab_trees_decide(const eml_lab_trees_model *m, const i
         }
     }
     return (int32_t)winner;
+}
+
+/* The class of a forest classifier: the first maximum of the integer sums, unless another
+ * class is within the tie margin. Each tree's fixed-point leaf was rounded by at most half a
+ * unit, so those classes (and only they: the others are lower in float64 too) are compared
+ * with scikit-learn's float64 arithmetic: the sum of the leaf probabilities in tree order,
+ * divided by n_trees, first maximum. Division preserves order, so the first maximum of the
+ * sums wins unless an earlier class's quotient rounds to the same double (checked only for
+ * sums within 2**-50 of the maximum). */
+static inline int32_t eml_lab_trees_decide(const eml_lab_trees_model *m, const int32_t *acc,
+                                           const uint32_t *leaf)
+{
+    const uint32_t best = (uint32_t)eml_lab_trees_argmax(acc, m->n_outputs);
+    uint32_t c;
+    int32_t second = -1; /* the largest other sum; classifier sums are >= 0 */
+    if (acc[best] > m->tie_sure) {
+        return (int32_t)best; /* the common case: a clear majority */
+    }
+    for (c = 0; c < m->n_outputs; c++) {
+        second = c != best && acc[c] > second ? acc[c] : second;
+    }
+    if (second < 0 || acc[best] - second > m->tie_margin) {
+        return (int32_t)best;
+    }
+    return eml_lab_trees_settle(m, acc, leaf, best);
 }
 
 #endif /* EML_LAB_TREES_H */

@@ -9,10 +9,10 @@ and every choice below defaults to the smaller encoding (see :class:`Layout`):
   smaller when the fields are not byte-sized, a few shifts slower. A child code below
   ``child_base`` is a forward step to a decision node, ``child_base + r`` leaf r (TreeModel
   nodes always have their children after them).
-- Leaves, "sparse": leaf r's cells run from ``start[r]`` to the one flagged last, each
-  ``last | class << 1 | value index << (1 + class_bits)`` into a table of the distinct (int32
-  value, float64 probability) pairs, or ``values[cell]`` directly when that is smaller. Every
-  leaf has at least one cell. "dense" (compressed classifiers): uint8 rows of n_outputs.
+- Leaves, "sparse": leaf r's cells are ``start[r]`` .. ``start[r + 1] - 1``, each
+  ``class | value index << class_bits`` into a table of the distinct (int32 value, float64
+  probability) pairs, or ``values[cell]`` directly when that is smaller. Every leaf has at
+  least one cell. "dense" (compressed classifiers): uint8 rows of n_outputs.
   "single": one int32 value per leaf (single-output models).
 """
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from ..trees.model import TreeModel
 __all__ = ["Layout", "CTables", "tables", "leaf_tables", "FIELDS", "features_kind",
            "has_tie_path"]
 
-FEATURES = {"float32": 0, "keys": 1, "int16": 2, "quantised": 3}
+FEATURES = {"float32": 0, "keys": 1, "int16": 2, "quantised": 3, "bits": 4}
 LEAVES = {"sparse": 0, "dense": 1, "single": 2}
 # Order of eml_lab_trees_model's members.
 FIELDS = ("features", "layout", "leaves", "feature_bytes", "tindex_bytes", "child_bytes",
@@ -54,7 +54,9 @@ class Layout:
     leaves : compressed classifiers: "dense" or "sparse"
     values : sparse leaves: "dict" (index into the distinct values) or "direct"
     keys : float32 features: precompute every key once per predict (True), or compute them at
-        each node (False); None: precompute when that takes at most 512 bytes of stack.
+        each node (False); None: no keys when every threshold is >= +0 (the float32 bits are
+        compared as int32, same order), else precompute them when that takes at most 512
+        bytes of stack.
     """
 
     nodes: str = "auto"
@@ -105,6 +107,8 @@ def features_kind(model: TreeModel, layout: Layout = Layout()) -> str:
         return "int16"
     keys = layout.keys
     if keys is None:
+        if np.all(np.asarray(model.threshold) >= 0x80000000):    # keys of t >= +0
+            return "bits"
         keys = 4 * model.n_features <= MAX_KEY_SCRATCH_BYTES
     return "keys" if keys else "float32"
 
@@ -153,9 +157,7 @@ def _sparse(model: TreeModel, layout: Layout) -> CTables:
     nz[~nz.any(axis=1), 0] = True   # a leaf of zeros keeps one (zero) cell
     rows, cols = np.nonzero(nz)     # row-major: a leaf's cells are contiguous
     n_cells = len(rows)
-    start = np.searchsorted(rows, np.arange(model.n_leaves))
-    last = np.zeros(n_cells, dtype=np.int64)
-    last[np.searchsorted(rows, np.arange(model.n_leaves), side="right") - 1] = 1
+    start = np.searchsorted(rows, np.arange(model.n_leaves + 1))
     vals = L[rows, cols]
     probs = P[rows, cols] if P is not None else None
     pair = np.column_stack([vals] + ([probs.view(np.int64)] if P is not None else []))
@@ -164,15 +166,15 @@ def _sparse(model: TreeModel, layout: Layout) -> CTables:
     cb = _bits(model.n_outputs - 1)
     vb = _bits(len(uniq) - 1)
     per_value = 4 + (8 if P is not None else 0)
-    dict_bytes = _width((2 << (cb + vb)) - 1) * n_cells + len(uniq) * per_value
-    direct_bytes = _width((2 << cb) - 1) * n_cells + n_cells * per_value
-    use_dict = _pick(layout.values, "dict", dict_bytes, direct_bytes) and 1 + cb + vb <= 32
-    cells = last | (cols.astype(np.int64) << 1)
+    dict_bytes = _width((1 << (cb + vb)) - 1) * n_cells + len(uniq) * per_value
+    direct_bytes = _width((1 << cb) - 1) * n_cells + n_cells * per_value
+    use_dict = _pick(layout.values, "dict", dict_bytes, direct_bytes) and cb + vb <= 32
+    cells = cols.astype(np.int64)
     if use_dict:
-        cells = cells | (inverse.astype(np.int64) << (1 + cb))
+        cells = cells | (inverse.astype(np.int64) << cb)
         vals = vals[where]
         probs = probs[where] if probs is not None else None
-    cell_bytes = _width((2 << (cb + (vb if use_dict else 0))) - 1)
+    cell_bytes = _width((1 << (cb + (vb if use_dict else 0))) - 1)
     out.arrays["start"] = (_UINT[_width(n_cells)], start)
     out.arrays["cells"] = (_UINT[cell_bytes], cells)
     out.arrays["values"] = ("int32_t", vals)
@@ -202,7 +204,9 @@ def tables(model: TreeModel, layout: Layout = Layout()) -> CTables:
     steps = [c[c < nn] - idx[c < nn] for c in (model.left, model.right)]
     base = max((int(s.max(initial=0)) for s in steps), default=0) + 1
     left, right = (np.where(c < nn, c - idx, base + c - nn) for c in (model.left, model.right))
-    if feats in ("keys", "float32"):
+    if feats == "bits":       # keys of thresholds >= +0: the bits are the key's low 31
+        thr, thr_type = model.threshold & 0x7FFFFFFF, "int32_t"
+    elif feats in ("keys", "float32"):
         thr, thr_type = model.threshold, "uint32_t"
     else:
         thr, thr_type = model.threshold - 32768, "int16_t"

@@ -2,10 +2,12 @@
 
 - ``form="table"``: the model's arrays (see :mod:`._c_layout`) and one static const
   ``eml_lab_trees_model`` walked by the runtime in ``csrc/eml_lab_trees.h``.
-- ``form="inline"``: the model is the code: each tree an ``if``/``else`` function whose leaves
-  add constants to the sums. Trees larger than ``max_nodes_per_function`` decision nodes or
-  nested deeper than ``max_nesting`` continue in further functions, so huge forests still
-  compile. The runtime supplies only the key, quantiser, argmax and near-tie helpers.
+- ``form="inline"``: the model is the code: each tree an ``if``/``else`` function returning
+  the leaf it reaches. Its leaves add their constants to the sums in place, or, when
+  ``EML_LAB_TREES_SMALL`` is 1 (the default under ``-Os``), one shared loop adds them from the
+  leaf tables: a few bytes per leaf instead of a load, add and store per value. Trees larger
+  than ``max_nodes_per_function`` decision nodes or nested deeper than ``max_nesting``
+  continue in further functions, so huge forests still compile.
 
 Both forms have the same API and compute what the host reference computes, bit for bit:
 ``<name>_predict`` (class index; regressors: the int32 sum), ``<name>_scores`` (the exact
@@ -109,6 +111,7 @@ class _Api:
 def _comment(model, name, form, api) -> str:
     feats = {"float32": "float32 features (const float *x)",
              "keys": "float32 features (const float *x)",
+             "bits": "float32 features (const float *x)",
              "int16": "int16 features (const int16_t *x, whole numbers)",
              "quantised": "raw float32 features (const float *x), quantised to int16 inside "
                           "with\n * learned per-feature scales"}[api.features]
@@ -232,7 +235,7 @@ class _Inline:
 
     def cond(self, n: int) -> str:
         f, key = int(self.model.feature[n]), int(self.model.threshold[n])
-        if self.api.features in ("float32", "keys"):
+        if self.api.features in ("float32", "keys", "bits"):
             # key(x) <= key(t) as one comparison of x's bits, chosen by t's sign.
             bits = key & 0x7FFFFFFF if key >= 0x80000000 else ~key & 0xFFFFFFFF
             t = np.array([bits], dtype=np.uint32).view(np.float32)[0]
@@ -244,9 +247,10 @@ class _Inline:
 
     def leaf(self, r: int, pad: str, out: list):
         row = self.model.leaves[r]
-        out += [f"{pad}acc[{c}] += {_literal('int32_t', v)};" for c, v in enumerate(row) if v]
-        if self.api.tie:
-            out.append(f"{pad}return {r}u;")
+        adds = " ".join(f"acc[{c}] += {_literal('int32_t', v)};" for c, v in enumerate(row) if v)
+        if adds:
+            out.append(f"{pad}{self.api.NAME}__ADD({adds})")
+        out.append(f"{pad}return {r}u;")
 
     def emit(self, n: int, depth: int, out: list, count: list):
         pad = "    " * depth
@@ -257,7 +261,7 @@ class _Inline:
         if count[0] and (count[0] >= self.limit or depth > self.nesting):
             fname = f"{self.name}__part{len(self.functions)}"
             self.functions.append((fname, n))
-            out.append(f"{pad}{'return ' if self.api.tie else ''}{fname}(x, acc);")
+            out.append(f"{pad}return {fname}(x, acc);")
             return
         count[0] += 1
         out.append(f"{pad}if ({self.cond(n)}) {{")
@@ -267,8 +271,7 @@ class _Inline:
         out.append(f"{pad}}}")
 
     def source(self) -> str:
-        xt = "float" if self.api.features in ("float32", "keys") else "int16_t"
-        rt = "uint32_t" if self.api.tie else "void"
+        xt = "float" if self.api.features in ("float32", "keys", "bits") else "int16_t"
         self.functions = [(f"{self.name}__tree{t}", int(r))
                           for t, r in enumerate(self.model.roots)]
         texts, i = [], 0
@@ -276,27 +279,39 @@ class _Inline:
             fname, root = self.functions[i]
             body = []
             self.emit(root, 1, body, [0])
-            texts.append(f"static inline {rt} {fname}(const {xt} *x, int32_t *acc)\n{{\n"
+            texts.append(f"static inline uint32_t {fname}(const {xt} *x, int32_t *acc)\n{{\n"
                          "    (void)x;\n    (void)acc;\n" + "\n".join(body) + "\n}\n")
             i += 1
         # A continuation is created while its caller is emitted: callees first.
         return "\n".join(reversed(texts))
 
 
+def _wrap(items, pad: str) -> list:
+    """Lines of at most ~98 characters holding items separated by spaces."""
+    lines, line = [], pad
+    for it in items:
+        if line != pad and len(line) + len(it) + 1 > 98:
+            lines.append(line)
+            line = pad
+        line += ("" if line == pad else " ") + it
+    return lines + [line]
+
+
 def _inline_body(model, name, api, limit, nesting) -> str:
     gen = _Inline(model, name, api, limit, nesting)
-    parts = ["/* Each tree is a function; leaves add their fixed-point values to the sums"
-             + (" and\n * return the leaf reference for the near-tie path. */" if api.tie
-                else ". */"), gen.source()]
-    if api.tie:
-        t = leaf_tables(model)
-        keep = {k: v for k, v in t.arrays.items() if k in ("start", "cells", "proba")}
-        t.arrays, t.fields["values"] = keep, 0
-        parts.append("/* Near-tie tables: each leaf's cells and scikit-learn's float64 "
-                     "probabilities. */\n"
-                     + "\n".join(_array(f"{name}_{k}", ct, v) for k, (ct, v) in keep.items())
-                     + "\n" + _descriptor(name, t))
-    lines = [api.run_signature(), "{", f"    eml_lab_trees_zero(acc, {api.NAME}_N_OUTPUTS);"]
+    N = api.NAME
+    t = leaf_tables(model)
+    tables = ("\n".join(_array(f"{name}_{k}", ct, v) for k, (ct, v) in t.arrays.items())
+              + "\n" + _descriptor(name, t))
+    parts = [f"/* Leaf tables: the near-tie path{' and' if api.tie else ' (none here);'} "
+             "EML_LAB_TREES_SMALL's shared loop. */",
+             tables if api.tie else f"#if EML_LAB_TREES_SMALL\n{tables}#endif",
+             "/* Each tree is a function returning the leaf it reaches; with EML_LAB_TREES_SMALL "
+             "0 its\n * leaves also add their fixed-point values to the sums. */",
+             f"#if EML_LAB_TREES_SMALL\n#define {N}__ADD(adds)\n#else\n"
+             f"#define {N}__ADD(adds) adds\n#endif\n", gen.source()]
+    xt = "float" if api.features in ("float32", "keys", "bits") else "int16_t"
+    lines = [api.run_signature(), "{", f"    eml_lab_trees_zero(acc, {N}_N_OUTPUTS);"]
     arg = "x"
     if api.features == "quantised":
         q = model.quantiser
@@ -306,9 +321,19 @@ def _inline_body(model, name, api, limit, nesting) -> str:
         if not gen.used:
             lines.append("    q[0] = 0;")
         arg = "q"
+    lines += ["#if EML_LAB_TREES_SMALL", "    {",
+              f"        static uint32_t (*const trees[{N}_N_TREES])(const {xt} *, int32_t *) = {{",
+              *_wrap([f"{name}__tree{t}," for t in range(model.n_trees)], "            "),
+              "        };", "        uint32_t t;",
+              f"        for (t = 0; t < {N}_N_TREES; t++) {{",
+              f"            const uint32_t r = trees[t]({arg}, acc);",
+              ("            leaf[t] = r;\n" if api.tie else "")
+              + f"            eml_lab_trees_add(&{name}_model, r, acc);", "        }", "    }",
+              "#else"]
     for t in range(model.n_trees):
         call = f"{name}__tree{t}({arg}, acc);"
-        lines.append(f"    leaf[{t}] = {call}" if api.tie else f"    {call}")
+        lines.append(f"    leaf[{t}] = {call}" if api.tie else f"    (void){call}")
+    lines.append("#endif")
     if api.features != "quantised":
         lines.insert(2, "    (void)x;")   # a forest of lone leaves never reads x
     lines.append("}\n")
