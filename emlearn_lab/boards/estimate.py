@@ -55,6 +55,7 @@ class Estimate:
     n_trees: int = 1
     features: str = "float32"
     notes: list = field(default_factory=list)
+    c_flash: object = None         # CFlashEstimate of the C export (Cortex-M boards) or None
 
     @property
     def ram_bytes(self) -> int:
@@ -114,6 +115,12 @@ class Estimate:
                        f"{self.heap.native_code_bytes} B")]
         if self.latency is not None:
             out.append(("latency (estimate)", str(self.latency)))
+        if self.c_flash is not None:
+            c = self.c_flash
+            out.append(("C firmware flash", f"~{c.flash_bytes} B ({c.form} form, {c.cpu} "
+                                            f"build, estimated: {c.data_bytes} B tables + "
+                                            f"~{c.code_bytes} B code; eml.c_size for the "
+                                            "real figure)"))
         verdict = "fits" if self.fits else \
             f"{'TIGHT' if self.tight else 'DOES NOT FIT'}: {self.remedy}"
         if self.fits and self.ram_fraction > HEAP_FIT_FRACTION / 2:
@@ -199,7 +206,26 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
                     flash_bytes=sum(n for _, n in files),
                     fs_bytes=board.fs_used_bytes(n for _, n in files),
                     heap=heap, latency=latency, n_trees=model.n_trees,
-                    features=model.features, notes=notes)
+                    features=model.features, notes=notes,
+                    c_flash=_c_flash(model, board, "inline" if chosen == "inline" else "table"))
+
+
+def c_cpu(board: Board) -> str | None:
+    """The C build c_size / c_flash_estimate model for a board's core: Cortex-M0+ as
+    cortex-m0plus; Cortex-M4F, M33 and M7 as cortex-m4f (same Thumb-2 code, near enough for
+    flash); None for other cores."""
+    core = board.core.replace(" ", "").lower()
+    if core.startswith("cortex-m0"):
+        return "cortex-m0plus"
+    if core.startswith(("cortex-m4", "cortex-m33", "cortex-m7")):
+        return "cortex-m4f"
+    return None
+
+
+def _c_flash(model, board: Board, form: str):
+    from ..export.c_estimate import c_flash_estimate
+    cpu = c_cpu(board)
+    return None if cpu is None else c_flash_estimate(model, cpu=cpu, form=form)
 
 
 def deploy_plan(model, board: Board, form: str = "auto", name: str = "model"):

@@ -159,8 +159,8 @@ def firmware_size(headers: dict, include: str, snippet: str, cpu: str = "cortex-
 def c_size(model, cpu: str = "cortex-m4f", form: str = "table") -> CSize:
     """Bytes a model's C export takes on a Cortex-M: ``text`` is its flash (code + tables +
     the runtime + libgcc helpers; no vector table or startup code) for one call of
-    ``model_predict`` (regressors: the int32 sum; their ``predict_value`` adds a double
-    division, soft-float on both CPUs).
+    ``model_predict`` (tree regressors: the int32 sum; their ``predict_value`` adds a double
+    division, soft-float on both CPUs), or for networks ``model_scores`` (every output).
 
     Parameters
     ----------
@@ -192,7 +192,14 @@ def c_size(model, cpu: str = "cortex-m4f", form: str = "table") -> CSize:
         raise InputError(f"unknown cpu {cpu!r}: known are {', '.join(sorted(CPUS))}")
     exporter = dispatch(model)
     header = model_header(exporter.model, "model", form)
-    snippet = f"*(int32_t *)output = model_predict((const {exporter.input_ctype} *)input);"
+    from ..nets.model import NetModel
+    if isinstance(exporter.model, NetModel):
+        # Scores: every output computed (a regressor's predict() would be a constant 0).
+        st = "float" if exporter.model.int8 is None else "int32_t"
+        snippet = f"model_scores((const float *)input, ({st} *)output);"
+    else:
+        snippet = (f"*(int32_t *)output = model_predict((const {exporter.input_ctype} *)"
+                   "input);")
     headers = {"model.h": header,
                exporter.runtime: runtime_header_path(exporter.runtime).read_text()}
     return firmware_size(headers, "model.h", snippet, cpu, form)
