@@ -100,6 +100,7 @@ def test_binary_and_regressor(classification_data, regression_data):
         net = eml.convert(reg, weights=weights, X_calib=X_train if weights == "int8" else None)
         assert net.kind == "regressor"
         assert np.abs(net.predict(X_test) - reg.predict(X_test)).max() < tol
+        assert net.compare(reg, X_test)["max_output_error"] < tol
 
 
 def test_int8_input_quantiser_is_floor_plus_half():
@@ -120,6 +121,9 @@ def test_keras_float_and_int8(keras_digits):
     assert np.abs(ours.predict_proba(X_test) - probs).max() < 1e-4
     q = eml.convert(net, weights="int8", X_calib=X_train)
     assert (q.predict(X_test) == probs.argmax(axis=1)).mean() >= 0.99
+    report = q.compare(net, X_test)
+    assert report["class_agreement"] >= 0.99 and 0 < report["max_output_error"] < 0.2
+    assert ours.compare(net, X_test)["max_output_error"] < 1e-4
 
 
 def test_keras_unsupported_layers_named(keras_digits):

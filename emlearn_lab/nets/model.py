@@ -159,6 +159,29 @@ class NetModel:
             return self.classes_[self.predict_index(X)]
         return self.values(self.scores(X))
 
+    def compare(self, source, X) -> dict:
+        """How this conversion agrees with the model it came from (a Keras model or a fitted
+        scikit-learn MLP) on rows X: ``class_agreement`` (classifiers: share of rows with the
+        same predicted class) and ``max_output_error`` (largest absolute difference of the
+        probabilities, or of the values for regressors)."""
+        X32 = self.check_X(X)
+        if hasattr(source, "predict_proba") or hasattr(source, "coefs_"):
+            theirs = (source.predict_proba(X32) if self.kind == "classifier"
+                      else source.predict(X32))
+        else:                                   # Keras: predict gives the last activation
+            theirs = np.asarray(source.predict(X32, verbose=0), dtype=np.float64)
+        theirs = np.asarray(theirs, dtype=np.float64)
+        if self.kind != "classifier":
+            ours = self.predict(X32).reshape(theirs.shape)
+            return {"max_output_error": float(np.abs(ours - theirs).max(initial=0.0))}
+        if theirs.ndim == 1 or theirs.shape[1] == 1:     # one sigmoid output
+            p = theirs.reshape(-1)
+            theirs = np.column_stack([1.0 - p, p])
+        ours = self.predict_proba(X32)
+        return {"class_agreement": float(np.mean(ours.argmax(axis=1)
+                                                 == theirs.argmax(axis=1))),
+                "max_output_error": float(np.abs(ours - theirs).max(initial=0.0))}
+
     def __repr__(self) -> str:
         widths = "-".join(str(n) for n in [self.n_features] + [la.n_out for la in self.layers])
         acts = ",".join(la.activation for la in self.layers[:-1]) or "none"
