@@ -26,9 +26,9 @@ def test_target_from_sys_mpy():
 
 @pytest.mark.parametrize("arch", ["x64", "x86", "armv6m", "armv7m", "armv7emsp", "xtensa",
                                   "xtensawin", "rv32imc"])
-def test_kernels_compile_for_every_arch(arch):
-    data = compile_source(device_source("emltrees_kernels.py"), "emltrees_kernels.py",
-                          Target(6, 3, arch))
+@pytest.mark.parametrize("module", ["emltrees_kernels", "emlnet_kernels", "emlab_quant"])
+def test_kernels_compile_for_every_arch(arch, module):
+    data = compile_source(device_source(module + ".py"), module + ".py", Target(6, 3, arch))
     assert data[:1] == b"M" and data[1] == 6
     assert (data[2] >> 2) == ARCHS.index(arch)  # the .mpy header records the arch
 
