@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from random_nets import random_net
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
@@ -208,3 +209,13 @@ def test_int8_exact_on_wildly_scaled_weights(device, classification_data, activa
     clf.coefs_[1] = clf.coefs_[1] / scale[:, None]
     net = eml.convert(clf, weights="int8", X_calib=X_train)
     assert device.deploy(net, _with_adversarial(X_test), repeats=2).agreement == 1.0
+
+
+@pytest.mark.parametrize("weights", ["int8", "float32"])
+def test_random_networks_exact_on_device(device, weights):
+    """20 random networks each, with random and adversarial rows: device == host bit for bit."""
+    rng = np.random.default_rng(42 if weights == "int8" else 43)
+    for i in range(20):
+        net, X = random_net(rng, weights)
+        report = device.deploy(net, _with_adversarial(X, seed=i), name="rnd", repeats=1)
+        assert report.agreement == 1.0, (i, net, report.disagreements[:3])

@@ -139,3 +139,13 @@ def test_c_size_of_networks(classification_data):
         # The weights alone: 4 bytes each as float32, 1 as int8; all in flash, no RAM.
         assert f.text_bytes > 4 * full.n_weights > q.text_bytes > small.n_weights
         assert f.data_bytes == q.data_bytes == 0 and f.bss_bytes == q.bss_bytes == 0
+
+
+@pytest.mark.parametrize("weights", ["int8", "float32"])
+def test_c_random_networks_equal_host(tmp_path, weights):
+    """15 random networks each (tests/random_nets.py): C == host bit for bit, gcc and g++."""
+    from random_nets import random_net
+    rng = np.random.default_rng(7 if weights == "int8" else 8)
+    for i in range(15):
+        net, X = random_net(rng, weights)
+        _check(net, X, tmp_path / str(i))

@@ -60,6 +60,10 @@ static inline float eml_lab_net_exp(float x)
     int32_t k;
     int i;
     uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    if ((bits & 0x7F800000u) == 0x7F800000u && (bits & 0x7FFFFFu)) {
+        return x;                   /* NaN (from inf - inf upstream) stays NaN */
+    }
     if (x < -80.0f) {
         x = -80.0f;
     } else if (x > 80.0f) {

@@ -25,6 +25,8 @@ POLY = [_f32(c) for c in (1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0)]
 
 def pexp(x):
     """The portable float32 exp (emlearn_lab/nets/float32.py)."""
+    if x != x:
+        return x                    # NaN (from inf - inf upstream) stays NaN
     if x < -80.0:
         x = -80.0
     elif x > 80.0:

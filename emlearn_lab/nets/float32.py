@@ -41,8 +41,9 @@ def dense(a: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
 
 def pexp(x: np.ndarray) -> np.ndarray:
     """The portable float32 exp (see the module docstring)."""
-    x = np.minimum(np.maximum(x.astype(F), -EXP_CLAMP), EXP_CLAMP)
+    x = np.minimum(np.maximum(x.astype(F), -EXP_CLAMP), EXP_CLAMP)    # NaN stays NaN
     k = np.floor(x * LOG2E + F(0.5))
+    k = np.where(np.isnan(k), F(0.0), k)         # any k: p is NaN, so is the result
     r = x - k * LN2_HI
     r = r - k * LN2_LO
     p = np.full_like(r, POLY[0])
