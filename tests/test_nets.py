@@ -188,8 +188,3 @@ def test_model_file_size_and_repr(digits_mlp):
     assert small.size_bytes < full.size_bytes / 3
     assert "64-32-16-10" in repr(small) and "int8" in repr(small)
 
-
-def test_board_estimate_says_networks_are_not_covered(digits_mlp):
-    clf, _, _ = digits_mlp
-    with pytest.raises(eml.UnsupportedModelError, match="c_size"):
-        eml.estimate(clf, "rp2040-pico")

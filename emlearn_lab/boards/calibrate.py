@@ -152,6 +152,97 @@ def calibrate_latency() -> dict:
     return out
 
 
+def net_models() -> list:
+    """(label, NetModel) for the network calibration: 1 and 3 Dense layers, float32 and int8,
+    sizes from tiny to ~10k weights (deterministic: built from fixed seeds, no training)."""
+    import numpy as np
+
+    from ..nets.int8 import quantise_net
+    from ..nets.model import DenseLayer, NetModel
+    rng = np.random.default_rng(0)
+    out = []
+    for widths in ((8, 4), (64, 32, 10), (16, 24, 24, 3), (32, 96, 48, 10), (100, 80, 2)):
+        layers = [DenseLayer(rng.standard_normal((a, b)).astype("f4"),
+                             rng.standard_normal(b).astype("f4"),
+                             "relu" if i < len(widths) - 2 else "softmax")
+                  for i, (a, b) in enumerate(zip(widths, widths[1:]))]
+        if widths[0] == 16:
+            layers[0].activation = "tanh"
+        X = rng.standard_normal((50, widths[0]))
+        for weights in ("float32", "int8"):
+            net = NetModel("classifier", layers, "softmax", np.arange(widths[-1]),
+                           source="calibration")
+            if weights == "int8":
+                net.int8 = quantise_net([(la.weights, la.bias, la.activation)
+                                         for la in layers], X)
+            out.append((f"{weights} {widths}", net, X))
+    return out
+
+
+def calibrate_net_heap() -> dict:
+    """Fixed and per-layer costs of each network runtime: least squares over net_models of
+    (measured gc.mem_alloc() growth - model-sized buffers)."""
+    import numpy as np
+
+    from .memory import block_round
+    from .net_estimate import net_allocations, net_key
+    out = {}
+    for bytecode in (False, True):
+        points: dict = {}
+        for _, net, _ in net_models():
+            if bytecode and net.int8 is None:
+                continue                     # the float32 runtime is bytecode everywhere
+            key = net_key(net, not bytecode)
+            buffers = sum(block_round(n, 32) for n in net_allocations(net))
+            rest = measure_heap(net, "loadable", bytecode=bytecode) - buffers
+            points.setdefault(key, []).append((len(net.layers), rest))
+        for key, pts in points.items():
+            A = np.array([[1.0, n] for n, _ in pts])
+            b = np.array([r for _, r in pts], dtype=float)
+            fixed, per_layer = np.linalg.lstsq(A, b, rcond=None)[0]
+            out[key], out[key + "_per_layer"] = round(float(fixed)), round(float(per_layer))
+    return out
+
+
+def calibrate_net_latency() -> dict:
+    """ns per call / feature / multiply-accumulate / neuron for each network runtime (NNLS on
+    relative error, as for trees)."""
+    import contextlib
+    import dataclasses
+    from unittest import mock
+
+    import numpy as np
+    from scipy.optimize import nnls
+
+    from ..device.connect import connect
+    from ..device.transport import Device
+    from .net_estimate import NET_TERMS, net_key, net_work_counts
+    out = {}
+    for bytecode in (False, True):
+        rows: dict = {}
+        with connect("virtual") as dev:
+            # A port without native code gets the bytecode runtime: drop the arch.
+            no_arch = dataclasses.replace(dev.target, arch=None)
+            patch = (mock.patch.object(Device, "target", property(lambda self: no_arch))
+                     if bytecode else contextlib.nullcontext())
+            with patch:
+                for _, net, X in net_models():
+                    if bytecode and net.int8 is None:
+                        continue
+                    key = net_key(net, not bytecode)
+                    repeats = 300 if key == "net_int8" else 3
+                    us = dev.deploy(net, X[:16], repeats=repeats).us_per_predict_median
+                    counts = net_work_counts(net)
+                    rows.setdefault(key, []).append(([counts[t] for t in NET_TERMS],
+                                                     us * 1000.0))
+        for key, pts in rows.items():
+            A = np.array([a for a, _ in pts])
+            b = np.array([t for _, t in pts])
+            coef, _ = nnls(A / b[:, None], np.ones(len(b)))
+            out[key] = {t: round(float(c), 3) for t, c in zip(NET_TERMS, coef)}
+    return out
+
+
 def _host_mhz() -> float:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -174,15 +265,15 @@ def render(heap: dict, latency: dict) -> str:
               'host_coremark_source = "assumption: a current out-of-order x86-64 core, about '
               '6 CoreMark/MHz; not measured here (no CoreMark build offline)"']
     for form, coef in latency.items():
-        lines += ["", f"[latency_x64.{form}]"] + [f"{t} = {coef[t]}" for t in TERMS]
+        lines += ["", f"[latency_x64.{form}]"] + [f"{t} = {v}" for t, v in coef.items()]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     target = Path(__file__).with_name("calibration.toml")
-    heap = calibrate_heap()
+    heap = {**calibrate_heap(), **calibrate_net_heap()}
     print("heap fixed costs:", heap)
-    latency = calibrate_latency()
+    latency = {**calibrate_latency(), **calibrate_net_latency()}
     print("latency ns per operation:", latency)
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(render(heap, latency))

@@ -13,7 +13,8 @@ from html import escape
 import numpy as np
 
 from ..build import Target
-from ..exceptions import InputError, UnsupportedModelError
+from ..exceptions import InputError
+from ..nets.model import NetModel
 from ..trees.inline import inline_layout
 from .latency import LatencyEstimate, latency_estimate
 from .memory import HeapEstimate, heap_estimate
@@ -56,6 +57,8 @@ class Estimate:
     features: str = "float32"
     notes: list = field(default_factory=list)
     c_flash: object = None         # CFlashEstimate of the C export (Cortex-M boards) or None
+    kind: str = "trees"            # or "network"
+    weights: str = ""              # networks: "float32" or "int8"
 
     @property
     def ram_bytes(self) -> int:
@@ -143,14 +146,7 @@ class Estimate:
 
 def _as_model(model):
     from ..device.deploy import _as_model as as_model
-    from ..nets.model import NetModel
-    model = as_model(model)
-    if isinstance(model, NetModel):
-        raise UnsupportedModelError(
-            "board estimates cover tree models so far; for a network, deploy it to the "
-            "(virtual) device for measured RAM and latency, or use eml.c_size(net) for "
-            "firmware flash")
-    return model
+    return as_model(model)
 
 
 def board_target(board: Board) -> Target:
@@ -167,7 +163,7 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
 
     Parameters
     ----------
-    model : TreeModel or fitted scikit-learn tree estimator
+    model : TreeModel, NetModel, or a fitted estimator eml.convert accepts
     board : str or Board
         A board id from ``eml.boards()``; unknown ids raise with close matches.
     form : {"auto", "loadable", "inline"}
@@ -188,6 +184,8 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     board = get_board(board)
     model = _as_model(model)
     chosen, bundle = deploy_plan(model, board, form, name)
+    if isinstance(model, NetModel):
+        return _net_estimate(model, board, chosen, bundle)
     files = [(a.path, len(a.data)) for a in bundle.files]
     inline_info = inline_layout(model) if chosen == "inline" else None
     heap = heap_estimate(chosen, model, bundle.files, word_bytes(board),
@@ -208,6 +206,41 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
                     heap=heap, latency=latency, n_trees=model.n_trees,
                     features=model.features, notes=notes,
                     c_flash=_c_flash(model, board, "inline" if chosen == "inline" else "table"))
+
+
+def _net_estimate(model, board: Board, form: str, bundle) -> Estimate:
+    from .net_estimate import net_heap, net_latency
+    files = [(a.path, len(a.data)) for a in bundle.files]
+    notes = list(bundle.notes)
+    heap = net_heap(model, bundle.files, word_bytes(board), board.native_code_in_heap)
+    latency = net_latency(model, board, bundle.native)
+    if not board.native_code_in_heap and heap.machine_code_bytes and not board.virtual:
+        notes.append(f"this port keeps {heap.machine_code_bytes} B of machine code outside the "
+                     "GC heap (executable RAM, not counted in RAM)")
+    if model.int8 is None:
+        notes.append("float32 weights run as bytecode (exact float32, slow): weights='int8' "
+                     "runs in the viper kernel, ~100x faster")
+    return Estimate(board=board, form=form, model=repr(model), files=files,
+                    flash_bytes=sum(n for _, n in files),
+                    fs_bytes=board.fs_used_bytes(n for _, n in files), heap=heap,
+                    latency=latency, n_trees=0, features="float32", notes=notes,
+                    c_flash=_c_flash(model, board, "table"), kind="network",
+                    weights=model.weights)
+
+
+def _net_remedy(est: "Estimate") -> str:
+    tips = []
+    if est.weights == "float32":
+        tips.append("weights='int8' (eml.convert(net, weights='int8', X_calib=X_train): a "
+                    "quarter of the weight bytes)")
+    tips.append("fewer or narrower hidden layers (RAM grows with the number of weights)")
+    if est.ram_fraction > HEAP_FIT_FRACTION or not est._block_fits:
+        need = int(est.ram_bytes / HEAP_FIT_FRACTION)
+        tips.append(f"or a board with at least {need} B free heap (see eml.fit_table(model))")
+    if est.flash_fraction > 1.0:
+        tips.append(f"the files take {est.fs_bytes} B of filesystem, the board has "
+                    f"{est.board.fs_bytes} B")
+    return "; ".join(tips)
 
 
 def c_cpu(board: Board) -> str | None:
@@ -256,6 +289,8 @@ def _mean_leaf_depth(model) -> float:
 
 def _remedy(est: "Estimate") -> str:
     """Concrete changes that would make the model fit, largest effect first."""
+    if est.kind == "network":
+        return _net_remedy(est)
     b, heap, tips = est.board, est.heap, []
     if not est._block_fits:
         tips.append(f"its largest allocation, {est.heap.largest_block_bytes} B in one piece, is "

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from .memory import calibration
 
-__all__ = ["LatencyEstimate", "latency_estimate", "work_counts", "TERMS"]
+__all__ = ["LatencyEstimate", "latency_estimate", "scale_to_board", "work_counts", "TERMS"]
 
 TERMS = ("call", "feature", "visit", "tree")
 
@@ -29,14 +29,19 @@ TERMS = ("call", "feature", "visit", "tree")
 @dataclass
 class LatencyEstimate:
     us: float
-    visits: float             # decision nodes per predict
+    visits: float             # decision nodes per predict (networks: multiply-accumulates)
     counted: bool             # counted on given rows (else mean leaf depth)
     basis: str
+    unit: str = "node visits"
 
     def __str__(self) -> str:
-        how = "counted on the given rows" if self.counted else "mean leaf depth, no rows given"
-        return f"{self.us:.3g} us per predict ({self.visits:.0f} node visits, {how}; " \
-               f"{self.basis})"
+        if self.unit != "node visits":
+            how = f"{self.visits:.0f} {self.unit}"
+        else:
+            how = (f"{self.visits:.0f} node visits, "
+                   + ("counted on the given rows" if self.counted
+                      else "mean leaf depth, no rows given"))
+        return f"{self.us:.3g} us per predict ({how}; {self.basis})"
 
 
 def work_counts(form: str, model, visits: float) -> dict:
@@ -49,9 +54,16 @@ def latency_estimate(form: str, model, board, visits: float, counted: bool):
     cal = calibration()["latency_x64"]
     counts = work_counts(form, model, visits)
     ns = sum(cal[form][term] * counts[term] for term in TERMS)
+    return scale_to_board(ns, board, visits, counted)
+
+
+def scale_to_board(ns: float, board, visits: float, counted: bool,
+                   unit: str = "node visits") -> LatencyEstimate | None:
+    """Host nanoseconds on the virtual device -> microseconds on the board (CoreMark/MHz)."""
+    cal = calibration()["latency_x64"]
     if board.virtual or board.clock_mhz <= 0:
         return LatencyEstimate(ns / 1000.0, visits, counted,
-                               "host costs measured on the virtual device")
+                               "host costs measured on the virtual device", unit)
     if board.coremark <= 0:
         return None
     host_cycles = ns * cal["host_mhz"] / 1000.0
@@ -59,4 +71,4 @@ def latency_estimate(form: str, model, board, visits: float, counted: bool):
     cycles = host_cycles * cal["host_coremark_per_mhz"] / board_per_mhz
     return LatencyEstimate(cycles / board.clock_mhz, visits, counted,
                            f"host costs scaled by CoreMark/MHz {cal['host_coremark_per_mhz']:g}"
-                           f" (host) vs {board_per_mhz:.2f} ({board.core})")
+                           f" (host) vs {board_per_mhz:.2f} ({board.core})", unit)

@@ -133,6 +133,11 @@ def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap:
                         machine_code_bytes=sum(code))
 
 
+def bytecode_bytes(mpys) -> int:
+    """Bytecode in these parsed .mpy files (copied into the heap unchanged on any port)."""
+    return sum(m.bytecode_bytes for m in mpys)
+
+
 def _loaded_modules(form: str, files) -> set:
     """The .mpy files imported when the model loads (emltrees_pure and emlab_tools are not;
     emlab_f64 only on a near tie)."""

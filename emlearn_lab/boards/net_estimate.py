@@ -1,0 +1,80 @@
+"""RAM and latency of a network (NetModel) on a board, in the same terms as the tree estimates
+(memory.py, latency.py): buffers the loaded network keeps, counted exactly and rounded to GC
+blocks; fixed costs (runtime modules, objects, per-layer objects) and per-operation times
+measured on the virtual device by ``python -m emlearn_lab.boards.calibrate``.
+
+What a loaded network keeps (device_src/emlnet*.py):
+- int8: the network file as one bytes object (the kernel reads it in place), the layout table
+  (int32, 8 + 8 per layer) and the work array (int32 scores + two activation buffers);
+- float32: an array('f') of weights and one of biases per layer (the file is dropped after
+  loading, but it is the largest single allocation while loading) and the outputs array.
+Latency terms: one call, the input features, the multiply-accumulates, the neurons.
+"""
+from .latency import LatencyEstimate, scale_to_board
+from .memory import HeapEstimate, block_round, bytecode_bytes, calibration
+
+__all__ = ["net_heap", "net_latency", "net_allocations", "net_work_counts", "NET_TERMS",
+           "net_key"]
+
+NET_TERMS = ("call", "feature", "mac", "neuron")
+
+
+def _align4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def net_key(model, native: bool) -> str:
+    """Calibration key: net_int8 (viper kernel), net_int8_bytecode, net_float32."""
+    if model.int8 is None:
+        return "net_float32"
+    return "net_int8" if native else "net_int8_bytecode"
+
+
+def net_allocations(model) -> list:
+    """Byte sizes of the model-sized allocations a loaded network keeps."""
+    if model.int8 is not None:
+        width = max([model.n_features] + [la.n_out for la in model.layers])
+        return [model.size_bytes, 4 * (8 + 8 * len(model.layers)),
+                4 * (model.n_outputs + 2 * (_align4(width) // 4))]
+    sizes = []
+    for la in model.layers:
+        sizes += [4 * la.n_in * la.n_out, 4 * la.n_out]
+    return sizes + [4 * model.n_outputs]
+
+
+def net_heap(model, files, word_bytes: int, native_code_in_heap: bool) -> HeapEstimate:
+    from .memory import _CALIBRATED_WORD_BYTES, parse_mpy
+    cal = calibration()["heap_x64"]
+    native = any(a.path == "emlnet_kernels.mpy" for a in files)
+    key = net_key(model, native)
+    fixed = cal[key] + cal[key + "_per_layer"] * len(model.layers)
+    mpys = [(a, parse_mpy(a.data)) for a in files if a.path.endswith(".mpy")]
+    code = [n for _, m in mpys for kind, n in m.code if kind != "bytecode"]
+    if word_bytes != _CALIBRATED_WORD_BYTES:
+        skip = {"emlab_tools.mpy"} | ({"emlnet_pure.mpy"} if native else set())
+        bytecode = bytecode_bytes([m for a, m in mpys if a.path not in skip])
+        fixed = bytecode + (fixed - bytecode) * word_bytes // _CALIBRATED_WORD_BYTES
+    block = 4 * word_bytes
+    sizes = net_allocations(model)
+    largest = max(sizes + [model.size_bytes])      # the file is read whole while loading
+    if native_code_in_heap:
+        largest = max([largest] + code)
+    return HeapEstimate(fixed_bytes=int(fixed),
+                        buffer_bytes=sum(block_round(n, block) for n in sizes),
+                        native_code_bytes=sum(block_round(n, block) for n in code)
+                        if native_code_in_heap else 0,
+                        word_bytes=word_bytes, largest_block_bytes=block_round(largest, block),
+                        machine_code_bytes=sum(code))
+
+
+def net_work_counts(model) -> dict:
+    return {"call": 1.0, "feature": float(model.n_features), "mac": float(model.n_macs),
+            "neuron": float(sum(la.n_out for la in model.layers))}
+
+
+def net_latency(model, board, native: bool) -> LatencyEstimate | None:
+    cal = calibration()["latency_x64"]
+    key = net_key(model, native)
+    counts = net_work_counts(model)
+    ns = sum(cal[key][t] * counts[t] for t in NET_TERMS)
+    return scale_to_board(ns, board, float(model.n_macs), True, unit="multiply-accumulates")
