@@ -50,7 +50,7 @@ warnings.simplefilter("ignore", RuntimeWarning)
 
 
 def models() -> list:
-    """(label, TreeModel, rows) of varied size, task, features."""
+    """(label, model, rows) of varied size, task, features: trees and networks."""
     out = []
     Xd, yd = load_digits(return_X_y=True)
     Xi, yi = load_iris(return_X_y=True)
@@ -85,6 +85,23 @@ def models() -> list:
                                                           random_state=0), Xr, yr)
     add("friedman RF regressor 25", RandomForestRegressor(25, max_depth=8, random_state=0),
         Xf, yf)
+    # Networks (float32 and int8 weights), trained briefly: size is what matters here.
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    Xz = (Xb - Xb.mean(axis=0)) / Xb.std(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for label, X, y, hidden, act in (("digits MLP 32", Xd, yd, (32,), "relu"),
+                                         ("digits MLP 64-32 tanh", Xd, yd, (64, 32), "tanh"),
+                                         ("cancer MLP 16", Xz, yb, (16,), "logistic"),
+                                         ("digits MLP 256-128", Xd, yd, (256, 128), "relu")):
+            mlp = MLPClassifier(hidden_layer_sizes=hidden, activation=act, max_iter=20,
+                                random_state=0).fit(X, y)
+            out.append((label + " float32", eml.convert(mlp), X[::5][:16]))
+            out.append((label + " int8", eml.convert(mlp, weights="int8", X_calib=X),
+                        X[::5][:16]))
     return out
 
 
@@ -103,7 +120,7 @@ def measure(label, model, rows, form, heap_bytes) -> dict:
                "fits_estimate": est.fits, "verdict": est.verdict,
                "latency_estimate_us": est.latency_us,
                "largest_block": est.heap.largest_block_bytes,
-               "nodes": model.n_nodes}
+               "nodes": getattr(model, "n_nodes", 0)}
         try:
             report = dev.deploy(model, rows, form=est.form, repeats=100)
         except DeviceMemoryError:
@@ -124,8 +141,8 @@ def ram_checks() -> list:
     cases = models()
     for label, model, X in cases:
         for form in ("loadable", "inline"):
-            if form == "inline" and model.n_nodes > 4000:
-                continue
+            if form == "inline" and getattr(model, "n_nodes", 10**9) > 4000:
+                continue            # networks have no inline form
             rows.append(measure(label, model, X, form, None))
             print(rows[-1], flush=True)
     # Boards without native code: the bytecode-kernel runtime, loaded on the virtual device.
@@ -143,8 +160,8 @@ def ram_checks() -> list:
         print(rows[-1], flush=True)
     # Toward the limit: heaps sized so the model takes about 30% to 90% of what is free after
     # boot (the device's own objects take ~10 kB on x64); load only.
-    for (label, model, X), share in zip([c for c in cases if c[1].n_nodes > 500] * 2,
-                                        [0.3, 0.4, 0.5, 0.6, 0.45, 0.55, 0.7, 0.9]):
+    big = [c for c in cases if getattr(c[1], "n_nodes", 0) > 500]
+    for (label, model, X), share in zip(big * 2, [0.3, 0.4, 0.5, 0.6, 0.45, 0.55, 0.7, 0.9]):
         need = eml.estimate(model, "virtual", "loadable").ram_bytes
         rows.append(dict(measure(label, model, None, "loadable", int(need / share) + 10_000),
                          target_share=share))
