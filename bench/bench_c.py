@@ -320,8 +320,10 @@ def report(results: dict) -> str:
               "- Flash of our inline form beyond emlearn's is what exactness costs, not the "
               "tree code: the *hard votes* inline control (same code generator, no soft-vote "
               "tables, no near-tie path) is smaller than emlearn's inline; the soft-vote leaf "
-              "tables (cells, int32 values, float64 probabilities) and the integer float64 "
-              "near-tie code add the rest.",
+              "tables (cells and float64 probabilities: the inline form recomputes each int32 "
+              "leaf value as rint(p * 2**leaf_shift) instead of storing it, where the exporter "
+              "checked that equal) and the integer float64 near-tie code add the rest; the "
+              "tree functions alone are about as large as emlearn's whole inline export.",
               "- Our table form on float32 features compares the float32 bits as int32 when "
               "every threshold is >= +0 (digits: all are), so no keys are computed; models "
               "with negative thresholds precompute order-preserving keys (a few instructions "

@@ -328,8 +328,24 @@ def test_inline_small_variant(classification_data, regression_data, tmp_path, ca
         clf = CLASSIFIERS["forest"]().fit(X_train, y_train)
         model = (eml.compress(clf, leaf_bits=4, features="int16", X_calib=X_train)
                  if case == "quantised" else eml.compress(clf, leaf_bits=4))
-    assert "EML_LAB_TREES_SMALL" in tree_header(model, "m", "inline")
+    header = tree_header(model, "m", "inline")
+    assert "EML_LAB_TREES_SMALL" in header
+    # Forests with probabilities: the loop derives the int32 values from them (no values[]).
+    assert case not in ("tie", "int16") or "m_values[" not in header
     assert_c_equals_host(model, X, tmp_path, "inline", extra=("-DEML_LAB_TREES_SMALL=1",))
+
+
+def test_leaf_values_kept_unless_derivable(classification_data):
+    """values[] is dropped only when every value is rint(proba * 2**leaf_shift)."""
+    from emlearn_lab.export._c_layout import leaf_tables
+    X_train, _, y_train, _ = classification_data["tricky"]
+    model = eml.convert(CLASSIFIERS["leafy"]().fit(X_train, y_train))
+    assert "values" not in leaf_tables(model, derive_values=True).arrays
+    assert "values" in leaf_tables(model).arrays
+    model.leaves = model.leaves.copy()
+    r, c = np.argwhere(model.leaves > 0)[0]
+    model.leaves[r, c] += 1
+    assert "values" in leaf_tables(model, derive_values=True).arrays
 
 
 def test_inline_split_into_functions(classification_data, tmp_path):

@@ -92,6 +92,7 @@ typedef struct eml_lab_trees_model {
     uint8_t child_bits;
     uint8_t class_bits;      /* sparse: bits of the class in a cell (its low bits) */
     uint8_t value_index;     /* sparse: 1 if cells index values[], 0 if cell j uses values[j] */
+    int8_t leaf_shift;       /* sparse without values[]: value = rint(proba * 2**leaf_shift) */
     uint16_t n_outputs;
     uint32_t n_trees;
     uint32_t n_nodes;
@@ -107,7 +108,7 @@ typedef struct eml_lab_trees_model {
     const void *roots;
     const void *start;       /* sparse only: n_leaves + 1 entries */
     const void *cells;       /* sparse only */
-    const int32_t *values;   /* sparse and single */
+    const int32_t *values;   /* sparse and single; sparse: NULL if derived from proba[] */
     const uint8_t *dense;    /* dense only */
     const double *proba;     /* tie path: scikit-learn's probability, parallel to values */
     const int32_t *q_offset; /* quantised: per feature */
@@ -266,6 +267,26 @@ EML_LAB_TREES_INLINE uint32_t eml_lab_trees_step(const eml_lab_trees_model *m, c
     }
 }
 
+/* rint(p * 2**shift) (round half to even) for a probability p: the fixed-point leaf value
+ * the converter made from it. The exporter drops values[] for this only when it checked that
+ * every value equals it and that 1 <= -(exponent of p's last bit + shift) <= 63. */
+static inline int32_t eml_lab_trees_fixed(double p, int32_t shift)
+{
+    uint64_t b, m, q, rem, half;
+    uint32_t k;
+    memcpy(&b, &p, sizeof b);
+    if (!(b >> 52)) {
+        return 0;
+    }
+    m = (b & 0xFFFFFFFFFFFFFull) | 0x10000000000000ull;
+    k = (uint32_t)(1075 - (int32_t)(b >> 52) - shift);
+    half = 1ull << (k - 1);
+    rem = m & ((half << 1) - 1u);
+    q = m >> k;
+    q += rem > half || (rem == half && (q & 1u));
+    return (int32_t)q;
+}
+
 /* Add the values of leaf r to the sums. */
 EML_LAB_TREES_INLINE void eml_lab_trees_add(const eml_lab_trees_model *m, size_t r,
                                             int32_t *acc)
@@ -284,7 +305,9 @@ EML_LAB_TREES_INLINE void eml_lab_trees_add(const eml_lab_trees_model *m, size_t
         const size_t end = eml_lab_trees_read(m->start, m->start_bytes, r + 1);
         do {
             const size_t w = eml_lab_trees_read(m->cells, m->cell_bytes, j);
-            acc[w & cm] += m->values[m->value_index ? w >> m->class_bits : j];
+            const size_t i = m->value_index ? w >> m->class_bits : j;
+            acc[w & cm] += m->values ? m->values[i]
+                                     : eml_lab_trees_fixed(m->proba[i], m->leaf_shift);
         } while (++j < end);
     }
 }

@@ -30,9 +30,10 @@ LEAVES = {"sparse": 0, "dense": 1, "single": 2}
 # Order of eml_lab_trees_model's members.
 FIELDS = ("features", "layout", "leaves", "feature_bytes", "tindex_bytes", "child_bytes",
           "root_bytes", "start_bytes", "cell_bytes", "feature_bits", "threshold_bits",
-          "child_bits", "class_bits", "value_index", "n_outputs", "n_trees", "n_nodes",
-          "child_base", "tie_margin", "tie_sure", "nodes", "thresholds", "tindex", "left",
-          "right", "roots", "start", "cells", "values", "dense", "proba", "q_offset", "q_shift")
+          "child_bits", "class_bits", "value_index", "leaf_shift", "n_outputs", "n_trees",
+          "n_nodes", "child_base", "tie_margin", "tie_sure", "nodes", "thresholds", "tindex",
+          "left", "right", "roots", "start", "cells", "values", "dense", "proba", "q_offset",
+          "q_shift")
 _UINT = {1: "uint8_t", 2: "uint16_t", 4: "uint32_t"}
 _SIZES = {"double": 8, "int32_t": 4, "uint32_t": 4, "int16_t": 2, "uint16_t": 2, "int8_t": 1,
           "uint8_t": 1}
@@ -117,8 +118,14 @@ def has_tie_path(model: TreeModel) -> bool:
     return bool(model.tie_margin) and model.leaf_proba is not None and model.n_outputs > 1
 
 
-def leaf_tables(model: TreeModel, layout: Layout = Layout()) -> CTables:
-    """Leaf arrays and their descriptor fields (leaf r is referenced as r)."""
+def leaf_tables(model: TreeModel, layout: Layout = Layout(), *,
+                derive_values: bool = False) -> CTables:
+    """Leaf arrays and their descriptor fields (leaf r is referenced as r).
+
+    ``derive_values``: sparse leaves with probabilities store no int32 values when each equals
+    ``rint(proba * 2**leaf_shift)`` (the runtime recomputes it, eml_lab_trees_fixed): smaller,
+    a few instructions more per cell (the inline form's -Os loop).
+    """
     out = CTables()
     margin = model.tie_margin if has_tie_path(model) else 0
     # No two sums can both exceed half the largest possible total: a best sum above
@@ -131,7 +138,7 @@ def leaf_tables(model: TreeModel, layout: Layout = Layout()) -> CTables:
         out.arrays["values"] = ("int32_t", L[:, 0])
         out.fields.update(leaves=LEAVES["single"], values="values")
         return out
-    sparse = _sparse(model, layout)
+    sparse = _sparse(model, layout, derive_values)
     if model.leaf_bits is not None:
         if L.min(initial=0) < 0 or L.max(initial=0) > 255:
             raise UnsupportedModelError("compressed leaves must lie in 0..255")
@@ -144,7 +151,17 @@ def leaf_tables(model: TreeModel, layout: Layout = Layout()) -> CTables:
     return out
 
 
-def _sparse(model: TreeModel, layout: Layout) -> CTables:
+def _derivable(vals, probs, shift: int) -> bool:
+    """Does every value equal rint(proba * 2**shift), with the last bit of every nonzero proba
+    1 to 63 bits below the units of the scaled value (what eml_lab_trees_fixed assumes)?"""
+    if not np.array_equal(vals, np.rint(probs * 2.0 ** shift)):
+        return False
+    _, exp = np.frexp(probs[probs != 0])
+    k = 53 - exp.astype(np.int64) - shift      # probs * 2**shift = mantissa * 2**-k
+    return bool(np.all((k >= 1) & (k <= 63)))
+
+
+def _sparse(model: TreeModel, layout: Layout, derive_values: bool = False) -> CTables:
     out = CTables()
     L = model.leaves
     P = model.leaf_proba if has_tie_path(model) else None
@@ -160,12 +177,13 @@ def _sparse(model: TreeModel, layout: Layout) -> CTables:
     start = np.searchsorted(rows, np.arange(model.n_leaves + 1))
     vals = L[rows, cols]
     probs = P[rows, cols] if P is not None else None
+    derive = derive_values and P is not None and _derivable(vals, probs, model.leaf_shift)
     pair = np.column_stack([vals] + ([probs.view(np.int64)] if P is not None else []))
     uniq, where, inverse = np.unique(pair, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
     cb = _bits(model.n_outputs - 1)
     vb = _bits(len(uniq) - 1)
-    per_value = 4 + (8 if P is not None else 0)
+    per_value = (0 if derive else 4) + (8 if P is not None else 0)
     dict_bytes = _width((1 << (cb + vb)) - 1) * n_cells + len(uniq) * per_value
     direct_bytes = _width((1 << cb) - 1) * n_cells + n_cells * per_value
     use_dict = _pick(layout.values, "dict", dict_bytes, direct_bytes) and cb + vb <= 32
@@ -177,10 +195,14 @@ def _sparse(model: TreeModel, layout: Layout) -> CTables:
     cell_bytes = _width((1 << (cb + (vb if use_dict else 0))) - 1)
     out.arrays["start"] = (_UINT[_width(n_cells)], start)
     out.arrays["cells"] = (_UINT[cell_bytes], cells)
-    out.arrays["values"] = ("int32_t", vals)
-    out.fields.update(leaves=LEAVES["sparse"], start="start", cells="cells", values="values",
+    out.fields.update(leaves=LEAVES["sparse"], start="start", cells="cells",
                       cell_bytes=cell_bytes, start_bytes=_width(n_cells), class_bits=cb,
                       value_index=int(use_dict))
+    if derive:
+        out.fields["leaf_shift"] = model.leaf_shift
+    else:
+        out.arrays["values"] = ("int32_t", vals)
+        out.fields["values"] = "values"
     if probs is not None:
         out.arrays["proba"] = ("double", probs)
         out.fields["proba"] = "proba"

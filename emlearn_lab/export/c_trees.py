@@ -300,7 +300,7 @@ def _wrap(items, pad: str) -> list:
 def _inline_body(model, name, api, limit, nesting) -> str:
     gen = _Inline(model, name, api, limit, nesting)
     N = api.NAME
-    t = leaf_tables(model)
+    t = leaf_tables(model, derive_values=True)
     tables = ("\n".join(_array(f"{name}_{k}", ct, v) for k, (ct, v) in t.arrays.items())
               + "\n" + _descriptor(name, t))
     parts = [f"/* Leaf tables: the near-tie path{' and' if api.tie else ' (none here);'} "
