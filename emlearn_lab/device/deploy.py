@@ -49,8 +49,8 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
     form : {"auto", "loadable", "inline"}
         "loadable": generic runtime .mpy + binary model file. "inline": the model compiled into
         viper code (fastest; trees only). "auto": inline when the device runs native code, the
-        model has at most 4000 decision nodes and the inline module is under a quarter of the device's
-        free heap, else loadable (also when the inline module cannot be built, e.g. trees
+        model has at most 4000 decision nodes and the inline module is under a quarter of the
+        device's free heap, else loadable (also when the inline module cannot be built, e.g. trees
         deeper than 64 levels; the report's notes say so).
     name : str
         Device file names derive from it (``name.eml``, ``name_inline.mpy``).
@@ -180,9 +180,10 @@ def _send_rows(dev, X: np.ndarray) -> None:
     dev.write_file(_X_PATH, data, skip_unchanged=True)
 
 
-def _row_work(model) -> int:
-    """Rough operations per row, for timeouts."""
-    return model.n_trees * 10 if isinstance(model, TreeModel) else model.n_macs // 10 + 1
+def _row_cost(model) -> float:
+    """Work per row in units of one tree walk, for timeouts (a float32 network's
+    multiply-accumulate runs in bytecode: about a hundredth of a walk each)."""
+    return model.n_trees if isinstance(model, TreeModel) else model.n_macs / 100 + 1
 
 
 def _run_rows(dev, model, X: np.ndarray, name: str) -> tuple:
@@ -195,7 +196,7 @@ def _run_rows(dev, model, X: np.ndarray, name: str) -> tuple:
                  timeout_s=60)
     per_row_s = 0.002 if dev.target.arch is not None else 0.05
     rows = dev.eval(f"__import__('emlab_tools').verify(_emlab_models[{name!r}], {_X_PATH!r}, "
-                    f"{_OUT_PATH!r})", timeout_s=30 + per_row_s * len(X) * _row_work(model) / 10)
+                    f"{_OUT_PATH!r})", timeout_s=30 + per_row_s * len(X) * _row_cost(model))
     if rows != len(X):
         raise DeviceError(f"device processed {rows} of {len(X)} rows")
     score_dtype = getattr(model, "score_dtype", np.dtype("<i4"))
