@@ -150,6 +150,9 @@ def test_calibration_matches_the_runtime():
     assert calibration()["heap_x64"]["runtime_hash"] == runtime_hash(), (
         "device_src/ or trees/inline.py changed since calibration.toml was measured: run "
         "`python -m emlearn_lab.boards.calibrate` and commit calibration.toml")
+    assert calibration()["heap_x64"]["net_runtime_hash"] == runtime_hash(networks=True), (
+        "device_src/emlnet* or nets/netfile.py changed since calibration.toml was measured: "
+        "run `python -m emlearn_lab.boards.calibrate` and commit calibration.toml")
 
 
 @pytest.mark.parametrize("board_id", ["rp2040-pico", "esp32-devkitc", "esp32c3-devkitm",

@@ -258,7 +258,8 @@ def render(heap: dict, latency: dict) -> str:
         "# Written by `python -m emlearn_lab.boards.calibrate`; do not edit by hand.",
         "# heap_x64: fixed gc.mem_alloc() costs in bytes on the virtual device (unix port, x64)",
         "# latency_x64: ns per operation on the calibrating host (see latency.py)",
-        "", "[heap_x64]", f'runtime_hash = "{runtime_hash()}"']
+        "", "[heap_x64]", f'runtime_hash = "{runtime_hash()}"',
+        f'net_runtime_hash = "{runtime_hash(networks=True)}"']
     lines += [f"{k} = {int(v)}" for k, v in heap.items()]
     lines += ["", "[latency_x64]", f"host_mhz = {_host_mhz()}",
               f"host_coremark_per_mhz = {HOST_COREMARK_PER_MHZ}",

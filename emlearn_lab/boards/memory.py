@@ -34,16 +34,23 @@ def block_round(n: int, block: int) -> int:
     return -(-int(n) // block) * block
 
 
-def runtime_hash() -> str:
-    """Hash of everything the tree runtime's fixed costs depend on: its device sources (not the
-    network runtime, emlnet*) and the inline generator."""
+def runtime_hash(networks: bool = False) -> str:
+    """Hash of everything the fixed costs depend on: for trees their device sources (not the
+    network runtime, emlnet*) and the inline generator; with ``networks``, the network
+    runtime's sources (emlnet*, emlab_common) and the network file writer."""
     digest = hashlib.sha256()
     src = resources.files("emlearn_lab.device_src")
-    for name in sorted(p.name for p in src.iterdir() if p.name.endswith((".py", ".tmpl"))
-                       and not p.name.startswith("emlnet")):
+    for name in sorted(p.name for p in src.iterdir() if p.name.endswith((".py", ".tmpl"))):
+        if _is_net_source(name) != networks and not (networks and name == "emlab_common.py"):
+            continue
         digest.update(name.encode() + b"\0" + src.joinpath(name).read_bytes() + b"\0")
-    digest.update(resources.files("emlearn_lab.trees").joinpath("inline.py").read_bytes())
+    extra = ("nets", "netfile.py") if networks else ("trees", "inline.py")
+    digest.update(resources.files("emlearn_lab." + extra[0]).joinpath(extra[1]).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _is_net_source(name: str) -> bool:
+    return name.startswith("emlnet")
 
 
 _CALIBRATION: dict | None = None
