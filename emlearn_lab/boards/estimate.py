@@ -144,11 +144,6 @@ class Estimate:
         return f"<table>{body}</table>" + (f"<ul>{notes}</ul>" if notes else "")
 
 
-def _as_model(model):
-    from ..device.deploy import _as_model as as_model
-    return as_model(model)
-
-
 def board_target(board: Board) -> Target:
     return Target(MPY_TARGET[0], MPY_TARGET[1], None if board.arch == "none" else board.arch)
 
@@ -182,6 +177,7 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     if form not in _FORMS:
         raise InputError(f"form must be one of {_FORMS}, got {form!r}")
     board = get_board(board)
+    from ..device.deploy import _as_model
     model = _as_model(model)
     chosen, bundle = deploy_plan(model, board, form, name)
     if isinstance(model, NetModel):

@@ -24,7 +24,8 @@ from importlib import resources
 
 from .mpyfile import parse_mpy
 
-__all__ = ["HeapEstimate", "heap_estimate", "calibration", "runtime_hash", "block_round"]
+__all__ = ["HeapEstimate", "heap_estimate", "assemble_heap", "calibration", "runtime_hash",
+           "block_round"]
 
 _CALIBRATED_WORD_BYTES = 8      # the virtual device: unix port on x64
 
@@ -108,7 +109,6 @@ def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap:
     inline_info: for the inline form, {"functions": n, "threshold_bytes": n, "leaf_bytes": n}.
     """
     cal = calibration()["heap_x64"]
-    block = 4 * word_bytes
     ties = model.leaf_proba is not None
     native_runtime = any(a.path == "emltrees_kernels.mpy" for a in files)
     if form == "loadable":
@@ -120,29 +120,32 @@ def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap:
         # The quantiser module and its closures (native; the bytecode runtime has its own).
         fixed += cal[form + "_quantiser" if native_runtime or form == "inline"
                      else "bytecode_quantiser"]
-    mpys = [parse_mpy(a.data) for a in files if a.path.endswith(".mpy")]
-    code = [n for m in mpys for kind, n in m.code if kind != "bytecode"]
+    return assemble_heap(fixed, files, _loaded_modules(form, files),
+                         _allocations(form, model, inline_info or {}), word_bytes,
+                         native_code_in_heap)
+
+
+def assemble_heap(fixed_x64: float, files, loaded: set, sizes: list, word_bytes: int,
+                  native_code_in_heap: bool, at_load: tuple = ()) -> HeapEstimate:
+    """A HeapEstimate from the fixed costs calibrated on x64, the deployed files (``loaded``:
+    the .mpy paths imported when the model loads), the model-sized allocations the loaded
+    model keeps (``sizes``) and transient ones that only bound the largest block (``at_load``).
+    On other word sizes the fixed costs scale with the word, except the bytecode of the loaded
+    modules, which is copied into the heap unchanged."""
+    block = 4 * word_bytes
+    mpys = {a.path: parse_mpy(a.data) for a in files if a.path.endswith(".mpy")}
+    code = [n for m in mpys.values() for kind, n in m.code if kind != "bytecode"]
+    fixed = fixed_x64
     if word_bytes != _CALIBRATED_WORD_BYTES:
-        # Bytecode is copied into the heap unchanged; the rest is made of machine words.
-        loaded = _loaded_modules(form, files)
-        bytecode = sum(m.bytecode_bytes for a, m in zip(
-            [a for a in files if a.path.endswith(".mpy")], mpys) if a.path in loaded)
+        bytecode = sum(m.bytecode_bytes for path, m in mpys.items() if path in loaded)
         fixed = bytecode + (fixed - bytecode) * word_bytes // _CALIBRATED_WORD_BYTES
-    sizes = _allocations(form, model, inline_info or {})
-    largest = max(sizes)
-    if native_code_in_heap:
-        largest = max([largest] + code)
+    largest = max([*sizes, *at_load] + (code if native_code_in_heap else []))
     return HeapEstimate(fixed_bytes=int(fixed),
                         buffer_bytes=sum(block_round(n, block) for n in sizes),
                         native_code_bytes=sum(block_round(n, block) for n in code)
                         if native_code_in_heap else 0,
                         word_bytes=word_bytes, largest_block_bytes=block_round(largest, block),
                         machine_code_bytes=sum(code))
-
-
-def bytecode_bytes(mpys) -> int:
-    """Bytecode in these parsed .mpy files (copied into the heap unchanged on any port)."""
-    return sum(m.bytecode_bytes for m in mpys)
 
 
 def _loaded_modules(form: str, files) -> set:

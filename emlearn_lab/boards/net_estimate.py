@@ -11,7 +11,7 @@ What a loaded network keeps (device_src/emlnet*.py):
 Latency terms: one call, the input features, the multiply-accumulates, the neurons.
 """
 from .latency import LatencyEstimate, scale_to_board
-from .memory import HeapEstimate, block_round, bytecode_bytes, calibration
+from .memory import HeapEstimate, assemble_heap, calibration
 
 __all__ = ["net_heap", "net_latency", "net_allocations", "net_work_counts", "NET_TERMS",
            "net_key"]
@@ -43,28 +43,15 @@ def net_allocations(model) -> list:
 
 
 def net_heap(model, files, word_bytes: int, native_code_in_heap: bool) -> HeapEstimate:
-    from .memory import _CALIBRATED_WORD_BYTES, parse_mpy
     cal = calibration()["heap_x64"]
     native = any(a.path == "emlnet_kernels.mpy" for a in files)
     key = net_key(model, native)
-    fixed = cal[key] + cal[key + "_per_layer"] * len(model.layers)
-    mpys = [(a, parse_mpy(a.data)) for a in files if a.path.endswith(".mpy")]
-    code = [n for _, m in mpys for kind, n in m.code if kind != "bytecode"]
-    if word_bytes != _CALIBRATED_WORD_BYTES:
-        skip = {"emlab_tools.mpy"} | ({"emlnet_pure.mpy"} if native else set())
-        bytecode = bytecode_bytes([m for a, m in mpys if a.path not in skip])
-        fixed = bytecode + (fixed - bytecode) * word_bytes // _CALIBRATED_WORD_BYTES
-    block = 4 * word_bytes
-    sizes = net_allocations(model)
-    largest = max(sizes + [model.size_bytes])      # the file is read whole while loading
-    if native_code_in_heap:
-        largest = max([largest] + code)
-    return HeapEstimate(fixed_bytes=int(fixed),
-                        buffer_bytes=sum(block_round(n, block) for n in sizes),
-                        native_code_bytes=sum(block_round(n, block) for n in code)
-                        if native_code_in_heap else 0,
-                        word_bytes=word_bytes, largest_block_bytes=block_round(largest, block),
-                        machine_code_bytes=sum(code))
+    skip = {"emlab_tools.mpy"} | ({"emlnet_pure.mpy"} if native else set())
+    loaded = {a.path for a in files if a.path.endswith(".mpy")} - skip
+    # The network file is read whole while loading.
+    return assemble_heap(cal[key] + cal[key + "_per_layer"] * len(model.layers), files, loaded,
+                         net_allocations(model), word_bytes, native_code_in_heap,
+                         at_load=(model.size_bytes,))
 
 
 def net_work_counts(model) -> dict:
