@@ -180,11 +180,11 @@ def emlearn_files(clf, method, name, folder: Path, fixed: bool) -> dict:
     return {**headers, f"{name}.h": code}
 
 
-def measure_host(c, X, folder: Path, rounds: int) -> dict:
+def measure_host(c, X, folder: Path, rounds: int, flags=HOST_FLAGS) -> dict:
     files = {**c["files"], "bench.c": HARNESS % {"include": c["include"], "xt": c["xt"],
                                                 "predict": c["predict"].format(x="x"),
                                                 "n_features": X.shape[1]}}
-    exe = compile_host(files, "bench.c", folder / "bench", flags=HOST_FLAGS)
+    exe = compile_host(files, "bench.c", folder / "bench", flags=flags)
     rows = X.astype(np.float32 if c["xt"] == "float" else np.int16)
     (folder / "x.bin").write_bytes(rows.tobytes())
     passes = max(1, 20000 // len(X))

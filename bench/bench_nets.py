@@ -134,28 +134,9 @@ def device_rows(keras_model, ref_classes, X_train, X_test, passes=5):
     return device, out
 
 
-def measure_host(c, X, folder: Path, rounds: int) -> dict:
-    """bench_c's host measurement, linked with libm (emlearn's networks call expf/tanhf)."""
-    import subprocess
-
-    from bench_c import HARNESS, HOST_FLAGS, callgrind
-
-    from emlearn_lab.export.c_build import compile_host
-    files = {**c["files"], "bench.c": HARNESS % {"include": c["include"], "xt": "float",
-                                                "predict": c["predict"].format(x="x"),
-                                                "n_features": X.shape[1]}}
-    exe = compile_host(files, "bench.c", folder / "bench",
-                       flags=(*HOST_FLAGS, "-Wl,--no-as-needed", "-lm"))
-    (folder / "x.bin").write_bytes(X.astype(np.float32).tobytes())
-    ns = float(subprocess.run([str(exe), str(folder / "x.bin"), str(folder / "y.bin"),
-                               str(rounds), str(max(1, 20000 // len(X)))], capture_output=True,
-                              text=True, check=True).stdout)
-    return {"ns_per_predict": ns, "pred": np.fromfile(folder / "y.bin", np.int32),
-            "instructions_per_predict": callgrind(exe, folder, len(X))}
-
-
 def c_rows(mlp, X_train, X_test, rounds):
     import emlearn
+    from bench_c import HOST_FLAGS, measure_host
 
     import emlearn_lab as eml
     from emlearn_lab.export.c_build import firmware_size
@@ -191,7 +172,9 @@ def c_rows(mlp, X_train, X_test, rounds):
         for name, c in contenders.items():
             folder = tmp / name.replace(" ", "_")
             folder.mkdir()
-            host = measure_host(c, X_test, folder, rounds)
+            # Linked with libm: emlearn's networks call expf/tanhf.
+            host = measure_host(c, X_test, folder, rounds,
+                                flags=(*HOST_FLAGS, "-Wl,--no-as-needed", "-lm"))
             row = {"contender": name, "ns_per_predict": host["ns_per_predict"],
                    "instructions_per_predict": host["instructions_per_predict"],
                    "agreement_with_sklearn": float(np.mean(mlp.classes_[host["pred"]]
