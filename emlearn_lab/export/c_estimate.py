@@ -51,7 +51,8 @@ def _load() -> dict:
 
 
 def signature(model, form: str) -> tuple:
-    """(group, components, table bytes, decision nodes) of a model in a form: the group
+    """(group, components, table bytes, counts) of a model in a form, counts being (decision
+    nodes, nodes whose threshold needs more than an 8-bit immediate, trees); the group
     ("trees-table", "trees-inline", "net") has its own additive code model, and the
     components name the runtime paths the model needs."""
     if isinstance(model, NetModel):
@@ -85,12 +86,12 @@ def signature(model, form: str) -> tuple:
     return "trees-table", tuple(parts), tables.nbytes(), (model.n_nodes, 0, model.n_trees)
 
 
-def _terms(group: str, parts, n_nodes: int) -> dict:
+def _terms(group: str, parts, counts: tuple) -> dict:
     """The code model's regressors: a constant, one per component, and for the inline form
     bytes per decision node depending on how its features compare."""
     terms = {"constant": 1.0, **{p: 1.0 for p in parts}}
     if group == "trees-inline":
-        nodes, wide, trees = n_nodes
+        nodes, wide, trees = counts
         terms["per_node " + parts[0]] = float(nodes)
         # Thumb compares with an 8-bit immediate; other thresholds cost a literal load.
         terms["per_wide_node " + parts[0]] = float(wide)
@@ -98,9 +99,9 @@ def _terms(group: str, parts, n_nodes: int) -> dict:
     return terms
 
 
-def _code_bytes(coef: dict, group: str, parts, n_nodes: int) -> tuple:
+def _code_bytes(coef: dict, group: str, parts, counts: tuple) -> tuple:
     """(bytes, terms the calibration has not seen)."""
-    terms = _terms(group, parts, n_nodes)
+    terms = _terms(group, parts, counts)
     unseen = [t for t in terms if t not in coef]
     return sum(coef.get(t, 0.0) * v for t, v in terms.items()), unseen
 
@@ -125,12 +126,12 @@ def c_flash_estimate(model, cpu: str = "cortex-m4f", form: str = "table") -> CFl
         raise InputError(f"unknown cpu {cpu!r}: known are {', '.join(sorted(CPUS))}")
     exporter = dispatch(model)
     _check_form(exporter, form)
-    group, parts, data, n_nodes = signature(exporter.model, form)
+    group, parts, data, counts = signature(exporter.model, form)
     coef = _load().get(cpu, {}).get(group)
     if coef is None:
         raise InputError(f"no C size calibration for {cpu} {group}: run python -m "
                          "emlearn_lab.export.c_estimate with arm-none-eabi-gcc installed")
-    code, unseen = _code_bytes(coef, group, parts, n_nodes)
+    code, unseen = _code_bytes(coef, group, parts, counts)
     note = f"not calibrated: {', '.join(unseen)} (counted as 0 B)" if unseen else ""
     code = max(int(round(code)), 0)
     return CFlashEstimate(data + code, data, code, cpu, form, " ".join((group, *parts)), note)
@@ -198,11 +199,11 @@ def calibrate(models=None) -> dict:
     for model in (models if models is not None else _calibration_models()):
         forms = ("table",) if isinstance(model, NetModel) else ("table", "inline")
         for form in forms:
-            group, parts, data, n_nodes = signature(model, form)
+            group, parts, data, counts = signature(model, form)
             for cpu in CPUS:
                 s = c_size(model, cpu=cpu, form=form)
                 flash = s.text_bytes + s.data_bytes
-                samples.setdefault((cpu, group), []).append((parts, n_nodes, flash - data,
+                samples.setdefault((cpu, group), []).append((parts, counts, flash - data,
                                                              flash))
     out: dict = {}
     for (cpu, group), pts in samples.items():
