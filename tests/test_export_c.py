@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from c_harness import HARNESS
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -32,36 +33,6 @@ CXX_FLAGS = ("-x", "c++", "-std=c++11", "-O2", "-Wall", "-Wextra", "-Werror")
 STRICT = ("-Wconversion", "-Wsign-conversion", "-Wshadow", "-Wdouble-promotion", "-Wcast-qual",
           "-Wcast-align", "-Wundef", "-Wstrict-prototypes", "-Wfloat-equal")
 
-HARNESS = r"""#include <stdio.h>
-#include "%(name)s.h"
-
-int main(int argc, char **argv)
-{
-    FILE *in, *out;
-    %(xt)s x[%(N)s_N_FEATURES];
-    int32_t s[%(N)s_N_OUTPUTS];
-    if (argc != 3) {
-        return 2;
-    }
-    in = fopen(argv[1], "rb");
-    out = fopen(argv[2], "wb");
-    if (!in || !out) {
-        return 3;
-    }
-    while (fread(x, sizeof x[0], %(N)s_N_FEATURES, in) == %(N)s_N_FEATURES) {
-        int32_t p = %(name)s_predict(x);
-        %(name)s_scores(x, s);
-        fwrite(&p, sizeof p, 1, out);
-        fwrite(s, sizeof s[0], %(N)s_N_OUTPUTS, out);
-        %(value)s
-    }
-    fclose(in);
-    fclose(out);
-    return 0;
-}
-"""
-
-
 def run_c(model, X, folder, form="table", compilers=("gcc", "g++"), extra=(), **kw):
     """Predictions of the exported model compiled by each compiler: {compiler: (index,
     scores, value or None)}. One build and one run per compiler, in parallel."""
@@ -72,7 +43,7 @@ def run_c(model, X, folder, form="table", compilers=("gcc", "g++"), extra=(), **
     files = {f"{name}.h": tree_header(model, name, form, **kw),
              "eml_lab_trees.h": runtime_header_path().read_text(),
              "harness.c": HARNESS % {"name": name, "N": name.upper(), "xt": xt,
-                                     "value": value}}
+                                     "st": "int32_t", "value": value}}
     rows = model.check_X(X)
     (folder / "x.bin").write_bytes(np.ascontiguousarray(
         rows, dtype="<i2" if xt == "int16_t" else "<f4").tobytes())

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from c_harness import HARNESS
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
@@ -21,35 +22,6 @@ CXX_FLAGS = ("-x", "c++", "-std=c++11", "-O2", "-Wall", "-Wextra", "-Werror", "-
 ADVERSARIAL = [0.0, -0.0, 1e-45, -1e-45, 1.1754942e-38, 0.49999997, 0.5, -0.5, 1.5, -2.5,
                3.4e38, -3.4e38, 1e10, -1e10, 126.49, 127.5, -128.5, 7.0, 16.0]
 
-HARNESS = r"""#include <stdio.h>
-#include "%(name)s.h"
-
-int main(int argc, char **argv)
-{
-    FILE *in, *out;
-    float x[%(N)s_N_FEATURES];
-    %(st)s s[%(N)s_N_OUTPUTS];
-    if (argc != 3) {
-        return 2;
-    }
-    in = fopen(argv[1], "rb");
-    out = fopen(argv[2], "wb");
-    if (!in || !out) {
-        return 3;
-    }
-    while (fread(x, sizeof x[0], %(N)s_N_FEATURES, in) == %(N)s_N_FEATURES) {
-        int32_t p = %(name)s_predict(x);
-        %(name)s_scores(x, s);
-        fwrite(&p, sizeof p, 1, out);
-        fwrite(s, sizeof s[0], %(N)s_N_OUTPUTS, out);
-    }
-    fclose(in);
-    fclose(out);
-    return 0;
-}
-"""
-
-
 def _mlp(cls, X, y, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -62,7 +34,8 @@ def run_c(net, X, tmp_path, cxx=False, name="net"):
     folder.mkdir(parents=True, exist_ok=True)
     eml.export_c(net, folder / f"{name}.h", name=name)
     st = "float" if net.int8 is None else "int32_t"
-    (folder / "main.c").write_text(HARNESS % {"name": name, "N": name.upper(), "st": st})
+    (folder / "main.c").write_text(HARNESS % {"name": name, "N": name.upper(), "xt": "float",
+                                              "st": st, "value": ""})
     exe = compile_host({}, "main.c", folder / "harness", compiler="g++" if cxx else "gcc",
                        flags=CXX_FLAGS if cxx else C_FLAGS)
     X32 = net.check_X(X)
