@@ -8,6 +8,7 @@ __all__ = [
     "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",
     "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
     "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError",
+    "RecordingError", "LabelError", "LabelFileMismatchError",
 ]
 
 
@@ -57,3 +58,16 @@ class DeviceMemoryError(DeviceError, MemoryError):
 
 class DeviceRuntimeError(DeviceError):
     """Code on the device raised an exception; the message carries the device traceback."""
+
+
+class RecordingError(EmlearnLabError, ValueError):
+    """A recording file is corrupt, truncated, or cannot be placed on a time axis."""
+
+
+class LabelError(EmlearnLabError, ValueError):
+    """A label interval is invalid (outside the recording, inverted, overlapping, unknown class)
+    or a label file cannot be read."""
+
+
+class LabelFileMismatchError(LabelError):
+    """A label file was made for another recording (length, sample rate or content differ)."""

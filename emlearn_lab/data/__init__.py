@@ -1,0 +1,1 @@
+"""Small sample recordings with labels (sources and licenses in README.md)."""
