@@ -222,6 +222,21 @@ class Device:
         from .deploy import predict_on_device
         return predict_on_device(self, X, name=name)
 
+    # -- sensors ---------------------------------------------------------------------------
+    def playback(self, recording, **kw) -> bool:
+        """Make a Recording the device's playback sensor, the one ``record()`` reads by
+        default (see emlearn_lab.device.record.playback). float64 samples are sent as
+        float32. Returns False if the device already had this exact file."""
+        from .record import playback
+        return playback(self, recording, **kw)
+
+    def record(self, seconds: float, **kw):
+        """Record ``seconds`` from a sensor on the device (default: the playback sensor) into
+        a Recording, streamed as it is sampled; keywords ``sensor``, ``block_frames``,
+        ``progress`` (see emlearn_lab.device.record.record)."""
+        from .record import record
+        return record(self, seconds, **kw)
+
     def __repr__(self) -> str:
         kind = "virtual" if self.virtual is not None else "serial"
         state = "connected" if self._transport is not None else "disconnected"

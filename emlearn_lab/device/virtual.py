@@ -98,6 +98,12 @@ class VirtualDevice:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def interrupt(self) -> None:
+        """Ctrl-C for the running program: the unix port ignores a 0x03 byte on its stdin and
+        takes SIGINT instead (outside a running program a SIGINT ends the process)."""
+        if self.alive:
+            os.kill(self._proc.pid, signal.SIGINT)
+
     def kill(self) -> None:
         """Kill the process as if the board were unplugged (the pty stays, reads fail)."""
         if self._proc is not None and self._proc.poll() is None:
