@@ -5,6 +5,7 @@
 >>> dev = eml.connect("virtual")                                            # doctest: +SKIP
 >>> print(dev.deploy(model, X_test))          # pushed, verified, timed     # doctest: +SKIP
 """
+from . import datasets
 from .boards import (
                      Board,
                      BoardTable,
@@ -31,13 +32,20 @@ from .exceptions import (
                      DeviceRuntimeError,
                      EmlearnLabError,
                      InputError,
+                     LabelError,
+                     LabelFileMismatchError,
                      ModelFileError,
                      NotFittedError,
+                     RecordingError,
                      UnsupportedModelError,
 )
 from .export import CSize, c_size, export_c
+from .labels import Label, LabelSet
 from .nets.model import NetModel
+from .recordings.load import load_recording
+from .recordings.recording import Recording, RecordingInfo
 from .trees.model import TreeModel
+from .widgets import label
 
 __version__ = "0.1.0"
 
@@ -45,8 +53,10 @@ __all__ = [
     "convert", "compress", "compression_sweep", "CompressedTrees", "Sweep", "connect", "boards",
     "get_board", "add_board", "estimate", "fit_table", "Board", "BoardTable", "Estimate",
     "FitTable", "list_serial_ports", "Device", "DeployReport", "TreeModel", "NetModel",
-    "export_c", "c_size", "CSize",
+    "export_c", "c_size", "CSize", "Recording", "RecordingInfo", "load_recording",
+    "LabelSet", "Label", "label", "datasets",
     "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",
     "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
-    "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError",
+    "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError", "RecordingError",
+    "LabelError", "LabelFileMismatchError",
 ]

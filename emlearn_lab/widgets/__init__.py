@@ -1,0 +1,69 @@
+"""Notebook widgets. ``anywidget`` is imported when a widget is made, not with emlearn_lab."""
+from __future__ import annotations
+
+import os
+
+__all__ = ["label"]
+
+
+def label(recording, classes=None, labels=None, *, overlap: str = "forbid",
+          check: str = "error"):
+    """Open the labelling widget on a recording.
+
+    Parameters
+    ----------
+    recording : Recording or path
+        What to label; a path is read with :func:`emlearn_lab.load_recording`.
+    classes : sequence of str, optional
+        The label names offered in the picker (number keys 1–9 pick them). Labels already in
+        the file are added to the picker.
+    labels : path or LabelSet, optional
+        A path: the label file (``.csv`` native, ``.txt`` Audacity, ``.json`` Label Studio),
+        read if it exists and rewritten atomically on every change, so a dying kernel loses
+        nothing. A LabelSet: edited in place (saved only if it has a path). None: in memory.
+    overlap : {"forbid", "allow"}
+        Whether regions may overlap (sound events may; activities usually not).
+    check : {"error", "warn", "ignore"}
+        What to do when the label file was made for another recording.
+
+    Returns
+    -------
+    LabelWidget
+        Display it (last expression of a cell). ``w.labels`` is the LabelSet, synced both
+        ways with the view.
+
+    Raises
+    ------
+    LabelFileMismatchError
+        The label file records another recording's length, rate or content hash.
+    LabelError
+        The file holds intervals outside the recording or labels not in ``classes``.
+
+    Examples
+    --------
+    >>> import emlearn_lab as eml                                          # doctest: +SKIP
+    >>> rec = eml.load_recording("walk.csv")                               # doctest: +SKIP
+    >>> w = eml.label(rec, classes=["walk", "run", "idle"], labels="walk.labels.csv")
+    >>> w                                                                  # doctest: +SKIP
+    """
+    from ..labels import LabelSet
+    from ..recordings.load import load_recording
+    from ..recordings.recording import Recording
+    from .label_widget import LabelWidget
+
+    rec = recording if isinstance(recording, Recording) else load_recording(recording)
+    if isinstance(labels, LabelSet):
+        labelset = labels
+    elif labels is None:
+        labelset = LabelSet(classes=classes, recording=rec, overlap=overlap)
+    elif isinstance(labels, (str, os.PathLike)):
+        labelset = LabelSet.open(labels, recording=rec, classes=classes, overlap=overlap,
+                                 check=check)
+    else:
+        raise TypeError(f"labels must be a path, a LabelSet or None, got "
+                        f"{type(labels).__name__}")
+    if not labelset.classes and not classes:
+        from ..exceptions import LabelError
+        raise LabelError("no classes to label with: pass classes=['walk', 'run', ...] (the "
+                         "names offered by the picker and keys 1-9)")
+    return LabelWidget(rec, labelset)

@@ -1,0 +1,138 @@
+"""The label widget in a real JupyterLab, in headless Debian chromium, driven like a user."""
+import csv
+import json
+import os
+
+import browser_harness as bh
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CLASSES = ["walk", "run", "idle"]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    why = bh.missing()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests must run in CI: {why}")
+        pytest.skip(why)
+    root = tmp_path_factory.mktemp("lab")
+    t = np.arange(3000) / 50.0                               # 60 s of 3-axis 50 Hz
+    rng = np.random.default_rng(0)
+    xyz = np.column_stack([np.sin(2 * np.pi * f * t) for f in (0.5, 1.3, 2.1)])
+    xyz += 0.05 * rng.standard_normal(xyz.shape)
+    with open(root / "walk.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["time_s", "acc_x [g]", "acc_y [g]", "acc_z [g]"])
+        w.writerows([[f"{ti:.2f}", *map("{:.5f}".format, row)] for ti, row in zip(t, xyz)])
+    bh.write_notebook(root / "label.ipynb", [
+        "import emlearn_lab as eml\n"
+        "rec = eml.load_recording('walk.csv')\n"
+        f"w = eml.label(rec, classes={CLASSES!r}, labels='walk.labels.csv')\n"
+        "w",
+    ])
+    with bh.jupyter_lab(root) as (base, token), bh.browser() as page:
+        nb = bh.Notebook(page, base, token, "label.ipynb")
+        nb.run_all()
+        page.wait_for_selector(".emlab-label[data-state=ready]", timeout=60_000)
+        yield root, page, nb
+
+
+def _labels_on_disk(path):
+    rows = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return [(float(a), float(b), c) for a, b, c in csv.reader(rows[1:])]
+
+
+def _wait_regions(page, labels):
+    page.wait_for_function(
+        "(want) => document.querySelector('.emlab-label').dataset.regions === want",
+        arg=",".join(sorted(labels)), timeout=20_000)
+
+
+def test_label_with_mouse_and_keys(lab, tmp_path):
+    root, page, nb = lab
+    box = page.locator(".emlab-main").bounding_box()
+    y = box["y"] + box["height"] / 2
+    x_at = lambda frac: box["x"] + frac * box["width"]          # noqa: E731
+
+    def drag(f0, f1):
+        page.mouse.move(x_at(f0), y)
+        page.mouse.down()
+        page.mouse.move(x_at((f0 + f1) / 2), y, steps=4)
+        page.mouse.move(x_at(f1), y, steps=4)
+        page.mouse.up()
+
+    drag(0.10, 0.25)                                           # region A, class 1 "walk"
+    _wait_regions(page, ["walk"])
+    drag(0.50, 0.70)                                           # region B, selected
+    _wait_regions(page, ["walk", "walk"])
+    page.keyboard.press("2")                                   # relabel B "run"
+    _wait_regions(page, ["run", "walk"])
+    page.mouse.click(x_at(0.175), y)                           # select A
+    page.wait_for_timeout(300)
+    page.keyboard.press("Delete")
+    _wait_regions(page, ["run"])
+    page.keyboard.press("Control+z")                           # A comes back
+    _wait_regions(page, ["run", "walk"])
+
+    on_disk = _labels_on_disk(root / "walk.labels.csv")
+    assert sorted(c for _, _, c in on_disk) == ["run", "walk"]
+    walk = next(r for r in on_disk if r[2] == "walk")
+    run = next(r for r in on_disk if r[2] == "run")
+    assert walk[0] == pytest.approx(6.0, abs=0.5) and walk[1] == pytest.approx(15.0, abs=0.5)
+    assert run[0] == pytest.approx(30.0, abs=0.5) and run[1] == pytest.approx(42.0, abs=0.5)
+    in_kernel = json.loads(nb.run_code(
+        "import json; print(json.dumps([(r['start_s'], r['end_s'], r['label']) "
+        "for r in w.labels.to_records()]))"))
+    assert sorted(map(tuple, in_kernel)) == sorted(on_disk)
+
+    # pan and zoom: keys, wheel; the view reaches the kernel and new tiles are drawn
+    draws = int(page.locator(".emlab-label").get_attribute("data-draws"))
+    page.keyboard.press("+")
+    page.keyboard.press("ArrowRight")
+    page.mouse.move(x_at(0.5), y)
+    page.mouse.wheel(0, -240)
+    page.wait_for_function("(n) => Number(document.querySelector('.emlab-label')"
+                           ".dataset.draws) > n", arg=draws, timeout=10_000)
+    page.wait_for_timeout(600)                                 # view trait sync is debounced
+    start_s, end_s = json.loads(nb.run_code("print([w.view_start_s, w.view_end_s])"))
+    assert 0 < start_s < end_s < 60 and end_s - start_s < 30
+
+    stats = page.evaluate("() => window.emlabLabelStats")
+    assert stats and max(s["bytes"] for s in stats) <= 64_000
+    shot = tmp_path / "label_widget.png"
+    page.screenshot(path=str(shot))
+    out = os.environ.get("EMLAB_ARTIFACT_DIR")
+    if out:
+        os.makedirs(out, exist_ok=True)
+        page.screenshot(path=os.path.join(out, "label_widget.png"))
+    assert shot.stat().st_size > 10_000
+
+
+def test_python_side_changes_reach_the_view(lab):
+    root, page, nb = lab
+    nb.run_code("w.labels.add(50.0, 55.0, 'idle')")
+    _wait_regions(page, ["idle", "run", "walk"])
+    assert "idle" in (root / "walk.labels.csv").read_text()
+    nb.run_code("w.show(45.0, 58.0)")
+    page.wait_for_function("() => document.querySelector('.emlab-readout').textContent"
+                           ".startsWith('45')", timeout=10_000)
+
+
+def test_rejected_gesture_keeps_labels_and_says_why(lab):
+    root, page, nb = lab
+    before = (root / "walk.labels.csv").read_text()
+    box = page.locator(".emlab-main").bounding_box()
+    nb.run_code("w.show(0.0, 60.0)")
+    page.wait_for_timeout(500)
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + 0.12 * box["width"], y)       # inside region A: a move...
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.5 * box["width"], y, steps=6)   # ...onto region B: overlap
+    page.mouse.up()
+    page.wait_for_function("() => /overlap/i.test(document.querySelector('.emlab-status')"
+                           ".textContent)", timeout=10_000)
+    assert (root / "walk.labels.csv").read_text() == before
