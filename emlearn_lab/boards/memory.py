@@ -42,12 +42,18 @@ def runtime_hash(networks: bool = False) -> str:
     digest = hashlib.sha256()
     src = resources.files("emlearn_lab.device_src")
     for name in sorted(p.name for p in src.iterdir() if p.name.endswith((".py", ".tmpl"))):
+        if name in _NOT_MODEL_RUNTIME:
+            continue
         if _is_net_source(name) != networks and not (networks and name == "emlab_common.py"):
             continue
         digest.update(name.encode() + b"\0" + src.joinpath(name).read_bytes() + b"\0")
     extra = ("nets", "netfile.py") if networks else ("trees", "inline.py")
     digest.update(resources.files("emlearn_lab." + extra[0]).joinpath(extra[1]).read_bytes())
     return digest.hexdigest()[:16]
+
+
+# Device sources that no model deploy pushes (the playback sensor): no fixed cost depends on them.
+_NOT_MODEL_RUNTIME = {"emlab_sensor.py"}
 
 
 def _is_net_source(name: str) -> bool:
