@@ -1,4 +1,5 @@
-"""The emlearn-lab command: `emlearn-lab demo` runs the pipeline headless on a device;
+"""The emlearn-lab command: `emlearn-lab demo` runs the pipeline headless on a device
+(recording, labels, the device's sensor, a model deployed and verified);
 `emlearn-lab boards [--model FILE]` shows the board table or a model's fit on every board."""
 import argparse
 import sys
@@ -12,8 +13,14 @@ def _demo(args) -> int:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import train_test_split
 
-    from . import connect, convert
+    from . import LabelSet, connect, convert, datasets
     from .exceptions import EmlearnLabError
+
+    rec = datasets.load_sample("basic_motions")
+    labels = LabelSet.load(datasets.sample_labels_path("basic_motions"), recording=rec)
+    print(f"recording: {rec}")
+    print(f"labels: {len(labels)} intervals of {', '.join(labels.classes)} (file checked "
+          "against the recording's length, rate and SHA-256)")
 
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, random_state=1)
@@ -29,12 +36,19 @@ def _demo(args) -> int:
     try:
         with connect(args.device) as dev:
             print(f"device: {dev} [{dev.target}]")
+            dev.playback(rec)
+            sensed = dev.record(2.0)
+            sensor_ok = np.array_equal(sensed.data, rec.data[:sensed.n_samples]
+                                       .astype(sensed.data.dtype))
+            print(f"device sensor: recorded {sensed.duration_s:g} s ({sensed.n_samples} "
+                  f"samples × {sensed.n_channels} channels) of the recording played back; "
+                  f"identical to the file: {'yes' if sensor_ok else 'NO'}")
             report = dev.deploy(model, X_test, form=args.form)
             print(report)
     except EmlearnLabError as e:
         print(f"emlearn-lab demo: {e}", file=sys.stderr)
         return 2
-    return 0 if report.ok and host_vs_sklearn == 1.0 else 1
+    return 0 if report.ok and sensor_ok and host_vs_sklearn == 1.0 else 1
 
 
 def _load_model(path: str):
@@ -93,8 +107,10 @@ def _export_c(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="emlearn-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train a forest on digits, deploy it to a device, "
-                                       "verify every test row there and time it")
+    demo = sub.add_parser("demo", help="load a labelled sample recording and record it back "
+                                       "through the device's sensor; train a forest on "
+                                       "digits, deploy it to a device, verify every test row "
+                                       "there and time it")
     demo.add_argument("--device", default="virtual",
                       help="'virtual' (default), 'auto', or a serial port path")
     demo.add_argument("--form", default="auto", choices=["auto", "loadable", "inline"])
