@@ -33,11 +33,17 @@ def lab(tmp_path_factory):
         "rec = eml.load_recording('walk.csv')\n"
         f"w = eml.label(rec, classes={CLASSES!r}, labels='walk.labels.csv')\n"
         "w",
+        "words = eml.datasets.load_sample('words')\n"
+        "spoken = eml.LabelSet.load(eml.datasets.sample_labels_path('words'), recording=words)\n"
+        "wa = eml.label(words, labels=spoken)\n"
+        "wa",
     ])
     with bh.jupyter_lab(root) as (base, token), bh.browser() as page:
         nb = bh.Notebook(page, base, token, "label.ipynb")
         nb.run_all()
-        page.wait_for_selector(".emlab-label[data-state=ready]", timeout=60_000)
+        page.wait_for_function("() => [...document.querySelectorAll('.emlab-label')]"
+                               ".filter((e) => e.dataset.state === 'ready').length === 2",
+                               timeout=60_000)
         yield root, page, nb
 
 
@@ -54,7 +60,7 @@ def _wait_regions(page, labels):
 
 def test_label_with_mouse_and_keys(lab, tmp_path):
     root, page, nb = lab
-    box = page.locator(".emlab-main").bounding_box()
+    box = page.locator(".emlab-main").first.bounding_box()
     y = box["y"] + box["height"] / 2
     x_at = lambda frac: box["x"] + frac * box["width"]          # noqa: E731
 
@@ -90,7 +96,7 @@ def test_label_with_mouse_and_keys(lab, tmp_path):
     assert sorted(map(tuple, in_kernel)) == sorted(on_disk)
 
     # pan and zoom: keys, wheel; the view reaches the kernel and new tiles are drawn
-    draws = int(page.locator(".emlab-label").get_attribute("data-draws"))
+    draws = int(page.locator(".emlab-label").first.get_attribute("data-draws"))
     page.keyboard.press("+")
     page.keyboard.press("ArrowRight")
     page.mouse.move(x_at(0.5), y)
@@ -125,7 +131,7 @@ def test_python_side_changes_reach_the_view(lab):
 def test_rejected_gesture_keeps_labels_and_says_why(lab):
     root, page, nb = lab
     before = (root / "walk.labels.csv").read_text()
-    box = page.locator(".emlab-main").bounding_box()
+    box = page.locator(".emlab-main").first.bounding_box()
     nb.run_code("w.show(0.0, 60.0)")
     page.wait_for_timeout(500)
     y = box["y"] + box["height"] / 2
@@ -136,3 +142,25 @@ def test_rejected_gesture_keeps_labels_and_says_why(lab):
     page.wait_for_function("() => /overlap/i.test(document.querySelector('.emlab-status')"
                            ".textContent)", timeout=10_000)
     assert (root / "walk.labels.csv").read_text() == before
+
+
+def test_audio_shows_a_spectrogram_and_plays(lab):
+    root, page, nb = lab
+    widget = page.locator(".emlab-label").nth(1)
+    widget.scroll_into_view_if_needed()
+    assert widget.get_attribute("data-regions") == "five,four,one,three,two"
+    assert widget.locator(".emlab-spec").count() == 1
+    painted = page.evaluate("""() => {
+        const cv = document.querySelectorAll('.emlab-spec')[0];
+        const px = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+        let bright = 0;
+        for (let i = 0; i < px.length; i += 4) bright += px[i + 1] > 150;   // viridis top
+        return bright / (px.length / 4);
+    }""")
+    assert painted > 0.005                       # the words light up the spectrogram
+    widget.locator(".emlab-main").click(position={"x": 3, "y": 3})
+    page.keyboard.press("Escape")
+    page.keyboard.press(" ")                     # play the view
+    page.wait_for_function("() => document.querySelectorAll('.emlab-label')[1]"
+                           ".dataset.playing === 'true'", timeout=10_000)
+    assert nb.run_code("print(wa.message)").startswith("playing 0.00")
