@@ -413,7 +413,7 @@ def test_label_studio_audio_completions_and_annotations(tmp_path):
     two = {"data": {}, "annotations": [{"result": [audio]}, {"result": []},
                                        {"result": [audio], "was_cancelled": True}]}
     p.write_text(json.dumps([two]))
-    with pytest.raises(LabelError, match="has 2 annotations; pass annotation=<index>"):
+    with pytest.raises(LabelError, match="holds 2 annotations; pass annotation=<index>"):
         LabelSet.load(p)
     assert len(LabelSet.load(p, annotation=1)) == 0
     p.write_text(json.dumps([{"data": {"csv": "x"}, "predictions": [{"result": [audio]}]}]))

@@ -347,13 +347,7 @@ def parse_label_studio(text: str, *, source: str = "", task: int | None = None,
                          f"{type(doc).__name__}")
     if not tasks:
         raise LabelError(f"{src}: the export holds no tasks")
-    if task is None:
-        if len(tasks) > 1:
-            raise LabelError(f"{src} holds {len(tasks)} tasks; pass task=<index> (0 to "
-                             f"{len(tasks) - 1}) to choose the one for this recording")
-        task = 0
-    if not -len(tasks) <= task < len(tasks):
-        raise LabelError(f"task={task} but {src} holds {len(tasks)} tasks")
+    task = _pick(tasks, task, "task", src, "the one for this recording")
     chosen = tasks[task]
     where = f"{src} task {task}"
     if any(k in chosen for k in ("annotations", "completions", "predictions", "data")):
@@ -397,13 +391,7 @@ def _full_task(task: dict, where: str, annotation, from_name):
     if not anns:
         warn_caller(f"{where} has no annotations (predictions are not read); no labels")
         return [], {}, data
-    if annotation is None:
-        if len(anns) > 1:
-            raise LabelError(f"{where} has {len(anns)} annotations; pass annotation=<index> "
-                             f"(0 to {len(anns) - 1}) to choose one")
-        annotation = 0
-    if not -len(anns) <= annotation < len(anns):
-        raise LabelError(f"annotation={annotation} but {where} has {len(anns)} annotations")
+    annotation = _pick(anns, annotation, "annotation", where, "one")
     regions, names = [], {}
     for i, r in enumerate(anns[annotation].get("result") or []):
         rtype = r.get("type") if isinstance(r, dict) else None
@@ -449,3 +437,15 @@ def _ls_time(value, what: str, where: str) -> float:
     if not math.isfinite(x):
         raise LabelError(f"{where}: {what} is {value!r}, expected a finite number of seconds")
     return x
+
+
+def _pick(items: list, index, noun: str, where: str, which: str) -> int:
+    """The index of the task / annotation to read: the only one, or the one asked for."""
+    if index is None:
+        if len(items) > 1:
+            raise LabelError(f"{where} holds {len(items)} {noun}s; pass {noun}=<index> (0 to "
+                             f"{len(items) - 1}) to choose {which}")
+        return 0
+    if not -len(items) <= index < len(items):
+        raise LabelError(f"{noun}={index} but {where} holds {len(items)} {noun}s")
+    return index
