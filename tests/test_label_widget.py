@@ -180,3 +180,11 @@ def test_widget_class_is_an_anywidget_with_shipped_front_end():
     assert issubclass(LabelWidget, anywidget.AnyWidget)
     assert "export default" in str(LabelWidget._esm)          # read from the shipped file
     assert ".emlab-label" in str(LabelWidget._css)
+
+
+def test_picker_offers_the_given_classes_with_an_existing_labelset():
+    labels = eml.LabelSet([(1, 2, "idle")])                     # open set: only 'idle' used
+    w = eml.label(_accel(), classes=["walk", "run"], labels=labels)
+    assert w.classes == ["walk", "run", "idle"] and w.current_class == "walk"
+    w._on_message(w, {"type": "add", "start_s": 3, "end_s": 4, "label": "run"}, [])
+    assert sorted(r.label for r in w.labels) == ["idle", "run"]

@@ -66,4 +66,4 @@ def label(recording, classes=None, labels=None, *, overlap: str = "forbid",
         from ..exceptions import LabelError
         raise LabelError("no classes to label with: pass classes=['walk', 'run', ...] (the "
                          "names offered by the picker and keys 1-9)")
-    return LabelWidget(rec, labelset)
+    return LabelWidget(rec, labelset, classes=classes or ())

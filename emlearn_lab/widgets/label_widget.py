@@ -43,8 +43,9 @@ class LabelWidget(anywidget.AnyWidget):
     can_undo = traitlets.Bool(False).tag(sync=True)
     can_redo = traitlets.Bool(False).tag(sync=True)
 
-    def __init__(self, recording: Recording, labels: LabelSet, **kwargs):
+    def __init__(self, recording: Recording, labels: LabelSet, *, classes=(), **kwargs):
         self._recording = recording
+        self._offered = [str(c) for c in classes]      # picker: these first, then the set's
         self._pyramid = _tiles.Pyramid(recording.data)
         self._spectrogram = (_tiles.Spectrogram(self._pyramid.samples,
                                                 recording.samplerate_hz, recording.full_scale)
@@ -78,7 +79,7 @@ class LabelWidget(anywidget.AnyWidget):
             self._unobserve()
         self._labels = labels
         self._unobserve = labels.observe(self._sync_regions)
-        self.classes = list(labels.classes)
+        self.classes = self._offered + [c for c in labels.classes if c not in self._offered]
         if self.current_class not in self.classes:
             self.current_class = self.classes[0] if self.classes else ""
         self._sync_regions(labels)
