@@ -10,6 +10,8 @@ request costs O(columns × 4) whatever the zoom level, not O(samples in view).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = ["MAX_TILE_BYTES", "Pyramid", "Spectrogram", "overview", "tile"]
@@ -43,7 +45,8 @@ class Pyramid:
                 mins = np.concatenate([mins, np.repeat(mins[-1:], pad, axis=0)])
                 maxs = np.concatenate([maxs, np.repeat(maxs[-1:], pad, axis=0)])
             shape = (-1, _BLOCK_FACTOR, x.shape[1])
-            with _ignore_all_nan():
+            with warnings.catch_warnings():           # all-NaN blocks: NaN, no warning
+                warnings.simplefilter("ignore", RuntimeWarning)
                 mins = lo(mins.reshape(shape), axis=1)
                 maxs = hi(maxs.reshape(shape), axis=1)
             block *= _BLOCK_FACTOR
@@ -75,17 +78,6 @@ def _reduce_at(ufunc, values: np.ndarray, starts: np.ndarray, stop: int) -> np.n
     two columns start in the same block."""
     seg = values[: max(stop, int(starts[-1]) + 1)]
     return ufunc.reduceat(seg, starts, axis=0)
-
-
-class _ignore_all_nan:
-    def __enter__(self):
-        import warnings
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        self._w.__exit__(*exc)
 
 
 class Spectrogram:

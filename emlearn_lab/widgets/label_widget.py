@@ -154,7 +154,10 @@ class LabelWidget(anywidget.AnyWidget):
         start_s = max(0.0, float(c["start_s"]))
         end_s = min(float(c["end_s"]), rec.duration_s, start_s + _MAX_PLAY_S)
         i0, i1 = int(start_s * rec.samplerate_hz), int(np.ceil(end_s * rec.samplerate_hz))
-        pcm = np.nan_to_num(rec.as_float()[i0:i1].mean(axis=1), nan=0.0)
+        pcm = self._pyramid.samples[i0:i1].mean(axis=1)      # float32, only the range
+        if rec.full_scale:
+            pcm = pcm / np.float32(rec.full_scale)
+        pcm = np.nan_to_num(pcm, nan=0.0)
         peak = float(np.max(np.abs(pcm))) if pcm.size else 0.0
         if rec.full_scale is None and peak > 1.0:     # not audio in full-scale units
             pcm = pcm / peak
