@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from emlearn_lab.datasets import (
     SAMPLES,
@@ -22,8 +23,6 @@ from emlearn_lab.datasets import (
 )
 from emlearn_lab.exceptions import RecordingError
 from emlearn_lab.recordings.load import SUPPORTED_EXTENSIONS, load_recording
-
-sf = pytest.importorskip("soundfile")
 
 REPO = Path(__file__).resolve().parents[1]
 
