@@ -42,7 +42,7 @@ def runtime_hash(networks: bool = False) -> str:
     digest = hashlib.sha256()
     src = resources.files("emlearn_lab.device_src")
     for name in sorted(p.name for p in src.iterdir() if p.name.endswith((".py", ".tmpl"))):
-        if name in _NOT_MODEL_RUNTIME:
+        if name in _NOT_MODEL_RUNTIME or name.startswith("emlfx"):
             continue
         if _is_net_source(name) != networks and not (networks and name == "emlab_common.py"):
             continue
@@ -52,7 +52,8 @@ def runtime_hash(networks: bool = False) -> str:
     return digest.hexdigest()[:16]
 
 
-# Device sources that no model deploy pushes (the playback sensor): no fixed cost depends on them.
+# Device sources that no model deploy pushes (the playback sensor, the feature extractors
+# emlfx*.py): no fixed cost of a model depends on them.
 _NOT_MODEL_RUNTIME = {"emlab_sensor.py"}
 
 

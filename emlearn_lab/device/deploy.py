@@ -28,6 +28,8 @@ class DeployedModel:
 
     def __init__(self, model: TreeModel, name: str, form: str, load_call: str):
         self.model, self.name, self.form, self.load_call = model, name, form, load_call
+        self.features = None         # extractors, when deployed as a feature pipeline
+        self.fx_load_call = None
 
 
 def _as_model(model):
@@ -43,7 +45,10 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
     Parameters
     ----------
     dev : Device
-    model : TreeModel, NetModel, or a fitted estimator eml.convert accepts
+    model : TreeModel, NetModel, a fitted estimator eml.convert accepts, or a Pipeline
+        A fitted ``Pipeline(eml.features extractor (or a FeatureUnion of them), model)``
+        deploys both; X is then windows, and the device computes features and predictions
+        from them (see emlearn_lab.device.features.deploy_pipeline).
     X : array-like, optional
         Rows to verify on the device (every row: device result == host reference) and to time.
     form : {"auto", "loadable", "inline"}
@@ -70,6 +75,11 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
     DeviceDisconnectedError
         The link was lost; calling deploy again resumes (unchanged files are not re-sent).
     """
+    from sklearn.pipeline import Pipeline
+    if isinstance(model, Pipeline):
+        from .features import deploy_pipeline
+        return deploy_pipeline(dev, model, X, form=form, name=name, verify=verify,
+                               repeats=repeats)
     if form not in _FORMS:
         raise InputError(f"form must be one of {_FORMS}, got {form!r}")
     if not name.isidentifier():
@@ -248,6 +258,9 @@ def predict_on_device(dev, X, name=None):
     if deployed is None or (name is not None and name != deployed.name):
         raise DeviceError("no model deployed on this device in this session: call "
                           "dev.deploy(model) first")
+    if deployed.features is not None:
+        from .features import predict_windows
+        return predict_windows(dev, X, deployed)
     model = deployed.model
     Xc = model.check_X(X)
     index, scores = _run_rows(dev, model, Xc, deployed.name)

@@ -28,6 +28,12 @@ class DeployReport:
     bench_rows: int = 0
     bench_repeats: int = 0
     verify_s: float = 0.0
+    # Feature pipelines (deploy of Pipeline(extractor, model)): X are windows.
+    features: str | None = None
+    features_ram_bytes: int | None = None
+    feature_check: object = None      # FeatureCheck of the verified windows
+    sklearn_agreement: float | None = None  # device class == the host Pipeline.predict
+    us_per_window_features: float | None = None
 
     @property
     def bytes_sent(self) -> int:
@@ -54,12 +60,23 @@ class DeployReport:
                                             f"{self.runtime_ram_bytes} B; heap free before "
                                             f"{self.heap_free_bytes} B"),
                ("load time", f"{self.load_us} us")]
+        if self.features is not None:
+            out.append(("features", f"{self.features}; RAM {self.features_ram_bytes} B"))
+        if self.feature_check is not None:
+            out.append(("features device vs host", self.feature_check.rows()[1][1]))
         if self.agreement is not None:
             verdict = "EXACT" if self.ok else f"{self.n_disagreements} rows DIFFER"
             out.append(("agreement with host", f"{self.agreement:.2%} of {self.n_rows} rows "
                                                f"({verdict}; integer scores compared)"))
+        if self.sklearn_agreement is not None:
+            out.append(("agreement with sklearn", f"{self.sklearn_agreement:.2%} of windows "
+                                                  "(the host Pipeline.predict)"))
+        if self.us_per_window_features is not None:
+            out.append(("features on device", f"{self.us_per_window_features:.2f} us median "
+                                               "per window"))
         if self.us_per_predict_median is not None:
-            out.append(("predict on device", f"{self.us_per_predict_median:.2f} us median, "
+            what = "features + predict" if self.features is not None else "predict"
+            out.append((f"{what} on device", f"{self.us_per_predict_median:.2f} us median, "
                                              f"{self.us_per_predict_min:.2f} us min "
                                              f"({self.bench_rows} rows x {self.bench_repeats})"))
         return out

@@ -9,8 +9,14 @@ import hashlib
 import re
 
 from ..build import Target
-from ..exceptions import (DeviceBusyError, DeviceDisconnectedError, DeviceError,
-                          DeviceMemoryError, DeviceNotFoundError, DeviceRuntimeError)
+from ..exceptions import (
+    DeviceBusyError,
+    DeviceDisconnectedError,
+    DeviceError,
+    DeviceMemoryError,
+    DeviceNotFoundError,
+    DeviceRuntimeError,
+)
 
 __all__ = ["Device"]
 
@@ -216,6 +222,12 @@ class Device:
         """Build, push and verify a model on this device (see emlearn_lab.device.deploy)."""
         from .deploy import deploy
         return deploy(self, model, X, form=form, name=name, verify=verify, repeats=repeats)
+
+    def check_features(self, fx, X, *, name: str = "features", repeats: int = 20):
+        """Run a fitted feature extractor on windows X on the device and compare with the
+        host, value by value (see emlearn_lab.device.features.check_features)."""
+        from .features import check_features
+        return check_features(self, fx, X, name=name, repeats=repeats)
 
     def predict(self, X, name: str | None = None):
         """Predictions computed on the device for rows X, with the last deployed model."""

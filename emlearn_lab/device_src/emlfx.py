@@ -1,0 +1,140 @@
+# Device side of a feature pipeline: the extractors a feature file names (JSON written by the
+# host: {"format": "emlfx", "version": 1, "steps": [{"module", "cls", "params"}, ...]}),
+# applied to one window, optionally followed by a loaded model (emltrees / emlnet).
+# A corrupt or hostile file raises ValueError here; each extractor validates its own params.
+import array
+
+FORMAT = "emlfx"
+VERSION = 1
+MAX_STEPS = 16
+
+
+class Features:
+    """transform(window) -> array('i') of n_features, reused between calls."""
+
+    def __init__(self, steps):
+        self.steps = steps
+        first = steps[0].input
+        for s in steps:
+            i = s.input
+            if (i.n_samples, i.n_channels, i.dtype) != (first.n_samples, first.n_channels,
+                                                        first.dtype):
+                raise ValueError("feature file: every step must read the same window format")
+        self.n_samples = first.n_samples
+        self.n_channels = first.n_channels
+        self.dtype = first.dtype
+        self.nbytes = first.nbytes
+        self.n_features = 0
+        for s in steps:
+            self.n_features += s.n_features
+        self.out = array.array("i", bytes(4 * self.n_features))
+
+    def transform(self, window):
+        out = self.out
+        at = 0
+        for s in self.steps:
+            at = s.transform(window, out, at)
+        return out
+
+    def window(self):
+        """A zeroed window buffer of the right type and size."""
+        return array.array(self.dtype, bytes(self.nbytes))
+
+
+def load(path):
+    import json
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+    except ValueError as e:
+        raise ValueError("feature file %s is not valid JSON (%s)" % (path, e))
+    if not isinstance(spec, dict) or spec.get("format") != FORMAT:
+        raise ValueError("%s is not an emlfx feature file" % path)
+    if spec.get("version") != VERSION:
+        raise ValueError("feature file %s has version %r, this runtime reads %d"
+                         % (path, spec.get("version"), VERSION))
+    steps = spec.get("steps")
+    if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
+        raise ValueError("feature file %s: 'steps' must list 1..%d extractors" % (path, MAX_STEPS))
+    built = []
+    for step in steps:
+        module = step.get("module") if isinstance(step, dict) else None
+        cls = step.get("cls") if isinstance(step, dict) else None
+        if (not isinstance(module, str) or not module.startswith("emlfx_")
+                or not isinstance(cls, str) or not isinstance(step.get("params"), dict)):
+            raise ValueError("feature file %s: each step needs 'module' (emlfx_*), 'cls' and "
+                             "'params'" % path)
+        try:
+            mod = __import__(module)
+        except ImportError:
+            raise ValueError("feature file %s names module %s, which is not on the device"
+                             % (path, module))
+        make = getattr(mod, cls, None)
+        if make is None:
+            raise ValueError("feature file %s: module %s has no extractor %s"
+                             % (path, module, cls))
+        built.append(make(step["params"]))
+    return Features(built)
+
+
+class Pipeline:
+    """Features then a model: predict(window), scores(window), like the model's own."""
+
+    def __init__(self, features, model):
+        if model.n_features != features.n_features:
+            raise ValueError("the model takes %d features, the extractors make %d"
+                             % (model.n_features, features.n_features))
+        if model.features == 1:
+            raise ValueError("a feature pipeline needs a float32-input model")
+        self.features = features
+        self.model = model
+        self.row = array.array("f", bytes(4 * model.n_features))
+        self.n_features = model.n_features
+        self.n_outputs = model.n_outputs
+
+    def row_of(self, window):
+        # Integer features below 2**24 (see the extractors) are exact as float32.
+        f = self.features.transform(window)
+        row = self.row
+        for i in range(len(f)):
+            row[i] = f[i]
+        return row
+
+    def predict(self, window):
+        return self.model.predict(self.row_of(window))
+
+    def scores(self, window):
+        return self.model.scores(self.row_of(window))
+
+
+def run(features, x_path, out_path, model=None):
+    """For each window of x_path write its int32 features, then (with a model) predict() as
+    int32 and the scores. Returns the number of windows."""
+    import struct
+    w = features.window()
+    pipe = Pipeline(features, model) if model is not None else None
+    rows = 0
+    with open(x_path, "rb") as f, open(out_path, "wb") as out:
+        while f.readinto(w) == features.nbytes:
+            out.write(features.transform(w))
+            if pipe is not None:
+                p = pipe.model.predict(pipe.row_of(w))
+                out.write(struct.pack("<i", p if isinstance(p, int) else 0))
+                out.write(pipe.model.scores(pipe.row))
+            rows += 1
+    return rows
+
+
+def bench(features, x_path, max_rows, repeats, model=None):
+    """(median, min, n) microseconds per window for features.transform, or for the whole
+    pipeline's predict with a model (see emlab_tools.time_calls)."""
+    import emlab_tools
+    rows = []
+    with open(x_path, "rb") as f:
+        while len(rows) < max_rows:
+            w = features.window()
+            if f.readinto(w) != features.nbytes:
+                break
+            rows.append(w)
+    call = features.transform if model is None else Pipeline(features, model).predict
+    return emlab_tools.time_calls(call, rows, repeats)
