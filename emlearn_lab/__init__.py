@@ -5,7 +5,7 @@
 >>> dev = eml.connect("virtual")                                            # doctest: +SKIP
 >>> print(dev.deploy(model, X_test))          # pushed, verified, timed     # doctest: +SKIP
 """
-from . import datasets
+from . import datasets, features
 from .boards import (
                      Board,
                      BoardTable,
@@ -20,6 +20,7 @@ from .boards import (
 from .compress import CompressedTrees, Sweep, compress, compression_sweep
 from .convert import convert
 from .device.connect import connect, list_serial_ports
+from .device.feature_report import FeatureCheck
 from .device.report import DeployReport
 from .device.transport import Device
 from .exceptions import (
@@ -44,8 +45,10 @@ from .labels import Label, LabelSet
 from .nets.model import NetModel
 from .recordings.load import load_recording
 from .recordings.recording import Recording, RecordingInfo
+from .training import class_report, cross_validate, group_cv, plot_confusion, search
 from .trees.model import TreeModel
 from .widgets import label
+from .windowing import Windows, windows
 
 __version__ = "0.1.0"
 
@@ -54,7 +57,8 @@ __all__ = [
     "get_board", "add_board", "estimate", "fit_table", "Board", "BoardTable", "Estimate",
     "FitTable", "list_serial_ports", "Device", "DeployReport", "TreeModel", "NetModel",
     "export_c", "c_size", "CSize", "Recording", "RecordingInfo", "load_recording",
-    "LabelSet", "Label", "label", "datasets",
+    "LabelSet", "Label", "label", "datasets", "windows", "Windows", "features", "FeatureCheck",
+    "group_cv", "cross_validate", "search", "plot_confusion", "class_report",
     "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",
     "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
     "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError", "RecordingError",

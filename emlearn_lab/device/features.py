@@ -54,9 +54,8 @@ def split_pipeline(pipe) -> tuple:
 
 
 def _fitted(extractors) -> None:
-    from sklearn.utils.validation import check_is_fitted
     for e in extractors:
-        check_is_fitted(e, "spec_")
+        e._require_fit()
     first = extractors[0]
     for e in extractors[1:]:
         if (e.n_samples_, e.n_channels_, e.input_dtype_, e.input_shifts_) != (

@@ -11,9 +11,8 @@ import math
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
 
-from ..exceptions import InputError
+from ..exceptions import InputError, NotFittedError
 
 __all__ = ["Extractor", "as_windows", "input_shifts"]
 
@@ -125,7 +124,7 @@ class Extractor(TransformerMixin, BaseEstimator):
         -------
         ndarray of int32, shape (n_windows, n_features_out_)
         """
-        check_is_fitted(self, "spec_")
+        self._require_fit()
         X = self.check_windows(X)
         out = np.empty((len(X), self.n_features_out_), dtype=np.int32)
         row = array.array("i", bytes(4 * self.n_features_out_))
@@ -155,7 +154,7 @@ class Extractor(TransformerMixin, BaseEstimator):
     def quantise(self, X) -> np.ndarray:
         """The int16 windows the extractor computes on (float windows: round(x * 2**shift)
         half to even, saturated), as the device computes them."""
-        check_is_fitted(self, "spec_")
+        self._require_fit()
         X = self.check_windows(X)
         if self.input_dtype_ == "h":
             return X
@@ -164,12 +163,12 @@ class Extractor(TransformerMixin, BaseEstimator):
         return np.clip(np.round(scaled), -32768, 32767).astype(np.int16)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        check_is_fitted(self, "spec_")
+        self._require_fit()
         return np.asarray(self._names(), dtype=object)
 
     def device_spec(self) -> dict:
         """The JSON-able description the device builds this extractor from."""
-        check_is_fitted(self, "spec_")
+        self._require_fit()
         return {"module": self._module, "cls": self._class,
                 "params": dict(self.spec_["params"])}
 
@@ -182,6 +181,14 @@ class Extractor(TransformerMixin, BaseEstimator):
         self.__dict__.update(state)
         if "spec_" in state:
             self._device = self._build()
+
+    def _require_fit(self) -> None:
+        if not hasattr(self, "spec_"):
+            raise NotFittedError(f"This {type(self).__name__} is not fitted yet: call "
+                                 "fit(windows) first (or fit the Pipeline it is in)")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "spec_")
 
     def _samplerate_hz(self) -> float:
         """The samplerate_hz parameter, else the rate of the eml.windows() given to fit."""
