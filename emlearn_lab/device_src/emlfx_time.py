@@ -13,132 +13,212 @@
 try:
     import micropython
 except ImportError:
-    from emlearn_lab.features._viper import micropython, ptr16, ptr32
+    from emlearn_lab.features._viper import micropython, ptr16, ptr32, uint
 try:
     import emlfx_core as core
 except ImportError:
     from emlearn_lab.device_src import emlfx_core as core
 import array
 
+itemsize = core.itemsize
+
 STATS = ("mean", "std", "min", "max", "median", "q1", "q3", "iqr", "rms", "zero_crossings")
-_ORDER = (2, 3, 4, 5, 6, 7)        # statistics that need the sorted window
+_ORDER = (4, 5, 6, 7)        # statistics that need the sorted window
+
+
+# p, an array('i') shared by the kernels: 0 n_samples, 1 n_channels, 2 n_series, 3 1 if
+# order statistics are wanted, 4 n_axes, 5..7 axes, 8.. the series (a channel index, or 255
+# for the magnitude), then a block of 13 per series at h = 8 + n_series + 13 * k:
+# h+0 sum(u), h+1 sum(v*v) >> 30, h+2 sum(v*v) & (2**30 - 1) (loaded back by Python only),
+# h+3+i statistic STATS[i] + 2**24 (std and rms filled in by Python: they need more than 32
+# bits). Every word the kernels load back is >= 0: a 64-bit port zero-extends ptr32 loads.
+# u is a series biased to uint16 (u = v + 32768). w: the radix sort's buffer w[0:n], its
+# counts w[n:n+257], then _ROOT_Q8 (for the magnitude's square roots) at w[n+257:n+513].
+_BIAS = 1 << 24
+_ROOT_Q8 = [core.isqrt(t << 16) for t in range(256)]     # floor(256 * sqrt(t)), exact
 
 
 @micropython.viper
-def _gather(win: ptr16, u: ptr16, n: int, sc: int):
-    # Channel sc & 0xff of a window with sc >> 8 channels into u, biased to uint16 (v + 32768).
-    nc = sc >> 8
-    i = sc & 0xFF
-    j = 0
-    while j < n:
-        u[j] = (int(win[i]) ^ 0x8000) & 0xFFFF
-        i += nc
-        j += 1
-
-
-@micropython.viper
-def _magnitude(win: ptr16, u: ptr16, n: int, p: ptr16):
-    # u[j] = isqrt(sum over the axes of (v*v >> 2)) + 32768. p: n_channels, n_axes, axes...
-    nc = int(p[0])
-    na = int(p[1])
-    j = 0
-    i = 0
-    while j < n:
-        s = 0
-        a = 0
-        while a < na:
-            v = (int(win[i + int(p[2 + a])]) ^ 0x8000) - 0x8000
-            s += (v * v) >> 2
-            a += 1
-        r = 0
-        bit = 1 << 28
-        while bit > s:
-            bit = bit >> 2
-        while bit:
-            if s >= r + bit:
-                s = s - r - bit
-                r = (r >> 1) + bit
+def _all_series(win: ptr16, u: ptr16, w: ptr16, p: ptr32):
+    n = int(p[0])
+    nc = int(p[1])
+    ns = int(p[2])
+    root = ptr16(uint(w) + uint(2 * (n + 257)))
+    count = ptr16(uint(w) + uint(2 * n))
+    series = 0
+    while series < ns:
+        h = 8 + ns + 13 * series
+        ch = int(p[8 + series])
+        series += 1
+        j = 0
+        i = 0
+        if ch != 255:
+            i = ch
+            while j < n:
+                u[j] = (int(win[i]) ^ 0x8000) & 0xFFFF
+                i += nc
+                j += 1
+        else:
+            na = int(p[4])
+            while j < n:
+                s = 0
+                a = 0
+                while a < na:
+                    v = (int(win[i + int(p[5 + a])]) ^ 0x8000) - 0x8000
+                    s += (v * v) >> 2
+                    a += 1
+                # isqrt(s), s < 3 * 2**28: a guess from the top 8 bits' table, one Newton
+                # step, then exact correction.
+                e = 0
+                if s >= 1 << 24:
+                    e = 16
+                elif s >= 1 << 16:
+                    e = 8
+                t = s >> e
+                if t >= 1 << 12:
+                    e += 4
+                    t = t >> 4
+                if t >= 1 << 10:
+                    e += 2
+                    t = t >> 2
+                if t >= 1 << 8:
+                    e += 2
+                    t = t >> 2
+                r = (int(root[t]) << (e >> 1)) >> 8
+                if e and r:
+                    r = (r + s // r) >> 1
+                while r * r > s:
+                    r -= 1
+                while (r + 1) * (r + 1) <= s:
+                    r += 1
+                u[j] = r + 32768
+                i += nc
+                j += 1
+        total = 0
+        hi = 0
+        lo = 0
+        least = 65535
+        most = 0
+        j = 0
+        while j < n:
+            x = int(u[j])
+            total += x                  # n <= 16384: below 2**30
+            v = x - 32768
+            lo += v * v
+            hi += lo >> 30
+            lo = lo & 0x3FFFFFFF
+            if x < least:
+                least = x
+            if x > most:
+                most = x
+            j += 1
+        mean = total // n
+        crossings = 0
+        above = 0
+        if int(u[0]) > mean:
+            above = 1
+        j = 1
+        while j < n:
+            now = 0
+            if int(u[j]) > mean:
+                now = 1
+            if now != above:
+                crossings += 1
+                above = now
+            j += 1
+        sv = total - (n << 15)          # sum of v; floor(256 * sv / n) without overflow:
+        q = sv // n
+        p[h] = total
+        p[h + 1] = hi
+        p[h + 2] = lo
+        p[h + 3] = (q << 8) + (((sv - q * n) << 8) // n) + (1 << 24)
+        p[h + 5] = ((least - 32768) << 8) + (1 << 24)
+        p[h + 6] = ((most - 32768) << 8) + (1 << 24)
+        p[h + 12] = crossings + (1 << 24)
+        if int(p[3]) == 0:
+            continue
+        # Sort u - least: LSD radix through w[0:n] with counts w[n:n+257]; one 8-bit pass for
+        # a range below 256, two 7-bit ones below 2**14, else two 8-bit ones.
+        spread = most - least
+        bits = 8
+        passes = 2
+        if spread < 256:
+            passes = 1
+        elif spread < 16384:
+            bits = 7
+        bins = 1 << bits
+        mask = bins - 1
+        shift = 0
+        step = 0
+        while step < passes:
+            src = u if step == 0 else w
+            dst = w if step == 0 else u
+            b = 0
+            while b <= bins:
+                count[b] = 0
+                b += 1
+            j = 0
+            if step == 0:
+                while j < n:
+                    x = int(src[j]) - least
+                    src[j] = x
+                    d = (x & mask) + 1
+                    count[d] = int(count[d]) + 1
+                    j += 1
             else:
-                r = r >> 1
-            bit = bit >> 2
-        u[j] = r + 32768
-        i += nc
-        j += 1
+                while j < n:
+                    d = ((int(src[j]) >> shift) & mask) + 1
+                    count[d] = int(count[d]) + 1
+                    j += 1
+            b = 1
+            while b <= bins:
+                count[b] = int(count[b]) + int(count[b - 1])
+                b += 1
+            j = 0
+            while j < n:
+                x = int(src[j])
+                d = (x >> shift) & mask
+                k = int(count[d])
+                dst[k] = x
+                count[d] = k + 1
+                j += 1
+            shift += bits
+            step += 1
+        out = w if passes == 1 else u
+        k = 0
+        while k < 3:
+            pos = 2 * (n - 1)           # 4 * position: median 2(n-1), q1 n-1, q3 3(n-1)
+            if k == 1:
+                pos = n - 1
+            elif k == 2:
+                pos = 3 * (n - 1)
+            i = pos >> 2
+            f = pos & 3
+            lo = int(out[i]) + least - 32768
+            v = lo << 8
+            if f:
+                v = ((lo << 2) + f * (int(out[i + 1]) - int(out[i]))) << 6
+            p[h + 7 + k] = v + (1 << 24)
+            k += 1
+        p[h + 10] = int(p[h + 9]) - int(p[h + 8]) + (1 << 24)
 
 
 @micropython.viper
-def _moments(u: ptr16, n: int, r: ptr32):
-    # r = sum(u), sum(v*v) >> 30, sum(v*v) & (2**30 - 1), min(u), max(u), crossings of the
-    # floored mean; u biased by 32768, v = u - 32768. n <= 16384 keeps sum(u) below 2**30.
-    total = 0
-    hi = 0
-    lo = 0
-    least = 65535
-    most = 0
-    j = 0
-    while j < n:
-        x = int(u[j])
-        total += x
-        v = x - 32768
-        lo += v * v
-        hi += lo >> 30
-        lo = lo & 0x3FFFFFFF
-        if x < least:
-            least = x
-        if x > most:
-            most = x
-        j += 1
-    mean = total // n
-    crossings = 0
-    above = 0
-    if int(u[0]) > mean:
-        above = 1
-    j = 1
-    while j < n:
-        now = 0
-        if int(u[j]) > mean:
-            now = 1
-        if now != above:
-            crossings += 1
-            above = now
-        j += 1
-    r[0] = total
-    r[1] = hi
-    r[2] = lo
-    r[3] = least
-    r[4] = most
-    r[5] = crossings
-
-
-@micropython.viper
-def _sort(u: ptr16, tmp: ptr16, count: ptr16, n: int):
-    # LSD radix sort of n uint16 in place (two byte passes through tmp); count: 257 uint16.
-    shift = 0
-    while shift < 16:
-        src = u if shift == 0 else tmp
-        dst = tmp if shift == 0 else u
-        b = 0
-        while b < 257:
-            count[b] = 0
-            b += 1
-        j = 0
-        while j < n:
-            d = (int(src[j]) >> shift) & 0xFF
-            count[d + 1] = int(count[d + 1]) + 1
-            j += 1
-        b = 1
-        while b < 257:
-            count[b] = int(count[b]) + int(count[b - 1])
-            b += 1
-        j = 0
-        while j < n:
-            x = int(src[j])
-            d = (x >> shift) & 0xFF
-            k = int(count[d])
-            dst[k] = x
-            count[d] = k + 1
-            j += 1
-        shift += 8
+def _emit(p: ptr32, out: ptr32, sel: ptr16):
+    # out[at:] = for each series, the statistics sel[2:] (unbiased); sel[0] their count,
+    # sel[1] = at.
+    m = int(sel[0])
+    at = int(sel[1])
+    ns = int(p[2])
+    series = 0
+    while series < ns:
+        h = 8 + ns + 13 * series + 3
+        k = 0
+        while k < m:
+            out[at] = int(p[h + int(sel[2 + k])]) - (1 << 24)
+            at += 1
+            k += 1
+        series += 1
 
 
 class TimeStats:
@@ -157,66 +237,38 @@ class TimeStats:
                              % len(self.axes))
         self.stats = core.int_list(params, "stats", 1, len(STATS), 0, len(STATS) - 1)
         self.n_features = (len(self.axes) + self.magnitude) * len(self.stats)
-        self.u = array.array("H", bytes(2 * n))
-        self.sorted = False
+        self.series = list(self.axes) + ([255] if self.magnitude else [])
+        ordered = 0
         for s in self.stats:
             if s in _ORDER:
-                self.sorted = True
-        if self.sorted:
-            self.tmp = array.array("H", bytes(2 * n))
-            self.count = array.array("H", bytes(2 * 257))
-        self.r = array.array("i", bytes(4 * 6))
-        self.mag = array.array("h", [nc, len(self.axes)] + list(self.axes))
+                ordered = 1
+        self.std = 1 in self.stats
+        self.rms = 8 in self.stats
+        self.u = array.array("H", bytes(2 * n))
+        self.w = array.array("H", bytes(2 * (n + 257)) + bytes(array.array("H", _ROOT_Q8)))
+        ns = len(self.series)
+        self.p = array.array("i", [n, nc, ns, ordered, len(self.axes)] + list(self.axes)
+                             + [0] * (3 - len(self.axes)) + self.series + [0] * (13 * ns))
+        self.blocks = [8 + ns + 13 * k for k in range(ns)]
+        self.sel = array.array("H", [len(self.stats), 0] + list(self.stats))
 
     def transform(self, window, out, at=0):
-        """Write the n_features statistics of window into out[at:] (e.g. an array('i'))."""
-        win = self.input.prepare(window)
-        n = self.input.n_samples
-        sc = self.input.n_channels << 8
-        for a in self.axes:
-            _gather(win, self.u, n, sc | a)
-            at = self._stats(out, at)
-        if self.magnitude:
-            _magnitude(win, self.u, n, self.mag)
-            at = self._stats(out, at)
-        return at
-
-    def _stats(self, out, at):
-        n = self.input.n_samples
-        u = self.u
-        r = self.r
-        _moments(u, n, r)
-        if self.sorted:
-            _sort(u, self.tmp, self.count, n)
-        total = r[0] - 32768 * n
-        squares = (r[1] << 30) + r[2]
-        for s in self.stats:
-            if s == 0:
-                v = (total << 8) // n
-            elif s == 1:
-                v = core.isqrt(((n * squares - total * total) << 16) // (n * n))
-            elif s == 2:
-                v = (r[3] - 32768) << 8
-            elif s == 3:
-                v = (r[4] - 32768) << 8
-            elif s == 8:
-                v = core.isqrt((squares << 16) // n)
-            elif s == 9:
-                v = r[5]
-            elif s == 7:
-                v = self._quantile(3) - self._quantile(1)
-            else:
-                v = self._quantile(2 if s == 4 else 1 if s == 5 else 3)
-            out[at] = v
-            at += 1
-        return at
-
-    def _quantile(self, quarters):
-        # 256 * the (quarters / 4) quantile, linear interpolation: position quarters * (n-1) / 4.
-        pos = quarters * (self.input.n_samples - 1)
-        i = pos >> 2
-        f = pos & 3
-        lo = self.u[i] - 32768
-        if f == 0:
-            return lo << 8
-        return ((lo << 2) + f * (self.u[i + 1] - 32768 - lo)) << 6
+        """Write the n_features statistics of window into out[at:] (an array('i'))."""
+        if len(out) < at + self.n_features or itemsize(out) != 4:
+            raise ValueError("out must be an array('i') with room for %d features at %d"
+                             % (self.n_features, at))
+        p = self.p
+        _all_series(self.input.prepare(window), self.u, self.w, p)
+        if self.std or self.rms:
+            n = self.input.n_samples
+            for h in self.blocks:
+                total = p[h] - (n << 15)
+                squares = (p[h + 1] << 30) + p[h + 2]
+                if self.std:
+                    p[h + 4] = core.isqrt(((n * squares - total * total) << 16) // (n * n)) \
+                        + _BIAS
+                if self.rms:
+                    p[h + 11] = core.isqrt((squares << 16) // n) + _BIAS
+        self.sel[1] = at
+        _emit(p, out, self.sel)
+        return at + self.n_features

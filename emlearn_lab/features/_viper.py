@@ -11,28 +11,41 @@ pointer's width). ``checked()`` turns those rules into run-time checks for the t
 import contextlib
 import functools
 import inspect
+import types
 
-__all__ = ["micropython", "const", "ptr8", "ptr16", "ptr32", "checked", "Word"]
+__all__ = ["micropython", "const", "ptr8", "ptr16", "ptr32", "uint", "checked", "Word"]
 
-_FORMATS = {"B": 8, "H": 16, "I": 32}
+_FORMATS = {"B": 8, "H": 16, "i": 32}
 _state = {"checked": False}
 
 
 def _viper(function):
-    """Viper casts arguments annotated ptr8/ptr16/ptr32 to pointers on entry: do the same."""
-    parameters = inspect.signature(function).parameters.values()
-    casts = [(i, p.annotation) for i, p in enumerate(parameters)
-             if p.annotation in (ptr8, ptr16, ptr32)]
-    if not casts:
-        return function
+    """Viper casts arguments annotated ptr8/ptr16/ptr32 to pointers on entry: do the same.
+    In checked() mode the call runs a twin of the function whose ``int`` (the viper cast to a
+    machine word) makes Words, as do its int arguments, so overflows raise."""
+    kinds = [p.annotation for p in inspect.signature(function).parameters.values()]
+    twin = []
 
     @functools.wraps(function)
     def call(*args):
-        args = list(args)
-        for i, kind in casts:
-            args[i] = kind(args[i])
-        return function(*args)
+        args = [k(a) if k in _POINTERS else a for k, a in zip(kinds, args)]
+        if not _state["checked"]:
+            return function(*args)
+        if not twin:      # built on first use, when the module's globals are all defined
+            scope = dict(function.__globals__, int=_word)
+            twin.append(types.FunctionType(function.__code__, scope, function.__name__,
+                                           function.__defaults__, function.__closure__))
+        args = [_word(a) if k is int else a for k, a in zip(kinds, args)]
+        return twin[0](*args)
     return call
+
+
+def _word(value) -> "Word":
+    """The viper ``int(x)`` cast in checked mode: the value must fit a machine word."""
+    value = int(value)
+    if not -(1 << 31) <= value < (1 << 31):
+        raise OverflowError(f"viper word overflow: {value} does not fit int32")
+    return Word(value)
 
 
 class _MicroPython:
@@ -79,26 +92,60 @@ Word.__neg__ = lambda self: self._wrap(-int(self))
 
 
 class _CheckedView:
-    """A pointer in checked mode: loads give Words, stores must fit the pointer's width."""
+    """A pointer in checked mode: loads give Words, stores must fit the pointer's width, and
+    ptr32 loads must not be negative (a 64-bit port zero-extends them, a 32-bit one does
+    not: the same code would read different values)."""
 
     def __init__(self, view, bits):
         self._view, self._bits = view, bits
 
     def __getitem__(self, index):
-        return Word(self._view[index])
+        value = self._view[index]
+        if value < 0:
+            raise OverflowError(f"viper ptr32 load of a negative value ({value}) at {index}: "
+                                "64-bit ports zero-extend it; keep loaded words >= 0")
+        return Word(value)
 
     def __setitem__(self, index, value):
-        if not 0 <= value < (1 << self._bits):
+        lo = -(1 << 31) if self._bits == 32 else 0
+        hi = (1 << 31) if self._bits == 32 else (1 << self._bits)
+        if not lo <= value < hi:
             raise OverflowError(f"viper store of {value} through a {self._bits}-bit pointer: "
                                 f"mask it to the pointer's width first")
         self._view[index] = int(value)
 
 
+class _Address:
+    """``uint(buffer)`` in viper is the buffer's address; adding a byte offset and casting
+    back with ``ptr16(...)`` addresses the buffer from there. Here: (buffer, offset)."""
+
+    def __init__(self, buf, offset=0):
+        self.buf, self.offset = buf, offset
+
+    def __add__(self, offset):
+        return _Address(self.buf, self.offset + int(offset))
+
+    __radd__ = __add__
+
+
+def uint(value):
+    """viper's uint cast: an address for a buffer, the value for an int."""
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, _CheckedView):
+        value = value._view
+    return _Address(value.buf, value.offset) if isinstance(value, _Address) else _Address(value)
+
+
 def _pointer(buf, fmt):
+    offset = 0
+    if isinstance(buf, _Address):
+        buf, offset = buf.buf, buf.offset
     view = memoryview(buf)
     if view.format != "B" or view.ndim != 1:
         view = view.cast("B")
-    view = view.cast(fmt)
+    view = view[offset:]
+    view = view[:len(view) - len(view) % (_FORMATS[fmt] // 8)].cast(fmt)
     return _CheckedView(view, _FORMATS[fmt]) if _state["checked"] else view
 
 
@@ -111,7 +158,12 @@ def ptr16(buf):
 
 
 def ptr32(buf):
-    return _pointer(buf, "I")
+    # Signed: a store keeps the low 32 bits, which for int32 values is this; loads of
+    # negative values are outside the rules (see _CheckedView).
+    return _pointer(buf, "i")
+
+
+_POINTERS = (ptr8, ptr16, ptr32)
 
 
 @contextlib.contextmanager
