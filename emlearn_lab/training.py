@@ -19,8 +19,11 @@ __all__ = ["group_cv", "cross_validate", "search", "plot_confusion", "class_repo
 MAX_GRID = 50       # more combinations than this are sampled (RandomizedSearchCV) instead
 
 
-def group_cv(n_splits: int = 5) -> model_selection.GroupKFold:
-    """K-fold cross-validation by recording: :class:`sklearn.model_selection.GroupKFold`.
+def group_cv(n_splits: int = 5) -> model_selection.StratifiedGroupKFold:
+    """K-fold cross-validation by recording, with the classes balanced across folds as far
+    as whole groups allow: :class:`sklearn.model_selection.StratifiedGroupKFold` (shuffled,
+    ``random_state=0``). Plain GroupKFold can put every recording of a class in one test
+    fold, leaving the model of that fold without the class.
 
     Pass ``groups=win.groups`` to its ``split`` (or to any scikit-learn function taking
     ``cv=``), so that no recording has windows in both the training and the test folds.
@@ -32,7 +35,7 @@ def group_cv(n_splits: int = 5) -> model_selection.GroupKFold:
 
     Returns
     -------
-    sklearn.model_selection.GroupKFold
+    sklearn.model_selection.StratifiedGroupKFold
 
     Raises
     ------
@@ -45,7 +48,8 @@ def group_cv(n_splits: int = 5) -> model_selection.GroupKFold:
     >>> scores = cross_val_score(model, win.X, win.y, groups=win.groups,
     ...                          cv=group_cv(4))                            # doctest: +SKIP
     """
-    return model_selection.GroupKFold(n_splits=n_splits)
+    return model_selection.StratifiedGroupKFold(n_splits=n_splits, shuffle=True,
+                                                random_state=0)
 
 
 def _folds(win, cv):
@@ -60,7 +64,7 @@ def _folds(win, cv):
                          f"at least 2 recordings; got cv={cv} and {n_groups} recording"
                          f"{'s' * (n_groups != 1)}. Pass more recordings, or cut one in time "
                          "with Recording.slice_s and window the parts")
-    return model_selection.GroupKFold(n_splits=min(int(cv), n_groups))
+    return group_cv(min(int(cv), n_groups))
 
 
 def cross_validate(estimator, win: Windows, *, cv=5, scoring="f1_macro",
@@ -75,7 +79,7 @@ def cross_validate(estimator, win: Windows, *, cv=5, scoring="f1_macro",
     estimator : scikit-learn estimator
     win : Windows
     cv : int or cross-validation splitter
-        Number of :class:`~sklearn.model_selection.GroupKFold` folds, reduced to the number
+        Number of :func:`group_cv` folds, reduced to the number
         of recordings if there are fewer; or a splitter, which is passed ``groups``.
     scoring : str, callable, list or dict
         As for :func:`sklearn.model_selection.cross_validate`.

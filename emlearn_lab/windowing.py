@@ -76,7 +76,10 @@ class Windows:
     def split(self, test_size: float = 0.25, random_state: int = 0) -> tuple[Windows, Windows]:
         """Split into (train, test) by recording: no recording has windows in both.
 
-        Uses :class:`sklearn.model_selection.GroupShuffleSplit`; ``test_size`` is a fraction
+        A fraction ``test_size`` up to 0.5 takes one fold of
+        :class:`sklearn.model_selection.StratifiedGroupKFold` with ``round(1 / test_size)``
+        folds (classes balanced as far as whole groups allow); otherwise
+        :class:`sklearn.model_selection.GroupShuffleSplit`; ``test_size`` is a fraction
         (or a number) of recordings, not of windows.
 
         Raises
@@ -84,15 +87,23 @@ class Windows:
         InputError
             The windows come from fewer than two recordings.
         """
-        from sklearn.model_selection import GroupShuffleSplit
+        from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
 
         n_groups = len(np.unique(self.groups))
         if n_groups < 2:
             raise InputError(f"a split by recording needs windows from at least 2 recordings, "
                              f"got {n_groups}: pass more recordings, or cut one in time with "
                              "Recording.slice_s and pass the parts to eml.windows")
-        splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=random_state)
-        train, test = next(splitter.split(np.zeros(len(self)), groups=self.groups))
+        if isinstance(test_size, float) and 0 < test_size <= 0.5 and len(set(self.y)) > 1:
+            # every class in training when whole groups allow it (GroupShuffleSplit can put
+            # all the recordings of a class in the test set)
+            splitter = StratifiedGroupKFold(n_splits=min(n_groups, round(1 / test_size)),
+                                            shuffle=True, random_state=random_state)
+            train, test = next(splitter.split(np.zeros(len(self)), self.y, self.groups))
+        else:
+            splitter = GroupShuffleSplit(n_splits=1, test_size=test_size,
+                                         random_state=random_state)
+            train, test = next(splitter.split(np.zeros(len(self)), groups=self.groups))
         return self[train], self[test]
 
     def __repr__(self) -> str:

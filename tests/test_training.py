@@ -9,7 +9,12 @@ from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.metrics import precision_recall_fscore_support as sk_prfs
-from sklearn.model_selection import GridSearchCV, GroupKFold, RandomizedSearchCV
+from sklearn.model_selection import (
+    GridSearchCV,
+    GroupKFold,
+    RandomizedSearchCV,
+    StratifiedGroupKFold,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.tree import DecisionTreeClassifier
@@ -74,11 +79,27 @@ def flatten(X):
 
 # -- folds by recording ----------------------------------------------------------------------
 
-def test_group_cv_is_group_kfold(win):
+def test_group_cv_is_stratified_group_kfold(win):
     cv = group_cv(4)
-    assert isinstance(cv, GroupKFold) and cv.n_splits == 4
+    assert isinstance(cv, StratifiedGroupKFold) and cv.n_splits == 4
     for train, test in cv.split(win.X, win.y, groups=win.groups):
         assert not set(win.groups[train]) & set(win.groups[test])
+
+
+def test_every_training_fold_has_every_class_when_groups_allow():
+    # 3 sessions per class, one class's sessions listed together: plain GroupKFold puts
+    # them all in one test fold; the stratified folds keep each class in every training set.
+    recs, sets = [], []
+    for i, c in enumerate("aaabbbccc"):
+        rec = Recording(np.random.default_rng(i).normal(size=(40, 1)).astype(np.float32),
+                        samplerate_hz=10)
+        recs.append(rec)
+        sets.append(LabelSet([(0, 4, c)], recording=rec))
+    win = windows(recs, sets, window_s=1.0)
+    for train, _ in group_cv(3).split(win.X, win.y, win.groups):
+        assert set(win.y[train]) == {"a", "b", "c"}
+    train, test = win.split(test_size=1 / 3)
+    assert set(train.y) == {"a", "b", "c"} and not set(train.groups) & set(test.groups)
 
 
 def test_cross_validate_never_tests_on_a_training_recording(win):
