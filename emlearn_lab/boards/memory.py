@@ -42,7 +42,7 @@ def runtime_hash(networks: bool = False) -> str:
     digest = hashlib.sha256()
     src = resources.files("emlearn_lab.device_src")
     for name in sorted(p.name for p in src.iterdir() if p.name.endswith((".py", ".tmpl"))):
-        if name in _NOT_MODEL_RUNTIME or name.startswith("emlfx"):
+        if name in _NOT_MODEL_RUNTIME or name.startswith("emlfx") or name == "__init__.py":
             continue
         if _is_net_source(name) != networks and not (networks and name == "emlab_common.py"):
             continue
@@ -53,7 +53,7 @@ def runtime_hash(networks: bool = False) -> str:
 
 
 # Device sources that no model deploy pushes (the playback sensor, the feature extractors
-# emlfx*.py): no fixed cost of a model depends on them.
+# emlfx*.py, the package's __init__.py): no fixed cost of a model depends on them.
 _NOT_MODEL_RUNTIME = {"emlab_sensor.py"}
 
 

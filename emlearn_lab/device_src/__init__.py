@@ -1,4 +1,4 @@
-"""MicroPython sources that run on the device (never imported by CPython).
+"""MicroPython sources that run on the device.
 
 emltrees.py          loadable tree runtime: model file reader + validation + predict
 emltrees_kernels.py  its hot loops under @micropython.viper (compiled per arch)
@@ -6,5 +6,13 @@ emltrees_pure.py     the same kernels as plain bytecode (no native code on the p
 emlab_common.py      input check, predict/scores closures, near-tie settling (both forms)
 emlab_f64.py         integer IEEE-754 double arithmetic for the near-tie path
 emlab_tools.py       load with RAM accounting, row-by-row verification, timing
+emlab_sensor.py      the device's sensors (playback of a recording file)
+emlfx.py             feature pipeline runtime: feature file (JSON) -> extractors [-> model]
+emlfx_core.py        extractors' shared parts: spec checks, float32 -> int16 input, isqrt
+emlfx_time.py        TimeStats
 (the "inline" form's module is generated per model by emlearn_lab/trees/inline.py)
+
+The emlfx_* extractor modules are also imported by CPython on the host (emlearn_lab.features
+runs them through features/_viper.py): one source computes the features on both sides.
+The others are never imported by CPython.
 """
