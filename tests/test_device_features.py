@@ -14,7 +14,7 @@ import emlearn_lab as eml
 from emlearn_lab.datasets import load_sample, sample_labels_path
 from emlearn_lab.device_src.emlfx_time import STATS
 from emlearn_lab.exceptions import DeviceRuntimeError, InputError, UnsupportedModelError
-from emlearn_lab.features import TimeStats
+from emlearn_lab.features import FFTBands, LogMel, SoundLevel, TimeStats
 
 pytestmark = pytest.mark.device
 
@@ -101,6 +101,42 @@ def test_pipeline_errors_before_anything_is_sent(device, motions):
         bad = motions.X[:5].copy()
         bad[2, 3, 1] = np.nan
         device.check_features(pipe[0], bad)
+
+
+@pytest.fixture(scope="module")
+def words():
+    rec = load_sample("words")
+    labels = eml.LabelSet.load(sample_labels_path("words"), recording=rec)
+    return eml.windows(rec, labels, window_s=0.25, hop_s=0.125, groups="interval")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SoundLevel("A"), lambda: SoundLevel("Z"),
+    lambda: FFTBands(n_bands=8, pool="max"),
+    lambda: LogMel(n_mels=16, n_fft=256, pool="none")], ids=["dBA", "dBZ", "fft", "logmel"])
+def test_audio_features_device_equals_host(device, words, make):
+    W = words.X[:8]
+    assert W.dtype == np.int16
+    check = device.check_features(make().fit(words), W, repeats=2)
+    assert check.exact, str(check)
+    # float audio (e.g. a float WAV) takes the quantising input stage: still exact
+    F = (W / 32768.0).astype(np.float32)
+    fx = make()
+    fx.samplerate_hz = words.samplerate_hz
+    check = device.check_features(fx.fit(F), F, repeats=0)
+    assert fx.input_dtype_ == "f" and check.exact, str(check)
+
+
+def test_audio_pipeline_deploys_end_to_end(device, words):
+    rate = words.samplerate_hz
+    pipe = make_pipeline(FeatureUnion([("level", SoundLevel("A", samplerate_hz=rate)),
+                                       ("mel", LogMel(n_mels=16, n_fft=256, pool="mean",
+                                                      samplerate_hz=rate))]),
+                         RandomForestClassifier(n_estimators=5, random_state=0))
+    pipe.fit(words.X, words.y)
+    report = device.deploy(pipe, words.X[:10], name="words", repeats=2)
+    assert report.ok and report.feature_check.exact and report.sklearn_agreement == 1.0, \
+        str(report)
 
 
 def _load_on_device(device, path):

@@ -12,11 +12,9 @@
 # vector length, so that three full-scale axes still fit a 16-bit sample.
 try:
     import micropython
-except ImportError:
-    from emlearn_lab.features._viper import micropython, ptr16, ptr32, uint
-try:
     import emlfx_core as core
-except ImportError:
+except ImportError:         # CPython on the host (decided by micropython, not by sys.path)
+    from emlearn_lab.features._viper import micropython, ptr16, ptr32, uint
     from emlearn_lab.device_src import emlfx_core as core
 import array
 
@@ -30,8 +28,7 @@ _ORDER = (4, 5, 6, 7)        # statistics that need the sorted window
 # order statistics are wanted, 4 n_axes, 5..7 axes, 8.. the series (a channel index, or 255
 # for the magnitude), then a block of 13 per series at h = 8 + n_series + 13 * k:
 # h+0 sum(u), h+1 sum(v*v) >> 30, h+2 sum(v*v) & (2**30 - 1) (loaded back by Python only),
-# h+3+i statistic STATS[i] + 2**24 (std and rms filled in by Python: they need more than 32
-# bits). Every word the kernels load back is >= 0: a 64-bit port zero-extends ptr32 loads.
+# h+3+i statistic STATS[i] + 2**24 (std filled in by Python: it needs more than 32 bits). Every word the kernels load back is >= 0: a 64-bit port zero-extends ptr32 loads.
 # u is a series biased to uint16 (u = v + 32768). w: the radix sort's buffer w[0:n], its
 # counts w[n:n+257], then _ROOT_Q8 (for the magnitude's square roots) at w[n+257:n+513].
 _BIAS = 1 << 24
@@ -135,6 +132,38 @@ def _all_series(win: ptr16, u: ptr16, w: ptr16, p: ptr32):
         p[h + 5] = ((least - 32768) << 8) + (1 << 24)
         p[h + 6] = ((most - 32768) << 8) + (1 << 24)
         p[h + 12] = crossings + (1 << 24)
+        # rms = isqrt(floor(65536 * sum(v*v) / n)) in 32-bit words: long division of the
+        # two-limb sum by n (<= 2**14) in 15-bit steps gives m = floor(sum / n) and the 16-bit
+        # fraction; then the square root rt digit by digit (two input bits per step), whose
+        # remainder stays below 2 * rt + 1 < 2**25.
+        q = hi // n
+        t = ((hi - q * n) << 15) | (lo >> 15)
+        q1 = t // n
+        t = ((t - q1 * n) << 15) | (lo & 0x7FFF)
+        q2 = t // n
+        frac = ((t - q2 * n) << 16) // n
+        m = (q << 30) | (q1 << 15) | q2
+        rt = 0
+        rem = 0
+        k = 32                          # bit pairs of m, then of frac (two loops: a branch
+        while k > 0:                    # per pair costs more than the loop)
+            k -= 2
+            rem = (rem << 2) | ((m >> k) & 3)
+            trial = (rt << 2) | 1
+            rt = rt << 1
+            if rem >= trial:
+                rem -= trial
+                rt |= 1
+        k = 16
+        while k > 0:
+            k -= 2
+            rem = (rem << 2) | ((frac >> k) & 3)
+            trial = (rt << 2) | 1
+            rt = rt << 1
+            if rem >= trial:
+                rem -= trial
+                rt |= 1
+        p[h + 11] = rt + (1 << 24)
         if int(p[3]) == 0:
             continue
         # Sort u - least: LSD radix through w[0:n] with counts w[n:n+257]; one 8-bit pass for
@@ -243,7 +272,6 @@ class TimeStats:
             if s in _ORDER:
                 ordered = 1
         self.std = 1 in self.stats
-        self.rms = 8 in self.stats
         self.u = array.array("H", bytes(2 * n))
         self.w = array.array("H", bytes(2 * (n + 257)) + bytes(array.array("H", _ROOT_Q8)))
         ns = len(self.series)
@@ -259,16 +287,12 @@ class TimeStats:
                              % (self.n_features, at))
         p = self.p
         _all_series(self.input.prepare(window), self.u, self.w, p)
-        if self.std or self.rms:
+        if self.std:                  # the only statistic needing more than 32 bits
             n = self.input.n_samples
             for h in self.blocks:
                 total = p[h] - (n << 15)
                 squares = (p[h + 1] << 30) + p[h + 2]
-                if self.std:
-                    p[h + 4] = core.isqrt(((n * squares - total * total) << 16) // (n * n)) \
-                        + _BIAS
-                if self.rms:
-                    p[h + 11] = core.isqrt((squares << 16) // n) + _BIAS
+                p[h + 4] = core.isqrt(((n * squares - total * total) << 16) // (n * n)) + _BIAS
         self.sel[1] = at
         _emit(p, out, self.sel)
         return at + self.n_features

@@ -1,0 +1,153 @@
+"""Feature extraction on the device: emlearn_lab's extractors (viper machine code from the
+one source CPython also runs) against straightforward pure-MicroPython implementations
+(bench/naive_features_mpy.py), in one run on one device.
+
+    python3 bench/bench_features.py                       # virtual device (unix port, x64)
+    python3 bench/bench_features.py --device /dev/ttyACM0
+
+Cases (the issue's): TimeStats on a 2 s window of 3-axis 100 Hz int16 accelerometer data,
+every statistic plus the magnitude; A-weighted sound level of 1 s of 16 kHz int16 audio.
+Each contender is timed with the same device-side loop (emlab_tools.time_calls: best of 3
+rounds of N calls per window, minus an empty loop, median over windows), in passes that
+alternate the contenders; the figure is the median over passes. Also: whether ours equals the
+host bit for bit (dev.check_features), how far the naive float results are from ours, and
+the host's time per window for the same source under CPython.
+Writes bench/results/features.{md,json}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import emlearn_lab as eml
+from emlearn_lab.features import TimeStats
+
+HERE = Path(__file__).resolve().parent
+NAIVE = "naive_features_mpy"
+
+
+def accel_windows(n_windows=8, seed=0) -> np.ndarray:
+    """2 s of 3-axis 100 Hz accelerometer counts (8192 per g, int16): walking-like motion."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(200) / 100.0
+    out = []
+    for _ in range(n_windows):
+        f = rng.uniform(1.5, 2.5)
+        g = np.column_stack([0.4 * np.sin(2 * np.pi * f * t + p) for p in rng.uniform(0, 6, 3)])
+        g += [0.0, 0.0, 1.0] + 0.05 * rng.standard_normal((200, 3))
+        out.append(np.round(g * 8192).astype(np.int16))
+    return np.stack(out)
+
+
+def audio_windows(n_windows=4, seed=0) -> np.ndarray:
+    """1 s of 16 kHz int16 audio: a gliding tone over noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(16000) / 16000.0
+    out = []
+    for _ in range(n_windows):
+        tone = np.sin(2 * np.pi * (rng.uniform(200, 2000) + 300 * t) * t)
+        out.append((6000 * tone + 500 * rng.standard_normal(t.size)).astype(np.int16)[:, None])
+    return np.stack(out)
+
+
+def _naive_setup(make: str) -> str:
+    """Device code making the naive object `_nv` and `_rows`, the windows of the device's
+    window file (the one dev.check_features wrote), for emlab_tools.time_calls."""
+    code = (f"import array, emlab_tools, {NAIVE}\n"
+            f"_nv = {NAIVE}.{make}\n"
+            "_rows = []\n"
+            "with open('_emlab_w.bin', 'rb') as f:\n"
+            "    while True:\n"
+            "        b = f.read(_nb)\n"
+            "        if len(b) < _nb: break\n"
+            "        _rows.append(array.array('h', b))\n")
+    return code
+
+
+def measure_case(dev, name, fx, W, naive_make, units, repeats, passes) -> dict:
+    fx.fit(W)
+    check = dev.check_features(fx, W, name=name, repeats=0)
+    src = (HERE / f"{NAIVE}.py").read_bytes()
+    dev.write_file(f"{NAIVE}.py", src)
+    nbytes = W[0].size * 2
+    dev.exec(f"_nb = {nbytes}\n" + _naive_setup(naive_make), timeout_s=60)
+    ours_t, naive_t = [], []
+    for _ in range(passes):
+        med, _, _ = dev.eval(f"__import__('emlfx').bench(_emlab_fx[{name!r}], '_emlab_w.bin', "
+                             f"{len(W)}, {repeats})", timeout_s=600)
+        ours_t.append(med)
+        med, _, _ = dev.eval(f"emlab_tools.time_calls(_nv.transform, _rows, "
+                             f"{max(1, repeats // 10)}, 1)", timeout_s=600)
+        naive_t.append(med)
+    naive = dev.eval("_nv.transform(_rows[0])", timeout_s=600)
+    naive_values = naive[:5] if isinstance(naive, list) else [naive]
+    t0 = time.perf_counter()
+    host = fx.transform(W)
+    host_us = (time.perf_counter() - t0) / len(W) * 1e6
+    ours_us, naive_us = statistics.median(ours_t), statistics.median(naive_t)
+    return {"case": name, "extractor": repr(fx), "window": list(W.shape[1:]),
+            "n_windows": len(W), "n_features": int(host.shape[1]),
+            "ours_us": ours_us, "naive_us": naive_us, "speedup": naive_us / ours_us,
+            "ours_passes_us": ours_t,
+            "exact_host_device": check.exact, "host_cpython_us": host_us,
+            "naive_passes_us": naive_t, "naive_first_values": naive_values,
+            "ours_first_values_in_naive_units": [float(v) / units
+                                                 for v in host[0][:len(naive_values)]]}
+
+
+def cases():
+    out = [("timestats_2s_3axis_100hz", TimeStats(magnitude=True), accel_windows(),
+            "NaiveTimeStats(200, 3)", 256)]
+    try:
+        from emlearn_lab.features.audio import SoundLevel, a_weighting_sos
+    except ImportError:                     # the audio extractors are not built yet
+        return out
+    sos = [list(map(float, s)) for s in a_weighting_sos(16000)]
+    out.append(("a_weighting_1s_16khz", SoundLevel(weighting="A", samplerate_hz=16000),
+                audio_windows(), f"NaiveSoundLevel({sos!r})", 100))
+    return out
+
+
+def table(rows: list, meta: dict) -> str:
+    notes = ["", "First values of window 0, naive (float) vs ours (integer, in the naive's "
+             "units):"]
+    for r in rows:
+        pairs = ", ".join(f"{a:.3f} / {b:.3f}" for a, b in
+                          zip(r["naive_first_values"], r["ours_first_values_in_naive_units"]))
+        notes.append(f"- {r['case']}: {pairs}")
+    lines = [f"Run of {meta['date']} ({meta['device']}, {meta['target']}; shared 2-core VM)",
+             "", "| case | ours us/window | naive MicroPython us/window | speedup | "
+             "device == host | host CPython us/window |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['case']} | {r['ours_us']:.1f} | {r['naive_us']:.1f} | "
+                     f"**{r['speedup']:.1f}x** | {'bit-exact' if r['exact_host_device'] else 'NO'}"
+                     f" | {r['host_cpython_us']:.0f} |")
+    return "\n".join(lines + notes) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="virtual")
+    ap.add_argument("--repeats", type=int, default=50)
+    ap.add_argument("--passes", type=int, default=5)
+    ap.add_argument("--out", default=str(HERE / "results" / "features"))
+    args = ap.parse_args(argv)
+    with eml.connect(args.device) as dev:
+        rows = [measure_case(dev, *case, repeats=args.repeats, passes=args.passes)
+                for case in cases()]
+        meta = {"date": time.strftime("%Y-%m-%d"), "device": repr(dev),
+                "target": str(dev.target)}
+    Path(args.out + ".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    Path(args.out + ".md").write_text(table(rows, meta))
+    print(table(rows, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
