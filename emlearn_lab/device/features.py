@@ -99,18 +99,19 @@ def _windows(extractors, X) -> np.ndarray:
     return X
 
 
-def _timeout_s(X, extractors) -> float:
-    return 60 + len(X) * (0.05 + X[0].size * 2e-5 * len(extractors))
+def _timeout_s(X, n_steps: int) -> float:
+    """Generous: ~20 us per sample and extractor covers a Cortex-M0 running LogMel."""
+    return 60 + len(X) * (0.05 + X[0].size * 2e-5 * n_steps)
 
 
-def _run(dev, X, name: str, n_features: int, model=None) -> tuple:
+def _run(dev, X, name: str, n_features: int, model=None, n_steps: int = 1) -> tuple:
     """Device features (n, F) [, predict index (n,), scores (n, k)] for windows X."""
     dev.write_file(_W_PATH, np.ascontiguousarray(X).astype(X.dtype.newbyteorder("<"))
                    .tobytes(), skip_unchanged=True)
     args = f"_emlab_fx[{name!r}], {_W_PATH!r}, {_OUT_PATH!r}"
     if model is not None:
         args += f", _emlab_models[{name!r}]"
-    rows = dev.eval(f"__import__('emlfx').run({args})", timeout_s=_timeout_s(X, [0]))
+    rows = dev.eval(f"__import__('emlfx').run({args})", timeout_s=_timeout_s(X, n_steps))
     if rows != len(X):
         raise DeviceError(f"device processed {rows} of {len(X)} windows")
     fields = [("features", "<i4", (n_features,))]
@@ -164,7 +165,7 @@ def check_features(dev, fx, X, *, name: str = "features", repeats: int = 20) -> 
     host = np.hstack([e.transform(X) for e in extractors])
     host_s = time.perf_counter() - t0
     _load(dev, extractors, name)
-    (device,) = _run(dev, X, name, host.shape[1])
+    (device,) = _run(dev, X, name, host.shape[1], n_steps=len(extractors))
     names = [str(n) for e in extractors for n in e.get_feature_names_out()]
     check = FeatureCheck.compare(host, device, names, host_us=host_s / len(X) * 1e6)
     if repeats:
@@ -213,7 +214,8 @@ def _verify(dev, pipe, model, extractors, W, name, report) -> None:
     from .deploy import _same_rows
     t0 = time.perf_counter()
     host = np.hstack([e.transform(W) for e in extractors])
-    dev_features, dev_index, dev_scores = _run(dev, W, name, host.shape[1], model)
+    dev_features, dev_index, dev_scores = _run(dev, W, name, host.shape[1], model,
+                                               len(extractors))
     names = [str(n) for e in extractors for n in e.get_feature_names_out()]
     report.feature_check = FeatureCheck.compare(host, dev_features, names)
     host_scores = model.scores(host)
@@ -242,7 +244,7 @@ def predict_windows(dev, X, deployed):
              f"if {deployed.name!r} not in _emlab_models:\n {deployed.load_call}\n",
              timeout_s=60)
     n = sum(e.n_features_out_ for e in extractors)
-    _, index, scores = _run(dev, W, deployed.name, n, model)
+    _, index, scores = _run(dev, W, deployed.name, n, model, len(extractors))
     if model.kind == "classifier":
         return model.classes_[index]
     if hasattr(model, "values"):
