@@ -182,6 +182,14 @@ def test_a_window_of_the_wrong_size_raises_in_the_device_class():
         device.transform(array.array("h", [0] * 15), array.array("i", [0] * 20))
 
 
+def test_a_failed_refit_keeps_the_previous_fit():
+    fx = TimeStats(axes="xyz").fit(np.zeros((2, 10, 3), np.int16))
+    with pytest.raises(InputError, match="'axes' parameter"):
+        fx.fit(np.zeros((2, 12, 2), np.int16))
+    assert (fx.n_samples_, fx.n_channels_) == (10, 3)
+    assert fx.transform(np.zeros((1, 10, 3), np.int16)).shape == (1, 30)
+
+
 def test_names_clone_pickle_and_a_search_over_three_dimensional_windows():
     rng = np.random.default_rng(0)
     X = (rng.normal(size=(40, 50, 3)) * np.repeat([1, 4], 20)[:, None, None]).astype(np.float32)

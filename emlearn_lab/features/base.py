@@ -98,24 +98,37 @@ class Extractor(TransformerMixin, BaseEstimator):
         self
         """
         who = type(self).__name__
-        self.window_samplerate_hz_ = getattr(X, "samplerate_hz", None)
+        rate = getattr(X, "samplerate_hz", None)
         X = as_windows(X, who)
-        _, self.n_samples_, self.n_channels_ = X.shape
-        self.input_dtype_ = "h" if X.dtype == np.int16 else "f"
-        self.input_shifts_ = input_shifts(X) if self.input_dtype_ == "f" else None
-        params = {"n_samples": self.n_samples_, "n_channels": self.n_channels_,
-                  "dtype": self.input_dtype_}
-        if self.input_shifts_ is not None:
-            params["shifts"] = self.input_shifts_
-        params.update(self._params(self.n_samples_, self.n_channels_))
-        self.spec_ = {"module": self._module, "cls": self._class, "params": params}
-        self._device = self._build()
-        self.n_features_out_ = self._device.n_features
+        # Learned state is assigned only once everything is valid: a failed refit leaves
+        # the previous fit intact.
+        state = {"window_samplerate_hz_": rate, "n_samples_": X.shape[1],
+                 "n_channels_": X.shape[2], "input_dtype_": "h" if X.dtype == np.int16 else "f"}
+        state["input_shifts_"] = input_shifts(X) if state["input_dtype_"] == "f" else None
+        params = {"n_samples": X.shape[1], "n_channels": X.shape[2],
+                  "dtype": state["input_dtype_"]}
+        if state["input_shifts_"] is not None:
+            params["shifts"] = state["input_shifts_"]
+        previous = {k: getattr(self, k) for k in state if hasattr(self, k)}
+        self.__dict__.update(state)           # _params may read them (e.g. the rate)
+        try:
+            params.update(self._params(X.shape[1], X.shape[2]))
+            spec = {"module": self._module, "cls": self._class, "params": params}
+            device = self._build(spec)
+        except Exception:
+            for k in state:
+                self.__dict__.pop(k, None)
+            self.__dict__.update(previous)
+            raise
+        self.spec_, self._device = spec, device
+        self.n_features_out_ = device.n_features
         return self
 
-    def _build(self):
-        module = importlib.import_module("emlearn_lab.device_src." + self._module)
-        return getattr(module, self._class)(self.spec_["params"])
+    def _build(self, spec: dict | None = None):
+        """A new device-side extractor object (from the fitted spec by default)."""
+        spec = self.spec_ if spec is None else spec
+        module = importlib.import_module("emlearn_lab.device_src." + spec["module"])
+        return getattr(module, spec["cls"])(spec["params"])
 
     def transform(self, X) -> np.ndarray:
         """Features of each window, computed by the device source running in CPython.
@@ -180,7 +193,7 @@ class Extractor(TransformerMixin, BaseEstimator):
     def __setstate__(self, state):
         self.__dict__.update(state)
         if "spec_" in state:
-            self._device = self._build()
+            self._device = self._build(state["spec_"])
 
     def _require_fit(self) -> None:
         if not hasattr(self, "spec_"):
