@@ -184,3 +184,20 @@ def test_a_window_of_the_wrong_size_raises_on_device(device, motions):
     with pytest.raises(DeviceRuntimeError, match="expected a window of 20 samples x 6 "
                                                  "channels of float32 \\(480 bytes\\)"):
         device.eval("_emlab_fx['sized'].transform(bytearray(100)) and 0")
+
+
+def test_pipeline_estimate_counts_the_extractors_within_what_the_device_measures(device,
+                                                                                 motions):
+    pipe = make_pipeline(TimeStats(axes="xyz", magnitude=True),
+                         RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0))
+    pipe.fit(motions.X, motions.y)
+    est = eml.estimate(pipe, "virtual", X=motions.X, name="sized")
+    model_only = eml.estimate(pipe[-1], "virtual", name="sized")
+    report = device.deploy(pipe, motions.X[:4], name="sized", repeats=1)
+    extra_files = {p for p, _, _ in report.files} - {p for p, _ in model_only.files}
+    assert {p for p, _ in est.files} - {p for p, _ in model_only.files} == extra_files
+    # RAM: the extractors' part of the estimate covers what gc.mem_alloc() measured
+    extractors_est = est.ram_bytes - model_only.ram_bytes
+    assert 0.8 * report.features_ram_bytes <= extractors_est <= 2.5 * report.features_ram_bytes
+    assert "feature extractors" in est.notes[-1]
+    assert "Pipeline" in str(eml.fit_table(pipe, ["virtual"]))

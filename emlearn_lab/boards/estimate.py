@@ -158,7 +158,9 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
 
     Parameters
     ----------
-    model : TreeModel, NetModel, or a fitted estimator eml.convert accepts
+    model : TreeModel, NetModel, a fitted estimator eml.convert accepts, or a Pipeline
+        A fitted ``Pipeline(eml.features extractor(s), model)``: the model plus the
+        extractors' files and window buffers; X are then windows.
     board : str or Board
         A board id from ``eml.boards()``; unknown ids raise with close matches.
     form : {"auto", "loadable", "inline"}
@@ -177,6 +179,9 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     if form not in _FORMS:
         raise InputError(f"form must be one of {_FORMS}, got {form!r}")
     board = get_board(board)
+    from sklearn.pipeline import Pipeline
+    if isinstance(model, Pipeline):
+        return _pipeline_estimate(model, board, form, X, name)
     from ..device.deploy import _as_model
     model = _as_model(model)
     chosen, bundle = deploy_plan(model, board, form, name)
@@ -202,6 +207,61 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
                     heap=heap, latency=latency, n_trees=model.n_trees,
                     features=model.features, notes=notes,
                     c_flash=_c_flash(model, board, "inline" if chosen == "inline" else "table"))
+
+
+_FX_RUNTIME_BYTES_X64 = 3600
+_FX_EXTRACTOR_BYTES_X64 = 11000
+
+
+def _pipeline_estimate(pipe, board: Board, form: str, X, name: str) -> Estimate:
+    """A Pipeline(extractor(s), model): the model's estimate (latency on the extractors'
+    features of X) plus the extractors' files (exact, compiled for the board) and buffers
+    (the arrays their device objects allocate, built here from the same source)."""
+    import dataclasses
+
+    from ..device.features import feature_bundle, split_pipeline
+    extractors, estimator = split_pipeline(pipe)
+    features = None if X is None else np.hstack([e.transform(X) for e in extractors])
+    est = estimate(estimator, board, form, features, name=name)
+    have = {path for path, _ in est.files}
+    extra = [(a.path, len(a.data)) for a in feature_bundle(board_target(board), extractors,
+                                                           name).files if a.path not in have]
+    buffers = [b for e in extractors for b in _buffer_sizes(e._build())]
+    native = sum(n for path, n in extra if path.startswith("emlfx_") and path.endswith(".mpy"))
+    # The feature runtime's import and each extractor's module and objects: allowances from
+    # gc.mem_alloc() on the virtual device (64-bit words: 3.6 KB; 5.7-11 KB per extractor),
+    # scaled to the board's word size.
+    fixed = (_FX_RUNTIME_BYTES_X64 + _FX_EXTRACTOR_BYTES_X64 * len(extractors)) \
+        * word_bytes(board) // 8
+    heap = dataclasses.replace(
+        est.heap, fixed_bytes=est.heap.fixed_bytes + fixed,
+        buffer_bytes=est.heap.buffer_bytes + sum(buffers),
+        native_code_bytes=est.heap.native_code_bytes + (native if board.native_code_in_heap
+                                                        else 0),
+        largest_block_bytes=max([est.heap.largest_block_bytes] + buffers),
+        machine_code_bytes=est.heap.machine_code_bytes + native)
+    files = est.files + extra
+    notes = est.notes + [f"feature extractors: {sum(n for _, n in extra)} B of files, "
+                         f"{sum(buffers)} B of window buffers + an allowance of {fixed} B for "
+                         "their modules and objects; the latency is the model's alone (time "
+                         "the features on a device with dev.check_features)"]
+    return dataclasses.replace(est, model=f"{' + '.join(map(repr, extractors))} -> {est.model}",
+                               files=files, flash_bytes=sum(n for _, n in files),
+                               fs_bytes=board.fs_used_bytes(n for _, n in files), heap=heap,
+                               notes=notes)
+
+
+def _buffer_sizes(obj, depth: int = 0) -> list:
+    """Byte sizes of the arrays a device-side extractor object holds (and its input stage)."""
+    import array
+    sizes = []
+    for value in vars(obj).values():
+        if isinstance(value, array.array):
+            sizes.append(value.itemsize * len(value))
+        elif hasattr(value, "__dict__") and depth < 2 and type(value).__module__.startswith(
+                "emlearn_lab.device_src"):
+            sizes += _buffer_sizes(value, depth + 1)
+    return sizes
 
 
 def _net_estimate(model, board: Board, form: str, bundle) -> Estimate:

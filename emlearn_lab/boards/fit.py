@@ -137,7 +137,8 @@ def fit_table(models, boards=None, *, form="auto", X=None) -> FitTable:
 
     Parameters
     ----------
-    models : a model (TreeModel or fitted estimator), or a dict of name -> model
+    models : a model (TreeModel, fitted estimator or feature Pipeline), or a dict of
+        name -> model
     boards : list of board ids, optional
     form, X : as in ``eml.estimate``
 
@@ -151,8 +152,10 @@ def fit_table(models, boards=None, *, form="auto", X=None) -> FitTable:
     table = board_table()
     chosen = [table[b] for b in boards] if boards is not None else list(table)
     reprs, estimates, errors = {}, {}, {}
+    from sklearn.pipeline import Pipeline
     for name, model in named.items():
-        model = _as_model(model)
+        if not isinstance(model, Pipeline):       # estimate() takes feature Pipelines as is
+            model = _as_model(model)
         reprs[name], estimates[name], errors[name] = repr(model), [], {}
         for board in chosen:
             try:
