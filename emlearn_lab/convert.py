@@ -58,6 +58,8 @@ def convert(estimator, *, features: str = "float32", weights: str | None = None,
     """
     if isinstance(estimator, (TreeModel, NetModel)):
         return estimator
+    if type(estimator).__name__ == "CompressedTrees" and hasattr(estimator, "model_"):
+        return estimator.model_             # a fitted eml.CompressedTrees: its exact model
     if is_network(estimator):
         if features != "float32":
             raise UnsupportedModelError("features= applies to trees; networks take float32 "
@@ -71,8 +73,9 @@ def convert(estimator, *, features: str = "float32", weights: str | None = None,
         return convert_trees(estimator, features=features)
     if hasattr(estimator, "steps"):
         raise UnsupportedModelError(
-            "Pipelines are not supported yet: convert the final estimator and apply the "
-            "preprocessing before sending features")
+            "a Pipeline is not one model: Pipeline(eml.features extractor, model) deploys as "
+            "it is (dev.deploy(pipe, windows), eml.estimate(pipe, board)); otherwise convert "
+            "the final estimator and send the features it takes")
     name = type(estimator).__name__
     if name.startswith(("GradientBoosting", "HistGradientBoosting")):
         raise UnsupportedModelError(f"{name} is not supported yet; use RandomForest or "

@@ -201,3 +201,13 @@ def test_pipeline_estimate_counts_the_extractors_within_what_the_device_measures
     assert 0.8 * report.features_ram_bytes <= extractors_est <= 2.5 * report.features_ram_bytes
     assert "feature extractors" in est.notes[-1]
     assert "Pipeline" in str(eml.fit_table(pipe, ["virtual"]))
+
+
+def test_a_compressed_forest_pipeline_deploys_exactly(device, motions):
+    pipe = make_pipeline(TimeStats(axes="xyz", magnitude=True),
+                         eml.CompressedTrees(RandomForestClassifier(10, random_state=0),
+                                             leaves_per_class=2, leaf_bits=4))
+    pipe.fit(motions.X, motions.y)
+    report = device.deploy(pipe, motions.X[:30], name="small", repeats=1)
+    assert report.ok and report.sklearn_agreement == 1.0, str(report)
+    assert "compressed" in report.model
