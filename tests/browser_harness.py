@@ -25,6 +25,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--autoplay-policy=no-user-gesture-required"]
 
 
+def require() -> None:
+    """Skip the calling test when chromium or Playwright is missing here, but fail under CI,
+    where .ci/run installs them (a browser test must not pass by being skipped there)."""
+    import pytest
+    why = missing()
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests must run in CI: {why}")
+        pytest.skip(why)
+
+
 def missing() -> str | None:
     """Why the browser tests cannot run here, or None."""
     if not Path(CHROMIUM).exists():

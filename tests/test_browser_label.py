@@ -14,11 +14,7 @@ CLASSES = ["walk", "run", "idle"]
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    why = bh.missing()
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests must run in CI: {why}")
-        pytest.skip(why)
+    bh.require()
     root = tmp_path_factory.mktemp("lab")
     t = np.arange(3000) / 50.0                               # 60 s of 3-axis 50 Hz
     rng = np.random.default_rng(0)

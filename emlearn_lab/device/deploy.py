@@ -26,10 +26,16 @@ class DeployedModel:
     """Host-side record of what is loaded on the device (`_emlab_models[name]` there) and the
     call that loads it, to load it again after the device restarted."""
 
-    def __init__(self, model: TreeModel, name: str, form: str, load_call: str):
+    def __init__(self, model: TreeModel, name: str, form: str, load_call: str,
+                 source=None):
         self.model, self.name, self.form, self.load_call = model, name, form, load_call
+        self.source = model if source is None else source  # what the caller deployed
         self.features = None         # extractors, when deployed as a feature pipeline
         self.fx_load_call = None
+
+    def __repr__(self) -> str:
+        what = "pipeline" if self.features is not None else self.form
+        return f"DeployedModel({self.name!r}, {what}, {self.model!r})"
 
 
 def _as_model(model):
@@ -78,14 +84,16 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
     from sklearn.pipeline import Pipeline
     if isinstance(model, Pipeline):
         from .features import deploy_pipeline
-        return deploy_pipeline(dev, model, X, form=form, name=name, verify=verify,
-                               repeats=repeats)
+        report = deploy_pipeline(dev, model, X, form=form, name=name, verify=verify,
+                                 repeats=repeats)
+        dev.deployments[name].source = model
+        return report
     if form not in _FORMS:
         raise InputError(f"form must be one of {_FORMS}, got {form!r}")
     if not name.isidentifier():
         raise InputError(f"name must be a Python identifier (it names device files), "
                          f"got {name!r}")
-    model = _as_model(model)
+    source, model = model, _as_model(model)
     Xc = model.check_X(X) if X is not None else None
     if Xc is not None and len(Xc) == 0:
         raise InputError("X has no rows: pass the rows to verify on the device, or X=None to "
@@ -118,7 +126,8 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
             f"model '{name}' does not fit the device heap: it is {need} bytes on file and the "
             f"device had {heap_free} bytes free before loading ({e}). {remedy}.") from None
     runtime_ram, model_ram, load_us = loaded
-    dev.deployed = DeployedModel(model, name, chosen, load_call)
+    dev.deployed = dev.deployments[name] = DeployedModel(model, name, chosen, load_call,
+                                                         source)
 
     report = DeployReport(
         device=repr(dev), target=str(target), form=chosen, name=name, model=repr(model),
@@ -199,8 +208,8 @@ def _row_cost(model) -> float:
 def _run_rows(dev, model, X: np.ndarray, name: str) -> tuple:
     """Device predict() index and scores() for every row of X (already validated)."""
     _send_rows(dev, X)
-    deployed = dev.deployed
-    if deployed is not None and deployed.name == name:
+    deployed = dev.deployments.get(name)
+    if deployed is not None:
         # After a reset or reconnect the device has the files but not the loaded model.
         dev.exec(_HELPERS + f"if {name!r} not in _emlab_models:\n {deployed.load_call}\n",
                  timeout_s=60)
@@ -253,9 +262,13 @@ def _bench(dev, name, X, repeats, report) -> None:
 
 
 def predict_on_device(dev, X, name=None):
-    """Predict rows X on the device with the deployed model (same output as model.predict)."""
-    deployed = dev.deployed
-    if deployed is None or (name is not None and name != deployed.name):
+    """Predict rows X on the device (windows for a pipeline) with the model deployed under
+    ``name``, default the last one deployed (same output as model.predict)."""
+    deployed = dev.deployed if name is None else dev.deployments.get(name)
+    if deployed is None:
+        if name is not None and dev.deployments:
+            raise DeviceError(f"no model named {name!r} deployed on this device in this "
+                              f"session; deployed: {', '.join(map(repr, dev.deployments))}")
         raise DeviceError("no model deployed on this device in this session: call "
                           "dev.deploy(model) first")
     if deployed.features is not None:

@@ -5,8 +5,10 @@ helpers); errors are translated here into the emlearn_lab hierarchy: a MemoryErr
 device becomes DeviceMemoryError, a dead link DeviceDisconnectedError, and so on.
 """
 import contextlib
+import functools
 import hashlib
 import re
+import threading
 
 from ..build import Target
 from ..exceptions import (
@@ -23,6 +25,16 @@ __all__ = ["Device"]
 _CHUNK_BYTES = 1024
 
 
+def _locked(method):
+    """Run a Device method holding ``dev.lock``: one raw-REPL conversation at a time, also
+    when a background thread (the live comparison) shares the device with the notebook."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 class Device:
     """A connected MicroPython device. Create it with :func:`emlearn_lab.connect`.
 
@@ -32,6 +44,12 @@ class Device:
         Serial port path (``/dev/ttyACM0``) or the virtual device's pty.
     virtual : VirtualDevice, optional
         The virtual device behind ``port``; reconnecting restarts it if it died.
+
+    Notes
+    -----
+    Every method that talks to the device holds ``dev.lock`` (a re-entrant lock) while it
+    does, so threads can share one Device: a call waits for the one in progress. A compound
+    job (several calls that must not be interleaved) takes ``with dev.lock:`` itself.
     """
 
     def __init__(self, port: str, virtual=None, baudrate: int = 115200):
@@ -40,10 +58,14 @@ class Device:
         self.baudrate = baudrate
         self._transport = None
         self._info = None
-        self.deployed = None  # the last DeployedModel (see deploy.py)
+        self.lock = threading.RLock()
+        self.closed = False      # close() was called (a background user then stops)
+        self.deployed = None     # the last DeployedModel (see deploy.py)
+        self.deployments = {}    # every DeployedModel of this session, by name
         self.ensure_connected()
 
     # -- connection ------------------------------------------------------------------------
+    @_locked
     def ensure_connected(self) -> None:
         """Open the port and enter the raw REPL if not already done (idempotent)."""
         if self._transport is not None:
@@ -70,9 +92,12 @@ class Device:
                 "running on it, and no program blocking the REPL?") from None
         self._transport = transport
         self._info = None
+        self.closed = False
 
+    @_locked
     def close(self) -> None:
         """Leave the raw REPL and close the port (the virtual device is closed too)."""
+        self.closed = True
         if self._transport is not None:
             with contextlib.suppress(Exception):
                 self._transport.exit_raw_repl()
@@ -88,6 +113,7 @@ class Device:
     def __exit__(self, *exc):
         self.close()
 
+    @_locked
     def reset(self) -> None:
         """Restart MicroPython (soft reset on boards; restart of the virtual device)."""
         if self.virtual is not None:
@@ -124,6 +150,7 @@ class Device:
                 "Reconnect it and run the same call again: deploys only re-send what "
                 "changed.") from None
 
+    @_locked
     def exec(self, code: str, timeout_s: float = 10.0) -> str:
         """Run code on the device; returns what it printed."""
         self.ensure_connected()
@@ -184,6 +211,7 @@ class Device:
         import ast
         return ast.literal_eval(self.exec(code).strip())
 
+    @_locked
     def write_file(self, path: str, data: bytes, skip_unchanged: bool = True) -> bool:
         """Write a file atomically (temp file + rename). Returns False if it was unchanged.
 
@@ -202,6 +230,7 @@ class Device:
                   f" os.rename({tmp!r}, {path!r})")
         return True
 
+    @_locked
     def read_file(self, path: str) -> bytes:
         self.ensure_connected()
         with self._translate(f"reading {path}"):
@@ -217,24 +246,29 @@ class Device:
         self.exec(f"import os\nos.remove({path!r})")
 
     # -- models ----------------------------------------------------------------------------
+    @_locked
     def deploy(self, model, X=None, *, form: str = "auto", name: str = "model",
                verify: bool = True, repeats: int = 200):
         """Build, push and verify a model on this device (see emlearn_lab.device.deploy)."""
         from .deploy import deploy
         return deploy(self, model, X, form=form, name=name, verify=verify, repeats=repeats)
 
+    @_locked
     def check_features(self, fx, X, *, name: str = "features", repeats: int = 20):
         """Run a fitted feature extractor on windows X on the device and compare with the
         host, value by value (see emlearn_lab.device.features.check_features)."""
         from .features import check_features
         return check_features(self, fx, X, name=name, repeats=repeats)
 
+    @_locked
     def predict(self, X, name: str | None = None):
-        """Predictions computed on the device for rows X, with the last deployed model."""
+        """Predictions computed on the device for rows X (windows for a pipeline), with the
+        model deployed under ``name`` (default: the last one deployed)."""
         from .deploy import predict_on_device
         return predict_on_device(self, X, name=name)
 
     # -- sensors ---------------------------------------------------------------------------
+    @_locked
     def playback(self, recording, **kw) -> bool:
         """Make a Recording the device's playback sensor, the one ``record()`` reads by
         default (see emlearn_lab.device.record.playback). float64 samples are sent as
@@ -242,6 +276,7 @@ class Device:
         from .record import playback
         return playback(self, recording, **kw)
 
+    @_locked
     def record(self, seconds: float, **kw):
         """Record ``seconds`` from a sensor on the device (default: the playback sensor) into
         a Recording, streamed as it is sampled; keywords ``sensor``, ``block_frames``,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["label"]
+__all__ = ["label", "live"]
 
 
 def label(recording, classes=None, labels=None, *, overlap: str = "forbid",
@@ -67,3 +67,48 @@ def label(recording, classes=None, labels=None, *, overlap: str = "forbid",
         raise LabelError("no classes to label with: pass classes=['walk', 'run', ...] (the "
                          "names offered by the picker and keys 1-9)")
     return LabelWidget(rec, labelset, classes=classes or ())
+
+
+def live(dev, models, X=None, *, autostart: bool = True, **kwargs):
+    """A live comparison of host and device predictions, drawn as it runs.
+
+    Parameters
+    ----------
+    dev : Device
+    models : dict of {str: model}
+        Label -> fitted estimator, TreeModel / NetModel or feature Pipeline; models not yet
+        on the device under that label are deployed (without verification: the comparison
+        verifies every item).
+    X : array-like, optional
+        Rows (windows for pipelines). Or pass ``recording=``, ``sensor_seconds=``.
+    autostart : bool
+        Start streaming at once (else press start, or ``w.start()``).
+    **kwargs
+        ``recording``, ``window_s``, ``hop_s``, ``realtime``, ``sensor_seconds``, ``batch``,
+        ``loop``: see :class:`emlearn_lab.live.LiveComparison`.
+
+    Returns
+    -------
+    LiveWidget
+        Display it (last expression of a cell). ``w.comparison`` is the LiveComparison:
+        ``w.comparison.results``, ``.summary()``, ``.wait()``.
+
+    Raises
+    ------
+    InputError, NotFittedError, UnsupportedModelError, DeviceError
+        As LiveComparison, before the widget is made.
+
+    Examples
+    --------
+    >>> from emlearn_lab.live import live                                   # doctest: +SKIP
+    >>> w = live(dev, {"full": forest, "compressed": eml.compress(forest, leaves_per_class=4)},
+    ...          X_test)                                                     # doctest: +SKIP
+    >>> w                                                                    # doctest: +SKIP
+    """
+    from ..live.engine import LiveComparison
+    from .live_widget import LiveWidget
+
+    widget = LiveWidget(LiveComparison(dev, models, X, **kwargs))
+    if autostart:
+        widget.start()
+    return widget

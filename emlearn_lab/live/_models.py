@@ -1,0 +1,200 @@
+"""One model of a live comparison: deployed once, its host reference, one batch on the device.
+
+The device side is ``device_src/emlab_stream.py``; its output per item is the layout that
+deploy's verification reads (predict index, scores) plus the microseconds that predict took,
+and the host compares it exactly as deploy does: scores bit for bit, class index equal.
+"""
+from __future__ import annotations
+
+import binascii
+import re
+
+import numpy as np
+
+from ..device.artifacts import module_artifact
+from ..device.deploy import _HELPERS as _MODEL_HELPERS
+from ..device.deploy import _as_model, _same_rows
+from ..device.features import _HELPERS as _FX_HELPERS
+from ..device.features import _fitted, split_pipeline
+from ..exceptions import DeviceError, InputError
+from ..nets.model import NetModel
+from ..trees.model import TreeModel
+
+X_PATH = "_emlab_live_x.bin"
+OUT_PATH = "_emlab_live_out.bin"
+# Items up to this size travel inside the exec that runs them, and outputs up to
+# OUTPUT_MAX_BYTES come back in its printout: one round trip per batch (about 5x faster than
+# file transfers), and at most ~14 KiB of transient heap on the device. Larger ones go by file
+# in 1 KiB chunks, which any board's heap takes.
+INLINE_MAX_BYTES = 6144
+OUTPUT_MAX_BYTES = 4096
+
+
+def device_names(labels) -> dict:
+    """label -> device name: the label itself when it is a Python identifier (it names device
+    files), else a distinct identifier made from it."""
+    names, taken = {}, set()
+    for label in labels:
+        name = label if label.isidentifier() else "live_" + re.sub(r"\W", "_", label)
+        base, i = name, 2
+        while name in taken:
+            name, i = f"{base}_{i}", i + 1
+        names[label] = name
+        taken.add(name)
+    return names
+
+
+def push_stream_module(dev) -> None:
+    """emlab_stream on the device, compiled for it; a changed file is imported afresh."""
+    art = module_artifact("emlab_stream", dev.target, False, [])
+    if dev.write_file(art.path, art.data):
+        dev.exec("import sys\nsys.modules.pop('emlab_stream', None)")
+
+
+class LiveModel:
+    """A labelled host model in a live comparison and its twin on the device."""
+
+    def __init__(self, label: str, host, name: str):
+        from sklearn.pipeline import Pipeline
+        self.label, self.host, self.name = label, host, name
+        self.is_pipeline = isinstance(host, Pipeline)
+        self.model = None          # TreeModel / NetModel: what runs on the device
+        self.extractors = None     # pipelines: the eml.features extractors
+        self.deployed = None
+
+    # -- host side --------------------------------------------------------------------------
+    def convert(self, dev) -> None:
+        """The host reference, without touching the device: the deployed twin's when
+        ``dev.deployments[name]`` holds this very host object, else converted here (raises
+        NotFittedError / UnsupportedModelError before anything is sent)."""
+        known = dev.deployments.get(self.name)
+        if known is not None and known.source is self.host and \
+                (known.features is not None) == self.is_pipeline:
+            self.model, self.extractors = known.model, known.features
+            return
+        if self.is_pipeline:
+            extractors, estimator = split_pipeline(self.host)
+            _fitted(extractors)
+            self.model, self.extractors = _as_model(estimator), extractors
+        else:
+            self.model = _as_model(self.host)
+
+    @property
+    def classifier(self) -> bool:
+        return self.model.kind == "classifier"
+
+    @property
+    def classes(self) -> list:
+        return [str(c) for c in self.model.classes_] if self.classifier else []
+
+    def check(self, X) -> np.ndarray:
+        """Items as the device reads them: validated rows, or windows for a pipeline."""
+        try:
+            if self.is_pipeline:
+                return self.extractors[0].check_windows(X)
+            return self.model.check_X(X)
+        except InputError as e:
+            raise InputError(f"model {self.label!r}: {e}") from None
+
+    def reference(self, items: np.ndarray) -> tuple:
+        """Host (scores, class index or -1) for validated items."""
+        rows = items
+        if self.is_pipeline:
+            rows = np.hstack([e.transform(items) for e in self.extractors])
+        scores = self.model.scores(rows)
+        if self.classifier:
+            return scores, np.asarray(self.model.predict_index(rows), dtype=np.int64)
+        return scores, np.full(len(items), -1, dtype=np.int64)
+
+    def predictions(self, scores: np.ndarray, klass: np.ndarray) -> np.ndarray:
+        """What model.predict returns, from scores and class indices."""
+        if self.classifier:
+            # An index the device got wrong may be out of range: clipped for display only,
+            # the item is a disagreement anyway (the index is compared as it came).
+            return np.take(self.model.classes_, klass, mode="clip")
+        if isinstance(self.model, NetModel):
+            return self.model.values(scores)
+        return scores[:, 0] / self.model.score_denominator
+
+    # -- device side ------------------------------------------------------------------------
+    def deploy(self, dev) -> bool:
+        """Deploy without verification unless the device has this host object under this
+        name already. Returns True if something was deployed."""
+        known = dev.deployments.get(self.name)
+        if known is not None and known.source is self.host:
+            self.deployed = known
+            return False
+        dev.deploy(self.host, None, name=self.name, verify=False)
+        self.deployed = dev.deployments[self.name]
+        self.model, self.extractors = self.deployed.model, self.deployed.features
+        return True
+
+    def load(self, dev) -> None:
+        """Load the model (and extractors) on the device unless loaded: after a reset or a
+        reconnect the device has the files but nothing in memory."""
+        d = self.deployed
+        code = _MODEL_HELPERS + f"if {d.name!r} not in _emlab_models:\n {d.load_call}\n"
+        if self.is_pipeline:
+            code += _FX_HELPERS + f"if {d.name!r} not in _emlab_fx:\n {d.fx_load_call}\n"
+        dev.exec(code, timeout_s=60)
+
+    def _timeout_s(self, dev, items: np.ndarray) -> float:
+        """Generous, as deploy's: a bytecode tree walk costs ~50 ms on the slowest boards."""
+        model = self.model
+        cost = model.n_trees if isinstance(model, TreeModel) else model.n_macs / 100 + 1
+        per_item = (0.002 if dev.target.arch is not None else 0.05) * cost
+        if self.is_pipeline:
+            per_item += 0.05 + items[0].size * 2e-5 * len(self.extractors)
+        return 30 + per_item * len(items)
+
+    def run(self, dev, items: np.ndarray, data: bytes | None) -> tuple:
+        """(device scores, class index, microseconds per item) for validated items, whose
+        bytes ``data`` are sent first (None: X_PATH holds them already). One round trip
+        when the items and the output are small (see emlab_stream.batch)."""
+        inline = None
+        if data is not None and len(data) <= INLINE_MAX_BYTES:
+            inline = binascii.b2a_base64(data, newline=False).decode()
+        elif data is not None:
+            dev.write_file(X_PATH, data, skip_unchanged=False)
+        fx = f", features=_emlab_fx[{self.name!r}]" if self.is_pipeline else ""
+        text = dev.exec(f"__import__('emlab_stream').batch(_emlab_models[{self.name!r}], "
+                        f"{X_PATH!r}, {OUT_PATH!r}, {inline!r}{fx}, "
+                        f"send_max={OUTPUT_MAX_BYTES})", timeout_s=self._timeout_s(dev, items))
+        lines = text.split()
+        try:
+            n = int(lines[0])
+        except (IndexError, ValueError):
+            raise DeviceError(f"model {self.label!r}: unexpected output from the device: "
+                              f"{text[:200]!r}") from None
+        if n != len(items):
+            raise DeviceError(f"model {self.label!r}: the device processed {n} of "
+                              f"{len(items)} items")
+        model = self.model
+        score = getattr(model, "score_dtype", np.dtype("<i4"))
+        row = np.dtype([("index", "<i4"), ("scores", score, (model.n_outputs,)),
+                        ("us", "<u4")])
+        try:
+            out = binascii.a2b_base64("".join(lines[1:])) if len(lines) > 1 else \
+                dev.read_file(OUT_PATH)
+        except binascii.Error:
+            out = b""
+        if len(out) != row.itemsize * n:
+            raise DeviceError(f"model {self.label!r}: the device sent {len(out)} bytes for "
+                              f"{n} items, expected {row.itemsize * n}")
+        out = np.frombuffer(out, dtype=row, count=n)
+        scores = out["scores"] if score.kind == "f" else out["scores"].astype(np.int64)
+        klass = out["index"].astype(np.int64) if self.classifier else \
+            np.full(n, -1, dtype=np.int64)
+        return scores, klass, out["us"].astype(np.float64)
+
+    def agree(self, host: tuple, device: tuple) -> np.ndarray:
+        """Item by item: device scores bit-for-bit equal to the host's, same class index."""
+        same = _same_rows(device[0], host[0])
+        if self.classifier:
+            same &= device[1] == host[1]
+        return same
+
+
+def item_bytes(items: np.ndarray) -> bytes:
+    return np.ascontiguousarray(items).astype(items.dtype.newbyteorder("<")).tobytes()
+

@@ -1,0 +1,82 @@
+"""The live comparison widget in a real JupyterLab, in headless Debian chromium: it draws as
+the virtual device streams, shows the agreement, and its stop button stops the stream."""
+import os
+from pathlib import Path
+
+import browser_harness as bh
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    bh.require()
+    root = tmp_path_factory.mktemp("lab")
+    bh.write_notebook(root / "live.ipynb", [
+        "import emlearn_lab as eml\n"
+        "from sklearn import datasets\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "from emlearn_lab.live import live\n"
+        "X, y = datasets.load_digits(return_X_y=True)\n"
+        "forest = RandomForestClassifier(n_estimators=10, max_leaf_nodes=100, "
+        "random_state=1).fit(X[:900], y[:900])\n"
+        "dev = eml.connect('virtual')\n"
+        "w = live(dev, {'full': forest, 'compressed': eml.compress(forest, "
+        "leaves_per_class=4)}, X[900:], batch=4, loop=True)\n"
+        "w",
+    ])
+    with bh.jupyter_lab(root) as (base, token), bh.browser(viewport=(1280, 900)) as page:
+        nb = bh.Notebook(page, base, token, "live.ipynb")
+        nb.run_all()
+        yield root, page, nb
+        nb.run_code("w.comparison.stop(); dev.close()")
+
+
+def test_live_widget_draws_agreement_and_stops(lab, tmp_path):
+    root, page, nb = lab
+    page.wait_for_selector(".emlab-live", timeout=60_000)
+    # several redraws while streaming, and the status line says the devices agree
+    page.wait_for_function("() => Number(document.querySelector('.emlab-live')"
+                           ".dataset.draws) >= 5", timeout=60_000)
+    page.wait_for_function("() => /full: 100\\.0% agree.*compressed: 100\\.0% agree/"
+                           ".test(document.querySelector('.emlab-live-status').textContent)",
+                           timeout=30_000)
+    widget = page.locator(".emlab-live")
+    assert widget.get_attribute("data-state") == "running"
+    assert page.locator(".emlab-live-model").count() == 2
+    assert widget.get_attribute("data-agreement") == "1.0000,1.0000"
+    # the canvases are painted: device points (blue) in the timeline
+    blue = page.evaluate("""() => {
+        const cv = document.querySelector('.emlab-live-timeline');
+        const px = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+        let n = 0;
+        for (let i = 0; i < px.length; i += 4) n += px[i + 2] > 150 && px[i] < 80;
+        return n;
+    }""")
+    assert blue > 50
+    draws = int(widget.get_attribute("data-draws"))
+    page.wait_for_function("(n) => Number(document.querySelector('.emlab-live')"
+                           ".dataset.draws) > n + 2", arg=draws, timeout=20_000)
+
+    page.get_by_role("button", name="■ stop").click()
+    page.wait_for_function("() => document.querySelector('.emlab-live').dataset.state "
+                           "=== 'idle'", timeout=20_000)
+    assert "stopped" in page.locator(".emlab-live-status").text_content()
+    state = nb.run_code("print(w.comparison.state, w.comparison.summary().all_agree)")
+    assert state.split() == ["idle", "True"]
+    items = int(widget.get_attribute("data-items"))
+    page.wait_for_timeout(500)
+    assert int(widget.get_attribute("data-items")) == items          # really stopped
+
+    shot = tmp_path / "live_widget.png"
+    widget.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    widget.screenshot(path=str(RESULTS / "live_widget.png"))
+    out = os.environ.get("EMLAB_ARTIFACT_DIR")
+    if out:
+        os.makedirs(out, exist_ok=True)
+        widget.screenshot(path=os.path.join(out, "live_widget.png"))
