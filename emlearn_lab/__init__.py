@@ -52,6 +52,14 @@ from .windowing import Windows, windows
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext emlearn_lab``: the %%emlearn_deploy, %emlearn_boards and %emlearn_device
+    magics (IPython is imported only here, never by ``import emlearn_lab``)."""
+    from .magics import load_ipython_extension as load
+    load(ipython)
+
+
 __all__ = [
     "convert", "compress", "compression_sweep", "CompressedTrees", "Sweep", "connect", "boards",
     "get_board", "add_board", "estimate", "fit_table", "Board", "BoardTable", "Estimate",

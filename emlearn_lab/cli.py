@@ -1,7 +1,9 @@
 """The emlearn-lab command: `emlearn-lab demo` runs the pipeline headless on a device
 (recording, labels, the device's sensor, a model deployed and verified, windows -> features
 -> model deployed as one Pipeline);
-`emlearn-lab boards [--model FILE]` shows the board table or a model's fit on every board."""
+`emlearn-lab boards [--model FILE]` shows the board table or a model's fit on every board;
+`emlearn-lab deploy MODEL --data X.npy [--board ID]` checks the fit, deploys and verifies (exit 0
+only if the device agrees with the host on every row); `emlearn-lab device list|info|ls|reset`."""
 import argparse
 import sys
 
@@ -134,6 +136,149 @@ def _export_c(args) -> int:
     return 0
 
 
+_DEPLOY_EXIT = """exit status:
+  0  every verified row is exact
+  1  deployed, but some rows differ from the host
+  2  an error (a bad file, no device at the port, ...)
+  3  a model does not fit --board (nothing was sent)"""
+
+
+def _load_array(path: str, what: str):
+    from pathlib import Path
+
+    import numpy as np
+
+    from .exceptions import InputError
+    if not Path(path).exists():
+        raise InputError(f"{what} file {path} does not exist")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise InputError(f"{what} file {path}: expected a .npy array ({e})") from None
+
+
+def _compare_names(paths: list, taken: str) -> list:
+    """Device names for --compare models: their file stems as identifiers, made unique."""
+    import re
+    from pathlib import Path
+    names = [taken]
+    for p in paths:
+        base = re.sub(r"\W", "_", Path(p).stem) or "other"
+        base = base if base[0].isalpha() or base[0] == "_" else "m_" + base
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}_{k}", k + 1
+        names.append(name)
+    return names[1:]
+
+
+def _label_score(dev, X, y, name: str) -> str:
+    import numpy as np
+    pred = dev.predict(X, name=name)
+    if len(y) != len(pred):
+        return f"labels: {len(y)} labels for {len(pred)} rows, not scored"
+    if getattr(dev.deployed.model, "kind", "classifier") == "regressor":
+        return f"device vs labels: mean absolute error {float(np.mean(np.abs(pred - y))):.4g}"
+    return f"device vs labels: accuracy {float(np.mean(pred == y)):.2%} of {len(y)} rows"
+
+
+def _deploy(args) -> int:
+    from . import connect, estimate, get_board
+    from .exceptions import EmlearnLabError
+    if args.repeats < 1:
+        print(f"emlearn-lab deploy: --repeats must be at least 1, got {args.repeats}",
+              file=sys.stderr)
+        return 2
+    try:
+        if args.board:
+            get_board(args.board)
+        X = _load_array(args.data, "data")
+        y = _load_array(args.labels, "labels") if args.labels else None
+        models = {args.name: _load_model(args.model)}
+        for name, path in zip(_compare_names(args.compare, args.name), args.compare):
+            models[name] = _load_model(path)
+        if args.board:
+            for name, model in models.items():
+                est = estimate(model, args.board, args.form, X, name=name)
+                if est.verdict == "does not fit":
+                    print(f"emlearn-lab deploy: '{name}' does not fit board '{args.board}': "
+                          f"{est.remedy}. Nothing was sent.", file=sys.stderr)
+                    return 3
+                print(est, end="\n\n")
+        ok = True
+        with connect(args.device) as dev:
+            for name, model in models.items():
+                report = dev.deploy(model, X, form=args.form, name=name, repeats=args.repeats)
+                print(report)
+                if y is not None:
+                    print(_label_score(dev, X, y, name))
+                print()
+                ok = ok and report.ok
+    except EmlearnLabError as e:
+        print(f"emlearn-lab deploy: {e}", file=sys.stderr)
+        return 2
+    return 0 if ok else 1
+
+
+def _live(args) -> int:
+    from . import connect
+    from .exceptions import EmlearnLabError
+    from .live import LiveComparison
+    try:
+        X = _load_array(args.data, "data")
+        models = {args.name: _load_model(args.model)}
+        for name, path in zip(_compare_names(args.compare, args.name), args.compare):
+            models[name] = _load_model(path)
+        with connect(args.device) as dev:
+            comparison = LiveComparison(dev, models, X, batch=args.batch)
+            comparison.start()
+            try:
+                state = comparison.wait(args.timeout)
+            finally:
+                comparison.stop()
+            summary = comparison.summary()
+    except EmlearnLabError as e:
+        print(f"emlearn-lab live: {e}", file=sys.stderr)
+        return 2
+    print(summary)
+    if state != "done":
+        print(f"emlearn-lab live: stopped after {args.timeout:g} s in state '{state}'",
+              file=sys.stderr)
+        return 1
+    return 0 if summary.all_agree else 1
+
+
+def _device(args) -> int:
+    from . import connect, list_serial_ports
+    from .exceptions import EmlearnLabError
+    if args.path is not None and args.action != "ls":
+        print(f"emlearn-lab device {args.action}: takes no path", file=sys.stderr)
+        return 2
+    if args.action == "list":
+        for port, description in [("virtual", "MicroPython unix port on this computer "
+                                              "(built in)")] + list_serial_ports():
+            print(f"{port:<16}  {description}")
+        return 0
+    try:
+        with connect(args.device) as dev:
+            if args.action == "info":
+                info = dev.info
+                print(repr(dev))
+                for key in ("target", "platform", "version", "machine", "heap_free_bytes",
+                            "heap_used_bytes"):
+                    print(f"  {key:<16} {info[key]}")
+            elif args.action == "ls":
+                for name, size in sorted(dev.listdir(args.path or "")):
+                    print(f"{size:>10}  {name}")
+            else:
+                dev.reset()
+                print(f"{dev!r} restarted")
+    except EmlearnLabError as e:
+        print(f"emlearn-lab device {args.action}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="emlearn-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +312,48 @@ def main(argv=None) -> int:
                      choices=["cortex-m0plus", "cortex-m4f"],
                      help="also build it with arm-none-eabi-gcc -Os and print its size")
     exc.set_defaults(func=_export_c)
+    dep = sub.add_parser("deploy", help="check a model fits a board, deploy it to a device, "
+                                        "verify every row there against the host and time it",
+                         epilog=_DEPLOY_EXIT,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    dep.add_argument("model", help="a model: .eml file or a pickled scikit-learn estimator or "
+                                   "Pipeline (eml.features extractor + model)")
+    dep.add_argument("--data", required=True,
+                     help="rows (or windows, for a Pipeline) to verify, as .npy")
+    dep.add_argument("--labels", help="labels of --data (.npy): also score the device's "
+                                      "predictions")
+    dep.add_argument("--board", help="first check the model fits this board (exit 3 if not)")
+    dep.add_argument("--device", default="virtual",
+                     help="'virtual' (default), 'auto', or a serial port path")
+    dep.add_argument("--form", default="auto", choices=["auto", "loadable", "inline"])
+    dep.add_argument("--name", default="model", help="device name of the model "
+                                                     "(default 'model')")
+    dep.add_argument("--compare", nargs="+", default=[], metavar="OTHER_MODEL",
+                     help="also deploy these model files (device name: the file stem)")
+    dep.add_argument("--repeats", type=int, default=200,
+                     help="predict() calls per timed row (default 200)")
+    dep.set_defaults(func=_deploy)
+    liv = sub.add_parser("live", help="stream rows through a model on the host and on a "
+                                      "device, compare every prediction, print the summary "
+                                      "(exit 0 only if all agree)")
+    liv.add_argument("model", help="a model: .eml file or a pickled scikit-learn estimator or "
+                                   "Pipeline")
+    liv.add_argument("--data", required=True, help="rows (or windows) to stream, as .npy")
+    liv.add_argument("--compare", nargs="+", default=[], metavar="OTHER_MODEL",
+                     help="also stream through these model files (label: the file stem)")
+    liv.add_argument("--name", default="model", help="label and device name of the model")
+    liv.add_argument("--device", default="virtual",
+                     help="'virtual' (default), 'auto', or a serial port path")
+    liv.add_argument("--batch", type=int, default=16, help="items per round trip (default 16)")
+    liv.add_argument("--timeout", type=float, default=600.0,
+                     help="stop after this many seconds (default 600)")
+    liv.set_defaults(func=_live)
+    dev = sub.add_parser("device", help="list ports, or a device's info, files, or reset it")
+    dev.add_argument("action", choices=["list", "info", "ls", "reset"])
+    dev.add_argument("path", nargs="?", help="ls: the directory (default: the root)")
+    dev.add_argument("--device", default="virtual",
+                     help="'virtual' (default), 'auto', or a serial port path")
+    dev.set_defaults(func=_device)
     args = parser.parse_args(argv)
     return args.func(args)
 
