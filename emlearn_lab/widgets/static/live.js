@@ -9,7 +9,7 @@
 const HOST = "rgba(120,120,120,0.45)", DEVICE = "#1f77b4", BAD = "#d62728";
 const GOOD = "#2ca02c", GRID = "#e6e6e6", TEXT = "#555";
 const TIMELINE_PX = 120, AGREE_PX = 70, LATENCY_PX = 90;
-const PAD = { l: 46, r: 8, t: 8, b: 16 };
+const PAD = { l: 66, r: 8, t: 8, b: 16 };   // left: room for a 10-letter class name
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function float32s(view, at, n) {
@@ -127,7 +127,7 @@ function render({ model, el: host }) {
     const labels = [];
     if (info.kind === "classifier") {
       const n = info.classes.length, every = Math.max(1, Math.ceil(n / 6));
-      for (let c = 0; c < n; c += every) labels.push([Y(c), info.classes[c].slice(0, 7)]);
+      for (let c = 0; c < n; c += every) labels.push([Y(c), info.classes[c].length > 10 ? info.classes[c].slice(0, 9) + "…" : info.classes[c]]);
     } else {
       labels.push([Y(y1), y1.toPrecision(3)], [Y(y0), y0.toPrecision(3)]);
     }

@@ -1,0 +1,36 @@
+"""Notebook 01 in a real JupyterLab (headless Debian chromium): run top to bottom, its label
+widget draws, and the %%emlearn_deploy cell's live comparison streams the test windows through
+the virtual device and the host until every window of both models agrees."""
+import shutil
+from pathlib import Path
+
+import browser_harness as bh
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.device]
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def test_notebook_01_deploy_cell_shows_the_live_comparison(tmp_path):
+    bh.require()
+    shutil.copy(ROOT / "notebooks" / "01_activity_recognition.ipynb", tmp_path / "01.ipynb")
+    with bh.jupyter_lab(tmp_path) as (base, token), bh.browser(viewport=(1280, 900)) as page:
+        nb = bh.Notebook(page, base, token, "01.ipynb")
+        nb.run_all(timeout_s=300)
+        page.wait_for_selector(".emlab-label", timeout=60_000)     # the label widget drew
+        live = page.locator(".emlab-live")
+        live.wait_for(timeout=120_000)
+        page.wait_for_function("() => Number(document.querySelector('.emlab-live')"
+                               ".dataset.draws) >= 2", timeout=120_000)
+        n_test = int(nb.run_code("print(len(test))").strip())
+        page.wait_for_function(
+            "(n) => Number(document.querySelector('.emlab-live').dataset.items) >= n",
+            arg=n_test, timeout=120_000)
+        assert live.get_attribute("data-agreement") == "1.0000,1.0000"
+        assert page.locator(".emlab-live-model").count() == 2        # model and compressed
+        live.scroll_into_view_if_needed()
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        live.screenshot(path=str(RESULTS / "notebook01_live.png"))
+        assert (RESULTS / "notebook01_live.png").stat().st_size > 10_000
