@@ -219,6 +219,19 @@ def _abort(dev, receiver: _Receiver, deadline: float) -> None:
         dev._drop_transport()
 
 
+def parse_description(text: str, what: str) -> tuple:
+    """(rate_hz, channels, units, typecode, kind, full_scale) from what
+    emlab_sensor.describe() printed; DeviceError if it is unreadable."""
+    try:
+        bits, channels, units, tc, kind, full_scale = ast.literal_eval(text)
+        (rate_hz,) = struct.unpack("<d", bits)
+        if tc not in _DTYPES:
+            raise ValueError(tc)
+    except (ValueError, SyntaxError, TypeError, struct.error):
+        raise DeviceError(f"the device described {what} unreadably: {text[:200]!r}") from None
+    return rate_hz, channels, units, tc, kind, full_scale
+
+
 def record(dev, seconds: float, *, sensor: str | None = None, block_frames: int | None = None,
            progress=None) -> Recording:
     """Record ``seconds`` of samples from a sensor on the device.
@@ -286,13 +299,8 @@ def record(dev, seconds: float, *, sensor: str | None = None, block_frames: int 
                     f"globals())\n"
                     f"try:\n print(repr(emlab_sensor.describe(_emlab_rec)))\n"
                     f"except Exception:\n emlab_sensor.close(_emlab_rec)\n raise").strip()
-    try:
-        bits, channels, units, tc, kind, full_scale = ast.literal_eval(text)
-        (rate_hz,) = struct.unpack("<d", bits)
-        dtype = _DTYPES[tc]
-    except (ValueError, SyntaxError, TypeError, KeyError, struct.error):
-        raise DeviceError(f"the device described sensor {what} unreadably: "
-                          f"{text[:200]!r}") from None
+    rate_hz, channels, units, tc, kind, full_scale = parse_description(text, f"sensor {what}")
+    dtype = _DTYPES[tc]
     total = round(seconds_f * rate_hz)
     if total < 1:
         dev.exec("emlab_sensor.close(_emlab_rec)\ndel _emlab_rec")

@@ -7,15 +7,13 @@ complete, so predictions follow the sensor live.
 """
 from __future__ import annotations
 
-import ast
 import math
-import struct
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..exceptions import DeviceError, InputError
+from ..exceptions import InputError
 
 # Chunks of the sensor stream: short enough that a window is predicted soon after its last
 # sample and that stop() is prompt, long enough that a chunk's round trips stay cheap.
@@ -166,18 +164,14 @@ class SensorSource:
     def open(self, dev) -> None:
         """A fresh hold on the playback sensor (after a reconnect it starts from the top of
         the file; windows never straddle the gap)."""
-        from ..device.record import PLAYBACK_PATH, _push_runtime
+        from ..device.record import PLAYBACK_PATH, _push_runtime, parse_description
         _push_runtime(dev)
         text = dev.exec(f"import emlab_stream, emlab_sensor\n"
                         f"{SENSOR_NAME} = emlab_stream.Held(emlab_sensor.PlaybackSensor("
                         f"{PLAYBACK_PATH!r}))\n"
                         f"print(repr(emlab_sensor.describe({SENSOR_NAME})))").strip()
-        try:
-            bits, channels, units, _, kind, full_scale = ast.literal_eval(text)
-            (rate,) = struct.unpack("<d", bits)
-        except (ValueError, SyntaxError, TypeError, struct.error):
-            raise DeviceError(f"the device described its playback sensor unreadably: "
-                              f"{text[:200]!r}") from None
+        rate, channels, units, _, kind, full_scale = parse_description(
+            text, "its playback sensor")
         if self.meta is None:
             self.meta = (rate, channels, units, kind, full_scale)
             window_s, hop_s = window_lengths(self.models, rate, self.window_s, self.hop_s)
