@@ -187,6 +187,17 @@ def test_float_windows_read_relative_to_full_scale_one():
 
 # -- int32 safety and corrupt specs --------------------------------------------------------
 
+def _checked_rows(fx, windows):
+    """fx's device object (a fresh one) run on each window under _viper.checked(), which
+    raises on any int32 overflow: the features of each window."""
+    device = fx._build()
+    out = array.array("i", bytes(4 * device.n_features))
+    for w in windows:
+        with _viper.checked():
+            device.transform(w.reshape(-1), out)
+        yield list(out)
+
+
 def test_no_int32_overflow_on_extreme_windows():
     # The device's words are 32 bits: checked() raises where a board would wrap silently.
     n = 512
@@ -195,12 +206,8 @@ def test_no_int32_overflow_on_extreme_windows():
                FFTBands(n_bands=8, samplerate_hz=FS),
                LogMel(n_mels=16, n_fft=128, pool="max", samplerate_hz=FS)):
         fx.fit(W)
-        device = fx._build()
-        out = array.array("i", bytes(4 * device.n_features))
-        for w in W:
-            with _viper.checked():
-                device.transform(w.reshape(-1), out)
-            assert list(out) == fx.transform(w[None])[0].tolist()
+        for w, out in zip(W, _checked_rows(fx, W)):
+            assert out == fx.transform(w[None])[0].tolist()
             assert min(out) >= -15000 and max(out) < 2 ** 24
 
 
@@ -215,11 +222,7 @@ def test_no_overflow_with_extreme_float_scaling():
         for fx in (SoundLevel("A", samplerate_hz=FS), FFTBands(n_bands=4, samplerate_hz=FS),
                    LogMel(n_mels=8, n_fft=128, pool="mean", samplerate_hz=FS)):
             fx.fit(X)
-            device = fx._build()
-            out = array.array("i", bytes(4 * device.n_features))
-            for w in X:
-                with _viper.checked():
-                    device.transform(w.reshape(-1), out)
+            assert len(list(_checked_rows(fx, X))) == len(X)
         assert abs(fx.input_shifts_[0]) >= 26
 
 
