@@ -222,8 +222,10 @@ def _verify(dev, pipe, model, extractors, W, name, report) -> None:
     same = _same_rows(dev_scores, host_scores) & np.all(dev_features == host, axis=1)
     if model.kind == "classifier":
         same &= dev_index == model.predict_index(host)
+        # Pipeline.predict(W) is the final step's predict on these same host features;
+        # calling it would run the extractors in CPython a second time.
         report.sklearn_agreement = float(np.mean(
-            model.classes_[dev_index] == np.asarray(pipe.predict(W))))
+            model.classes_[dev_index] == np.asarray(pipe.steps[-1][1].predict(host))))
     report.n_rows = len(W)
     report.agreement = float(same.mean())
     bad = np.flatnonzero(~same)
