@@ -7,6 +7,10 @@ import array
 FORMAT = "emlfx"
 VERSION = 1
 MAX_STEPS = 16
+# The only names a feature file may give: anything else in an emlfx_* module (a constant, a
+# helper function, a kernel) would be called with the params dict.
+EXTRACTORS = {"emlfx_time": ("TimeStats",), "emlfx_iir": ("SoundLevel",),
+              "emlfx_spectral": ("Spectral",)}
 
 
 class Features:
@@ -60,10 +64,14 @@ def load(path):
     for step in steps:
         module = step.get("module") if isinstance(step, dict) else None
         cls = step.get("cls") if isinstance(step, dict) else None
-        if (not isinstance(module, str) or not module.startswith("emlfx_")
-                or not isinstance(cls, str) or not isinstance(step.get("params"), dict)):
-            raise ValueError("feature file %s: each step needs 'module' (emlfx_*), 'cls' and "
-                             "'params'" % path)
+        if not isinstance(module, str) or not isinstance(cls, str) \
+                or not isinstance(step.get("params"), dict):
+            raise ValueError("feature file %s: each step needs 'module', 'cls' and 'params'"
+                             % path)
+        if cls not in EXTRACTORS.get(module, ()):
+            raise ValueError("feature file %s names %s.%s, which is not an extractor (expected "
+                             "one of %s)" % (path, module, cls, ", ".join(
+                                 m + "." + c for m in sorted(EXTRACTORS) for c in EXTRACTORS[m])))
         try:
             mod = __import__(module)
         except ImportError:
@@ -71,8 +79,8 @@ def load(path):
                              % (path, module))
         make = getattr(mod, cls, None)
         if make is None:
-            raise ValueError("feature file %s: module %s has no extractor %s"
-                             % (path, module, cls))
+            raise ValueError("feature file %s: module %s has no extractor %s: deploy the "
+                             "features again" % (path, module, cls))
         built.append(make(step["params"]))
     return Features(built)
 

@@ -16,6 +16,9 @@ OUT_SIGMOID = 1
 ACT_RELU = 1
 ACT_SIGMOID = 2
 ACT_TANH = 3
+# int8 layers: |sum w*a| <= 128 * 128 * n_in must leave room for the bias in an int32 (the
+# host's MAX_INPUTS, emlearn_lab/nets/int8.py).
+MAX_INT8_INPUTS = 32768
 
 
 class NetFileError(ValueError):
@@ -33,9 +36,13 @@ def _parse(data):
     magic, version, kind, weights, output, nf, no, nl, shift = struct.unpack_from(HEADER, data, 0)
     if magic != MAGIC or version != FORMAT_VERSION:
         raise NetFileError("not an emlearn_lab network file version %d" % FORMAT_VERSION)
-    if kind > 1 or weights > 1 or output > 3 or nl == 0 or nf == 0 or no == 0 \
-            or not -126 <= shift <= 126:
+    if kind > 1 or weights > 1 or output > 3 or nl == 0 or nf == 0 or no == 0:
         raise NetFileError("corrupt network file: bad kind/weights/output byte or zero size")
+    # float32 scores are not scaled; int8 ones are logits * 2**shift (the writer's shifts are
+    # far inside this range, which keeps 1 << shift a small number on every port).
+    if not (-126 <= shift <= 126 if weights else shift == 0):
+        raise NetFileError("corrupt network file: output shift %d (expected %s)"
+                           % (shift, "-126..126" if weights else "0 for float32 weights"))
     if len(data) < 16 + 8 * nl:
         raise NetFileError("network file truncated in the layer table")
     layers = []
@@ -44,7 +51,8 @@ def _parse(data):
     for i in range(nl):
         n_in, n_out, act, lut = struct.unpack_from(LAYER, data, 16 + 8 * i)
         last = i == nl - 1
-        if n_in != prev or n_out == 0 or act > 3 or lut > 1 or (last and n_out != no):
+        if n_in != prev or n_out == 0 or act > 3 or lut > 1 or (last and n_out != no) \
+                or (weights and n_in > MAX_INT8_INPUTS):
             raise NetFileError("corrupt network file: layer %d does not chain (%d -> %d)"
                                % (i, n_in, n_out))
         if (last and (act > ACT_RELU or lut)) or (weights == 0 and lut) \
@@ -125,7 +133,13 @@ class Net:
         self._run(x)
         s = self._values()
         if self.n_outputs == 1:
-            p = 1 / (1 + math.exp(-s[0]))
+            # exp of a large |logit| overflows: take it of the non-positive side only.
+            v = s[0]
+            if v >= 0:
+                p = 1 / (1 + math.exp(-v))
+            else:
+                e = math.exp(v)
+                p = e / (1 + e)
             return [1 - p, p]
         m = max(s)
         e = [math.exp(v - m) for v in s]

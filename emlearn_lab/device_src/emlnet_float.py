@@ -78,6 +78,9 @@ def bind(data, nf, no, layers, kind):
         off += 4 * n_in * n_out
         b = array.array("f", data[off:off + 4 * n_out])
         off += 4 * n_out
+        if not (_finite(w) and _finite(b)):
+            raise ValueError("corrupt network file: non-finite (NaN/inf) weight or bias in "
+                             "layer %d: convert the model again" % len(params))
         params.append((n_in, n_out, act, w, b))
     out = array.array("f", [0.0] * no)
     dense = _dense_double if _DOUBLE else _dense_single
@@ -101,6 +104,14 @@ def bind(data, nf, no, layers, kind):
     def scores():
         return out
     return run, scores
+
+
+def _finite(values):
+    # v - v is 0.0 for every finite float, NaN for NaN and +-inf.
+    for v in values:
+        if v - v != 0.0:
+            return False
+    return True
 
 
 def _dense_double(a, n_in, n_out, act, w, b):
