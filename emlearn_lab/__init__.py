@@ -31,6 +31,8 @@ from .exceptions import (
                      DeviceMemoryError,
                      DeviceNotFoundError,
                      DeviceRuntimeError,
+                     DeviceStorageError,
+                     DeviceTimeoutError,
                      EmlearnLabError,
                      InputError,
                      LabelError,
@@ -69,6 +71,7 @@ __all__ = [
     "group_cv", "cross_validate", "search", "plot_confusion", "class_report",
     "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",
     "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
-    "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError", "RecordingError",
+    "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError", "DeviceTimeoutError",
+    "DeviceStorageError", "RecordingError",
     "LabelError", "LabelFileMismatchError",
 ]

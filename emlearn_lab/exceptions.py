@@ -8,7 +8,7 @@ __all__ = [
     "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",
     "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
     "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError",
-    "RecordingError", "LabelError", "LabelFileMismatchError",
+    "DeviceTimeoutError", "DeviceStorageError", "RecordingError", "LabelError", "LabelFileMismatchError",
 ]
 
 
@@ -58,6 +58,15 @@ class DeviceMemoryError(DeviceError, MemoryError):
 
 class DeviceRuntimeError(DeviceError):
     """Code on the device raised an exception; the message carries the device traceback."""
+
+
+class DeviceTimeoutError(DeviceError, TimeoutError):
+    """The device did not finish a call in time (still running or hung); the host interrupted
+    or restarted it, and the message says which."""
+
+
+class DeviceStorageError(DeviceError):
+    """The device's filesystem has no room for what would be sent."""
 
 
 class RecordingError(EmlearnLabError, ValueError):

@@ -18,6 +18,7 @@ from ..exceptions import (
     DeviceMemoryError,
     DeviceNotFoundError,
     DeviceRuntimeError,
+    DeviceTimeoutError,
 )
 
 __all__ = ["Device"]
@@ -135,7 +136,7 @@ class Device:
 
     # -- primitives ------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _translate(self, what: str):
+    def _translate(self, what: str, timeout_s: float = 10.0):
         from mpremote.transport import TransportError, TransportExecError
         try:
             yield
@@ -144,17 +145,70 @@ class Device:
         except DeviceError:
             raise
         except (TransportError, OSError) as e:  # pyserial's SerialException is an OSError
+            # mpremote's exec_raw says "timeout waiting for ... EOF reception" when the device
+            # stayed silent for timeout_s: it is alive but busy (a loop, a slow board), not
+            # gone. Left so, every later call would wait and fail too: bring it back now.
+            if isinstance(e, TransportError) and str(e).startswith("timeout waiting for"):
+                done = self._recover()
+                raise DeviceTimeoutError(
+                    f"the device did not finish {what} within {timeout_s:g} s: it is still "
+                    f"running or hung. {done}") from None
             self._drop_transport()
             raise DeviceDisconnectedError(
                 f"lost the device at {self.port} during {what} ({type(e).__name__}: {e}). "
                 "Reconnect it and run the same call again: deploys only re-send what "
                 "changed.") from None
 
+    def _recover(self) -> str:
+        """After a call timed out: stop what runs on the device and get its raw REPL back,
+        so that the next call works. Returns what was done, for the error message.
+
+        Ctrl-C first (the unix port takes SIGINT instead of the byte); native code never
+        checks for it, so if the REPL does not answer, a virtual or emulated device is
+        restarted and a board soft-reset (Ctrl-D); a board deaf to both needs its button."""
+        import io
+        quiet = contextlib.redirect_stdout(io.StringIO())  # mpremote prints what it got
+        interrupt = getattr(self.virtual, "interrupt", None)
+        if self._transport is not None:
+            try:
+                if interrupt is not None:
+                    interrupt()
+                with quiet:
+                    self._transport.enter_raw_repl(soft_reset=False, timeout_overall=3)
+                return ("Interrupted it (Ctrl-C); it is ready again and what was loaded "
+                        "is still loaded.")
+            except Exception:
+                pass
+        if self.virtual is not None:
+            self._drop_transport()
+            try:
+                self.virtual.start()
+                self.port = self.virtual.port
+                self.ensure_connected()
+            except Exception as e:
+                return (f"Restarting it failed ({type(e).__name__}: {e}); connect again "
+                        "with eml.connect().")
+            return ("Ctrl-C did not stop it: restarted it; models deployed before are "
+                    "loaded again on their next use.")
+        if self._transport is not None:
+            try:
+                with quiet:
+                    self._transport.enter_raw_repl(soft_reset=True, timeout_overall=5)
+                self._info = None
+                return ("Ctrl-C did not stop it: soft-reset it (Ctrl-D); models deployed "
+                        "before are loaded again on their next use.")
+            except Exception:
+                pass
+        self._drop_transport()
+        return ("It answers neither Ctrl-C nor Ctrl-D: press its reset button (or unplug "
+                "and plug it in), then run the same call again.")
+
     @_locked
-    def exec(self, code: str, timeout_s: float = 10.0) -> str:
-        """Run code on the device; returns what it printed."""
+    def exec(self, code: str, timeout_s: float = 10.0, what: str = "exec") -> str:
+        """Run code on the device; returns what it printed. ``what`` names the job in
+        errors ("the device did not finish <what> within <timeout_s> s")."""
         self.ensure_connected()
-        with self._translate("exec"):
+        with self._translate(what, timeout_s):
             out, err = self._transport.exec_raw(code, timeout=timeout_s)
             if err:
                 from mpremote.transport import TransportExecError
@@ -163,10 +217,10 @@ class Device:
                 raise OSError("the virtual device process exited")
             return out.decode(errors="replace")
 
-    def eval(self, expression: str, timeout_s: float = 10.0):
+    def eval(self, expression: str, timeout_s: float = 10.0, what: str = "eval"):
         """Evaluate an expression on the device and return its value (via repr/literal_eval)."""
         import ast
-        text = self.exec(f"print(repr({expression}))", timeout_s=timeout_s).strip()
+        text = self.exec(f"print(repr({expression}))", timeout_s=timeout_s, what=what).strip()
         try:
             return ast.literal_eval(text)
         except (ValueError, SyntaxError):
