@@ -1,5 +1,7 @@
 """eml.connect: a Device for "virtual", "auto" or a serial port path."""
-from ..exceptions import DeviceNotFoundError
+import os
+
+from ..exceptions import DeviceNotFoundError, InputError
 from .transport import Device
 from .virtual import VirtualDevice
 
@@ -55,6 +57,11 @@ def connect(port: str = "virtual", *, heap_bytes: int | None = None, workdir=Non
     ...     dev.eval("1 + 1")
     2
     """
+    if isinstance(port, os.PathLike):
+        port = os.fspath(port)
+    if not isinstance(port, str):
+        raise InputError("port must be 'virtual', 'auto' or a serial port path such as "
+                         f"'/dev/ttyACM0' or 'COM3'; got {port!r} of type {type(port).__name__}")
     if port == "virtual":
         vdev = VirtualDevice(workdir=workdir, heap_bytes=heap_bytes)
         try:
