@@ -106,12 +106,13 @@ def _load_model(path: str):
 
 
 def _boards(args) -> int:
-    from . import boards, fit_table
+    from . import BoardTable, boards, fit_table
     from .exceptions import EmlearnLabError
     try:
         table = boards(*args.board_file)
+        chosen = [table[b] for b in args.board]   # an unknown id: InputError naming the ids
         if args.model is None:
-            print(table)
+            print(BoardTable({b.id: b for b in chosen}) if chosen else table)
             return 0
         fits = fit_table(_load_model(args.model), args.board or None, form=args.form)
     except EmlearnLabError as e:
