@@ -12,7 +12,7 @@ from html import escape
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 
-from .exceptions import InputError
+from .exceptions import InputError, UnsupportedModelError
 from .trees.compress import compress_model
 from .trees.model import TreeModel
 
@@ -21,9 +21,21 @@ __all__ = ["compress", "compression_sweep", "CompressedTrees", "Sweep", "METRICS
 
 def _as_tree_model(estimator) -> TreeModel:
     from .convert import convert
+    from .nets.convert import is_network
+    from .nets.model import NetModel
     if isinstance(estimator, TreeModel):
         return estimator
-    return convert(estimator, features="float32")
+    if isinstance(estimator, NetModel) or is_network(estimator):
+        raise UnsupportedModelError(
+            "eml.compress takes tree ensembles (DecisionTree, RandomForest, ExtraTrees or "
+            f"their eml.convert model); got {type(estimator).__name__}, a network: quantise it "
+            "with eml.convert(model, weights='int8', X_calib=X_train)")
+    model = convert(estimator, features="float32")
+    if not isinstance(model, TreeModel):
+        raise UnsupportedModelError(
+            "eml.compress takes tree ensembles (DecisionTree, RandomForest, ExtraTrees or "
+            f"their eml.convert model); got {type(estimator).__name__}")
+    return model
 
 
 def compress(estimator, *, leaves_per_class=None, leaf_bits="auto", features="float32",
@@ -63,6 +75,8 @@ def compress(estimator, *, leaves_per_class=None, leaf_bits="auto", features="fl
     InputError
         Bad parameter values (with what is allowed), int16 without X_calib, or compressing an
         already compressed model.
+    UnsupportedModelError
+        Not a tree ensemble (networks are quantised by ``eml.convert(..., weights="int8")``).
     """
     return compress_model(_as_tree_model(estimator), leaves_per_class=leaves_per_class,
                           leaf_bits=leaf_bits, features=features, X_calib=X_calib,
