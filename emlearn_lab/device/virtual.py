@@ -20,11 +20,20 @@ import tty
 import weakref
 from pathlib import Path
 
-from ..exceptions import DeviceNotFoundError
+from .._procs import pid_alive
+from ..exceptions import DeviceNotFoundError, InputError
 
 __all__ = ["VirtualDevice", "micropython_command"]
 
 _LIVE: "weakref.WeakSet[VirtualDevice]" = weakref.WeakSet()
+# Heap sizes the unix port starts with and still runs mpremote's raw REPL in (it refuses
+# -X heapsize below ~700 bytes and cannot run the REPL below ~3 KiB); boards have 16 KiB
+# to a few MiB, and the port allocates the whole heap up front.
+MIN_HEAP_BYTES = 8 * 1024
+MAX_HEAP_BYTES = 1024 * 1024 * 1024
+# Temporary filesystems are named emlab-vdev-<pid of the owning Python>-<random>, so that the
+# next start can remove those of a host that was killed (atexit does not run on SIGKILL).
+_DIR_PREFIX = "emlab-vdev-"
 
 
 def micropython_command() -> list:
@@ -52,14 +61,29 @@ class VirtualDevice:
     workdir : path, optional
         The device filesystem. A temporary directory (removed on close) if not given.
     heap_bytes : int, optional
-        GC heap size, to emulate a board's RAM (default: the port's 2 MiB).
+        GC heap size, to emulate a board's RAM (default: the port's 2 MiB); 8 KiB to 1 GiB.
 
-    Use as a context manager, or call :meth:`close`; leftovers are closed at interpreter exit.
+    Use as a context manager, or call :meth:`close`; leftovers are closed at interpreter exit,
+    and the temporary filesystems of a host that was killed are removed at the next start.
+
+    Raises
+    ------
+    InputError
+        ``heap_bytes`` is not an int in the range the port runs with.
     """
 
     def __init__(self, workdir=None, heap_bytes: int | None = None):
+        if heap_bytes is not None and not (
+                isinstance(heap_bytes, int) and not isinstance(heap_bytes, bool)
+                and MIN_HEAP_BYTES <= heap_bytes <= MAX_HEAP_BYTES):
+            raise InputError(
+                f"heap_bytes must be an int in the range [{MIN_HEAP_BYTES}, {MAX_HEAP_BYTES}] "
+                f"(8 KiB to 1 GiB; boards have 16 KiB to a few MiB), got {heap_bytes!r}; "
+                "e.g. heap_bytes=256 * 1024, or None for the port's 2 MiB")
         self._own_dir = workdir is None
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="emlab-vdev-"))
+        if self._own_dir:
+            _remove_dirs_of_dead_hosts()
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.heap_bytes = heap_bytes
         self._proc = None
@@ -165,6 +189,20 @@ class VirtualDevice:
                         fds.remove(fd)
                     except (OSError, ValueError):
                         pass
+
+
+def _remove_dirs_of_dead_hosts() -> None:
+    """Remove the temporary filesystems whose owning process is gone (killed: its atexit
+    handler never ran). A directory of a live owner, or of another naming, is left alone."""
+    tmp = tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(tmp) if n.startswith(_DIR_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(_DIR_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and "-" in name[len(_DIR_PREFIX):] and not pid_alive(int(pid)):
+            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
 
 
 @atexit.register
