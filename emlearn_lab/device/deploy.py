@@ -7,11 +7,13 @@ from ..exceptions import (
     BuildError,
     DeviceError,
     DeviceMemoryError,
+    DeviceStorageError,
     InputError,
     UnsupportedModelError,
 )
 from ..nets.model import NetModel
 from ..trees.model import TreeModel
+from . import budget
 from .artifacts import net_bundle, runtime_bundle
 from .report import DeployReport
 
@@ -19,7 +21,11 @@ __all__ = ["deploy", "predict_on_device", "DeployedModel"]
 
 _X_PATH = "_emlab_x.bin"
 _OUT_PATH = "_emlab_out.bin"
+_BENCH_PATH = "_emlab_bench.bin"
 _FORMS = ("auto", "loadable", "inline")
+# Device file and module names derive from a deploy name (name + "_inline.mpy", ...): within
+# every board filesystem's and MicroPython's qstr limits (255 bytes), and readable.
+MAX_NAME_CHARS = 64
 
 
 class DeployedModel:
@@ -32,6 +38,11 @@ class DeployedModel:
         self.source = model if source is None else source  # what the caller deployed
         self.features = None         # extractors, when deployed as a feature pipeline
         self.fx_load_call = None
+        self.load_timeout_s = budget.FIRST_ROW_TIMEOUT_S
+        # Measured on the device: microseconds per row (window, for a pipeline) of the
+        # verification loop, and of predict() alone. None until rows have run.
+        self.us_per_row = None
+        self.us_per_predict = None
 
     def __repr__(self) -> str:
         what = "pipeline" if self.features is not None else self.form
@@ -90,7 +101,10 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
         return report
     if form not in _FORMS:
         raise InputError(f"form must be one of {_FORMS}, got {form!r}")
-    if not name.isidentifier():
+    if isinstance(name, str) and len(name) > MAX_NAME_CHARS:
+        raise InputError(f"name must be at most {MAX_NAME_CHARS} characters (it names device "
+                         f"files), got {len(name)}: {name[:20]!r}...; use a shorter name")
+    if not isinstance(name, str) or not name.isidentifier():
         raise InputError(f"name must be a Python identifier (it names device files), "
                          f"got {name!r}")
     source, model = model, _as_model(model)
@@ -99,41 +113,46 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
         raise InputError("X has no rows: pass the rows to verify on the device, or X=None to "
                          "deploy without verification")
     target = dev.target                  # cached per connection
+    # What this deploy replaces frees its heap (and its scratch files their space) first.
+    dev.exec(_HELPERS + f"_emlab_models.pop({name!r}, None)\n"
+             f"globals().get('_emlab_fx', {{}}).pop({name!r}, None)")
+    dev.remove_quietly(budget.DATA_PATHS)
     info = dev.info                      # one round trip: heap after a collection
     heap_free = info["heap_free_bytes"]
     chosen, bundle = _choose(form, model, target, name, heap_free)
+    remedy = _remedy(model, chosen)
+    notes = []
+    heap_free = _check_heap(dev, bundle, name, info, remedy, notes)
+    sent, skipped = send_bundle(dev, bundle.files, f"model '{name}'", remedy)
 
-    sent, skipped = [], []
-    for art in bundle.files:
-        (sent if dev.write_file(art.path, art.data) else skipped).append(art)
-
-    dev.exec(_HELPERS)
     load_call = f"_emlab_load({bundle.modules!r}, {bundle.loader!r}, {bundle.args!r}, {name!r})"
+    load_timeout = _load_timeout_s(bundle)
     try:
-        loaded = dev.eval(load_call, timeout_s=60)
+        loaded = _load(dev, load_call, load_timeout, name)
     except DeviceMemoryError as e:
-        need = sum(len(a.data) for a in bundle.files
-                   if a.path.endswith((".eml", ".emn", "_inline.mpy")))
-        if isinstance(model, NetModel):
-            remedy = ("Try fewer or narrower hidden layers, or weights='int8' (4x smaller)"
-                      if model.int8 is None else "Try fewer or narrower hidden layers")
-        else:
-            other = " or form='loadable' (data is smaller than code)" if chosen == "inline" \
-                else ""
-            remedy = ("Try fewer trees, a smaller max_leaf_nodes or a larger "
-                      f"min_samples_leaf{other}")
-        raise DeviceMemoryError(
-            f"model '{name}' does not fit the device heap: it is {need} bytes on file and the "
-            f"device had {heap_free} bytes free before loading ({e}). {remedy}.") from None
+        # A heap fragmented by earlier loads can fail an allocation that a fresh one takes:
+        # restart MicroPython and load once more before blaming the model.
+        dev.reset()
+        try:
+            loaded = _load(dev, load_call, load_timeout, name)
+        except DeviceMemoryError:
+            raise DeviceMemoryError(
+                f"model '{name}' does not fit the device heap: it is {_ram_bytes(bundle)} "
+                f"bytes on file and the device had {heap_free} bytes free before loading, "
+                f"also after a reset to defragment its heap ({e}). {remedy}.") from None
+        notes.append(f"loading failed on a fragmented heap ({str(e).split(': ')[-1]}); "
+                     "loaded after a reset of the device (models loaded before it are "
+                     "loaded again on their next use)")
     runtime_ram, model_ram, load_us = loaded
     dev.deployed = dev.deployments[name] = DeployedModel(model, name, chosen, load_call,
                                                          source)
+    dev.deployed.load_timeout_s = load_timeout
 
     report = DeployReport(
         device=repr(dev), target=str(target), form=chosen, name=name, model=repr(model),
         files=[(a.path, len(a.data), a in sent) for a in bundle.files],
         runtime_ram_bytes=runtime_ram, model_ram_bytes=model_ram, load_us=load_us,
-        heap_free_bytes=heap_free, native=bundle.native, notes=list(bundle.notes))
+        heap_free_bytes=heap_free, native=bundle.native, notes=list(bundle.notes) + notes)
     if info["platform"] == "linux" and bundle.native:
         native = sum(len(a.data) for a in bundle.files
                      if a.path.endswith(("_kernels.mpy", "_inline.mpy")))
@@ -144,6 +163,94 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
         _verify(dev, model, Xc, name, report)
         _bench(dev, name, Xc, repeats, report)
     return report
+
+
+def _remedy(model, form) -> str:
+    if isinstance(model, NetModel):
+        return ("Try fewer or narrower hidden layers, or weights='int8' (4x smaller)"
+                if model.int8 is None else "Try fewer or narrower hidden layers")
+    other = " or form='loadable' (data is smaller than code)" if form == "inline" else ""
+    return f"Try fewer trees, a smaller max_leaf_nodes or a larger min_samples_leaf{other}"
+
+
+def _ram_bytes(bundle) -> int:
+    """What loading the model must allocate at least: the model files it reads into RAM
+    (a tree file's payload, a network file whole). A lower bound: the runtime, buffers and,
+    on a microcontroller, native code come on top."""
+    from ..trees.modelfile import HEADER_BYTES
+    return sum(len(a.data) - HEADER_BYTES if a.path.endswith(".eml") else len(a.data)
+               for a in bundle.files if a.path.endswith((".eml", ".emn")))
+
+
+def _check_heap(dev, bundle, name, info, remedy, notes) -> int:
+    """Refuse before sending a model that cannot fit the heap; reset the device first when
+    only what is loaded now stands in the way. Returns the free heap then."""
+    need = _ram_bytes(bundle)
+    free, used = info["heap_free_bytes"], info["heap_used_bytes"]
+    if need <= free:
+        return free
+    if need <= free + used:
+        dev.reset()
+        dev.exec(_HELPERS)
+        free = dev.info["heap_free_bytes"]
+        notes.append(f"reset the device before sending: {used} bytes of its heap were in use "
+                     "(models loaded before are loaded again on their next use)")
+        if need <= free:
+            return free
+    raise DeviceMemoryError(
+        f"model '{name}' does not fit the device heap: loading it needs at least {need} "
+        f"bytes (its model file in RAM) and the device has {free} bytes free of a "
+        f"{free + used}-byte heap{' after a reset' if notes else ''}; nothing was sent. "
+        f"{remedy}.")
+
+
+def send_bundle(dev, files, what: str, remedy: str) -> tuple:
+    """Send the files whose content differs on the device, after checking that they fit its
+    filesystem (each is written beside the file it replaces, then renamed over it). Returns
+    (sent, skipped)."""
+    import hashlib
+    have = dev.file_hashes([a.path for a in files])
+    sent, skipped = [], []
+    for a in files:
+        old = have.get(a.path)
+        same = old is not None and old[1] is not None and \
+            old[1] == hashlib.sha256(a.data).digest()
+        (skipped if same else sent).append(a)
+    free = dev.fs_free_bytes() if sent else None
+    if free is not None:
+        left = free
+        for a in sent:
+            if len(a.data) > left:
+                need = sum(len(a.data) for a in sent)
+                raise DeviceStorageError(
+                    f"{what} does not fit the device's filesystem: {need} bytes to send and "
+                    f"{free} bytes free; nothing was sent. Remove files you no longer need "
+                    f"({_largest_files(dev)}; dev.remove(path)). {remedy}.")
+            left += (have[a.path][0] if a.path in have else 0) - len(a.data)
+    for a in sent:
+        dev.write_file(a.path, a.data, False)
+    return sent, skipped
+
+
+def _largest_files(dev) -> str:
+    try:
+        files = sorted(dev.listdir(), key=lambda f: -f[1])[:3]
+    except DeviceError:
+        return "dev.listdir() lists them"
+    return "largest: " + ", ".join(f"{n} {size} B" for n, size in files) if files else \
+        "the device has none"
+
+
+def _load_timeout_s(bundle) -> float:
+    """Loading reads the model files and imports the runtime: generous, and longer for
+    bigger files (nothing measured yet on this device)."""
+    size = sum(len(a.data) for a in bundle.files)
+    return budget.FIRST_ROW_TIMEOUT_S + size / 10_000
+
+
+def _load(dev, load_call, timeout_s, name):
+    dev.exec(_HELPERS)
+    return dev.eval(load_call, timeout_s=timeout_s, what=f"loading model '{name}'")
 
 
 def _choose(form, model, target, name, heap_free):
@@ -194,33 +301,45 @@ def _emlab_load(modules, loader, args, name):
 """
 
 
-def _send_rows(dev, X: np.ndarray) -> None:
-    data = np.ascontiguousarray(X).astype(X.dtype.newbyteorder("<")).tobytes()
-    dev.write_file(_X_PATH, data, skip_unchanged=True)
-
-
-def _row_cost(model) -> float:
-    """Work per row in units of one tree walk, for timeouts (a float32 network's
-    multiply-accumulate runs in bytecode: about a hundredth of a walk each)."""
-    return model.n_trees if isinstance(model, TreeModel) else model.n_macs / 100 + 1
+def row_bytes(X: np.ndarray) -> bytes:
+    return np.ascontiguousarray(X).astype(X.dtype.newbyteorder("<")).tobytes()
 
 
 def _run_rows(dev, model, X: np.ndarray, name: str) -> tuple:
-    """Device predict() index and scores() for every row of X (already validated)."""
-    _send_rows(dev, X)
+    """Device predict() index and scores() for every row of X (already validated), in
+    batches sized from the device's measured time per row and its free filesystem; the
+    scratch files are removed afterwards."""
     deployed = dev.deployments.get(name)
     if deployed is not None:
         # After a reset or reconnect the device has the files but not the loaded model.
         dev.exec(_HELPERS + f"if {name!r} not in _emlab_models:\n {deployed.load_call}\n",
-                 timeout_s=60)
-    per_row_s = 0.002 if dev.target.arch is not None else 0.05
-    rows = dev.eval(f"__import__('emlab_tools').verify(_emlab_models[{name!r}], {_X_PATH!r}, "
-                    f"{_OUT_PATH!r})", timeout_s=30 + per_row_s * len(X) * _row_cost(model))
-    if rows != len(X):
-        raise DeviceError(f"device processed {rows} of {len(X)} rows")
+                 timeout_s=deployed.load_timeout_s, what=f"loading model '{name}'")
     score_dtype = getattr(model, "score_dtype", np.dtype("<i4"))
     row = np.dtype([("index", "<i4"), ("scores", score_dtype, (model.n_outputs,))])
-    out = np.frombuffer(dev.read_file(_OUT_PATH), dtype=row, count=len(X))
+    data, size = row_bytes(X), X.itemsize * X.shape[1]
+    outs, predict_us = [], [0]
+
+    def run(start, stop, timeout_s):
+        dev.put_data(_X_PATH, data[start * size:stop * size])
+        (rows, us_predict), us = dev.eval(
+            f"(lambda t: t.timed(t.verify, _emlab_models[{name!r}], {_X_PATH!r}, "
+            f"{_OUT_PATH!r}))(__import__('emlab_tools'))", timeout_s=timeout_s,
+            what=f"verifying rows {start}-{stop - 1} of {len(X)}")
+        if rows != stop - start:
+            raise DeviceError(f"device processed {rows} of {stop - start} rows")
+        outs.append(dev.read_file(_OUT_PATH))
+        predict_us[0] += us_predict
+        return us
+
+    try:
+        us_row = budget.run_batches(len(X), size + row.itemsize,
+                                    deployed.us_per_row if deployed else None, run,
+                                    dev.fs_free_bytes())
+    finally:
+        dev.remove_quietly((_X_PATH, _OUT_PATH))
+    if deployed is not None:
+        deployed.us_per_row, deployed.us_per_predict = us_row, predict_us[0] / len(X)
+    out = np.frombuffer(b"".join(outs), dtype=row, count=len(X))
     scores = out["scores"] if score_dtype.kind == "f" else out["scores"].astype(np.int64)
     return out["index"].astype(np.int64), scores
 
@@ -250,11 +369,32 @@ def _verify(dev, model, X, name, report) -> None:
     report.verify_s = time.perf_counter() - t0
 
 
+def bench_plan(dev, name, rows, repeats, what, report) -> tuple:
+    """(rows, repeats, timeout_s) for timing model ``name``: at most budget.BENCH_BUDGET_S
+    of device time at the speed its verification measured; a note says when that is fewer
+    calls than asked."""
+    deployed = dev.deployments.get(name)
+    us = None if deployed is None else (deployed.us_per_predict or deployed.us_per_row)
+    n, k = budget.bench_plan(us, rows, repeats)
+    if (n, k) != (rows, repeats):
+        report.notes.append(
+            f"timing: {n} {what} x {k} calls instead of {rows} x {repeats}, to spend at most "
+            f"~{budget.BENCH_BUDGET_S:g} s of device time ({what} take ~{us:.0f} us each "
+            "here)")
+    # time_calls: 3 rounds per row, each with an empty loop of as many turns
+    return n, k, budget.timeout_s(n * k * 3 * (us or 0) / 1e6)
+
+
 def _bench(dev, name, X, repeats, report) -> None:
-    rows = min(len(X), 16)
-    med, best, n = dev.eval(
-        f"__import__('emlab_tools').bench(_emlab_models[{name!r}], {_X_PATH!r}, {rows}, "
-        f"{int(repeats)})", timeout_s=60 + rows * repeats * 0.01)
+    rows, repeats, timeout_s = bench_plan(dev, name, min(len(X), 16), int(repeats), "rows",
+                                          report)
+    dev.put_data(_BENCH_PATH, row_bytes(X[:rows]))
+    try:
+        med, best, n = dev.eval(
+            f"__import__('emlab_tools').bench(_emlab_models[{name!r}], {_BENCH_PATH!r}, "
+            f"{rows}, {repeats})", timeout_s=timeout_s, what=f"timing model '{name}'")
+    finally:
+        dev.remove_quietly((_BENCH_PATH,))
     report.us_per_predict_median = float(med)
     report.us_per_predict_min = float(best)
     report.bench_rows = int(n)

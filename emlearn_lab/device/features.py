@@ -7,6 +7,7 @@ import numpy as np
 
 from ..build import Target
 from ..exceptions import BuildError, DeviceError, InputError, UnsupportedModelError
+from . import budget
 from .artifacts import Artifact, Bundle, module_artifact
 from .feature_report import FeatureCheck
 
@@ -15,6 +16,7 @@ __all__ = ["check_features", "deploy_pipeline", "predict_windows", "split_pipeli
 
 _W_PATH = "_emlab_w.bin"
 _OUT_PATH = "_emlab_fout.bin"
+_BENCH_PATH = "_emlab_bench.bin"
 _HELPERS = """
 _emlab_fx = globals().get('_emlab_fx', {})
 def _emlab_fx_load(modules, path, name):
@@ -81,11 +83,14 @@ def feature_bundle(target: Target, extractors, name: str) -> Bundle:
 
 def _load(dev, extractors, name: str) -> tuple:
     """Push and load the extractors as _emlab_fx[name]: (bundle, sent, ram, load call)."""
+    from .deploy import send_bundle
     bundle = feature_bundle(dev.target, extractors, name)
-    sent = [a for a in bundle.files if dev.write_file(a.path, a.data)]
+    dev.exec(_HELPERS + f"_emlab_fx.pop({name!r}, None)")
+    sent, _ = send_bundle(dev, bundle.files, f"the feature extractors of '{name}'",
+                          "Use fewer extractors")
     call = f"_emlab_fx_load({bundle.modules!r}, {bundle.args[0]!r}, {name!r})"
-    dev.exec(_HELPERS)
-    runtime_ram, fx_ram, load_us, n = dev.eval(call, timeout_s=60)
+    runtime_ram, fx_ram, load_us, n = dev.eval(
+        call, timeout_s=_load_timeout_s(bundle), what=f"loading the extractors of '{name}'")
     want = sum(e.n_features_out_ for e in extractors)
     if n != want:
         raise DeviceError(f"the device built {n} features from {name}.fx, the host {want}")
@@ -99,34 +104,65 @@ def _windows(extractors, X) -> np.ndarray:
     return X
 
 
-def _timeout_s(X, n_steps: int) -> float:
-    """Generous: ~20 us per sample and extractor covers a Cortex-M0 running LogMel."""
-    return 60 + len(X) * (0.05 + X[0].size * 2e-5 * n_steps)
+def _load_timeout_s(bundle) -> float:
+    from .deploy import _load_timeout_s
+    return _load_timeout_s(bundle)
 
 
-def _run(dev, X, name: str, n_features: int, model=None, n_steps: int = 1) -> tuple:
-    """Device features (n, F) [, predict index (n,), scores (n, k)] for windows X."""
-    dev.write_file(_W_PATH, np.ascontiguousarray(X).astype(X.dtype.newbyteorder("<"))
-                   .tobytes(), skip_unchanged=True)
-    args = f"_emlab_fx[{name!r}], {_W_PATH!r}, {_OUT_PATH!r}"
-    if model is not None:
-        args += f", _emlab_models[{name!r}]"
-    rows = dev.eval(f"__import__('emlfx').run({args})", timeout_s=_timeout_s(X, n_steps))
-    if rows != len(X):
-        raise DeviceError(f"device processed {rows} of {len(X)} windows")
+def _run(dev, X, name: str, n_features: int, model=None,
+         us_per_window: float | None = None) -> tuple:
+    """(device features (n, F) [, predict index (n,), scores (n, k)], microseconds per
+    window measured on the device) for windows X, in batches sized from that figure (a
+    first window alone when ``us_per_window`` is unknown) and the free filesystem; the
+    scratch files are removed afterwards."""
     fields = [("features", "<i4", (n_features,))]
     if model is not None:
         score = getattr(model, "score_dtype", np.dtype("<i4"))
         fields += [("index", "<i4"), ("scores", score, (model.n_outputs,))]
-    out = np.frombuffer(dev.read_file(_OUT_PATH), dtype=np.dtype(fields), count=len(X))
-    return tuple(out[f[0]] for f in fields)
+    row = np.dtype(fields)
+    from .deploy import row_bytes
+    data, size = row_bytes(X), X[0].nbytes
+    args = f"_emlab_fx[{name!r}], {_W_PATH!r}, {_OUT_PATH!r}"
+    if model is not None:
+        args += f", _emlab_models[{name!r}]"
+    outs = []
+
+    def run(start, stop, timeout_s):
+        dev.put_data(_W_PATH, data[start * size:stop * size])
+        rows, us = dev.eval(f"(lambda t: t.timed(__import__('emlfx').run, {args}))"
+                            "(__import__('emlab_tools'))", timeout_s=timeout_s,
+                            what=f"windows {start}-{stop - 1} of {len(X)} ('{name}')")
+        if rows != stop - start:
+            raise DeviceError(f"device processed {rows} of {stop - start} windows")
+        outs.append(dev.read_file(_OUT_PATH))
+        return us
+
+    try:
+        us = budget.run_batches(len(X), size + row.itemsize, us_per_window, run,
+                                dev.fs_free_bytes())
+    finally:
+        dev.remove_quietly((_W_PATH, _OUT_PATH))
+    out = np.frombuffer(b"".join(outs), dtype=row, count=len(X))
+    return tuple(out[f[0]] for f in fields), us
 
 
-def _bench(dev, name: str, rows: int, repeats: int, with_model: bool) -> tuple:
+def _bench(dev, name: str, X, rows: int, repeats: int, with_model: bool,
+           us_per_window: float) -> tuple:
+    """(median, min, rows, repeats) of microseconds per window, timed on the device within
+    budget.BENCH_BUDGET_S of its time (fewer repeats, then rows, for slow extractors)."""
+    rows, repeats = budget.bench_plan(us_per_window, rows, repeats)
+    from .deploy import row_bytes
+    dev.put_data(_BENCH_PATH, row_bytes(X[:rows]))
     model = f", _emlab_models[{name!r}]" if with_model else ""
-    med, best, n = dev.eval(f"__import__('emlfx').bench(_emlab_fx[{name!r}], {_W_PATH!r}, "
-                            f"{rows}, {repeats}{model})", timeout_s=120)
-    return float(med), float(best), int(n)
+    try:
+        med, best, n = dev.eval(
+            f"__import__('emlfx').bench(_emlab_fx[{name!r}], {_BENCH_PATH!r}, {rows}, "
+            f"{repeats}{model})", timeout_s=budget.timeout_s(rows * repeats * 3 *
+                                                             us_per_window / 1e6),
+            what=f"timing '{name}'")
+    finally:
+        dev.remove_quietly((_BENCH_PATH,))
+    return float(med), float(best), int(n), repeats
 
 
 def check_features(dev, fx, X, *, name: str = "features", repeats: int = 20) -> FeatureCheck:
@@ -165,12 +201,12 @@ def check_features(dev, fx, X, *, name: str = "features", repeats: int = 20) -> 
     host = np.hstack([e.transform(X) for e in extractors])
     host_s = time.perf_counter() - t0
     _load(dev, extractors, name)
-    (device,) = _run(dev, X, name, host.shape[1], n_steps=len(extractors))
+    (device,), us = _run(dev, X, name, host.shape[1])
     names = [str(n) for e in extractors for n in e.get_feature_names_out()]
     check = FeatureCheck.compare(host, device, names, host_us=host_s / len(X) * 1e6)
     if repeats:
-        check.device_us_median, check.device_us_min, _ = _bench(
-            dev, name, min(len(X), 8), repeats, False)
+        check.device_us_median, check.device_us_min, _, _ = _bench(
+            dev, name, X, min(len(X), 8), repeats, False, us)
     return check
 
 
@@ -203,10 +239,16 @@ def deploy_pipeline(dev, pipe, X=None, *, form: str = "auto", name: str = "model
     if W is not None and verify:
         _verify(dev, pipe, model, extractors, W, name, report)
         rows = min(len(W), 8)
-        report.us_per_window_features = _bench(dev, name, rows, repeats, False)[0]
-        med, best, n = _bench(dev, name, rows, repeats, True)
+        us = dev.deployed.us_per_row
+        report.us_per_window_features = _bench(dev, name, W, rows, repeats, False, us)[0]
+        med, best, n, k = _bench(dev, name, W, rows, repeats, True, us)
         report.us_per_predict_median, report.us_per_predict_min = med, best
-        report.bench_rows, report.bench_repeats = n, repeats
+        report.bench_rows, report.bench_repeats = n, k
+        if (n, k) != (rows, repeats):
+            report.notes.append(
+                f"timing: {n} windows x {k} calls instead of {rows} x {repeats}, to spend "
+                f"at most ~{budget.BENCH_BUDGET_S:g} s of device time (a window takes "
+                f"~{us:.0f} us here)")
     return report
 
 
@@ -214,8 +256,9 @@ def _verify(dev, pipe, model, extractors, W, name, report) -> None:
     from .deploy import _same_rows
     t0 = time.perf_counter()
     host = np.hstack([e.transform(W) for e in extractors])
-    dev_features, dev_index, dev_scores = _run(dev, W, name, host.shape[1], model,
-                                               len(extractors))
+    deployed = dev.deployments[name]
+    (dev_features, dev_index, dev_scores), deployed.us_per_row = _run(
+        dev, W, name, host.shape[1], model, deployed.us_per_row)
     names = [str(n) for e in extractors for n in e.get_feature_names_out()]
     report.feature_check = FeatureCheck.compare(host, dev_features, names)
     host_scores = model.scores(host)
@@ -244,9 +287,10 @@ def predict_windows(dev, X, deployed):
     dev.exec(_MODEL_HELPERS + _HELPERS
              + f"if {deployed.name!r} not in _emlab_fx:\n {deployed.fx_load_call}\n"
              f"if {deployed.name!r} not in _emlab_models:\n {deployed.load_call}\n",
-             timeout_s=60)
+             timeout_s=2 * deployed.load_timeout_s, what=f"loading '{deployed.name}'")
     n = sum(e.n_features_out_ for e in extractors)
-    _, index, scores = _run(dev, W, deployed.name, n, model, len(extractors))
+    (_, index, scores), deployed.us_per_row = _run(dev, W, deployed.name, n, model,
+                                                   deployed.us_per_row)
     if model.kind == "classifier":
         return model.classes_[index]
     if hasattr(model, "values"):

@@ -74,7 +74,17 @@ class Device:
         if self.virtual is not None and not self.virtual.alive:
             self.virtual.start()
             self.port = self.virtual.port
-        _probe_port(self.port)
+        try:
+            _probe_port(self.port)
+        except DeviceNotFoundError:
+            if not getattr(self, "_was_connected", False):
+                raise
+            # It answered here before: the port went away (unplugged, reset, or the virtual
+            # device's process killed but not yet reaped): a lost link, not a wrong port.
+            raise DeviceDisconnectedError(
+                f"lost the device at {self.port}: its port is gone (unplugged, reset or "
+                "killed). Reconnect it and run the same call again: deploys only re-send "
+                "what changed.") from None
         from mpremote.transport import TransportError
         from mpremote.transport_serial import SerialTransport
         try:
@@ -94,6 +104,7 @@ class Device:
         self._transport = transport
         self._info = None
         self.closed = False
+        self._was_connected = True
 
     @_locked
     def close(self) -> None:
@@ -283,6 +294,39 @@ class Device:
                   f" try:\n  os.remove({path!r})\n except OSError:\n  pass\n"
                   f" os.rename({tmp!r}, {path!r})")
         return True
+
+    def file_hashes(self, paths) -> dict:
+        """{path: (size_bytes, SHA-256 or None)} of those of ``paths`` that exist on the
+        device, in one round trip (the digest is None where the port has no
+        hashlib.sha256)."""
+        code = ("import os\ntry:\n import hashlib\n hashlib.sha256\nexcept (ImportError, "
+                "AttributeError):\n hashlib = None\nb = bytearray(512)\nr = {}\n"
+                f"for p in {list(paths)!r}:\n try:\n  n = os.stat(p)[6]\n"
+                " except OSError:\n  continue\n d = None\n if hashlib:\n"
+                "  h = hashlib.sha256()\n  with open(p, 'rb') as f:\n   while True:\n"
+                "    k = f.readinto(b)\n    if not k:\n     break\n    h.update(b[:k])\n"
+                "  d = h.digest()\n r[p] = (n, d)\nprint(repr(r))")
+        import ast
+        return ast.literal_eval(self.exec(code, timeout_s=30, what="hashing files").strip())
+
+    def fs_free_bytes(self) -> int | None:
+        """Free bytes of the filesystem the device's files go to (its working directory);
+        None where the port has no os.statvfs."""
+        free = self.eval("(lambda os: (lambda s: s[0] * s[4])(os.statvfs(os.getcwd())) if "
+                         "hasattr(os, 'statvfs') else None)(__import__('os'))")
+        return None if free is None else int(free)
+
+    @_locked
+    def put_data(self, path: str, data: bytes) -> None:
+        """Write a scratch file (rows to run, and the like) as it is: no hash, no rename."""
+        self.ensure_connected()
+        with self._translate(f"writing {path}"):
+            self._transport.fs_writefile(path, data, chunk_size=_CHUNK_BYTES)
+
+    def remove_quietly(self, paths) -> None:
+        """Remove those of ``paths`` that exist (one round trip)."""
+        self.exec(f"import os\nfor p in {list(paths)!r}:\n try:\n  os.remove(p)\n"
+                  " except OSError:\n  pass")
 
     @_locked
     def read_file(self, path: str) -> bytes:

@@ -33,20 +33,38 @@ def _row_buffer(model):
 
 
 def verify(model, x_path, out_path):
-    """For each row in x_path write predict() as int32 then the scores() int32s."""
+    """For each row in x_path write predict() as int32 then the scores() int32s. Returns
+    (rows, microseconds spent in predict()): the host sizes timing work and timeouts from
+    it."""
     x = _row_buffer(model)
     row_bytes = len(bytes(memoryview(x)))
     rows = 0
+    predict_us = 0
+    ticks_us = time.ticks_us
+    ticks_diff = time.ticks_diff
     with open(x_path, "rb") as f, open(out_path, "wb") as out:
         while f.readinto(x) == row_bytes:
+            t0 = ticks_us()
             p = model.predict(x)
+            predict_us += ticks_diff(ticks_us(), t0)
             s = model.scores(x)
             if not isinstance(p, int):
                 p = 0  # regressors: the exact result is in scores()
             out.write(struct.pack("<i", p))
             out.write(s)
             rows += 1
-    return rows
+    return rows, predict_us
+
+
+def timed(fn, *args):
+    """(fn(*args), microseconds it took on this device). Past ~8 minutes ticks_us could wrap
+    (its period is 2**30 us on most ports): the figure is then ticks_ms'."""
+    t_ms = time.ticks_ms()
+    t_us = time.ticks_us()
+    result = fn(*args)
+    us = time.ticks_diff(time.ticks_us(), t_us)
+    ms = time.ticks_diff(time.ticks_ms(), t_ms)
+    return result, (us if ms < 500000 and us >= 0 else ms * 1000.0)
 
 
 def time_calls(predict, rows, repeats, rounds=3):
