@@ -22,7 +22,7 @@ from ._rules import (
     _recording_info,
     _seconds,
 )
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, remove_stale_temp_files
 
 __all__ = ["Label", "LabelSet", "HISTORY_DEPTH"]
 
@@ -394,6 +394,7 @@ class LabelSet:
              check: str = "error", **options) -> LabelSet:
         """:meth:`load` ``path`` if it exists, else start empty; either way autosave to it."""
         p = _bindable(path)
+        remove_stale_temp_files(p)          # left by autosaves that were killed mid-write
         if p.exists():
             labelset = cls.load(p, recording=recording, classes=classes, overlap=overlap,
                                 check=check, **options)
@@ -423,6 +424,7 @@ class LabelSet:
     def _read(cls, path, fmt, recording, classes, overlap, check, options) -> LabelSet:
         _choice(check, "check", _CHECKS)
         source = str(path)
+        remove_stale_temp_files(path)
         try:
             text = Path(path).read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
