@@ -71,7 +71,8 @@ def test_pipeline_deploys_and_verifies_end_to_end(device, motions):
     report = device.deploy(pipe, test.X, repeats=10)
     assert report.ok and report.agreement == 1.0, str(report)
     assert report.feature_check.exact and report.sklearn_agreement == 1.0
-    assert report.us_per_predict_median >= report.us_per_window_features > 0
+    # Two medians measured apart on the host's clock (the unix port): no order between them.
+    assert report.us_per_predict_median > 0 and report.us_per_window_features > 0
     assert "features + predict on device" in str(report)
     np.testing.assert_array_equal(device.predict(test.X), pipe.predict(test.X))
 
