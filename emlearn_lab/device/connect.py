@@ -1,7 +1,8 @@
-"""eml.connect: a Device for "virtual", "auto" or a serial port path."""
+"""eml.connect: a Device for "virtual", "emulated:BOARD", "auto" or a serial port path."""
 import os
 
 from ..exceptions import DeviceNotFoundError, InputError
+from .emulated import PREFIX as _EMULATED, EmulatedDevice
 from .transport import Device
 from .virtual import VirtualDevice
 
@@ -31,8 +32,11 @@ def connect(port: str = "virtual", *, heap_bytes: int | None = None, workdir=Non
     ----------
     port : str
         ``"virtual"`` (default): the MicroPython unix port behind a pty, a real interpreter
-        with its own filesystem directory. ``"auto"``: the first USB serial board that answers
-        as a MicroPython REPL, else the virtual device. Otherwise a serial port path.
+        with its own filesystem directory. ``"emulated:BOARD"``: MicroPython v1.28 firmware
+        for a 32-bit core run by qemu (``cortex-m3``, ``cortex-m3-2m``, ``cortex-m4f``,
+        ``rv32imc``, ``cortex-m0``; see emlearn_lab.device.emulated), whose clock counts
+        instructions. ``"auto"``: the first USB serial board that answers as a MicroPython
+        REPL, else the virtual device. Otherwise a serial port path.
     heap_bytes : int, optional
         Virtual device only: GC heap size, to emulate a board's RAM.
     workdir : path, optional
@@ -46,7 +50,8 @@ def connect(port: str = "virtual", *, heap_bytes: int | None = None, workdir=Non
     Raises
     ------
     DeviceNotFoundError
-        Nothing at that port, or it does not answer as MicroPython.
+        Nothing at that port, or it does not answer as MicroPython; an unknown emulated
+        board, or its qemu or firmware missing (the message says how to get them).
     DeviceBusyError
         The port is open in another program.
 
@@ -60,7 +65,8 @@ def connect(port: str = "virtual", *, heap_bytes: int | None = None, workdir=Non
     if isinstance(port, os.PathLike):
         port = os.fspath(port)
     if not isinstance(port, str):
-        raise InputError("port must be 'virtual', 'auto' or a serial port path such as "
+        raise InputError("port must be 'virtual', 'emulated:cortex-m3' (or another emulated "
+                         "board), 'auto' or a serial port path such as "
                          f"'/dev/ttyACM0' or 'COM3'; got {port!r} of type {type(port).__name__}")
     if port == "virtual":
         vdev = VirtualDevice(workdir=workdir, heap_bytes=heap_bytes)
@@ -71,6 +77,13 @@ def connect(port: str = "virtual", *, heap_bytes: int | None = None, workdir=Non
             raise
     if heap_bytes is not None or workdir is not None:
         raise DeviceNotFoundError("heap_bytes and workdir apply to the virtual device only")
+    if port.startswith(_EMULATED):
+        board = EmulatedDevice(port[len(_EMULATED):])
+        try:
+            return Device(board.port, virtual=board)
+        except Exception:
+            board.close()
+            raise
     if port == "auto":
         for path, _ in list_serial_ports():
             try:
