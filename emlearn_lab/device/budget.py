@@ -8,7 +8,7 @@ time first (a probe with a generous timeout), then in batches sized from that fi
 """
 from __future__ import annotations
 
-__all__ = ["timeout_s", "bench_plan", "run_batches", "DATA_PATHS", "FIRST_ROW_TIMEOUT_S"]
+__all__ = ["timeout_s", "bench_plan", "run_batches", "items_that_fit", "DATA_PATHS", "FIRST_ROW_TIMEOUT_S"]
 
 BASE_TIMEOUT_S = 20.0        # a round trip, opening files, a collection on a slow board
 SLACK = 4.0                  # x the device time the job should take
@@ -43,6 +43,14 @@ def bench_plan(us_per_call: float | None, rows: int, repeats: int,
     return rows, repeats
 
 
+def items_that_fit(item_bytes: int, fs_free_bytes: int | None) -> int:
+    """Items of ``item_bytes`` (at least one) for one scratch file: under BATCH_MAX_BYTES
+    and a quarter of the free filesystem."""
+    cap = BATCH_MAX_BYTES if fs_free_bytes is None else \
+        min(BATCH_MAX_BYTES, fs_free_bytes // 4)
+    return max(1, cap // max(1, item_bytes))
+
+
 def run_batches(n: int, item_bytes: int, us_per_item: float | None, run,
                 fs_free_bytes: int | None = None) -> float:
     """Run items [0, n) in batches; ``run(start, stop, timeout_s)`` runs one batch and
@@ -50,9 +58,7 @@ def run_batches(n: int, item_bytes: int, us_per_item: float | None, run,
     ``us_per_item`` is unknown; each batch holds at most BATCH_DEVICE_S of device time and
     ``item_bytes`` (item + its result) times its length stays under BATCH_MAX_BYTES and a
     quarter of the free filesystem. Returns the device microseconds per item measured."""
-    cap = BATCH_MAX_BYTES if fs_free_bytes is None else \
-        min(BATCH_MAX_BYTES, fs_free_bytes // 4)
-    max_items = max(1, cap // max(1, item_bytes))
+    max_items = items_that_fit(item_bytes, fs_free_bytes)
     done, total_us = 0, 0.0
     start = 0
     while start < n:

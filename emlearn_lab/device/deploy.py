@@ -386,8 +386,9 @@ def bench_plan(dev, name, rows, repeats, what, report) -> tuple:
 
 
 def _bench(dev, name, X, repeats, report) -> None:
-    rows, repeats, timeout_s = bench_plan(dev, name, min(len(X), 16), int(repeats), "rows",
-                                          report)
+    fit = budget.items_that_fit(X.itemsize * X.shape[1], dev.fs_free_bytes())
+    rows, repeats, timeout_s = bench_plan(dev, name, min(len(X), 16, fit), int(repeats),
+                                          "rows", report)
     dev.put_data(_BENCH_PATH, row_bytes(X[:rows]))
     try:
         med, best, n = dev.eval(

@@ -150,7 +150,8 @@ def _bench(dev, name: str, X, rows: int, repeats: int, with_model: bool,
            us_per_window: float) -> tuple:
     """(median, min, rows, repeats) of microseconds per window, timed on the device within
     budget.BENCH_BUDGET_S of its time (fewer repeats, then rows, for slow extractors)."""
-    rows, repeats = budget.bench_plan(us_per_window, rows, repeats)
+    fit = budget.items_that_fit(X[0].nbytes, dev.fs_free_bytes())
+    rows, repeats = budget.bench_plan(us_per_window, min(rows, fit), repeats)
     from .deploy import row_bytes
     dev.put_data(_BENCH_PATH, row_bytes(X[:rows]))
     model = f", _emlab_models[{name!r}]" if with_model else ""

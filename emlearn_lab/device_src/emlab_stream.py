@@ -11,8 +11,9 @@ import struct
 import time
 
 
-def run(model, x_path, out_path, features=None):
-    """Predict every row (or window) of x_path, timing each call; returns the item count."""
+def run(model, x_path, out_path, features=None, start=0, count=-1):
+    """Predict the rows (or windows) of x_path from item ``start`` on (``count`` of them,
+    -1: all), timing each call; returns the item count."""
     if features is None:
         import emlab_tools
         x = emlab_tools._row_buffer(model)
@@ -35,7 +36,8 @@ def run(model, x_path, out_path, features=None):
     # model's own cost, unless the batch itself fills the heap.
     gc.collect()
     with open(x_path, "rb") as f, open(out_path, "wb") as out:
-        while f.readinto(x) == nbytes:
+        f.seek(start * nbytes)
+        while count != n and f.readinto(x) == nbytes:
             t0 = ticks_us()
             p = predict(x)
             t1 = ticks_us()
@@ -48,24 +50,28 @@ def run(model, x_path, out_path, features=None):
     return n
 
 
-def batch(model, x_path, out_path, data=None, features=None, send_max=4096):
+def batch(model, x_path, out_path, data=None, features=None, send_max=4096, start=0,
+          count=-1):
     """One round trip per batch: write the items (base64 text ``data``, if given) to x_path,
-    run(), then print the item count and, if the output is at most send_max bytes, the
-    output file as one base64 line (else the host reads the file)."""
+    run() items start.. (count, -1: all), then print the item count and the microseconds the
+    whole run took here (the host sizes its next timeouts from it) and, if the output is at
+    most send_max bytes, the output file as one base64 line (else the host reads the
+    file)."""
     import binascii
     if data is not None:
         with open(x_path, "wb") as f:
             f.write(binascii.a2b_base64(data))
         data = None
-    n = run(model, x_path, out_path, features)
+    import emlab_tools
+    n, us = emlab_tools.timed(run, model, x_path, out_path, features, start, count)
     with open(out_path, "rb") as f:
         size = f.seek(0, 2)
         if size > send_max:
-            print(n)
+            print(n, us)
             return
         f.seek(0)
         out = f.read()
-    print(n)
+    print(n, us)
     print(binascii.b2a_base64(out).decode().strip())
 
 

@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 
+from ..device import budget
 from ..device.artifacts import module_artifact
 from ..device.deploy import _HELPERS as _MODEL_HELPERS
 from ..device.deploy import _as_model, _same_rows
@@ -18,7 +19,6 @@ from ..device.features import _HELPERS as _FX_HELPERS
 from ..device.features import _fitted, split_pipeline
 from ..exceptions import DeviceError, InputError
 from ..nets.model import NetModel
-from ..trees.model import TreeModel
 
 X_PATH = "_emlab_live_x.bin"
 OUT_PATH = "_emlab_live_out.bin"
@@ -131,61 +131,88 @@ class LiveModel:
 
     def load(self, dev) -> None:
         """Load the model (and extractors) on the device unless loaded: after a reset or a
-        reconnect the device has the files but nothing in memory."""
+        reconnect the device has the files but nothing in memory. Also notes the free
+        filesystem, which bounds the items sent at once."""
         d = self.deployed
         code = _MODEL_HELPERS + f"if {d.name!r} not in _emlab_models:\n {d.load_call}\n"
         if self.is_pipeline:
             code += _FX_HELPERS + f"if {d.name!r} not in _emlab_fx:\n {d.fx_load_call}\n"
-        dev.exec(code, timeout_s=60)
+        dev.exec(code, timeout_s=2 * d.load_timeout_s, what=f"loading model {self.label!r}")
+        self.fs_free_bytes = dev.fs_free_bytes()
 
-    def _timeout_s(self, dev, items: np.ndarray) -> float:
-        """Generous, as deploy's: a bytecode tree walk costs ~50 ms on the slowest boards."""
-        model = self.model
-        cost = model.n_trees if isinstance(model, TreeModel) else model.n_macs / 100 + 1
-        per_item = (0.002 if dev.target.arch is not None else 0.05) * cost
-        if self.is_pipeline:
-            per_item += 0.05 + items[0].size * 2e-5 * len(self.extractors)
-        return 30 + per_item * len(items)
+    fs_free_bytes = None
+    holds_all = False    # after run(): X_PATH holds all of the items it was given
 
     def run(self, dev, items: np.ndarray, data: bytes | None) -> tuple:
         """(device scores, class index, microseconds per item) for validated items, whose
         bytes ``data`` are sent first (None: X_PATH holds them already). One round trip
-        when the items and the output are small (see emlab_stream.batch)."""
-        inline = None
-        if data is not None and len(data) <= INLINE_MAX_BYTES:
-            inline = binascii.b2a_base64(data, newline=False).decode()
-        elif data is not None:
-            dev.write_file(X_PATH, data, skip_unchanged=False)
-        fx = f", features=_emlab_fx[{self.name!r}]" if self.is_pipeline else ""
-        text = dev.exec(f"__import__('emlab_stream').batch(_emlab_models[{self.name!r}], "
-                        f"{X_PATH!r}, {OUT_PATH!r}, {inline!r}{fx}, "
-                        f"send_max={OUTPUT_MAX_BYTES})", timeout_s=self._timeout_s(dev, items))
-        lines = text.split()
-        try:
-            n = int(lines[0])
-        except (IndexError, ValueError):
-            raise DeviceError(f"model {self.label!r}: unexpected output from the device: "
-                              f"{text[:200]!r}") from None
-        if n != len(items):
-            raise DeviceError(f"model {self.label!r}: the device processed {n} of "
-                              f"{len(items)} items")
+        when the items and the output are small (see emlab_stream.batch); more when the
+        model's speed on this device is not known yet (one item first, its timeout
+        generous), when the items would take long (pieces of a few seconds of device time)
+        or would crowd the device's filesystem (pieces of what fits)."""
         model = self.model
         score = getattr(model, "score_dtype", np.dtype("<i4"))
         row = np.dtype([("index", "<i4"), ("scores", score, (model.n_outputs,)),
                         ("us", "<u4")])
+        n = len(items)
+        size = items[0].nbytes
+        fit = budget.items_that_fit(size + row.itemsize, self.fs_free_bytes)
+        whole = data is None or n <= fit     # X_PATH can hold every item at once
+        if data is not None and whole and len(data) > INLINE_MAX_BYTES:
+            dev.write_file(X_PATH, data, skip_unchanged=False)
+            data = None
+        self.holds_all = whole
+        outs = []
+
+        def piece(start, stop, timeout_s):
+            nonlocal data
+            if whole:
+                send, first = data, start
+                data = None                  # sent with the first piece
+            else:
+                dev.put_data(X_PATH, item_bytes(items[start:stop]))
+                send, first = None, 0
+            out, us = self._run_piece(dev, send, first, stop - start, row, timeout_s)
+            outs.append(out)
+            return us
+
+        self.deployed.us_per_row = budget.run_batches(
+            n, size + row.itemsize, self.deployed.us_per_row, piece, self.fs_free_bytes)
+        out = np.frombuffer(b"".join(outs), dtype=row, count=n)
+        scores = out["scores"] if score.kind == "f" else out["scores"].astype(np.int64)
+        klass = out["index"].astype(np.int64) if self.classifier else \
+            np.full(n, -1, dtype=np.int64)
+        return scores, klass, out["us"].astype(np.float64)
+
+    def _run_piece(self, dev, data, start, count, row, timeout_s) -> tuple:
+        """(output bytes, device microseconds) of items start..start+count of X_PATH, after
+        writing ``data`` (bytes, inline in the exec) there if given."""
+        inline = None if data is None else binascii.b2a_base64(data, newline=False).decode()
+        fx = f", features=_emlab_fx[{self.name!r}]" if self.is_pipeline else ""
+        text = dev.exec(f"__import__('emlab_stream').batch(_emlab_models[{self.name!r}], "
+                        f"{X_PATH!r}, {OUT_PATH!r}, {inline!r}{fx}, "
+                        f"send_max={OUTPUT_MAX_BYTES}, start={start}, count={count})",
+                        timeout_s=timeout_s,
+                        what=f"items {start}-{start + count - 1} of a batch of model "
+                             f"{self.label!r}")
+        lines = text.split()
         try:
-            out = binascii.a2b_base64("".join(lines[1:])) if len(lines) > 1 else \
+            n, us = int(lines[0]), float(lines[1])
+        except (IndexError, ValueError):
+            raise DeviceError(f"model {self.label!r}: unexpected output from the device: "
+                              f"{text[:200]!r}") from None
+        if n != count:
+            raise DeviceError(f"model {self.label!r}: the device processed {n} of "
+                              f"{count} items")
+        try:
+            out = binascii.a2b_base64("".join(lines[2:])) if len(lines) > 2 else \
                 dev.read_file(OUT_PATH)
         except binascii.Error:
             out = b""
         if len(out) != row.itemsize * n:
             raise DeviceError(f"model {self.label!r}: the device sent {len(out)} bytes for "
                               f"{n} items, expected {row.itemsize * n}")
-        out = np.frombuffer(out, dtype=row, count=n)
-        scores = out["scores"] if score.kind == "f" else out["scores"].astype(np.int64)
-        klass = out["index"].astype(np.int64) if self.classifier else \
-            np.full(n, -1, dtype=np.int64)
-        return scores, klass, out["us"].astype(np.float64)
+        return out, us
 
     def agree(self, host: tuple, device: tuple) -> np.ndarray:
         """Item by item: device scores bit-for-bit equal to the host's, same class index."""

@@ -25,7 +25,7 @@ from ..exceptions import (
 )
 from . import _sources
 from ._columns import Columns
-from ._models import LiveModel, device_names, item_bytes, push_stream_module
+from ._models import OUT_PATH, X_PATH, LiveModel, device_names, item_bytes, push_stream_module
 from .summary import LiveSummary, model_summary
 
 __all__ = ["LiveComparison", "STATES"]
@@ -366,6 +366,7 @@ class LiveComparison:
                 self.error = e
                 self._set("error", f"{type(e).__name__}: {str(e).splitlines()[0]}")
                 return
+        self._remove_scratch()
         n = self.n_items
         if self.dev.closed:
             self._set("idle", f"stopped after {n} items: the device was closed")
@@ -374,6 +375,16 @@ class LiveComparison:
             self._set("idle", f"stopped after {n}{of} items; start() resumes")
         else:
             self._set("done", f"done: {n} items")
+
+    def _remove_scratch(self) -> None:
+        """The batch files stay on the device only while streaming."""
+        if self.dev.closed:
+            return
+        try:
+            with self.dev.lock:
+                self.dev.remove_quietly((X_PATH, OUT_PATH))
+        except DeviceError:
+            pass               # gone or busy: the next deploy removes them
 
     def _reconnect(self, lost: Exception) -> bool:
         """Retry every second until the device is back (True) or stop() (False)."""
@@ -414,7 +425,7 @@ class LiveComparison:
                         raise
                     m.load(dev)
                     outputs[m.label] = m.run(dev, items, data)
-                sent = data
+                sent = data if m.holds_all else None
         for m in self._models:                 # the host reference, outside the device lock
             host = m.reference(batch.items[m.label])
             device = outputs[m.label]
