@@ -2,6 +2,7 @@
 
     python3 bench/fuzz_device.py                          # virtual device, 10 000 cases
     python3 bench/fuzz_device.py --device emulated:cortex-m3 --cases 600
+    python3 bench/fuzz_device.py --device qemu:cortex-m3 --cases 600     # starts qemu itself
     python3 bench/fuzz_device.py --device /dev/ttyACM0 --seed 3
     python3 bench/fuzz_device.py --only "tree tiny float32 sparse" --case 123   # one case again
 
@@ -446,13 +447,46 @@ def runtime_files(target) -> list:
     return [(a.path, a.data) for a in files]
 
 
+class _Qemu:
+    """`qemu:BOARD`: an emulated board started here with ../shared/qemu/start-board, restarted
+    after a hang (its Ctrl-C does not interrupt running code). For runs where eml.connect has
+    no emulated device spec yet."""
+
+    def __init__(self, board: str):
+        self.board, self.pid = board, None
+
+    def start(self) -> str:
+        import subprocess
+        self.stop()
+        script = HERE.parents[1] / "shared" / "qemu" / "start-board"
+        out = subprocess.run([str(script), self.board], capture_output=True, text=True,
+                             check=True, timeout=60).stdout.split()
+        self.pid = int(out[1])
+        return out[0]
+
+    def stop(self):
+        import os
+        import signal
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.pid = None
+
+
+def _connect(spec: str, qemu):
+    import emlearn_lab as eml
+    return eml.connect(qemu.start()) if qemu else eml.connect(spec)
+
+
 class Runner:
     """Runs cases on one device spec, surviving hangs and crashes (reset, then resume)."""
 
     def __init__(self, spec: str, idle_s: float, chunk: int, log=print):
-        import emlearn_lab as eml
         self.spec, self.idle_s, self.chunk, self.log = spec, idle_s, chunk, log
-        self.dev = eml.connect(spec)
+        self.qemu = _Qemu(spec.split(":", 1)[1]) if spec.startswith("qemu:") else None
+        self.dev = _connect(spec, self.qemu)
         self.files = runtime_files(self.dev.target)
         self.native = self.dev.target.arch is not None
         self.resets = 0
@@ -461,6 +495,8 @@ class Runner:
 
     def close(self):
         self.dev.close()
+        if self.qemu:
+            self.qemu.stop()
 
     def _ensure(self):
         for path, data in self.files:
@@ -469,19 +505,20 @@ class Runner:
 
     def _restart(self):
         """After a hang or crash: restart the device, make sure its files are there."""
-        import emlearn_lab as eml
         self.resets += 1
         try:
+            if self.qemu:
+                raise RuntimeError("restart qemu")
             self.dev.reset()
         except Exception:       # noqa: BLE001 - a board that no longer answers: reconnect
             try:
                 self.dev.close()
             except Exception:   # noqa: BLE001
                 pass
-            self.dev = eml.connect(self.spec)
-        if self.dev.virtual is None:
-            self._ensure()      # a board's (or qemu's RAM) filesystem may be gone
-        self._sent = set()
+            self.dev = _connect(self.spec, self.qemu)
+        # A board's or qemu's RAM filesystem may be gone (the virtual device keeps its files:
+        # then this only compares hashes).
+        self._ensure()
 
     def _put(self, path: str, data: bytes):
         key = (path, hash(data))
@@ -649,7 +686,7 @@ def main(argv=None):
     p.add_argument("--case", type=int, help="with --only: run this case number alone")
     p.add_argument("--out", default=str(HERE / "results" / "fuzz.md"))
     a = p.parse_args(argv)
-    slow = a.device.startswith("emulated") or a.device.startswith("/dev/tty")
+    slow = a.device.startswith(("emulated", "qemu", "/dev/tty"))
     idle = a.idle_s or (180.0 if slow else 30.0)
     chunk = a.chunk or (60 if slow else 400)
     result = fuzz(a.device, a.cases, a.seed, idle, chunk, a.only, a.case)

@@ -48,7 +48,7 @@ def test_hang_and_crash_are_detected_and_the_run_resumes():
     probe = fuzz_device.Base("probe", "probe", "p.bin", b"ok", [], [])
     cases = [fuzz_device.Case(i, w, [(0, 2, w.encode())])
              for i, w in enumerate(["ok", "hang", "ok", "segv", "ok"])]
-    runner = fuzz_device.Runner("virtual", idle_s=6.0, chunk=10, log=lambda *a: None)
+    runner = fuzz_device.Runner("virtual", idle_s=15.0, chunk=10, log=lambda *a: None)
     seen = []
     try:
         runner.run_job(probe, "bytecode", cases, lambda c, o, d: seen.append((c.number, o)))
@@ -60,7 +60,7 @@ def test_hang_and_crash_are_detected_and_the_run_resumes():
 
 def test_fuzz_subset_no_hang_no_crash_no_other_exception():
     """~400 cases over every file kind and both runtimes (about 7 per kind and runtime)."""
-    result = fuzz_device.fuzz("virtual", n_cases=400, seed=SEED, idle_s=20.0, chunk=200,
+    result = fuzz_device.fuzz("virtual", n_cases=400, seed=SEED, idle_s=45.0, chunk=200,
                               log=lambda *a: None)
     assert result["cases"] >= 400
     loaded = sum(r["loaded"] for r in result["rows"].values())
