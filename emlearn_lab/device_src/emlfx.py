@@ -64,14 +64,17 @@ def load(path):
     for step in steps:
         module = step.get("module") if isinstance(step, dict) else None
         cls = step.get("cls") if isinstance(step, dict) else None
-        if not isinstance(module, str) or not isinstance(cls, str) \
-                or not isinstance(step.get("params"), dict):
-            raise ValueError("feature file %s: each step needs 'module', 'cls' and 'params'"
-                             % path)
-        if cls not in EXTRACTORS.get(module, ()):
-            raise ValueError("feature file %s names %s.%s, which is not an extractor (expected "
-                             "one of %s)" % (path, module, cls, ", ".join(
-                                 m + "." + c for m in sorted(EXTRACTORS) for c in EXTRACTORS[m])))
+        if (not isinstance(module, str) or not module.startswith("emlfx_")
+                or not isinstance(cls, str) or not isinstance(step.get("params"), dict)):
+            raise ValueError("feature file %s: each step needs 'module' (emlfx_*), 'cls' and "
+                             "'params'" % path)
+        known = ", ".join(m + "." + c for m in sorted(EXTRACTORS) for c in EXTRACTORS[m])
+        if module not in EXTRACTORS:
+            raise ValueError("feature file %s names module %s: not on the device as an "
+                             "extractor module (the extractors: %s)" % (path, module, known))
+        if cls not in EXTRACTORS[module]:
+            raise ValueError("feature file %s names %s.%s, which is not an extractor (the "
+                             "extractors: %s)" % (path, module, cls, known))
         try:
             mod = __import__(module)
         except ImportError:
