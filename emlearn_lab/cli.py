@@ -256,9 +256,21 @@ def _device(args) -> int:
         print(f"emlearn-lab device {args.action}: takes no path", file=sys.stderr)
         return 2
     if args.action == "list":
+        from .device.emulated import FIRMWARE_ENV, PREFIX, board_status, firmware_dirs
+        emulated, found = [], set()
+        for board, description, firmware, has_qemu in board_status():
+            missing = [w for w, ok in (("qemu", has_qemu), ("firmware", firmware)) if not ok]
+            state = "ready" if not missing else "needs " + " and ".join(missing)
+            emulated.append((PREFIX + board, f"{description}, clock counts instructions "
+                                             f"({state})"))
+            found |= {str(firmware.parent)} if firmware else set()
         for port, description in [("virtual", "MicroPython unix port on this computer "
-                                              "(built in)")] + list_serial_ports():
-            print(f"{port:<16}  {description}")
+                                              "(built in)")] + list_serial_ports() + emulated:
+            print(f"{port:<22}  {description}")
+        where = "from " + ", ".join(sorted(found)) if found else "missing"
+        dirs = ", ".join(map(str, firmware_dirs()))
+        print(f"emulated boards: firmware {where} (looked for in {dirs}; set {FIRMWARE_ENV} "
+              "to another directory); qemu: apt-get install qemu-system-arm qemu-system-misc")
         return 0
     try:
         with connect(args.device) as dev:
@@ -353,7 +365,8 @@ def main(argv=None) -> int:
     dev.add_argument("action", choices=["list", "info", "ls", "reset"])
     dev.add_argument("path", nargs="?", help="ls: the directory (default: the root)")
     dev.add_argument("--device", default="virtual",
-                     help="'virtual' (default), 'auto', or a serial port path")
+                     help="'virtual' (default), 'emulated:BOARD' (see device list), 'auto', "
+                          "or a serial port path")
     dev.set_defaults(func=_device)
     args = parser.parse_args(argv)
     return args.func(args)

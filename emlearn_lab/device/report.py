@@ -34,6 +34,31 @@ class DeployReport:
     feature_check: object = None      # FeatureCheck of the verified windows
     sklearn_agreement: float | None = None  # device class == the host Pipeline.predict
     us_per_window_features: float | None = None
+    # The device's clock counts instructions (emulated boards, qemu -icount): ticks_us x this
+    # = instructions. None on boards whose clock is time.
+    instructions_per_us: float | None = None
+
+    def instructions(self, us: float | None) -> float | None:
+        """A device ``ticks_us`` figure as instructions (None where the clock is time)."""
+        if us is None or self.instructions_per_us is None:
+            return None
+        return us * self.instructions_per_us
+
+    @property
+    def instructions_per_predict_median(self) -> float | None:
+        """Median instructions per predict() call (features + predict for a Pipeline) on a
+        device whose clock counts instructions, else None."""
+        return self.instructions(self.us_per_predict_median)
+
+    @property
+    def instructions_per_predict_min(self) -> float | None:
+        return self.instructions(self.us_per_predict_min)
+
+    def _clock(self, us: float, digits: int = 2) -> str:
+        """A ticks_us figure in the device's unit: "11 035 instructions" or "12.34 us"."""
+        if self.instructions_per_us is None:
+            return f"{us:.{digits}f} us"
+        return f"{_count(self.instructions(us))} instructions"
 
     @property
     def bytes_sent(self) -> int:
@@ -59,7 +84,7 @@ class DeployReport:
                ("RAM (gc.mem_alloc delta)", f"model {self.model_ram_bytes} B + runtime "
                                             f"{self.runtime_ram_bytes} B; heap free before "
                                             f"{self.heap_free_bytes} B"),
-               ("load time", f"{self.load_us} us")]
+               ("load time", self._clock(self.load_us, 0))]
         if self.features is not None:
             out.append(("features", f"{self.features}; RAM {self.features_ram_bytes} B"))
         if self.feature_check is not None:
@@ -72,13 +97,22 @@ class DeployReport:
             out.append(("agreement with sklearn", f"{self.sklearn_agreement:.2%} of windows "
                                                   "(the host Pipeline.predict)"))
         if self.us_per_window_features is not None:
-            out.append(("features on device", f"{self.us_per_window_features:.2f} us median "
-                                               "per window"))
+            out.append(("features on device", f"{self._clock(self.us_per_window_features)} "
+                                               "median per window"))
         if self.us_per_predict_median is not None:
             what = "features + predict" if self.features is not None else "predict"
-            out.append((f"{what} on device", f"{self.us_per_predict_median:.2f} us median, "
-                                             f"{self.us_per_predict_min:.2f} us min "
-                                             f"({self.bench_rows} rows x {self.bench_repeats})"))
+            runs = f"({self.bench_rows} rows x {self.bench_repeats})"
+            if self.instructions_per_us is None:
+                out.append((f"{what} on device", f"{self.us_per_predict_median:.2f} us median, "
+                                                 f"{self.us_per_predict_min:.2f} us min {runs}"))
+            else:
+                out.append((f"instructions per {what}",
+                            f"{_count(self.instructions_per_predict_median)} median, "
+                            f"{_count(self.instructions_per_predict_min)} min {runs}"))
+        if self.instructions_per_us is not None:
+            out.append(("device clock", f"counts instructions (1 us = "
+                                        f"{self.instructions_per_us:g} instructions): an "
+                                        "emulated core, no wait states or caches"))
         return out
 
     def __str__(self) -> str:
@@ -97,3 +131,8 @@ class DeployReport:
         notes = "".join(f"<li>{escape(n)}</li>" for n in self.notes)
         return (f"<table>{body}</table>" + (f"<ul>{extra}</ul>" if extra else "")
                 + (f"<ul>{notes}</ul>" if notes else ""))
+
+
+def _count(n: float) -> str:
+    """An instruction count grouped by thousands: 11 035."""
+    return f"{n:,.0f}".replace(",", " ")
