@@ -127,7 +127,17 @@ class Device:
 
     @_locked
     def reset(self) -> None:
-        """Restart MicroPython (soft reset on boards; restart of the virtual device)."""
+        """Restart MicroPython (soft reset on boards and emulated boards, which keeps their
+        files; restart of the virtual device, or of an emulated board deaf to Ctrl-D)."""
+        if getattr(self.virtual, "soft_reset", False):
+            try:
+                self.ensure_connected()
+                with self._translate("soft reset"):
+                    self._transport.enter_raw_repl(soft_reset=True)
+                self._info = None
+                return
+            except DeviceError:
+                pass     # hung (Ctrl-C cannot stop code there): restart it below
         if self.virtual is not None:
             self._drop_transport()
             self.virtual.start()
@@ -349,7 +359,10 @@ class Device:
                verify: bool = True, repeats: int = 200):
         """Build, push and verify a model on this device (see emlearn_lab.device.deploy)."""
         from .deploy import deploy
-        return deploy(self, model, X, form=form, name=name, verify=verify, repeats=repeats)
+        report = deploy(self, model, X, form=form, name=name, verify=verify, repeats=repeats)
+        # An emulated board's clock counts instructions: the report says so, in instructions.
+        report.instructions_per_us = getattr(self.virtual, "instructions_per_us", None)
+        return report
 
     @_locked
     def check_features(self, fx, X, *, name: str = "features", repeats: int = 20):
@@ -383,7 +396,7 @@ class Device:
         return record(self, seconds, **kw)
 
     def __repr__(self) -> str:
-        kind = "virtual" if self.virtual is not None else "serial"
+        kind = getattr(self.virtual, "kind", "virtual") if self.virtual is not None else "serial"
         state = "connected" if self._transport is not None else "disconnected"
         return f"Device({kind}, port={self.port!r}, {state})"
 
