@@ -11,14 +11,26 @@ KIND_REGRESSOR = 1
 def check_features(x, n_features, features):
     """Raise ValueError unless x is array('f') (float32 model) or array('h') (int16 model;
     either for learned-scale int16) of n_features items: the kernels read exactly that many
-    bytes from its buffer. Returns the item size."""
-    size = len(bytes(memoryview(x)[:1])) if isinstance(x, array.array) else 0
-    want = (4,) if features == FEATURES_F32 else (2,) if features == FEATURES_I16 else (4, 2)
-    if size not in want or len(x) != n_features:
-        raise ValueError("expected array.array('%s') of %d features, got %r"
-                         % ("' or '".join("f" if w == 4 else "h" for w in want),
-                            n_features, x))
-    return size
+    items of that type from its buffer. Returns the item size.
+
+    The type is read from the repr of an empty slice, "array('f')": MicroPython's arrays have
+    no .typecode, and item sizes alone would take array('i') rows as float bits. It allocates,
+    so callers check once per input object (see _UNSEEN)."""
+    code = repr(x[:0])[7:-2] if isinstance(x, array.array) else ""
+    want = "f" if features == FEATURES_F32 else "h" if features == FEATURES_I16 else "fh"
+    if len(code) != 1 or code not in want or len(x) != n_features:
+        got = ("array('%s') of %d items" % (code, len(x)) if code
+               else type(x).__name__)
+        raise ValueError("expected array.array('%s') of %d features, got %s: build the row "
+                         "with array.array('%s', values)"
+                         % ("' or '".join(want), n_features, got, want[0]))
+    return 4 if code == "f" else 2
+
+
+# The row check cache starts with an object no caller holds: starting with None would skip
+# the check for predict(None). The cache is by identity: an array keeps its buffer (a slice
+# assignment that shortens it does not reallocate), so a checked row stays safe to read.
+_UNSEEN = object()
 
 
 def quantiser(n_features, params):
@@ -29,12 +41,12 @@ def quantiser(n_features, params):
     except (ImportError, SyntaxError, ValueError):
         from emltrees_pure import quantise
     out = array.array("h", [0] * n_features)
-    checked = [None]
+    checked = [_UNSEEN]
 
     def q(x):
         if x is not checked[0]:
             size = check_features(x, n_features, FEATURES_Q16)
-            checked[0] = x if size == 4 else None
+            checked[0] = x if size == 4 else _UNSEEN
             if size == 2:
                 return x
         quantise(x, out, params, n_features)
@@ -49,8 +61,13 @@ def tie_resolver(ties_path, n_features, n_outputs, n_trees, n_leaves, work):
     import struct
     row_bytes = 8 * n_outputs
     if os.stat(ties_path)[6] != n_leaves * row_bytes:
-        raise ValueError("tie file %s does not match the model (%d leaves x %d outputs)"
-                         % (ties_path, n_leaves, n_outputs))
+        raise ValueError("tie file %s does not match the model (%d leaves x %d outputs): "
+                         "deploy the model again" % (ties_path, n_leaves, n_outputs))
+    bad = _bad_probability(ties_path)
+    if bad >= 0:
+        raise ValueError("corrupt tie file %s: value %d is not a probability in [0, 1] "
+                         "(NaN, inf or out of range): deploy the model again"
+                         % (ties_path, bad))
     fmt = "<%dQ" % n_outputs
     first_leaf = n_features + n_outputs
 
@@ -65,6 +82,28 @@ def tie_resolver(ties_path, n_features, n_outputs, n_trees, n_leaves, work):
     return settle
 
 
+def _bad_probability(path):
+    """Index of the first float64 in the file outside [0.0, 1.0] (negative, NaN and inf
+    included), else -1: emlab_f64 takes non-negative finite doubles. As bits, those are the
+    patterns 0 .. 0x3ff00000_00000000; the high words are read as uint32 halves (small ints
+    on 32-bit ports, where a 64-bit value would allocate)."""
+    import struct
+    one = 0x3FF00000
+    chunk = bytearray(512)
+    done = 0
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(chunk)
+            if not n:
+                return -1
+            words = struct.unpack_from("<%dI" % (n // 4), chunk)
+            for i in range(1, n // 4, 2):
+                w = words[i]
+                if w >= one and (w > one or words[i - 1]):
+                    return done + i // 2
+            done += n // 8
+
+
 def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, a, b, c, d, work,
          settle=None, quant=None):
     """predict(x) and scores(x) closures around kernel(a, b, c, d, x) -> class index, which
@@ -76,7 +115,7 @@ def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, a, 
     if features == FEATURES_Q16:
         return _bind_quantised(n_features, kind, n_outputs, n_trees, leaf_shift, kernel,
                                a, b, c, d, work, settle, quantiser(n_features, quant))
-    checked = [None]  # the item-size check allocates, so it runs once per input object
+    checked = [_UNSEEN]  # the row check allocates, so it runs once per input object
     div = n_trees * (1 << leaf_shift) if leaf_shift >= 0 else n_trees / (1 << -leaf_shift)
 
     def scores(x):

@@ -49,3 +49,23 @@ def quantise(x: ptr32, out: ptr16, q: ptr16, n: int):
                 r = 32767
         out[j] = r
         j += 1
+
+
+@micropython.viper
+def check_quantiser(m: ptr8, h: ptr32, lim: int, shifts: int) -> int:
+    # At load (emltrees; m the model blob, h its layout table): -1 when every feature's
+    # |offset| <= lim and |shift| <= shifts (what trees/quantise.py writes; quantise's 32-bit
+    # arithmetic cannot overflow then), else the first bad feature.
+    n = h[3]
+    q = ptr16(uint(m) + uint(h[19]))
+    sh = ptr8(uint(q) + (uint(n) << 2))
+    j = 0
+    while j < n:
+        o = (((int(q[2 * j + 1]) ^ 0x8000) - 0x8000) << 16) + int(q[2 * j])
+        s = int(sh[j])
+        if s > 127:
+            s = s - 256
+        if o < 0 - lim or o > lim or s < 0 - shifts or s > shifts:
+            return j
+        j += 1
+    return -1

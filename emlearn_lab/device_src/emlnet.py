@@ -96,7 +96,7 @@ class Net:
         self.output = output
         self.weights = weights
         self.shift = shift
-        self._checked = None
+        self._checked = check_features  # never a row: the first call is checked, even None
         self._run = run
         self._scores_of = scores_of
 

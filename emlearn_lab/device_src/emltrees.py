@@ -37,7 +37,15 @@ _LAYOUT_NAMES = ("small", "large", "tiny")
 _WIDTHS = ((1, 2, 2), (2, 4, 4), (1, 2, 1))
 # Layout table slots (see emltrees_kernels): section i's byte offset goes to h[_SECTIONS[i]].
 _SECTIONS = (4, 5, 6, 7, 8, 9, 15, 16, 19)
-_LAYOUT_TABLE = 21
+_LAYOUT_TABLE = 24
+# What trees/quantise.py writes for learned int16 scales: |offset| <= 2**29 and |shift| <= 120
+# keep emlab_quant's 32-bit arithmetic exact.
+_QUANT_OFFSET = 1 << 29
+_QUANT_SHIFT = 120
+# A file may name more classes than it has leaf values (a class no tree ever votes for) only
+# up to this many: beyond, the header's count is not backed by the file (each class costs a
+# 4-byte sum on the device).
+_FREE_OUTPUTS = 256
 
 
 def _align4(n):
@@ -84,19 +92,43 @@ class Trees(emlab_common.Model):
         h[17] = n_cells
         h[18] = base
         h[20] = layout | (features << 2) | (dense << 4)  # for the bytecode kernels
+        # Leaf sums (see check_leaves). A classifier's sparse leaf holds its class
+        # probabilities times 2**leaf_shift, each rounded by at most half a unit (twice when
+        # compression re-rounds them): they sum to 2**leaf_shift within n_outputs (or to 0, a
+        # leaf no sample weighted); allowed: 2 * n_outputs. Dense leaves are normalised by
+        # their sum on the device, which must not be 0.
+        if dense:
+            h[21], h[22], h[23] = 1, n_outputs * leaf_max, 0
+        elif kind == KIND_CLASSIFIER:
+            one = 1 << leaf_shift
+            h[21], h[22], h[23] = max(1, one - 2 * n_outputs), one + 2 * n_outputs, 1
         # Near-tie margin: each tree's leaf values were rounded by at most half a unit.
         h[14] = n_trees + 1 if ties_path else 0
         self._h = h
+        # Validation: after these three checks no walk can loop or leave its sections (the
+        # proof is in emltrees_kernels.py); the walkers themselves check nothing.
         bad = _k.check_nodes(blob, h, layout)
         if bad >= 0:
-            raise ModelFileError("corrupt model file: node/root %d has an index out of range "
-                                 "or a child that does not follow its parent" % bad)
+            raise ModelFileError(
+                "corrupt model file: node/root %d has an index out of range or a child that "
+                "does not follow its parent (steps must land on a later node < %d, leaf "
+                "codes name a leaf < %d, features < %d): deploy the model again"
+                % (bad, n_nodes, n_leaves, n_features))
         lo = 0 if kind == KIND_CLASSIFIER else -leaf_max
-        bad = -1 if dense else _k.check_leaves(blob, h, lo, leaf_max)
+        bad = _k.check_leaves(blob, h, lo, leaf_max)
         if bad >= 0:
-            raise ModelFileError("corrupt model file: leaf %d has a value outside [%d, %d], a "
-                                 "class out of range or out of order, or bad offsets"
-                                 % (bad, lo, leaf_max))
+            raise ModelFileError(
+                "corrupt model file: leaf %d has a value outside [%d, %d], a class out of "
+                "range or out of order, bad offsets%s: deploy the model again"
+                % (bad, lo, leaf_max, "" if h[22] == 0 else ", or values that do not sum to "
+                   + ("more than 0" if dense else "2**%d" % leaf_shift)))
+        if features == FEATURES_Q16:
+            bad = _quantiser_check()(blob, h, _QUANT_OFFSET, _QUANT_SHIFT)
+            if bad >= 0:
+                raise ModelFileError(
+                    "corrupt model file: the quantiser of feature %d has an offset beyond "
+                    "+-2**29 or a shift beyond +-%d: deploy the model again"
+                    % (bad, _QUANT_SHIFT))
         name = "forest_%s%d%s" % (_LAYOUT_NAMES[layout], 32 if features == FEATURES_F32
                                   else 16, "d" if dense else "s")
         kernel = getattr(_k, name, None) or getattr(_k, "forest", None)
@@ -119,6 +151,17 @@ class Trees(emlab_common.Model):
                                     leaf_shift, predict, scores, dense)
 
 
+def _quantiser_check():
+    # The bytecode kernels carry their own; the native one ships with the native quantiser.
+    check = getattr(_k, "check_quantiser", None)
+    if check is None:
+        try:
+            from emlab_quant import check_quantiser as check
+        except (ImportError, SyntaxError, ValueError):
+            from emltrees_pure import check_quantiser as check
+    return check
+
+
 def parse_header(data):
     if len(data) < HEADER_BYTES:
         raise ModelFileError("corrupt model file: %d bytes, shorter than the %d-byte header"
@@ -132,10 +175,19 @@ def parse_header(data):
         raise ModelFileError("model format version %d, this runtime reads version %d: "
                              "redeploy the runtime" % (version, FORMAT_VERSION))
     if kind > KIND_REGRESSOR or features > FEATURES_Q16 or layout > LAYOUT_TINY \
-            or leaf_bits > 8:
+            or leaf_bits > 8 or leaf_bits < -1:
         raise ModelFileError("corrupt model file: bad kind/features/layout/leaf_bits byte")
     if not (n_features and n_outputs and n_trees and n_leaves):
         raise ModelFileError("corrupt model file: zero features, outputs, trees or leaves")
+    # The sections' sizes are checked against the file by load(); n_outputs is the one count
+    # that sizes no section of a sparse file, yet the device allocates a sum per output.
+    if kind == KIND_REGRESSOR and n_outputs != 1:
+        raise ModelFileError("corrupt model file: a regressor with %d outputs (expected 1)"
+                             % n_outputs)
+    if leaf_bits < 0 and n_outputs > max(_FREE_OUTPUTS, n_cells):
+        raise ModelFileError("corrupt model file: %d outputs but only %d leaf values (at most "
+                             "%d classes, or one per value)" % (n_outputs, n_cells,
+                                                                _FREE_OUTPUTS))
     if layout != LAYOUT_LARGE and (n_features > 256 or n_nodes + n_leaves > 65535):
         raise ModelFileError("corrupt model file: counts too large for the small layout")
     top = (255, 65535, (1 << 31) - 1)[(LAYOUT_TINY, LAYOUT_SMALL, LAYOUT_LARGE).index(layout)]
@@ -148,6 +200,9 @@ def parse_header(data):
                              "n_leaves * n_outputs values of at most 255")
     if leaf_max >= (1 << 31) // n_trees or leaf_shift > 30 or leaf_shift < -30:
         raise ModelFileError("corrupt model file: leaf range overflows int32 sums")
+    if kind == KIND_CLASSIFIER and leaf_shift < 0:
+        raise ModelFileError("corrupt model file: a classifier's leaf_shift is %d (expected "
+                             "0 .. 30)" % leaf_shift)
     return header
 
 

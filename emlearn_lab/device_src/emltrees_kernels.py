@@ -17,7 +17,8 @@ import micropython
 # 10..11 cell offsets into the work buffer, 12 n_leaves, 13 1 if int16 features,
 # 14 near-tie margin (0: none), 15 leaf_class, 16 leaf_value (byte offsets), 17 n_cells,
 # 18 child base: a child code below it steps forward that many nodes, else it is leaf
-# code - base).
+# code - base), 19 quantiser (byte offset), 20 layout | features << 2 | dense << 4,
+# 21 .. 23 leaf sum limits for check_leaves (min, max (0: unchecked), 1 if 0 is allowed).
 # Slot 9 holds leaf_start. The work buffer: keys[n_features], sums[n_outputs],
 # leaf reached per tree[n_trees].
 
@@ -30,17 +31,35 @@ import micropython
 # emltrees_forest.tmpl and appended below by the host, only those the model needs.
 
 
+# Load-time validation. After check_nodes, check_leaves (and emlab_quant.check_quantiser for
+# learned int16 features) return -1, every walk is bounded and every access is in bounds,
+# for every layout, threshold width and leaf encoding:
+# - load() checked that the file holds exactly the sections the header sizes, so an index
+#   below a section's count reads inside the blob; the work buffer has n_features + n_outputs
+#   + n_trees cells, and the row n_features items of the checked type (emlab_common).
+# - Roots: r < n_nodes starts a walk on a decision node, else r - n_nodes < n_leaves is a leaf.
+# - Decision node n < n_nodes: feature < n_features (key read in the keys); each child code
+#   is either a step 1 <= c < base with n + c < n_nodes (a later decision node), or a leaf
+#   code c >= base with c - base < n_leaves. So n only grows, stays below n_nodes, and a walk
+#   makes at most n_nodes visits before it reaches a leaf < n_leaves.
+# - Leaves: sparse offsets run from 0 to n_cells without decreasing, classes < n_outputs
+#   (acc[c] in the sums); dense values sit at leaf * n_outputs + c < n_cells = n_leaves *
+#   n_outputs (checked in the header). acc[n_outputs + t] < n_outputs + n_trees.
+# The checks read each code with the same load as the walker (a 32-bit code >= 2**31 reads
+# negative on a 32-bit port and is refused; on a 64-bit port it is too big either way), and
+# compare differences, never sums, so no check overflows 32 bits.
+
+
 @micropython.viper
 def check_nodes(m: ptr8, h: ptr32, layout: int) -> int:
-    # Returns -1 when every index is in range and every child lies after its parent (so no
-    # walk can loop or run past n_nodes steps), else the first offending node (or
-    # n_nodes + tree for a bad root). layout: 0 small, 1 large, 2 tiny (see emltrees.py).
+    # Returns -1 when every node and root is valid (see above), else the first offending node
+    # (or n_nodes + tree for a bad root). layout: 0 small, 1 large, 2 tiny (see emltrees.py).
     nt = h[0]
     nn = h[1]
     nf = h[3]
+    nl = h[12]
     base = h[18]
     mb = uint(m)
-    limit = nn + h[12]
     n = 0
     while n < nn:
         if layout == 1:
@@ -55,18 +74,18 @@ def check_nodes(m: ptr8, h: ptr32, layout: int) -> int:
             f = int(ptr8(mb + uint(h[5]))[n])
             a = int(ptr16(mb + uint(h[7]))[n])
             b = int(ptr16(mb + uint(h[8]))[n])
-        # Back to absolute: decision n + step (a step of 0 would loop), leaf nn + code - base.
-        if a < 0 or b < 0:
+        # A step of 0 would loop; a step landing at n_nodes or beyond reads past the nodes.
+        if f < 0 or f >= nf or a < 1 or b < 1:
             return n
         if a < base:
-            a = n + a if a > 0 else n
-        else:
-            a = nn + a - base
+            if a >= nn - n:
+                return n
+        elif a - base >= nl:
+            return n
         if b < base:
-            b = n + b if b > 0 else n
-        else:
-            b = nn + b - base
-        if f >= nf or a <= n or b <= n or a >= limit or b >= limit or a < 0 or b < 0:
+            if b >= nn - n:
+                return n
+        elif b - base >= nl:
             return n
         n += 1
     t = 0
@@ -75,7 +94,7 @@ def check_nodes(m: ptr8, h: ptr32, layout: int) -> int:
             r = int(ptr32(mb + uint(h[4]))[t])
         else:
             r = int(ptr16(mb + uint(h[4]))[t])
-        if r < 0 or r >= limit:
+        if r < 0 or (r >= nn and r - nn >= nl):
             return nn + t
         t += 1
     return -1
@@ -83,14 +102,38 @@ def check_nodes(m: ptr8, h: ptr32, layout: int) -> int:
 
 @micropython.viper
 def check_leaves(m: ptr8, h: ptr32, lo: int, hi: int) -> int:
-    # Returns -1 when the sparse leaves are well formed, else the first bad leaf: offsets start
-    # at 0, never decrease and end at n_cells; classes are < n_outputs and increase within a
-    # leaf (so no sum gets a value twice per tree); values lie in [lo, hi]. Values are read as
-    # sign-corrected int32 from two uint16 halves (portable).
+    # Returns -1 when the leaves are well formed, else the first bad leaf (n_leaves: bad
+    # offsets). Sparse (h[20] bit 4 clear): offsets start at 0, never decrease and end at
+    # n_cells; classes are < n_outputs and increase within a leaf (so no sum gets a value
+    # twice per tree); values lie in [lo, hi], read as sign-corrected int32 from two uint16
+    # halves (portable). Dense: uint8 values <= hi. If h[22] > 0 (classifiers), a leaf's
+    # values sum to 0 (only if h[23]) or to h[21] .. h[22]: probabilities stay within [0, 1]
+    # (plus rounding) and a normalising sum is never 0. Sums are compared before they are
+    # added to (values are >= 0 there), so they cannot overflow.
     nl = h[12]
     nc = h[17]
     no = h[2]
+    smin = h[21]
+    smax = h[22]
     mb = uint(m)
+    if h[20] & 16:
+        lv8 = ptr8(mb + uint(h[16]))
+        j = 0
+        n = 0
+        while n < nl:
+            s = 0
+            c = 0
+            while c < no:
+                v = int(lv8[j])
+                if v > hi:
+                    return n
+                s += v
+                j += 1
+                c += 1
+            if s < smin or s > smax:
+                return n
+            n += 1
+        return -1
     ls = ptr32(mb + uint(h[9]))
     lc = ptr16(mb + uint(h[15]))
     lv = ptr16(mb + uint(h[16]))
@@ -103,12 +146,20 @@ def check_leaves(m: ptr8, h: ptr32, lo: int, hi: int) -> int:
         if a < 0 or b < a or b > nc:
             return n
         prev = -1
+        s = 0
         while a < b:
             c = int(lc[a])
             v = (((int(lv[2 * a + 1]) ^ 0x8000) - 0x8000) << 16) + int(lv[2 * a])
             if c >= no or c <= prev or v < lo or v > hi:
                 return n
+            if smax > 0:
+                if v > smax - s:
+                    return n
+                s += v
             prev = c
             a += 1
+        if smax > 0 and (s < smin or s > smax) and (s != 0 or h[23] == 0):
+            return n
         n += 1
     return -1
+

@@ -105,22 +105,33 @@ def argmax(w, h):
 
 
 def check_nodes(m, h, layout):
-    nt, nn, nf = h[0], h[1], h[3]
-    limit = nn + h[12]
-    (fc, fw), (rc, rw), _ = _CODES[layout]
+    """The same rules as the viper check_nodes (see the proof in emltrees_kernels.py)."""
+    nt, nn, nf, nl, base = h[0], h[1], h[3], h[12], h[18]
+    (fc, fw), (rc, rw), (cc, cw) = _CODES[layout]
+    unpack = struct.unpack_from
     for n in range(nn):
-        a, b = _child(m, h, 7, n, layout), _child(m, h, 8, n, layout)
-        if struct.unpack_from(fc, m, h[5] + n * fw)[0] >= nf or a <= n or b <= n \
-                or a >= limit or b >= limit:
+        if unpack(fc, m, h[5] + n * fw)[0] >= nf:
             return n
+        for side in (7, 8):
+            c = unpack(cc, m, h[side] + n * cw)[0]
+            if c < 1 or (c < base and c >= nn - n) or (c >= base and c - base >= nl):
+                return n
     for t in range(nt):
-        if struct.unpack_from(rc, m, h[4] + t * rw)[0] >= limit:
+        if unpack(rc, m, h[4] + t * rw)[0] >= nn + nl:
             return nn + t
     return -1
 
 
 def check_leaves(m, h, lo, hi):
-    nl, nc, no = h[12], h[17], h[2]
+    """The same rules as the viper check_leaves."""
+    nl, nc, no, smin, smax = h[12], h[17], h[2], h[21], h[22]
+    if h[20] & 16:
+        for n in range(nl):
+            row = m[h[16] + n * no:h[16] + (n + 1) * no]
+            s = sum(row)
+            if max(row) > hi or s < smin or s > smax:
+                return n
+        return -1
     start = struct.unpack_from("<%dI" % (nl + 1), m, h[9])
     if start[0] != 0 or start[nl] != nc:
         return nl
@@ -135,4 +146,19 @@ def check_leaves(m, h, lo, hi):
             if cls[k] >= no or cls[k] <= prev or val[k] < lo or val[k] > hi:
                 return n
             prev = cls[k]
+        if smax > 0:
+            s = sum(val[a:b])
+            if (s < smin or s > smax) and (s != 0 or not h[23]):
+                return n
+    return -1
+
+
+def check_quantiser(m, h, lim, shifts):
+    """The same rules as the viper check_quantiser."""
+    n = h[3]
+    offsets = struct.unpack_from("<%di" % n, m, h[19])
+    scales = struct.unpack_from("<%db" % n, m, h[19] + 4 * n)
+    for j in range(n):
+        if not (-lim <= offsets[j] <= lim and -shifts <= scales[j] <= shifts):
+            return j
     return -1

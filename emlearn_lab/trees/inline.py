@@ -88,7 +88,8 @@ def inline_source(model: TreeModel, max_nodes_per_function: int = MAX_NODES_PER_
            f"_WORK = array.array('i', [0] * {margin_cell + 1})",
            f"_THR = bytearray({thr_bytes or bytes(4)!r})",
            f"_LV = bytearray({leaves_bytes or bytes(4)!r})",
-           "_LAST = [None]", "_SETTLE = [None]"]
+           "# The last row checked (by identity); never None: predict(None) must be checked.",
+           "_LAST = [object()]", "_SETTLE = [None]"]
     if quant:
         # Learned-scale int16: raw float32 input is quantised first (emlab_quant).
         out += [f"_Q = bytearray({model.quantiser.to_bytes()!r})", "_QF = [None]"]

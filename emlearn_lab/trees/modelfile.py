@@ -23,7 +23,7 @@ import numpy as np
 
 from ..exceptions import ModelFileError
 from .model import TreeModel
-from .quantise import FeatureQuantiser
+from .quantise import _OFFSET_LIMIT, _SHIFT_RANGE, FeatureQuantiser
 
 __all__ = ["to_bytes", "from_bytes", "section_offsets", "kernel_name", "child_base", "HEADER",
            "MAGIC", "FORMAT_VERSION"]
@@ -41,6 +41,11 @@ _FEATURES = ("float32", "int16", "int16 learned")
 
 
 LAYOUTS = ("small", "large", "tiny")
+# Limits the device's loader enforces (device_src/emltrees.py); the quantiser's are what
+# fit_quantiser writes.
+_FREE_OUTPUTS = 256
+_QUANT_OFFSET = _OFFSET_LIMIT
+_QUANT_SHIFT = max(-_SHIFT_RANGE[0], _SHIFT_RANGE[1])
 
 
 def child_base(model: TreeModel) -> int:
@@ -168,22 +173,108 @@ def section_offsets(data: bytes) -> dict:
     return dict(zip(SECTIONS, _layout_of(data)[2]))
 
 
-def from_bytes(data: bytes, classes=None) -> TreeModel:
-    """Parse a model file (host side; the device has its own reader with the same checks)."""
+def _check_header(data: bytes) -> tuple:
+    """The header checks of the device's emltrees.parse_header and load(), in its order."""
     if len(data) < HEADER_BYTES:
         raise ModelFileError(f"model file is {len(data)} bytes, shorter than the header")
+    h = struct.unpack(HEADER, data[:HEADER_BYTES])
     (magic, version, kind, features, layout, n_features, n_outputs, n_trees, _depth, n_nodes,
-     n_leaves, n_cells, _leaf_max, shift, leaf_bits, base) = struct.unpack(
-        HEADER, data[:HEADER_BYTES])
+     n_leaves, n_cells, leaf_max, shift, leaf_bits, base) = h
     if magic != MAGIC or version != FORMAT_VERSION:
         raise ModelFileError(f"not an emlearn_lab model file version {FORMAT_VERSION}")
-    if kind > 1 or features > 2 or layout > 2 or leaf_bits > 8:
+    if kind > 1 or features > 2 or layout > 2 or not -1 <= leaf_bits <= 8:
         raise ModelFileError("corrupt model file: bad kind/features/layout/leaf_bits byte")
-    counts, dts, offsets, end = _layout_of(data)
+    if not (n_features and n_outputs and n_trees and n_leaves):
+        raise ModelFileError("corrupt model file: zero features, outputs, trees or leaves")
+    if kind == 1 and n_outputs != 1:
+        raise ModelFileError(f"corrupt model file: a regressor with {n_outputs} outputs "
+                             "(expected 1)")
+    if leaf_bits < 0 and n_outputs > max(_FREE_OUTPUTS, n_cells):
+        raise ModelFileError(f"corrupt model file: {n_outputs} outputs but only {n_cells} "
+                             f"leaf values (at most {_FREE_OUTPUTS} classes, or one per value)")
+    if layout != 1 and (n_features > 256 or n_nodes + n_leaves > 65535):
+        raise ModelFileError("corrupt model file: counts too large for the small layout")
+    top = {2: 255, 0: 65535, 1: 2**31 - 1}[layout]
+    if base < 1 or base > top or n_leaves > top - base + 1:
+        raise ModelFileError(f"corrupt model file: bad child base for the {LAYOUTS[layout]} "
+                             "layout")
+    if leaf_bits >= 0 and (kind != 0 or n_cells != n_leaves * n_outputs or leaf_max > 255):
+        raise ModelFileError("corrupt model file: dense leaves need a classifier with "
+                             "n_leaves * n_outputs values of at most 255")
+    if leaf_max >= 2**31 // n_trees or not -30 <= shift <= 30:
+        raise ModelFileError("corrupt model file: leaf range overflows int32 sums")
+    if kind == 0 and shift < 0:
+        raise ModelFileError(f"corrupt model file: a classifier's leaf_shift is {shift} "
+                             "(expected 0 .. 30)")
+    end = _layout_of(data)[3]
     if end != len(data):
         raise ModelFileError(f"model file is {len(data)} bytes, its header says {end}")
+    return h
+
+
+def _check_payload(h: tuple, arrays: list) -> None:
+    """The device's check_nodes, check_leaves and check_quantiser (emltrees_kernels.py has
+    why passing them makes every walk bounded and every access in bounds)."""
+    (_m, _v, kind, features, _l, n_features, n_outputs, _t, _d, n_nodes, n_leaves, n_cells,
+     leaf_max, shift, leaf_bits, base) = h
+    roots, feat, _thr, left, right, start, cls, val, quant = arrays
+    n = np.arange(n_nodes)
+    bad = feat >= n_features
+    for c in (left, right):
+        bad |= (c < 1) | ((c < base) & (c >= n_nodes - n)) | ((c >= base) & (c - base >= n_leaves))
+    if bad.any() or (roots >= n_nodes + n_leaves).any():
+        first = int(np.flatnonzero(bad)[0]) if bad.any() else \
+            n_nodes + int(np.flatnonzero(roots >= n_nodes + n_leaves)[0])
+        raise ModelFileError(f"corrupt model file: node/root {first} has an index out of "
+                             "range or a child that does not follow its parent")
+    lo = 0 if kind == 0 else -leaf_max
+    if leaf_bits >= 0:
+        rows = val.reshape(n_leaves, n_outputs)
+        sums, smin, smax, zero_ok = rows.sum(axis=1), 1, n_outputs * leaf_max, False
+        bad = (rows > leaf_max).any(axis=1)
+    else:
+        if start[0] != 0 or start[-1] != n_cells or (np.diff(start) < 0).any():
+            raise ModelFileError("corrupt model file: bad leaf offsets")
+        leaf_of = np.repeat(np.arange(n_leaves), np.diff(start))
+        same_leaf = leaf_of[1:] == leaf_of[:-1]
+        bad_cell = (cls >= n_outputs) | (val < lo) | (val > leaf_max)
+        bad_cell[1:] |= same_leaf & (cls[1:] <= cls[:-1])
+        bad = np.zeros(n_leaves, bool)
+        bad[leaf_of[bad_cell]] = True
+        sums = np.bincount(leaf_of, weights=val, minlength=n_leaves) if n_cells else \
+            np.zeros(n_leaves)
+        one = 2**shift
+        smin, smax, zero_ok = max(1, one - 2 * n_outputs), one + 2 * n_outputs, True
+        if kind == 1:
+            smax = 0
+    if smax > 0:
+        bad |= ((sums < smin) | (sums > smax)) & ~((sums == 0) & zero_ok)
+    if bad.any():
+        raise ModelFileError(f"corrupt model file: leaf {int(np.flatnonzero(bad)[0])} has a "
+                             "value out of range, a class out of range or out of order, or "
+                             "values that do not sum as a classifier's leaf does")
+    if features == 2:
+        q = FeatureQuantiser.from_bytes(quant.astype(np.uint8).tobytes(), n_features)
+        if (np.abs(q.offset) > _QUANT_OFFSET).any() or (np.abs(q.shift) > _QUANT_SHIFT).any():
+            raise ModelFileError("corrupt model file: a quantiser offset beyond +-2**29 or "
+                                 f"shift beyond +-{_QUANT_SHIFT}")
+
+
+def from_bytes(data: bytes, classes=None) -> TreeModel:
+    """Parse a model file (host side), refusing exactly what the device's loader refuses.
+
+    Raises
+    ------
+    ModelFileError
+        The file is truncated, corrupt or of another format version.
+    """
+    h = _check_header(data)
+    (magic, version, kind, features, layout, n_features, n_outputs, n_trees, _depth, n_nodes,
+     n_leaves, n_cells, _leaf_max, shift, leaf_bits, base) = h
+    counts, dts, offsets, end = _layout_of(data)
     arrays = [np.frombuffer(data, dtype=dt, count=n, offset=off).astype(np.int64)
               for n, dt, off in zip(counts, dts, offsets)]
+    _check_payload(h, arrays)
     roots, feat, thr, left, right, start, cls, val, quant = arrays
     left, right = _decode_children(left, right, n_nodes, base)
     if leaf_bits >= 0:
