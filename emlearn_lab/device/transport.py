@@ -200,6 +200,18 @@ class Device:
                         "is still loaded.")
             except Exception:
                 pass
+        # soft_reset: an emulated board, whose Ctrl-D keeps its RAM filesystem and whose
+        # restart loses it.
+        soft = getattr(self.virtual, "soft_reset", False)
+        if self._transport is not None and (self.virtual is None or soft):
+            try:
+                with quiet:
+                    self._transport.enter_raw_repl(soft_reset=True, timeout_overall=5)
+                self._info = None
+                return ("Ctrl-C did not stop it: soft-reset it (Ctrl-D); models deployed "
+                        "before are loaded again on their next use.")
+            except Exception:
+                pass
         if self.virtual is not None:
             self._drop_transport()
             try:
@@ -209,17 +221,13 @@ class Device:
             except Exception as e:
                 return (f"Restarting it failed ({type(e).__name__}: {e}); connect again "
                         "with eml.connect().")
+            if soft:
+                self.deployments.clear()
+                self.deployed = None
+                return ("Ctrl-C and Ctrl-D did not stop it: restarted it, which cleared its "
+                        "files; deploy again.")
             return ("Ctrl-C did not stop it: restarted it; models deployed before are "
                     "loaded again on their next use.")
-        if self._transport is not None:
-            try:
-                with quiet:
-                    self._transport.enter_raw_repl(soft_reset=True, timeout_overall=5)
-                self._info = None
-                return ("Ctrl-C did not stop it: soft-reset it (Ctrl-D); models deployed "
-                        "before are loaded again on their next use.")
-            except Exception:
-                pass
         self._drop_transport()
         return ("It answers neither Ctrl-C nor Ctrl-D: press its reset button (or unplug "
                 "and plug it in), then run the same call again.")
