@@ -237,6 +237,9 @@ class Device:
         """Run code on the device; returns what it printed. ``what`` names the job in
         errors ("the device did not finish <what> within <timeout_s> s")."""
         self.ensure_connected()
+        # An emulated board's clock runs slower than the host's (qemu emulates each instruction):
+        # waits sized from its own device time are stretched by its backend's timeout_scale.
+        timeout_s = timeout_s * getattr(self.virtual, "timeout_scale", 1.0)
         with self._translate(what, timeout_s):
             out, err = self._transport.exec_raw(code, timeout=timeout_s)
             if err:
