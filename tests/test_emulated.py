@@ -223,6 +223,12 @@ def test_boards_run_side_by_side_and_leave_no_process():
     try:
         assert a.port != b.port and len(group_a) >= 2 and len(group_b) >= 2
         assert (a.eval("1 + 1"), b.eval("2 + 2")) == (2, 4)
+        # Waits sized from the board's own (instruction) clock are stretched on the host.
+        waits, exec_raw = [], a._transport.exec_raw
+        a._transport.exec_raw = lambda code, timeout: waits.append(timeout) or \
+            exec_raw(code, timeout=timeout)
+        a.exec("pass", timeout_s=7)
+        assert waits == [7 * emulated.TIMEOUT_SCALE]
         a.close()
         assert _wait_gone(group_a) == []
         assert b.eval("3 + 3") == 6

@@ -34,6 +34,11 @@ PREFIX = "emulated:"
 INSTRUCTIONS_PER_US = 1000   # -icount shift=0: 1 ns of virtual time per guest instruction
 FIRMWARE_ENV = "EMLEARN_LAB_FIRMWARE"
 
+# Host seconds per second of the board's clock, as waits assume it: qemu runs ~100-200 M
+# guest instructions per host second (5.2 host s per board s measured on 2 busy cores, load 8),
+# so a wait sized from the board's own time (budget.timeout_s: 4x it plus a constant) is
+# stretched this much: enough for a host ~4x busier still.
+TIMEOUT_SCALE = 5.0
 _START_TIMEOUT_S = 30.0      # qemu reports its pty within ~0.2 s, the REPL ~0.1 s later
 _LIVE: "weakref.WeakSet[EmulatedDevice]" = weakref.WeakSet()
 _started = 0                 # boards started by this process (spreads them over host cores)
@@ -142,6 +147,9 @@ class EmulatedDevice:
     soft_reset : bool
         True: a Ctrl-D soft reset works and keeps the (RAM) filesystem; :meth:`start`
         restarts qemu, the only way to stop code that hangs (Ctrl-C cannot), and loses it.
+    timeout_scale : float
+        Device waits are stretched this much: the emulated clock runs slower than the host's
+        (with ``wall_clock`` it is the host's, and the scale 1).
 
     Raises
     ------
@@ -172,6 +180,7 @@ class EmulatedDevice:
         self.firmware = path
         self.wall_clock = bool(wall_clock)
         self.instructions_per_us = None if self.wall_clock else INSTRUCTIONS_PER_US
+        self.timeout_scale = 1.0 if self.wall_clock else TIMEOUT_SCALE
         self.port = None
         self._proc = None
         self._log = None
