@@ -51,7 +51,18 @@ def _labels_on_disk(path):
 def _wait_regions(page, labels):
     page.wait_for_function(
         "(want) => document.querySelector('.emlab-label').dataset.regions === want",
-        arg=",".join(sorted(labels)), timeout=20_000)
+        arg=",".join(sorted(labels)), timeout=60_000)
+
+
+def _wait_kernel(nb, condition: str, tries: int = 600) -> None:
+    """Until ``condition`` holds in the kernel, i.e. what the view sent has been applied there
+    (instead of a fixed sleep, which a loaded machine can outlast). A bound against a hang,
+    not a measure of speed."""
+    for _ in range(tries):
+        if nb.run_code(f"print(bool({condition}))").strip() == "True":
+            return
+        nb.page.wait_for_timeout(100)
+    raise AssertionError(f"the kernel never saw {condition}")
 
 
 def test_label_with_mouse_and_keys(lab, tmp_path):
@@ -74,7 +85,7 @@ def test_label_with_mouse_and_keys(lab, tmp_path):
     page.keyboard.press("2")                                   # relabel B "run"
     _wait_regions(page, ["run", "walk"])
     page.mouse.click(x_at(0.175), y)                           # select A
-    page.wait_for_timeout(300)
+    _wait_kernel(nb, "w.selected_id == next(r.id for r in w.labels if r.label == 'walk')")
     page.keyboard.press("Delete")
     _wait_regions(page, ["run"])
     page.keyboard.press("Control+z")                           # A comes back
@@ -99,7 +110,7 @@ def test_label_with_mouse_and_keys(lab, tmp_path):
     page.mouse.wheel(0, -240)
     page.wait_for_function("(n) => Number(document.querySelector('.emlab-label')"
                            ".dataset.draws) > n", arg=draws, timeout=10_000)
-    page.wait_for_timeout(600)                                 # view trait sync is debounced
+    _wait_kernel(nb, "w.view_end_s - w.view_start_s < 30")    # its trait sync is debounced
     start_s, end_s = json.loads(nb.run_code("print([w.view_start_s, w.view_end_s])"))
     assert 0 < start_s < end_s < 60 and end_s - start_s < 30
 
@@ -129,7 +140,8 @@ def test_rejected_gesture_keeps_labels_and_says_why(lab):
     before = (root / "walk.labels.csv").read_text()
     box = page.locator(".emlab-main").first.bounding_box()
     nb.run_code("w.show(0.0, 60.0)")
-    page.wait_for_timeout(500)
+    page.wait_for_function("() => document.querySelector('.emlab-label').dataset.view "
+                           "=== '0,60'", timeout=60_000)          # drawn: the drag maps to it
     y = box["y"] + box["height"] / 2
     page.mouse.move(box["x"] + 0.12 * box["width"], y)       # inside region A: a move...
     page.mouse.down()
