@@ -249,7 +249,7 @@ class Device:
                 raise OSError("the virtual device process exited")
             return out.decode(errors="replace")
 
-    def eval(self, expression: str, timeout_s: float = 10.0, what: str = "eval"):
+    def eval(self, expression: str, timeout_s: float = 10.0, what: str = "exec"):
         """Evaluate an expression on the device and return its value (via repr/literal_eval)."""
         import ast
         text = self.exec(f"print(repr({expression}))", timeout_s=timeout_s, what=what).strip()
