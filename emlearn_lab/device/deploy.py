@@ -88,9 +88,23 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
     InputError, UnsupportedModelError, NotFittedError
         Before anything is sent.
     DeviceMemoryError
-        The model does not fit the device's free heap.
+        The model does not fit the device's heap: before anything is sent when its model
+        file alone exceeds the heap (after a reset, when what is loaded now is in the way),
+        or at load, after a reset and a second try (a fragmented heap is not the model's
+        fault).
+    DeviceStorageError
+        The files to send do not fit the device's free filesystem; nothing was sent.
+    DeviceTimeoutError
+        A step did not finish in time (timeouts come from the device's own measured time
+        per row, and timing spends at most ~2 s of device time); the device was interrupted
+        or restarted, so the next call works.
     DeviceDisconnectedError
         The link was lost; calling deploy again resumes (unchanged files are not re-sent).
+
+    Notes
+    -----
+    Rows are sent in batches that fit a quarter of the device's free filesystem (at most
+    32 KiB) and are removed from the device afterwards.
     """
     from sklearn.pipeline import Pipeline
     if isinstance(model, Pipeline):
@@ -136,8 +150,10 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
         try:
             loaded = _load(dev, load_call, load_timeout, name)
         except DeviceMemoryError:
+            size = sum(len(a.data) for a in bundle.files
+                       if a.path.endswith((".eml", ".emn", "_inline.mpy")))
             raise DeviceMemoryError(
-                f"model '{name}' does not fit the device heap: it is {_ram_bytes(bundle)} "
+                f"model '{name}' does not fit the device heap: it is {size} "
                 f"bytes on file and the device had {heap_free} bytes free before loading, "
                 f"also after a reset to defragment its heap ({e}). {remedy}.") from None
         notes.append(f"loading failed on a fragmented heap ({str(e).split(': ')[-1]}); "
