@@ -1,5 +1,6 @@
 """Shared fixtures. Device tests run on the virtual device (the MicroPython unix port) by
-default and on a real board with ``pytest --device /dev/ttyACM0``."""
+default, on an emulated board with ``pytest --device emulated:cortex-m3`` (qemu; see
+``emlearn-lab device list``) and on a real board with ``pytest --device /dev/ttyACM0``."""
 import numpy as np
 import pytest
 from sklearn import datasets
@@ -8,7 +9,8 @@ from sklearn.model_selection import train_test_split
 
 def pytest_addoption(parser):
     parser.addoption("--device", default="virtual",
-                     help="device for tests marked 'device': 'virtual' (default) or a port")
+                     help="device for tests marked 'device': 'virtual' (default), "
+                          "'emulated:BOARD' (e.g. emulated:cortex-m3) or a port")
 
 
 def _split(X, y, seed=0):
