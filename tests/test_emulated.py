@@ -19,7 +19,7 @@ import emlearn_lab as eml
 from emlearn_lab.build import ARCHS, Target, compile_source
 from emlearn_lab.device import emulated
 from emlearn_lab.device.report import DeployReport
-from emlearn_lab.exceptions import DeviceNotFoundError
+from emlearn_lab.exceptions import DeviceError, DeviceNotFoundError
 
 
 def _need(board: str) -> None:
@@ -264,11 +264,15 @@ def test_qemu_ends_when_its_host_is_killed(tmp_path):
 @pytest.mark.slow
 def test_reset_restarts_a_hung_board():
     """Ctrl-C does not reach running code on these boards: reset() tries Ctrl-D, then restarts
-    qemu, and the device answers again."""
+    qemu, and the device answers again; the restart cleared its files, so the session forgets
+    what it had deployed (predict says deploy, not a device ImportError)."""
     _need("cortex-m3")
     with eml.connect("emulated:cortex-m3") as dev:
         first = dev.virtual.pid
+        dev.deployed = dev.deployments["model"] = object()   # as if deployed before the hang
         dev._transport.exec_raw_no_follow("while True:\n pass")
         dev.reset()
         assert dev.eval("1 + 1") == 2
         assert dev.virtual.pid != first
+        with pytest.raises(DeviceError, match="no model deployed on this device"):
+            dev.predict(np.zeros((1, 4)))

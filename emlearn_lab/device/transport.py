@@ -137,7 +137,10 @@ class Device:
                 self._info = None
                 return
             except DeviceError:
-                pass     # hung (Ctrl-C cannot stop code there): restart it below
+                # Hung (Ctrl-C cannot stop code there): restarted below, which clears its RAM
+                # filesystem and with it every model deployed.
+                self.deployments.clear()
+                self.deployed = None
         if self.virtual is not None:
             self._drop_transport()
             self.virtual.start()
