@@ -77,7 +77,7 @@ def connect(port: str = "virtual", *, heap_bytes: int | None = None, workdir=Non
             raise
     if heap_bytes is not None or workdir is not None:
         raise DeviceNotFoundError("heap_bytes and workdir apply to the virtual device only")
-    if port.startswith(_EMULATED):
+    if port.startswith(_EMULATED) or port == _EMULATED.rstrip(":"):
         board = EmulatedDevice(port[len(_EMULATED):])
         try:
             return Device(board.port, virtual=board)

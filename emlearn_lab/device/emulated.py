@@ -16,6 +16,7 @@ separated by ``:``), in the user's cache (``~/.cache/emlearn_lab/firmware``, or
 """
 import atexit
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -231,12 +232,12 @@ class EmulatedDevice:
             f"check that {self.firmware} is this board's MicroPython firmware")
 
     def _wait_for_pty(self) -> str:
-        import re
         deadline = time.monotonic() + _START_TIMEOUT_S
         while time.monotonic() < deadline:
-            m = re.search(r"/dev/pts/\d+", self._log_text())
+            # "char device redirected to /dev/pts/3 (label serial0)"; /dev/ttys003 on macOS
+            m = re.search(r"redirected to (/dev/\S+)", self._log_text())
             if m:
-                return m.group(0)
+                return m.group(1)
             if self._proc.poll() is not None:
                 raise self._fail(f"qemu exited with status {self._proc.returncode}")
             time.sleep(0.05)
