@@ -336,8 +336,10 @@ class Device:
     def fs_free_bytes(self) -> int | None:
         """Free bytes of the filesystem the device's files go to (its working directory);
         None where the port has no os.statvfs."""
-        free = self.eval("(lambda os: (lambda s: s[0] * s[4])(os.statvfs(os.getcwd())) if "
-                         "hasattr(os, 'statvfs') else None)(__import__('os'))")
+        import ast
+        free = ast.literal_eval(self.exec(
+            "import os\ntry:\n s = os.statvfs(os.getcwd())\n print(s[0] * s[4])\n"
+            "except (AttributeError, OSError):\n print(None)").strip())
         return None if free is None else int(free)
 
     @_locked

@@ -159,7 +159,7 @@ class LiveModel:
         fit = budget.items_that_fit(size + row.itemsize, self.fs_free_bytes)
         whole = data is None or n <= fit     # X_PATH can hold every item at once
         if data is not None and whole and len(data) > INLINE_MAX_BYTES:
-            dev.write_file(X_PATH, data, skip_unchanged=False)
+            dev.put_data(X_PATH, data)
             data = None
         self.holds_all = whole
         outs = []
