@@ -45,6 +45,20 @@ def test_hang_deaf_to_ctrl_c_restarts_the_device(digits_forest, monkeypatch):
         np.testing.assert_array_equal(dev.predict(X_test[:20]), clf.predict(X_test[:20]))
 
 
+def test_board_deaf_to_ctrl_c_and_ctrl_d_asks_for_its_reset_button():
+    """A board the host cannot restart: after Ctrl-C and a soft reset went unanswered, the
+    message says what the user must do."""
+    from emlearn_lab.device.transport import Device
+    from emlearn_lab.device.virtual import VirtualDevice
+    with VirtualDevice() as vdev:
+        dev = Device(vdev.port)      # a serial port, as far as the host knows
+        with pytest.raises(eml.DeviceTimeoutError,
+                           match=r"within 1 s: it is still running or hung\. It answers "
+                                 r"neither Ctrl-C nor Ctrl-D: press its reset button"):
+            dev.exec("while True:\n pass", timeout_s=1)
+        dev.close()
+
+
 # -- slow devices: work and timeouts sized from the device's own time -------------------------
 
 def _slow_mlp():
@@ -112,6 +126,21 @@ def test_fragmented_heap_is_reset_and_the_load_retried(digits_forest):
         report = dev.deploy(clf, X_test[:30], form="loadable", repeats=2)
         assert report.agreement == 1.0
         assert any("fragmented heap" in n and "reset" in n for n in report.notes)
+
+
+def test_heap_taken_by_something_else_is_freed_by_a_reset_before_sending():
+    from sklearn.datasets import load_digits
+    from sklearn.ensemble import RandomForestClassifier
+    X, y = load_digits(return_X_y=True)
+    clf = RandomForestClassifier(n_estimators=30, max_leaf_nodes=100, random_state=0)
+    clf.fit(X, y)                                       # a model file of ~50 KB
+    with eml.connect("virtual", heap_bytes=200 * 1024) as dev:
+        free = dev.info["heap_free_bytes"]
+        dev.exec(f"_junk = bytearray({free - 16_000})")  # left over from earlier work
+        report = dev.deploy(clf, X[:30], form="loadable", repeats=2)
+        assert report.agreement == 1.0
+        assert any(n.startswith("reset the device before sending") for n in report.notes)
+        assert dev.eval("'_junk' in globals()") is False
 
 
 def test_model_larger_than_the_heap_is_not_sent(monkeypatch):
