@@ -62,6 +62,15 @@ def test_a_long_deploy_name_is_refused_with_the_limit(device, digits_forest):
     assert device.deploy(clf, X[:5], name="m" * 64, repeats=1).agreement == 1.0
 
 
+@pytest.mark.device
+def test_a_long_feature_check_name_is_refused_with_the_limit(device):
+    from emlearn_lab.features import TimeStats
+    W = np.random.default_rng(0).standard_normal((4, 20, 3)).astype(np.float32)
+    fx = TimeStats(axes="xyz").fit(W)
+    with pytest.raises(InputError, match=r"name must be at most 64 characters.*got 300"):
+        device.check_features(fx, W, name="f" * 300)
+
+
 # -- compress -------------------------------------------------------------------------------
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_compress_refuses_a_network_and_says_what_to_use():
