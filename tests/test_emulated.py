@@ -5,6 +5,7 @@ The board tests need qemu and the firmware (``../shared/qemu`` beside a checkout
 ``$EMLEARN_LAB_FIRMWARE``): they skip where either is absent, and fail under CI. The slow UART
 (~3 kB/s) sets their length: they send ~100 rows and small forests.
 """
+import gc
 import os
 import signal
 import subprocess
@@ -238,6 +239,18 @@ def test_boards_run_side_by_side_and_leave_no_process():
         a.close()
         b.close()
     assert _wait_gone(group_b) == []
+
+
+@pytest.mark.device
+@pytest.mark.slow
+def test_a_board_nobody_closed_ends_when_collected():
+    _need("cortex-m3")
+    board = emulated.EmulatedDevice("cortex-m3")
+    group = _group(board.pid)
+    assert len(group) >= 2
+    del board
+    gc.collect()
+    assert _wait_gone(group) == []
 
 
 @pytest.mark.device

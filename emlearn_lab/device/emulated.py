@@ -158,8 +158,8 @@ class EmulatedDevice:
         Unknown board, qemu or firmware missing (the message says how to get them), or the
         firmware did not answer.
 
-    Use as a context manager, or call :meth:`close`; leftovers are closed at interpreter exit,
-    and qemu ends by itself when the Python that started it is killed.
+    Use as a context manager, or call :meth:`close`; leftovers are closed when collected or at
+    interpreter exit, and qemu ends by itself when the Python that started it is killed.
     """
 
     soft_reset = True
@@ -206,7 +206,9 @@ class EmulatedDevice:
             command = ["taskset", "-c", str(cores[_started % len(cores)]), *command]
         _started += 1
         self._log = tempfile.TemporaryFile(prefix="emlab-qemu-")  # unlinked already
-        read_end, self._lifeline = os.pipe()
+        read_end, lifeline = os.pipe()
+        # Closing the pipe ends qemu: on close(), when this object is collected, or at exit.
+        self._lifeline = weakref.finalize(self, os.close, lifeline)
         try:
             self._proc = subprocess.Popen(["sh", "-c", _WATCHDOG, "sh", *command],
                                           stdin=read_end, stdout=self._log, stderr=self._log,
@@ -291,7 +293,7 @@ class EmulatedDevice:
             except (ProcessLookupError, PermissionError):
                 pass
         if self._lifeline is not None:
-            os.close(self._lifeline)
+            self._lifeline()      # closes the pipe (once)
             self._lifeline = None
         if self._log is not None:
             self._log.close()
