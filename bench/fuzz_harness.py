@@ -92,19 +92,18 @@ def runtime(native):
 
 
 def _cases(path):
+    # Read one record at a time: a board's heap may not hold the whole batch.
     with open(path, "rb") as f:
-        raw = f.read()
-    at = 0
-    while at < len(raw):
-        case, n = struct.unpack_from("<IB", raw, at)
-        at += 5
-        splices = []
-        for _ in range(n):
-            off, cut, k = struct.unpack_from("<IHH", raw, at)
-            at += 8
-            splices.append((off, cut, raw[at:at + k]))
-            at += k
-        yield case, splices
+        while True:
+            head = f.read(5)
+            if len(head) < 5:
+                return
+            case, n = struct.unpack("<IB", head)
+            splices = []
+            for _ in range(n):
+                off, cut, k = struct.unpack("<IHH", f.read(8))
+                splices.append((off, cut, f.read(k)))
+            yield case, splices
 
 
 def _apply(base, splices):
