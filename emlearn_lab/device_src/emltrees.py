@@ -65,6 +65,11 @@ class ModelFileError(ValueError):
     pass
 
 
+def _corrupt(what):
+    # One prefix and remedy for every corrupt-file message (one copy in the module's code).
+    return ModelFileError("corrupt model file: %s: deploy the model again" % what)
+
+
 class Trees(emlab_common.Model):
     """A tree ensemble loaded from an emlearn_lab model file (see load())."""
 
@@ -109,26 +114,19 @@ class Trees(emlab_common.Model):
         # proof is in emltrees_kernels.py); the walkers themselves check nothing.
         bad = _k.check_nodes(blob, h, layout)
         if bad >= 0:
-            raise ModelFileError(
-                "corrupt model file: node/root %d has an index out of range or a child that "
-                "does not follow its parent (steps must land on a later node < %d, leaf "
-                "codes name a leaf < %d, features < %d): deploy the model again"
-                % (bad, n_nodes, n_leaves, n_features))
+            raise _corrupt("node/root %d has an index out of range or a child that does not "
+                           "follow its parent" % bad)
         lo = 0 if kind == KIND_CLASSIFIER else -leaf_max
         bad = _k.check_leaves(blob, h, lo, leaf_max)
         if bad >= 0:
-            raise ModelFileError(
-                "corrupt model file: leaf %d has a value outside [%d, %d], a class out of "
-                "range or out of order, bad offsets%s: deploy the model again"
-                % (bad, lo, leaf_max, "" if h[22] == 0 else ", or values that do not sum to "
-                   + ("more than 0" if dense else "2**%d" % leaf_shift)))
+            raise _corrupt("leaf %d has a value outside [%d, %d], a class out of range or out "
+                           "of order, bad offsets%s" % (bad, lo, leaf_max, "" if h[22] == 0
+                                                        else " or a bad sum"))
         if features == FEATURES_Q16:
             bad = _quantiser_check()(blob, h, _QUANT_OFFSET, _QUANT_SHIFT)
             if bad >= 0:
-                raise ModelFileError(
-                    "corrupt model file: the quantiser of feature %d has an offset beyond "
-                    "+-2**29 or a shift beyond +-%d: deploy the model again"
-                    % (bad, _QUANT_SHIFT))
+                raise _corrupt("the quantiser of feature %d has an offset beyond +-2**29 or a "
+                               "shift beyond +-%d" % (bad, _QUANT_SHIFT))
         name = "forest_%s%d%s" % (_LAYOUT_NAMES[layout], 32 if features == FEATURES_F32
                                   else 16, "d" if dense else "s")
         kernel = getattr(_k, name, None) or getattr(_k, "forest", None)
@@ -164,8 +162,7 @@ def _quantiser_check():
 
 def parse_header(data):
     if len(data) < HEADER_BYTES:
-        raise ModelFileError("corrupt model file: %d bytes, shorter than the %d-byte header"
-                             % (len(data), HEADER_BYTES))
+        raise _corrupt("%d bytes, shorter than the %d-byte header" % (len(data), HEADER_BYTES))
     header = struct.unpack(HEADER, data[:HEADER_BYTES])
     (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
      max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, leaf_bits, base) = header
@@ -176,33 +173,29 @@ def parse_header(data):
                              "redeploy the runtime" % (version, FORMAT_VERSION))
     if kind > KIND_REGRESSOR or features > FEATURES_Q16 or layout > LAYOUT_TINY \
             or leaf_bits > 8 or leaf_bits < -1:
-        raise ModelFileError("corrupt model file: bad kind/features/layout/leaf_bits byte")
+        raise _corrupt("bad kind/features/layout/leaf_bits byte")
     if not (n_features and n_outputs and n_trees and n_leaves):
-        raise ModelFileError("corrupt model file: zero features, outputs, trees or leaves")
+        raise _corrupt("zero features, outputs, trees or leaves")
     # The sections' sizes are checked against the file by load(); n_outputs is the one count
     # that sizes no section of a sparse file, yet the device allocates a sum per output.
     if kind == KIND_REGRESSOR and n_outputs != 1:
-        raise ModelFileError("corrupt model file: a regressor with %d outputs (expected 1)"
-                             % n_outputs)
+        raise _corrupt("a regressor with %d outputs (expected 1)" % n_outputs)
     if leaf_bits < 0 and n_outputs > max(_FREE_OUTPUTS, n_cells):
-        raise ModelFileError("corrupt model file: %d outputs but only %d leaf values (at most "
-                             "%d classes, or one per value)" % (n_outputs, n_cells,
-                                                                _FREE_OUTPUTS))
+        raise _corrupt("%d outputs but %d leaf values (at most %d classes, or one per value)"
+                       % (n_outputs, n_cells, _FREE_OUTPUTS))
     if layout != LAYOUT_LARGE and (n_features > 256 or n_nodes + n_leaves > 65535):
-        raise ModelFileError("corrupt model file: counts too large for the small layout")
+        raise _corrupt("counts too large for the small layout")
     top = (255, 65535, (1 << 31) - 1)[(LAYOUT_TINY, LAYOUT_SMALL, LAYOUT_LARGE).index(layout)]
     if base < 1 or base > top or n_leaves > top - base + 1:
-        raise ModelFileError("corrupt model file: bad child base for the %s layout"
-                             % _LAYOUT_NAMES[layout])
+        raise _corrupt("bad child base for the %s layout" % _LAYOUT_NAMES[layout])
     if leaf_bits >= 0 and (kind != KIND_CLASSIFIER or n_cells != n_leaves * n_outputs
                            or leaf_max > 255):
-        raise ModelFileError("corrupt model file: dense leaves need a classifier with "
-                             "n_leaves * n_outputs values of at most 255")
+        raise _corrupt("dense leaves need a classifier with n_leaves * n_outputs values of "
+                       "at most 255")
     if leaf_max >= (1 << 31) // n_trees or leaf_shift > 30 or leaf_shift < -30:
-        raise ModelFileError("corrupt model file: leaf range overflows int32 sums")
+        raise _corrupt("leaf range overflows int32 sums")
     if kind == KIND_CLASSIFIER and leaf_shift < 0:
-        raise ModelFileError("corrupt model file: a classifier's leaf_shift is %d (expected "
-                             "0 .. 30)" % leaf_shift)
+        raise _corrupt("a classifier's leaf_shift is %d (expected 0 .. 30)" % leaf_shift)
     return header
 
 
@@ -225,9 +218,8 @@ def load(path, ties_path=None):
         # Compare with the real file size before allocating: a corrupt header must not be
         # able to ask for more heap than the file holds.
         if size != file_bytes - HEADER_BYTES:
-            raise ModelFileError("corrupt model file: %d payload bytes, header says %d"
-                                 % (file_bytes - HEADER_BYTES, size))
+            raise _corrupt("%d payload bytes, header says %d" % (file_bytes - HEADER_BYTES, size))
         blob = bytearray(size)
         if f.readinto(blob) != size:
-            raise ModelFileError("corrupt model file: short read")
+            raise _corrupt("short read")
     return Trees(header, blob, ties_path)
