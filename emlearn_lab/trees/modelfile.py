@@ -16,6 +16,13 @@ roots, feature, threshold, left, right, leaf_start, leaf_class, leaf_value, quan
   leaf_value with the other two sections empty.
 - Quantiser (features byte 2: int16 with learned scales): int32 offset per feature, then int8
   shift per feature (see trees/quantise.py).
+
+A reader (the device's loader, and ``from_bytes`` here, which refuse the same files) checks
+every field the walker reads before the first walk: sections exactly fill the file; steps land
+on a later decision node, leaf codes and roots name a leaf, features < n_features; sparse
+leaves have ordered offsets and classes; a classifier's leaf sums to ``2**leaf_shift`` (within
+rounding, or 0) and a dense leaf to more than 0; quantiser offsets within +-2**29 and shifts
+within +-120; a regressor has one output, a sparse file at most max(256, n_cells) outputs.
 """
 import struct
 
