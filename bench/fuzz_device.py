@@ -5,6 +5,7 @@
     python3 bench/fuzz_device.py --device qemu:cortex-m3 --cases 600     # starts qemu itself
     python3 bench/fuzz_device.py --device /dev/ttyACM0 --seed 3
     python3 bench/fuzz_device.py --only "tree tiny float32 sparse" --case 123   # one case again
+                                   (same --seed and --cases as the run that found it)
 
 Base files: tree model files (.eml) in every layout (tiny/small/large) and feature form
 (float32, int16, learned int16) with sparse and dense (compressed) leaves, a regressor, a tie
@@ -25,404 +26,15 @@ resumes after the case) or a crash (the process or the link died).
 """
 import argparse
 import json
-import struct
 import sys
 import time
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+from fuzz_cases import Base, Case, base_files, cases, mutated  # noqa: F401 (re-exported)
 
 HERE = Path(__file__).resolve().parent
 OUTCOMES = ("loaded", "ValueError", "other", "unbounded", "hang", "crash")
 _CODE = {"L": "loaded", "V": "ValueError", "E": "other", "U": "unbounded"}
-
-
-@dataclass
-class Base:
-    """One good file and what the mutator knows about its structure."""
-    kind: str                 # harness kind: tree, net, fx, ties
-    label: str                # file kind in the report
-    name: str                 # file name inside the device's RAM filesystem
-    data: bytes
-    boundaries: list          # byte offsets where a section starts or ends
-    fields: list              # (name, offset, struct format, hostile values)
-    runtimes: tuple = ("native", "bytecode")
-    extra: bytes = b""        # ties: the tree model file it belongs to
-    sharp: list = field(default_factory=list)   # (what, splices) run first: known traps
-    texts: list = field(default_factory=list)   # fx: structurally mutated JSON texts
-
-
-@dataclass
-class Case:
-    number: int
-    what: str
-    splices: list             # (offset, bytes removed, bytes inserted)
-
-    def encode(self) -> bytes:
-        out = [struct.pack("<IB", self.number, len(self.splices))]
-        for off, cut, ins in self.splices:
-            out.append(struct.pack("<IHH", off, cut, len(ins)) + ins)
-        return b"".join(out)
-
-
-# -- base files ------------------------------------------------------------------------------
-def _u(fmt):
-    bits = 8 * struct.calcsize(fmt)
-    if fmt[-1] in "bhiq":
-        return [-(1 << (bits - 1)), -(1 << (bits - 1)) + 1, -2, -1, 0, 1, 2,
-                (1 << (bits - 1)) - 2, (1 << (bits - 1)) - 1]
-    return [0, 1, 2, (1 << bits) - 1, (1 << bits) - 2, 1 << (bits - 1), (1 << (bits - 1)) - 1]
-
-
-def _tree_base(model, layout: str, label: str, ties: bool = False) -> list:
-    from emlearn_lab.trees.modelfile import HEADER, _layout_of, to_bytes
-    data = to_bytes(model, layout=layout)
-    counts, dts, offsets, end = _layout_of(data)
-    head = struct.unpack(HEADER, data[:40])
-    names = ("roots", "feature", "threshold", "left", "right", "leaf_start", "leaf_class",
-             "leaf_value", "quantiser")
-    n_nodes, n_leaves, n_cells, base = head[9], head[10], head[11], head[15]
-    n_features, n_outputs, leaf_max = head[5], head[6], head[12]
-    header_fields = [("kind", 5, "<B"), ("features", 6, "<B"), ("layout", 7, "<B"),
-                     ("n_features", 8, "<H"), ("n_outputs", 10, "<H"), ("n_trees", 12, "<H"),
-                     ("max_depth", 14, "<H"), ("n_nodes", 16, "<I"), ("n_leaves", 20, "<I"),
-                     ("n_cells", 24, "<I"), ("leaf_max", 28, "<I"), ("leaf_shift", 32, "<b"),
-                     ("leaf_bits", 33, "<b"), ("child_base", 36, "<I")]
-    fields = []
-    for fname, off, fmt in header_fields:
-        cur = struct.unpack_from(fmt, data, off)[0]
-        vals = _u(fmt) + [cur - 1, cur + 1, cur * 2, cur + n_leaves, cur + n_nodes]
-        fields.append(("header " + fname, off, fmt, vals))
-    special = {
-        "feature": [n_features - 1, n_features, n_features + 1, 255],
-        "left": [0, 1, base - 1, base, base + n_leaves - 1, base + n_leaves, n_nodes,
-                 n_nodes + n_leaves],
-        "roots": [0, n_nodes - 1, n_nodes, n_nodes + n_leaves - 1, n_nodes + n_leaves],
-        "leaf_start": [0, n_cells, n_cells + 1, 2**31 + 7],
-        "leaf_class": [0, n_outputs - 1, n_outputs],
-        "leaf_value": [0, -1, leaf_max, leaf_max + 1, -leaf_max - 1, 2**31 - 1, -2**31],
-        "threshold": [0, 1, 0x7FFF, 0x8000, 0x7F800000, 0x80000000],
-    }
-    special["right"] = special["left"]
-    boundaries = [40] + [o for o in offsets] + [end]
-    for sname, n, dt, off in zip(names, counts, dts, offsets):
-        if n == 0:
-            continue
-        dt = np.dtype(dt)
-        fmt = "<" + dt.char if sname != "quantiser" else "<B"
-        width = struct.calcsize(fmt)
-        if sname == "quantiser":
-            # int32 offsets then int8 shifts, one each per feature.
-            for j in range(min(n_features, 4)):
-                fields.append((f"quantiser offset[{j}]", off + 4 * j, "<i", _u("<i")))
-                fields.append((f"quantiser shift[{j}]", off + 4 * n_features + j, "<b",
-                               _u("<b") + [-40, 40, 31, -31]))
-            continue
-        for k in sorted({0, 1, n // 2, n - 1}):
-            if k >= n:
-                continue
-            vals = _u(fmt) + special.get(sname, [])
-            fields.append((f"{sname}[{k}]", off + k * width, fmt, vals))
-    sharp = []
-    cfmt = {"tiny": "<B", "small": "<H", "large": "<I"}[layout]
-    cw = struct.calcsize(cfmt)
-    last = n_nodes - 1
-    for side in ("left", "right"):
-        at = offsets[names.index(side)] + last * cw
-        # A step from the last node lands in the leaf range: the walker must never follow
-        # it (issue 17, item 1). Past the section it reads whatever follows: a step onto
-        # zero child codes (padding) would loop there.
-        steps = [1, base - 1]
-        lo, ro = offsets[names.index("left")], offsets[names.index("right")]
-        for step in range(1, base):
-            t = last + step
-            codes = data[lo + t * cw:lo + (t + 1) * cw] + data[ro + t * cw:ro + (t + 1) * cw]
-            if len(codes) == 2 * cw and not any(codes):
-                steps.insert(0, step)
-                break
-        for step in sorted(set(steps), key=steps.index):
-            sharp.append((f"{side}[{last}] = step {step}", [(at, cw, struct.pack(cfmt, step))]))
-    for what, off, fmt, v in (("leaf_shift = 28", 32, "<b", 28), ("n_outputs = 65535", 10, "<H",
-                              65535), ("child_base + 1000", 36, "<I", base + 1000),
-                              ("child_base x 2", 36, "<I", 2 * base),
-                              ("n_features = 65535", 8, "<H", 65535),
-                              ("leaf_shift = -30", 32, "<b", -30)):
-        sharp.append((what, [(off, struct.calcsize(fmt), struct.pack(fmt, v))]))
-    if head[14] >= 0:
-        at = offsets[names.index("leaf_value")]
-        sharp.append(("all dense leaf values 0", [(at, n_cells, bytes(n_cells))]))
-    out = [Base("tree", label, "m.eml", data, sorted(set(boundaries)), fields, sharp=sharp)]
-    if ties and model.leaf_proba is not None:
-        t = model.leaf_proba.astype("<f8").tobytes()
-        tf = [(f"ties[{k}]", 8 * k, "<d", [float("nan"), float("inf"), -float("inf"), 1e308,
-                                          -1.0, 0.0, 2.0, 5e-324])
-              for k in (0, 1, len(t) // 16, len(t) // 8 - 1)]
-        out.append(Base("ties", "ties (float64 leaf table)", "m.ties", t,
-                        list(range(0, len(t) + 1, max(8, len(t) // 16))), tf, extra=data))
-    return out
-
-
-def _net_base(net, label: str) -> Base:
-    from emlearn_lab.nets.netfile import HEADER, LAYER, to_bytes
-    data = to_bytes(net)
-    head = struct.unpack(HEADER, data[:16])
-    nf, no, nl, int8 = head[5], head[6], head[7], head[3] == 1
-    fields = [("header " + n, off, fmt, _u(fmt) + [struct.unpack_from(fmt, data, off)[0] + 1])
-              for n, off, fmt in (("kind", 5, "<B"), ("weights", 6, "<B"), ("output", 7, "<B"),
-                                  ("n_features", 8, "<H"), ("n_outputs", 10, "<H"),
-                                  ("n_layers", 12, "<H"), ("shift", 14, "<h"))]
-    boundaries = [16]
-    layers = []
-    for i in range(nl):
-        at = 16 + 8 * i
-        n_in, n_out, act, lut = struct.unpack_from(LAYER, data, at)
-        layers.append((n_in, n_out, lut))
-        for n, off, fmt in (("n_in", 0, "<H"), ("n_out", 2, "<H"), ("act", 4, "<B"),
-                            ("lut", 5, "<B")):
-            fields.append((f"layer {i} {n}", at + off, fmt, _u(fmt) + [n_in, n_out, 1, 3]))
-        boundaries.append(at + 8)
-    off = 16 + 8 * nl
-    pad = lambda n: n + (-n % 4)   # noqa: E731
-    if int8:
-        for j in sorted({0, nf - 1}):
-            fields.append((f"input shift[{j}]", off + j, "<b", _u("<b") + [120, -120, 121]))
-        off += pad(nf)
-        boundaries.append(off)
-    for i, (n_in, n_out, lut) in enumerate(layers):
-        if int8:
-            sections = [("weights", pad(n_in * n_out), "<B", _u("<B")),
-                        ("const", 4 * n_out, "<i", _u("<i") + [2**29, -2**29, 2**30]),
-                        ("right shift", pad(n_out), "<B", [0, 1, 30, 31, 32, 255]),
-                        ("lut", 256 * lut, "<B", _u("<B"))]
-        else:
-            fvals = [float("nan"), float("inf"), -float("inf"), 3.4e38, -3.4e38, 1e-45, 0.0]
-            sections = [("weights", 4 * n_in * n_out, "<f", fvals),
-                        ("bias", 4 * n_out, "<f", fvals)]
-        for sname, size, fmt, vals in sections:
-            if size:
-                w = struct.calcsize(fmt)
-                for k in sorted({0, (size // w) // 2, size // w - 1}):
-                    fields.append((f"layer {i} {sname}[{k}]", off + k * w, fmt, vals))
-            off += size
-            boundaries.append(off)
-    sharp = []
-    first = 16 + 8 * nl + (-(-nf // 4) * 4 if int8 else 0)
-    if int8:
-        n_in, n_out, _ = layers[0]
-        c_at = first + pad(n_in * n_out)
-        sharp += [("layer 0 const[0] = 2**31-1", [(c_at, 4, struct.pack("<i", 2**31 - 1))]),
-                  ("layer 0 right shift[0] = 32", [(c_at + 4 * n_out, 1, b"\x20")]),
-                  ("input shift[0] = 127", [(16 + 8 * nl, 1, b"\x7f")])]
-    else:
-        sharp += [("layer 0 weights[0] = NaN", [(first, 4, struct.pack("<f", float("nan")))]),
-                  ("last bias = inf", [(len(data) - 4, 4, struct.pack("<f", float("inf")))])]
-    sharp.append(("output shift = -32768", [(14, 2, struct.pack("<h", -32768))]))
-    return Base("net", label, "m.emn", data, sorted(set(boundaries)), fields, sharp=sharp)
-
-
-_HOSTILE_JSON = [-1, 0, 1, 2, 3, 7, 255, 256, 4097, 32767, 32768, 65536, 2**31 - 1, 2**31,
-                 -2**31 - 1, 2**63, 1e9, 1.5, -0.0, 1e308, "x", "", "f", "h", None, True,
-                 [], {}, [0], [1, 2, 3], [-1] * 3, [2**31] * 3, [[1]], ["mean"], [0] * 300]
-
-
-def _fx_texts(spec: dict, rng) -> list:
-    """(what, text) structural mutations of a feature file."""
-    out = []
-    steps = spec["steps"]
-    for i, step in enumerate(steps):
-        for key in sorted(step["params"]):
-            for v in _HOSTILE_JSON:
-                s = json.loads(json.dumps(spec))
-                s["steps"][i]["params"][key] = v
-                out.append((f"step {i} params.{key} = {json.dumps(v)[:20]}", s))
-            s = json.loads(json.dumps(spec))
-            del s["steps"][i]["params"][key]
-            out.append((f"step {i} params.{key} removed", s))
-            value = step["params"][key]
-            if isinstance(value, list) and value:
-                for cut in (0, len(value) - 1, len(value) + 1):
-                    s = json.loads(json.dumps(spec))
-                    s["steps"][i]["params"][key] = (value * 2)[:cut]
-                    out.append((f"step {i} params.{key} with {cut} items", s))
-        for key, vals in (("module", ["emlfx_core", "emlfx_time", "emlfx_iir", "emlfx_spectral",
-                                      "emlfx", "emltrees", "sys", "os", 5, None]),
-                          ("cls", ["FORMAT_VERSION", "param", "Input", "isqrt", "TimeStats",
-                                   "SoundLevel", "Spectral", "__init__", "__class__", 0, None]),
-                          ("params", [None, [], 3, "x"])):
-            for v in vals:
-                s = json.loads(json.dumps(spec))
-                s["steps"][i][key] = v
-                out.append((f"step {i} {key} = {json.dumps(v)}", s))
-    for what, s in (("no steps", dict(spec, steps=[])),
-                    ("17 steps", dict(spec, steps=[{"module": "emlfx_time", "cls": "TimeStats",
-                                                    "params": {}}] * 17)),
-                    ("steps doubled", dict(spec, steps=steps * 2)),
-                    ("steps not a list", dict(spec, steps=steps[0])),
-                    ("step not an object", dict(spec, steps=[1])),
-                    ("version 2", dict(spec, version=2)), ("format x", dict(spec, format="x")),
-                    ("not an object", [spec]), ("nested 200 deep", [[[[[[[[[[spec]]]]]]]]]] * 2)):
-        out.append((what, s))
-    return [(w, json.dumps(s, separators=(",", ":")).encode()) for w, s in out]
-
-
-def _fx_base(extractors, label: str, rng) -> Base:
-    spec = {"format": "emlfx", "version": 1, "steps": [e.device_spec() for e in extractors]}
-    data = json.dumps(spec, separators=(",", ":")).encode()
-    boundaries = [i for i, c in enumerate(data) if c in b",:{}[]"][::3] + [len(data)]
-    texts = _fx_texts(spec, rng)
-    sharp = [(w, [_splice_diff(data, t)]) for w, t in texts
-             if w in ("step 0 cls = \"FORMAT_VERSION\"", "step 0 cls = \"param\"",
-                      "17 steps", "step 0 params.n_samples = 65536")]
-    return Base("fx", label, "m.fx", data, boundaries, [], runtimes=("native",),
-                texts=texts, sharp=sharp)
-
-
-def base_files(seed: int = 0) -> list:
-    """Every base file (deterministic for a seed)."""
-    import emlearn_lab as eml
-    from sklearn.datasets import load_iris
-    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
-    rng = np.random.default_rng(seed)
-    X, y = load_iris(return_X_y=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rf = RandomForestClassifier(n_estimators=3, max_leaf_nodes=8, random_state=seed).fit(X, y)
-        rfr = RandomForestRegressor(n_estimators=2, max_leaf_nodes=6,
-                                    random_state=seed).fit(X, X[:, 0] * 3 - 7)
-        trees = {
-            "float32 sparse": eml.convert(rf),
-            "int16 sparse": eml.convert(rf, features="int16"),
-            "learned int16 sparse": eml.compress(rf, leaf_bits=None, features="int16",
-                                                 X_calib=X),
-            "float32 dense": eml.compress(rf),
-            "learned int16 dense": eml.compress(rf, features="int16", X_calib=X),
-            "float32 regressor": eml.convert(rfr),
-        }
-        mlp = MLPClassifier(hidden_layer_sizes=(5,), activation="tanh", max_iter=50,
-                            random_state=seed).fit(X, y)
-        mlp2 = MLPClassifier(hidden_layer_sizes=(4, 3), activation="logistic", max_iter=50,
-                             random_state=seed).fit(X, y)
-        mlpr = MLPRegressor(hidden_layer_sizes=(4,), activation="relu", max_iter=50,
-                            random_state=seed).fit(X, X[:, 0])
-        nets = {
-            "float32 net tanh": eml.convert(mlp),
-            "float32 net regressor": eml.convert(mlpr),
-            "int8 net tanh": eml.convert(mlp, weights="int8", X_calib=X),
-            "int8 net sigmoid x2": eml.convert(mlp2, weights="int8", X_calib=X),
-            "int8 net regressor": eml.convert(mlpr, weights="int8", X_calib=X),
-        }
-        W = rng.normal(size=(4, 32, 3)).astype("f4")
-        A = (rng.normal(size=(3, 256, 1)) * 3000).astype("int16")
-        fxs = {
-            "fx TimeStats": [eml.features.TimeStats().fit(W)],
-            "fx SoundLevel": [eml.features.SoundLevel(samplerate_hz=16000).fit(A)],
-            "fx FFTBands+LogMel": [
-                eml.features.FFTBands(n_bands=4, samplerate_hz=16000, n_fft=64).fit(A),
-                eml.features.LogMel(n_mels=6, n_fft=64, samplerate_hz=16000).fit(A)],
-        }
-    out = []
-    for form, model in trees.items():
-        for layout in ("tiny", "small", "large"):
-            out += _tree_base(model, layout, f"tree {layout} {form}",
-                              ties=(form == "float32 sparse" and layout == "tiny"))
-    for label, net in nets.items():
-        out.append(_net_base(net, label))
-        if net.int8 is None:
-            out[-1].runtimes = ("bytecode",)      # float32 networks run in bytecode only
-    out += [_fx_base(e, label, rng) for label, e in fxs.items()]
-    return out
-
-
-# -- mutations -------------------------------------------------------------------------------
-def _splice_diff(a: bytes, b: bytes) -> tuple:
-    p = 0
-    while p < min(len(a), len(b)) and a[p] == b[p]:
-        p += 1
-    s = 0
-    while s < min(len(a), len(b)) - p and a[len(a) - 1 - s] == b[len(b) - 1 - s]:
-        s += 1
-    return (p, len(a) - p - s, b[p:len(b) - s])
-
-
-def cases(base: Base, n: int, seed: int) -> list:
-    """n deterministic cases for a base file: the unchanged file, then boundary truncations
-    and random mutations interleaved (all boundaries once n is large enough)."""
-    rng = np.random.default_rng([seed, sum(base.label.encode()), len(base.data)])
-    d, size = base.data, len(base.data)
-    edges = []
-    for b in base.boundaries:
-        for t in (b - 1, b, b + 1):
-            if 0 <= t < size:
-                edges.append((f"truncate to {t}", [(t, size - t, b"")]))
-    edges.append(("4 trailing bytes", [(size, 0, b"\0" * 4)]))
-    # The unchanged file first (it must load: checks the harness), then one boundary case
-    # for every two random ones until the boundaries are used up.
-    room = max(0, n - 1 - len(base.sharp))
-    n_random = max(0, room - len(edges))
-    n_random = max(n_random, 2 * min(len(edges), room) // 3)
-    n_edges = max(0, room - n_random)
-    randoms = []
-    kinds = ["bitflip", "byteset", "field", "field", "field", "truncate"]
-    kinds += ["text"] * 3 if base.texts else []
-    if not base.fields:
-        kinds = [k for k in kinds if k != "field"]
-    while len(randoms) < n_random:
-        k = kinds[int(rng.integers(len(kinds)))]
-        if k == "bitflip":
-            sp, what = [], []
-            for _ in range(int(rng.integers(1, 4))):
-                at, bit = int(rng.integers(size)), int(rng.integers(8))
-                sp.append((at, 1, bytes([d[at] ^ (1 << bit)])))
-                what.append(f"{at}.{bit}")
-            randoms.append(("flip bit " + ",".join(what), sp))
-        elif k == "byteset":
-            sp, what = [], []
-            for _ in range(int(rng.integers(1, 5))):
-                at = int(rng.integers(size))
-                v = int(rng.choice([0, 0xFF, 0x7F, 0x80, 1, int(rng.integers(256))]))
-                sp.append((at, 1, bytes([v])))
-                what.append(f"{at}={v}")
-            randoms.append(("set byte " + ",".join(what), sp))
-        elif k == "truncate":
-            t = int(rng.integers(size))
-            randoms.append((f"truncate to {t}", [(t, size - t, b"")]))
-        elif k == "field":
-            sp, what = [], []
-            for _ in range(1 if rng.random() < 0.7 else 2):
-                fname, off, fmt, vals = base.fields[int(rng.integers(len(base.fields)))]
-                v = vals[int(rng.integers(len(vals)))]
-                if isinstance(v, float) or fmt in ("<f", "<d"):
-                    raw = struct.pack(fmt, float(v))
-                else:
-                    raw = struct.pack("<q", int(v))[:struct.calcsize(fmt)]
-                sp.append((off, len(raw), raw))
-                what.append(f"{fname}={v}")
-            randoms.append(("set " + ", ".join(what), sp))
-        else:
-            what, text = base.texts[int(rng.integers(len(base.texts)))]
-            if rng.random() < 0.3:
-                at = int(rng.integers(max(1, len(text))))
-                text = text[:at]
-                what += f", truncated to {at}"
-            randoms.append((what, [_splice_diff(d, text)]))
-    mixed = [("unchanged", [])] + base.sharp
-    edges = edges[:n_edges]
-    while edges or randoms:
-        mixed += edges[:1] + randoms[:2]
-        edges, randoms = edges[1:], randoms[2:]
-    return [Case(i, w, s) for i, (w, s) in enumerate(mixed[:n])]
-
-
-def mutated(base: Base, case: Case) -> bytes:
-    """The bytes the harness builds for a case (to reproduce it on the host)."""
-    d = base.data
-    for off, cut, ins in case.splices:
-        off = min(off, len(d))
-        d = d[:off] + ins + d[off + cut:]
-    return d
 
 
 # -- the device ------------------------------------------------------------------------------
@@ -636,21 +248,29 @@ def fuzz(spec: str = "virtual", n_cases: int = 10000, seed: int = 0, idle_s: flo
          runtimes=("native", "bytecode"), log=print) -> dict:
     """Run the fuzzer; returns {"rows": {(label, runtime): counts}, "findings": [...],
     "cases": total, "seconds": s, "resets": n}."""
-    bases = [b for b in base_files(seed) if only is None or b.label == only]
+    every = base_files(seed)
+    bases = [b for b in every if only is None or b.label == only]
     if not bases:
-        raise SystemExit(f"no base file is labelled {only!r}")
+        raise SystemExit(f"no base file is labelled {only!r}: one of "
+                         + ", ".join(repr(b.label) for b in every))
     runner = Runner(spec, idle_s, chunk, log)
     try:
-        jobs = [(b, r) for b in bases for r in b.runtimes
-                if r in runtimes and (r == "bytecode" or runner.native)]
-        per_job = max(1, -(-n_cases // len(jobs))) if case is None else case + 1
+        def jobs_of(bs):
+            return [(b, r) for b in bs for r in b.runtimes
+                    if r in runtimes and (r == "bytecode" or runner.native)]
+        # Cases per job from the whole run, so that --only/--case regenerate the same cases.
+        per_job = max(1, -(-n_cases // len(jobs_of(every))))
+        jobs = jobs_of(bases)
         rows, findings = {}, []
         t0 = time.monotonic()
         for b, r in jobs:
             counts = rows.setdefault((b.label, r), dict.fromkeys(OUTCOMES, 0))
             job_cases = cases(b, per_job, seed)
             if case is not None:
+                if case >= len(job_cases):
+                    raise SystemExit(f"case {case} is not in a run of {n_cases} cases")
                 job_cases = job_cases[case:case + 1]
+                log(f"{b.label} [{r}] case {case}: {job_cases[0].what}")
 
             def on_result(c, outcome, detail, b=b, r=r, counts=counts):
                 counts[outcome] += 1
@@ -665,7 +285,7 @@ def fuzz(spec: str = "virtual", n_cases: int = 10000, seed: int = 0, idle_s: flo
             log(f"{b.label:34s} {r:8s} " + " ".join(f"{k}={v}" for k, v in counts.items() if v))
         return {"rows": rows, "findings": findings, "cases": sum(
             sum(c.values()) for c in rows.values()), "seconds": time.monotonic() - t0,
-            "resets": runner.resets, "device": spec, "seed": seed,
+            "resets": runner.resets, "device": spec, "seed": seed, "requested": n_cases,
             "target": str(runner.dev.target)}
     finally:
         runner.close()
@@ -689,11 +309,14 @@ def table(result: dict) -> str:
 def report(result: dict) -> str:
     md = [f"# Device fuzzer: {result['cases']} cases on `{result['device']}` "
           f"({result['target']}), seed {result['seed']}", "",
-          f"`python3 bench/fuzz_device.py --device {result['device']} --seed {result['seed']}`"
+          f"`python3 bench/fuzz_device.py --device {result['device']} --seed {result['seed']} "
+          f"--cases {result['requested']}`"
           f" — {result['seconds']:.0f} s, {result['resets']} device restarts.", "",
           table(result), ""]
     if result["findings"]:
-        md += ["## Findings (reproduce one with `--only KIND --case N`)", "",
+        md += [f"## Findings (one again: `python3 bench/fuzz_device.py --device "
+               f"{result['device']} --seed {result['seed']} --cases {result['requested']} "
+               "--only KIND --case N`)", "",
                "| file kind | runtime | case | outcome | mutation | detail |",
                "|---|---|---|---|---|---|"]
         for f in result["findings"][:200]:
