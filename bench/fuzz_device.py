@@ -253,6 +253,7 @@ def fuzz(spec: str = "virtual", n_cases: int = 10000, seed: int = 0, idle_s: flo
     if not bases:
         raise SystemExit(f"no base file is labelled {only!r}: one of "
                          + ", ".join(repr(b.label) for b in every))
+    t0 = time.monotonic()               # the whole run: sending the runtime included
     runner = Runner(spec, idle_s, chunk, log)
     try:
         def jobs_of(bs):
@@ -262,7 +263,6 @@ def fuzz(spec: str = "virtual", n_cases: int = 10000, seed: int = 0, idle_s: flo
         per_job = max(1, -(-n_cases // len(jobs_of(every))))
         jobs = jobs_of(bases)
         rows, findings = {}, []
-        t0 = time.monotonic()
         for b, r in jobs:
             counts = rows.setdefault((b.label, r), dict.fromkeys(OUTCOMES, 0))
             job_cases = cases(b, per_job, seed)
