@@ -73,6 +73,8 @@ def _naive_setup(make: str) -> str:
 def measure_case(dev, name, fx, W, naive_make, units, repeats, passes) -> dict:
     fx.fit(W)
     check = dev.check_features(fx, W, name=name, repeats=0)
+    # check_features removes its scratch files: the windows to time go there again
+    dev.put_data("_emlab_w.bin", np.ascontiguousarray(W).astype("<i2").tobytes())
     src = (HERE / f"{NAIVE}.py").read_bytes()
     dev.write_file(f"{NAIVE}.py", src)
     nbytes = W[0].size * 2

@@ -8,7 +8,7 @@ time first (a probe with a generous timeout), then in batches sized from that fi
 """
 from __future__ import annotations
 
-__all__ = ["timeout_s", "bench_plan", "run_batches", "items_that_fit", "DATA_PATHS", "FIRST_ROW_TIMEOUT_S"]
+__all__ = ["timeout_s", "bench_plan", "run_batches", "items_that_fit", "remove_scratch", "DATA_PATHS", "FIRST_ROW_TIMEOUT_S"]
 
 BASE_TIMEOUT_S = 20.0        # a round trip, opening files, a collection on a slow board
 SLACK = 4.0                  # x the device time the job should take
@@ -73,3 +73,14 @@ def run_batches(n: int, item_bytes: int, us_per_item: float | None, run,
         us_per_item = total_us / done
         start = stop
     return us_per_item
+
+
+def remove_scratch(dev, paths=DATA_PATHS) -> None:
+    """Remove scratch files from the device, after use or after a failure: a device that is
+    gone or hung keeps them (the next deploy removes them) and the error that stopped the
+    job is the one the user sees."""
+    from ..exceptions import DeviceError
+    try:
+        dev.remove_quietly(paths)
+    except DeviceError:
+        pass

@@ -352,7 +352,7 @@ def _run_rows(dev, model, X: np.ndarray, name: str) -> tuple:
                                     deployed.us_per_row if deployed else None, run,
                                     dev.fs_free_bytes())
     finally:
-        dev.remove_quietly((_X_PATH, _OUT_PATH))
+        budget.remove_scratch(dev, (_X_PATH, _OUT_PATH))
     if deployed is not None:
         deployed.us_per_row, deployed.us_per_predict = us_row, predict_us[0] / len(X)
     out = np.frombuffer(b"".join(outs), dtype=row, count=len(X))
@@ -395,7 +395,7 @@ def bench_plan(dev, name, rows, repeats, what, report) -> tuple:
     if (n, k) != (rows, repeats):
         report.notes.append(
             f"timing: {n} {what} x {k} calls instead of {rows} x {repeats}, to spend at most "
-            f"~{budget.BENCH_BUDGET_S:g} s of device time ({what} take ~{us:.0f} us each "
+            f"~{budget.BENCH_BUDGET_S:g} s of device time (one call takes ~{us:.0f} us "
             "here)")
     # time_calls: 3 rounds per row, each with an empty loop of as many turns
     return n, k, budget.timeout_s(n * k * 3 * (us or 0) / 1e6)
@@ -411,7 +411,7 @@ def _bench(dev, name, X, repeats, report) -> None:
             f"__import__('emlab_tools').bench(_emlab_models[{name!r}], {_BENCH_PATH!r}, "
             f"{rows}, {repeats})", timeout_s=timeout_s, what=f"timing model '{name}'")
     finally:
-        dev.remove_quietly((_BENCH_PATH,))
+        budget.remove_scratch(dev, (_BENCH_PATH,))
     report.us_per_predict_median = float(med)
     report.us_per_predict_min = float(best)
     report.bench_rows = int(n)

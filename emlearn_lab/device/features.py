@@ -141,7 +141,7 @@ def _run(dev, X, name: str, n_features: int, model=None,
         us = budget.run_batches(len(X), size + row.itemsize, us_per_window, run,
                                 dev.fs_free_bytes())
     finally:
-        dev.remove_quietly((_W_PATH, _OUT_PATH))
+        budget.remove_scratch(dev, (_W_PATH, _OUT_PATH))
     out = np.frombuffer(b"".join(outs), dtype=row, count=len(X))
     return tuple(out[f[0]] for f in fields), us
 
@@ -162,7 +162,7 @@ def _bench(dev, name: str, X, rows: int, repeats: int, with_model: bool,
                                                              us_per_window / 1e6),
             what=f"timing '{name}'")
     finally:
-        dev.remove_quietly((_BENCH_PATH,))
+        budget.remove_scratch(dev, (_BENCH_PATH,))
     return float(med), float(best), int(n), repeats
 
 

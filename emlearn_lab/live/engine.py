@@ -23,6 +23,7 @@ from ..exceptions import (
     DeviceRuntimeError,
     InputError,
 )
+from ..device.budget import remove_scratch
 from . import _sources
 from ._columns import Columns
 from ._models import OUT_PATH, X_PATH, LiveModel, device_names, item_bytes, push_stream_module
@@ -364,6 +365,7 @@ class LiveComparison:
                 self._stop.set()
             else:
                 self.error = e
+                self._remove_scratch()
                 self._set("error", f"{type(e).__name__}: {str(e).splitlines()[0]}")
                 return
         self._remove_scratch()
@@ -378,13 +380,9 @@ class LiveComparison:
 
     def _remove_scratch(self) -> None:
         """The batch files stay on the device only while streaming."""
-        if self.dev.closed:
-            return
-        try:
+        if not self.dev.closed:
             with self.dev.lock:
-                self.dev.remove_quietly((X_PATH, OUT_PATH))
-        except DeviceError:
-            pass               # gone or busy: the next deploy removes them
+                remove_scratch(self.dev, (X_PATH, OUT_PATH))
 
     def _reconnect(self, lost: Exception) -> bool:
         """Retry every second until the device is back (True) or stop() (False)."""
