@@ -45,6 +45,29 @@ def test_hang_deaf_to_ctrl_c_restarts_the_device(digits_forest, monkeypatch):
         np.testing.assert_array_equal(dev.predict(X_test[:20]), clf.predict(X_test[:20]))
 
 
+def test_model_that_hangs_mid_verification_is_reported_and_the_device_recovers(
+        digits_forest, monkeypatch):
+    from emlearn_lab.device import budget
+    clf, X_test = digits_forest
+    with eml.connect("virtual") as dev:
+        dev.deploy(clf, X_test[:10], form="loadable", repeats=2)
+        # a model whose predict never returns, its speed not measured yet
+        dev.exec("class _Hang:\n def __init__(self, m):\n  self.m = m\n"
+                 "  self.n_features, self.features = m.n_features, m.features\n"
+                 " def predict(self, x):\n  while True:\n   pass\n"
+                 "_emlab_models['model'] = _Hang(_emlab_models['model'])")
+        dev.deployments["model"].us_per_row = None
+        monkeypatch.setattr(budget, "FIRST_ROW_TIMEOUT_S", 2.0)
+        with pytest.raises(eml.DeviceTimeoutError,
+                           match=r"did not finish verifying rows 0-0 of 5 within 2 s: it is "
+                                 r"still running or hung\. Interrupted it"):
+            dev.predict(X_test[:5])
+        assert _scratch(dev) == []
+        monkeypatch.undo()
+        dev.exec("_emlab_models.pop('model')")          # reloaded from its file on next use
+        np.testing.assert_array_equal(dev.predict(X_test[:5]), clf.predict(X_test[:5]))
+
+
 def test_board_deaf_to_ctrl_c_and_ctrl_d_asks_for_its_reset_button():
     """A board the host cannot restart: after Ctrl-C and a soft reset went unanswered, the
     message says what the user must do."""

@@ -198,7 +198,7 @@ class Device:
                 if interrupt is not None:
                     interrupt()
                 with quiet:
-                    self._transport.enter_raw_repl(soft_reset=False, timeout_overall=3)
+                    self._transport.enter_raw_repl(soft_reset=False, timeout_overall=5)
                 return ("Interrupted it (Ctrl-C); it is ready again and what was loaded "
                         "is still loaded.")
             except Exception:
