@@ -384,3 +384,17 @@ def test_network_refuses_bad_rows(device, classification_data, row):
     with pytest.raises(eml.DeviceRuntimeError, match=r"ValueError: expected array.array\('f'\)"):
         device.exec("import array\n" + _FRESH["network"] + f"m.predict({row})",
                     timeout_s=CALL_S)
+
+
+def test_feature_count_beyond_the_whole_heap_refused(models):
+    """n_features sizes no section of a float32 file, yet the device allocates buffers per
+    feature: 65535 of them on a ~200 KiB heap (a Cortex-M board's) is refused as a corrupt or
+    too-wide file, not a MemoryError (which the host would take for fragmentation)."""
+    data = _with_header(to_bytes(models["clf"], layout="large"), n_features=65535)
+    with eml.connect("virtual", heap_bytes=200 * 1024) as dev:
+        for name in ("emlab_common", "emltrees", "emltrees_pure", "emlab_f64"):
+            dev.write_file(name + ".mpy", _compiled(dev, name, False))
+        dev.exec(_HELPER)
+        got = _try(dev, data, "bytecode")
+    assert got.startswith("refused: model file asks for 65535 features"), got
+    assert "whole heap" in got

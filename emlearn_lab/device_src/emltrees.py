@@ -205,6 +205,21 @@ def payload_bytes(header):
     return sum(_align4(s) for s in sizes)
 
 
+def _check_work_heap(header):
+    # n_features sizes no section of a float32 or int16 file, yet the device allocates a work
+    # cell per feature (and the caller a row of as many): a count whose buffers exceed this
+    # device's whole heap cannot be a model meant for it. Below that, a MemoryError stays a
+    # MemoryError (the host resets a fragmented heap and retries).
+    import gc
+    need = 4 * (header[5] + header[6] + header[7]) + 4 * header[5]
+    heap = gc.mem_free() + gc.mem_alloc()
+    if need > heap:
+        raise ModelFileError("model file asks for %d features, %d outputs and %d trees: %d "
+                             "bytes of buffers, more than this device's whole heap (%d "
+                             "bytes): a corrupt header, or a model too wide for this device"
+                             % (header[5], header[6], header[7], need, heap))
+
+
 def load(path, ties_path=None):
     """Load and validate a model file. Raises ValueError (ModelFileError) if it is corrupt.
 
@@ -219,6 +234,7 @@ def load(path, ties_path=None):
         # able to ask for more heap than the file holds.
         if size != file_bytes - HEADER_BYTES:
             raise _corrupt("%d payload bytes, header says %d" % (file_bytes - HEADER_BYTES, size))
+        _check_work_heap(header)
         blob = bytearray(size)
         if f.readinto(blob) != size:
             raise _corrupt("short read")
