@@ -1,5 +1,10 @@
 """Measure the estimator's fixed RAM costs and per-operation times on the virtual device.
 
+These figures serve the virtual device and the boards without an emulated core of their family
+(Xtensa; ports without native code). Boards with one (Cortex-M0/M3/M4F, RV32IMC) use the
+instructions and heap costs measured on that core: ``python -m
+emlearn_lab.boards.calibrate_mcu`` (instructions.toml).
+
     python -m emlearn_lab.boards.calibrate        # rewrites emlearn_lab/boards/calibration.toml
 
 Run it after changing anything under device_src/ or trees/inline.py: the test suite checks

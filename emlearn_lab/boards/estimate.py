@@ -16,7 +16,8 @@ from ..build import Target
 from ..exceptions import InputError
 from ..nets.model import NetModel
 from ..trees.inline import inline_layout
-from .latency import LatencyEstimate, latency_estimate
+from .cores import core_for
+from .latency import LatencyEstimate, latency_estimate, leaf_values
 from .memory import HeapEstimate, heap_estimate
 from .table import Board, get_board
 
@@ -114,8 +115,8 @@ class Estimate:
                          f"of filesystem ({self.flash_fraction:.1%} of {b.fs_bytes} B)"),
                ("RAM", f"{self.ram_bytes} B ({self.ram_fraction:.1%} of a typical "
                        f"{b.heap_bytes} B free heap): runtime+objects {self.heap.fixed_bytes}"
-                       f" B, buffers {self.heap.buffer_bytes} B, machine code "
-                       f"{self.heap.native_code_bytes} B")]
+                       f" B ({_fixed_basis(b)}), buffers {self.heap.buffer_bytes} B, machine "
+                       f"code {self.heap.native_code_bytes} B")]
         if self.latency is not None:
             out.append(("latency (estimate)", str(self.latency)))
         if self.c_flash is not None:
@@ -142,6 +143,15 @@ class Estimate:
                        for k, v in self.rows())
         notes = "".join(f"<li>{escape(n)}</li>" for n in self.notes)
         return f"<table>{body}</table>" + (f"<ul>{notes}</ul>" if notes else "")
+
+
+def _fixed_basis(board: Board) -> str:
+    from .cores import instructions
+    core = core_for(board)
+    if core and core in instructions().get("heap", {}):
+        return f"measured on the emulated {core}"
+    return "measured on the virtual device" + ("" if word_bytes(board) == 8
+                                                else ", scaled to 32-bit words")
 
 
 def board_target(board: Board) -> Target:
@@ -190,12 +200,14 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     files = [(a.path, len(a.data)) for a in bundle.files]
     inline_info = inline_layout(model) if chosen == "inline" else None
     heap = heap_estimate(chosen, model, bundle.files, word_bytes(board),
-                         board.native_code_in_heap, inline_info)
+                         board.native_code_in_heap, inline_info, core=core_for(board))
     notes = list(bundle.notes)
     latency = None
     if bundle.native:
         visits = model.node_visits(X).mean() if X is not None else _mean_leaf_depth(model)
-        latency = latency_estimate(chosen, model, board, float(visits), counted=X is not None)
+        values = None if X is None else float(leaf_values(model, X).mean())
+        latency = latency_estimate(chosen, model, board, float(visits), counted=X is not None,
+                                   values=values)
     else:
         notes.append("no latency estimate for bytecode kernels (calibrated for native code)")
     if not board.native_code_in_heap and heap.machine_code_bytes and not board.virtual:
@@ -268,7 +280,8 @@ def _net_estimate(model, board: Board, form: str, bundle) -> Estimate:
     from .net_estimate import net_heap, net_latency
     files = [(a.path, len(a.data)) for a in bundle.files]
     notes = list(bundle.notes)
-    heap = net_heap(model, bundle.files, word_bytes(board), board.native_code_in_heap)
+    heap = net_heap(model, bundle.files, word_bytes(board), board.native_code_in_heap,
+                    core=core_for(board))
     latency = net_latency(model, board, bundle.native)
     if not board.native_code_in_heap and heap.machine_code_bytes and not board.virtual:
         notes.append(f"this port keeps {heap.machine_code_bytes} B of machine code outside the "

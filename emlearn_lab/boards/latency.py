@@ -3,27 +3,40 @@
 Work per predict: one call (Python-level closure + viper kernel, argmax), features converted
 to keys (all of them for the loadable form, the ones the model uses for inline),
 decision-node visits (counted on the user's rows, or the mean leaf depth), one root and leaf
-step per tree (leaf values summed).
+step per tree (leaf values summed). Networks: call, features, multiply-accumulates, neurons.
 
-Costs per operation are measured on the virtual device by ``python -m
-emlearn_lab.boards.calibrate`` (a non-negative least-squares fit over models of varied size)
-and stored in calibration.toml as host nanoseconds. On a microcontroller the host cycles are
-scaled by CoreMark per MHz, host against board:
+Microcontroller boards with an emulated core of their family (cores.py: Cortex-M0, M3, M4F,
+RV32IMC) use instructions per operation measured on that core (``python -m
+emlearn_lab.boards.calibrate_mcu``, stored in instructions.toml), times the board's cycles
+per instruction (its ``cpi`` figure: core timings plus flash wait states at its clock, with a
+source), divided by its clock:
+
+    us = instructions x cpi / clock MHz
+
+The instruction count is what the emulated board measures (exact); the cycles per instruction
+is the uncertain part (caches, wait states, the mix of loads and branches): expect real boards
+within about 30%.
+
+Other boards (Xtensa, which has no emulated core; the virtual device) use host nanoseconds per
+operation measured on the virtual device (``python -m emlearn_lab.boards.calibrate``,
+calibration.toml), scaled by CoreMark per MHz, host against board, and say so:
 
     cycles_board = ns_host * host_MHz / 1000 * (host CoreMark/MHz) / (board CoreMark/MHz)
-    us = cycles_board / board clock MHz
 
-The host's CoreMark/MHz is an assumption recorded in calibration.toml (its source there).
-CoreMark captures integer pipelines and memory well and the interpreter's call overhead
-less well; on real boards expect the figure to be off by up to about 2x, in either direction.
+The host's CoreMark/MHz is an assumption recorded in calibration.toml (its source there); on
+real boards expect that figure to be off by up to about 2x, in either direction.
 """
 from dataclasses import dataclass
 
+import numpy as np
+
 from .memory import calibration
 
-__all__ = ["LatencyEstimate", "latency_estimate", "scale_to_board", "work_counts", "TERMS"]
+__all__ = ["LatencyEstimate", "latency_estimate", "scale_to_board", "board_latency",
+           "work_counts", "leaf_values", "TERMS", "MCU_TERMS"]
 
 TERMS = ("call", "feature", "visit", "tree")
+MCU_TERMS = TERMS + ("output", "leaf_value", "quantised_feature")
 
 
 @dataclass
@@ -33,6 +46,8 @@ class LatencyEstimate:
     counted: bool             # counted on given rows (else mean leaf depth)
     basis: str
     unit: str = "node visits"
+    instructions: float | None = None   # per predict, where measured on an emulated core
+    core: str | None = None             # that emulated core
 
     def __str__(self) -> str:
         if self.unit != "node visits":
@@ -41,20 +56,63 @@ class LatencyEstimate:
             how = (f"{self.visits:.0f} node visits, "
                    + ("counted on the given rows" if self.counted
                       else "mean leaf depth, no rows given"))
-        return f"{self.us:.3g} us per predict ({how}; {self.basis})"
+        return f"~{self.us:.3g} us per predict (estimate; {how}; {self.basis})"
 
 
-def work_counts(form: str, model, visits: float) -> dict:
+def leaf_values(model, X=None):
+    """Leaf values added per predict: per row of X (an array), or without X the average over
+    the model's leaves (a float). Compressed models store leaves densely (every output of the
+    leaf is added), the others sparsely (its non-zero values)."""
+    from ..trees.modelfile import dense_leaves
+    dense = dense_leaves(model)
+    if X is None:
+        per_leaf = model.n_outputs if dense else float(np.mean(
+            np.count_nonzero(model.leaves, axis=1)))
+        return float(model.n_trees * per_leaf)
+    leaf = model.apply(X)
+    if dense:
+        return np.full(len(leaf), model.n_trees * model.n_outputs, dtype=float)
+    return np.count_nonzero(model.leaves[leaf], axis=2).sum(axis=1).astype(float)
+
+
+def work_counts(form: str, model, visits: float, values: float | None = None) -> dict:
+    """Work of one predict. TERMS are what the host calibration fits (calibrate.py); the
+    emulated cores' fit (calibrate_mcu.py) also has MCU_TERMS: outputs (zeroed, compared),
+    leaf values added, and features quantised by a learned int16 scale."""
     features = model.n_features if form == "loadable" else len(set(int(f) for f in model.feature))
     return {"call": 1.0, "feature": float(features), "visit": float(visits),
-            "tree": float(model.n_trees)}
+            "tree": float(model.n_trees), "output": float(model.n_outputs),
+            "leaf_value": float(leaf_values(model) if values is None else values),
+            "quantised_feature": float(model.n_features if model.quantiser is not None else 0)}
 
 
-def latency_estimate(form: str, model, board, visits: float, counted: bool):
+def latency_estimate(form: str, model, board, visits: float, counted: bool,
+                     values: float | None = None):
+    """values: leaf values added per predict (leaf_values), the model's average if None."""
+    return board_latency(form, work_counts(form, model, visits, values), board, visits,
+                         counted)
+
+
+def board_latency(key: str, counts: dict, board, visits: float, counted: bool,
+                  unit: str = "node visits") -> LatencyEstimate | None:
+    """The estimate for work ``counts`` of runtime ``key`` (loadable, inline, net_int8, ...):
+    from instructions measured on the board's emulated core where there is one, else from
+    host costs scaled by CoreMark/MHz."""
+    from .cores import board_cpi, core_for, instructions
+    core = core_for(board)
+    per_op = instructions().get("latency", {}).get(core or "", {}).get(key)
+    if per_op is not None and board.clock_mhz > 0:
+        n = sum(per_op.get(t, 0.0) * counts[t] for t in counts)
+        cpi, source = board_cpi(board)
+        basis = (f"{n:.0f} instructions from per-operation counts measured on the emulated "
+                 f"{core}")
+        if board.port != "qemu":
+            basis += f", x {cpi:g} cycles per instruction at {board.clock_mhz:g} MHz"
+        return LatencyEstimate(n * cpi / board.clock_mhz, visits, counted, basis, unit,
+                               instructions=n, core=core)
     cal = calibration()["latency_x64"]
-    counts = work_counts(form, model, visits)
-    ns = sum(cal[form][term] * counts[term] for term in TERMS)
-    return scale_to_board(ns, board, visits, counted)
+    ns = sum(cal[key].get(t, 0.0) * counts[t] for t in counts)
+    return scale_to_board(ns, board, visits, counted, unit)
 
 
 def scale_to_board(ns: float, board, visits: float, counted: bool,
@@ -69,6 +127,9 @@ def scale_to_board(ns: float, board, visits: float, counted: bool,
     host_cycles = ns * cal["host_mhz"] / 1000.0
     board_per_mhz = board.coremark / board.clock_mhz
     cycles = host_cycles * cal["host_coremark_per_mhz"] / board_per_mhz
+    why = "no emulated core for " + board.arch if board.arch in ("xtensa", "xtensawin") \
+        else "no instruction counts for this core"
     return LatencyEstimate(cycles / board.clock_mhz, visits, counted,
-                           f"host costs scaled by CoreMark/MHz {cal['host_coremark_per_mhz']:g}"
-                           f" (host) vs {board_per_mhz:.2f} ({board.core})", unit)
+                           f"{why}: host costs scaled by CoreMark/MHz "
+                           f"{cal['host_coremark_per_mhz']:g} (host) vs {board_per_mhz:.2f} "
+                           f"({board.core})", unit)

@@ -14,8 +14,11 @@ from three parts:
 - machine code of native (viper) modules, on ports that load it into the heap (ARM ports;
   see the board table's ``native_code_in_heap``), read exactly from the .mpy file.
 
-On 32-bit ports the fixed costs are modelled, not measured: bytecode keeps its size and
-the rest (objects, tables, pointers) halves with the machine word.
+On boards with an emulated core of their family (cores.py) the fixed costs are the ones
+measured on that core (32-bit words; ``python -m emlearn_lab.boards.calibrate_mcu``, stored in
+instructions.toml). Elsewhere (Xtensa, boards without native code) they are modelled from the
+x64 figures: bytecode keeps its size and the rest (objects, tables, pointers) scales with the
+machine word.
 """
 import hashlib
 import tomllib
@@ -28,6 +31,16 @@ __all__ = ["HeapEstimate", "heap_estimate", "assemble_heap", "calibration", "run
            "block_round"]
 
 _CALIBRATED_WORD_BYTES = 8      # the virtual device: unix port on x64
+
+
+def fixed_cost(key: str, core: str | None = None) -> tuple:
+    """(bytes, word size they were measured at) of fixed cost ``key``: measured on the
+    emulated ``core`` where instructions.toml has it, else on the virtual device (x64)."""
+    from .cores import instructions
+    heap = instructions().get("heap", {}).get(core or "", {})
+    if key in heap:
+        return heap[key], 4
+    return calibration()["heap_x64"][key], _CALIBRATED_WORD_BYTES
 
 
 def block_round(n: int, block: int) -> int:
@@ -111,42 +124,48 @@ def _buffers(form: str, model, block: int, inline_info: dict) -> int:
 
 
 def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap: bool,
-                  inline_info: dict | None = None) -> HeapEstimate:
+                  inline_info: dict | None = None, core: str | None = None) -> HeapEstimate:
     """Heap bytes for a model deployed as `form` with these artifacts (deploy's files).
 
     inline_info: for the inline form, {"functions": n, "threshold_bytes": n, "leaf_bytes": n}.
+    core: the emulated core whose measured fixed costs apply (cores.core_for(board)).
     """
-    cal = calibration()["heap_x64"]
     ties = model.leaf_proba is not None
     native_runtime = any(a.path == "emltrees_kernels.mpy" for a in files)
     if form == "loadable":
-        fixed = cal[("loadable" if native_runtime else "bytecode") + ("_ties" if ties else "")]
+        keys = [("loadable" if native_runtime else "bytecode") + ("_ties" if ties else "")]
     else:
-        fixed = cal["inline_ties" if ties else "inline"] + \
-            cal["inline_per_function"] * (inline_info["functions"] - 1)
+        keys = ["inline_ties" if ties else "inline"] + \
+            ["inline_per_function"] * (inline_info["functions"] - 1)
     if model.quantiser is not None:
         # The quantiser module and its closures (native; the bytecode runtime has its own).
-        fixed += cal[form + "_quantiser" if native_runtime or form == "inline"
-                     else "bytecode_quantiser"]
-    return assemble_heap(fixed, files, _loaded_modules(form, files),
+        keys.append(form + "_quantiser" if native_runtime or form == "inline"
+                    else "bytecode_quantiser")
+    costs = [fixed_cost(k, core) for k in keys]
+    words = {w for _, w in costs}
+    if len(words) > 1:          # some keys measured on the core, some not: use x64 for all
+        costs = [fixed_cost(k) for k in keys]
+    return assemble_heap(sum(c for c, _ in costs), files, _loaded_modules(form, files),
                          _allocations(form, model, inline_info or {}), word_bytes,
-                         native_code_in_heap)
+                         native_code_in_heap, fixed_word_bytes=costs[0][1])
 
 
 def assemble_heap(fixed_x64: float, files, loaded: set, sizes: list, word_bytes: int,
-                  native_code_in_heap: bool, at_load: tuple = ()) -> HeapEstimate:
+                  native_code_in_heap: bool, at_load: tuple = (),
+                  fixed_word_bytes: int = _CALIBRATED_WORD_BYTES) -> HeapEstimate:
     """A HeapEstimate from the fixed costs calibrated on x64, the deployed files (``loaded``:
     the .mpy paths imported when the model loads), the model-sized allocations the loaded
     model keeps (``sizes``) and transient ones that only bound the largest block (``at_load``).
     On other word sizes the fixed costs scale with the word, except the bytecode of the loaded
-    modules, which is copied into the heap unchanged."""
+    modules, which is copied into the heap unchanged. ``fixed_word_bytes``: the word size
+    ``fixed_x64`` was measured at (4 when measured on an emulated core)."""
     block = 4 * word_bytes
     mpys = {a.path: parse_mpy(a.data) for a in files if a.path.endswith(".mpy")}
     code = [n for m in mpys.values() for kind, n in m.code if kind != "bytecode"]
     fixed = fixed_x64
-    if word_bytes != _CALIBRATED_WORD_BYTES:
+    if word_bytes != fixed_word_bytes:
         bytecode = sum(m.bytecode_bytes for path, m in mpys.items() if path in loaded)
-        fixed = bytecode + (fixed - bytecode) * word_bytes // _CALIBRATED_WORD_BYTES
+        fixed = bytecode + (fixed - bytecode) * word_bytes // fixed_word_bytes
     largest = max([*sizes, *at_load] + (code if native_code_in_heap else []))
     return HeapEstimate(fixed_bytes=int(fixed),
                         buffer_bytes=sum(block_round(n, block) for n in sizes),

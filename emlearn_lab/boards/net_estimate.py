@@ -10,8 +10,8 @@ What a loaded network keeps (device_src/emlnet*.py):
   loading, but it is the largest single allocation while loading) and the outputs array.
 Latency terms: one call, the input features, the multiply-accumulates, the neurons.
 """
-from .latency import LatencyEstimate, scale_to_board
-from .memory import HeapEstimate, assemble_heap, calibration
+from .latency import LatencyEstimate, board_latency
+from .memory import HeapEstimate, assemble_heap, fixed_cost
 
 __all__ = ["net_heap", "net_latency", "net_allocations", "net_work_counts", "NET_TERMS",
            "net_key"]
@@ -42,16 +42,20 @@ def net_allocations(model) -> list:
     return sizes + [4 * model.n_outputs]
 
 
-def net_heap(model, files, word_bytes: int, native_code_in_heap: bool) -> HeapEstimate:
-    cal = calibration()["heap_x64"]
+def net_heap(model, files, word_bytes: int, native_code_in_heap: bool,
+             core: str | None = None) -> HeapEstimate:
     native = any(a.path == "emlnet_kernels.mpy" for a in files)
     key = net_key(model, native)
     skip = {"emlab_tools.mpy"} | ({"emlnet_pure.mpy"} if native else set())
     loaded = {a.path for a in files if a.path.endswith(".mpy")} - skip
     # The network file is read whole while loading.
-    return assemble_heap(cal[key] + cal[key + "_per_layer"] * len(model.layers), files, loaded,
+    (fixed, word), (per_layer, word2) = fixed_cost(key, core), fixed_cost(key + "_per_layer",
+                                                                            core)
+    if word != word2:
+        (fixed, word), (per_layer, _) = fixed_cost(key), fixed_cost(key + "_per_layer")
+    return assemble_heap(fixed + per_layer * len(model.layers), files, loaded,
                          net_allocations(model), word_bytes, native_code_in_heap,
-                         at_load=(model.size_bytes,))
+                         at_load=(model.size_bytes,), fixed_word_bytes=word)
 
 
 def net_work_counts(model) -> dict:
@@ -60,8 +64,5 @@ def net_work_counts(model) -> dict:
 
 
 def net_latency(model, board, native: bool) -> LatencyEstimate | None:
-    cal = calibration()["latency_x64"]
-    key = net_key(model, native)
-    counts = net_work_counts(model)
-    ns = sum(cal[key][t] * counts[t] for t in NET_TERMS)
-    return scale_to_board(ns, board, float(model.n_macs), True, unit="multiply-accumulates")
+    return board_latency(net_key(model, native), net_work_counts(model), board,
+                         float(model.n_macs), True, unit="multiply-accumulates")

@@ -22,6 +22,7 @@ _FPUS = ("none", "sp", "dp")
 # Figures whose source must be given (a URL, a citation, or "derived: ..." / "estimate: ...").
 _SOURCED = ("clock_mhz", "flash_bytes", "ram_bytes", "heap_bytes", "fs_bytes",
             "fs_block_bytes", "coremark", "fpu", "arch", "native_code_in_heap")
+_OPTIONAL = ("cpi",)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class Board:
     port: str
     native_code_in_heap: bool # .mpy machine code is loaded into the GC heap on this port
     sources: dict
+    # Optional: core cycles per instruction of MicroPython's code at clock_mhz (flash wait
+    # states, caches); 0 = not given (the emulated core's default, see cores.py).
+    cpi: float = 0.0
 
     @property
     def virtual(self) -> bool:
@@ -66,7 +70,7 @@ def _board_from_toml(board_id: str, entry, origin: str) -> Board:
     where = f"board '{board_id}' in {origin}"
     if not isinstance(entry, dict):
         raise InputError(f"{where}: expected a table of fields, got {type(entry).__name__}")
-    required = [n for n in _FIELDS if n != "id"]
+    required = [n for n in _FIELDS if n != "id" and n not in _OPTIONAL]
     missing = [n for n in required if n not in entry]
     if missing:
         raise InputError(f"{where}: missing field(s) {', '.join(missing)}. Every board needs "
@@ -75,7 +79,7 @@ def _board_from_toml(board_id: str, entry, origin: str) -> Board:
     if unknown:
         raise InputError(f"{where}: unknown field(s) {', '.join(unknown)}; known fields: "
                          f"{', '.join(required)}")
-    for name in required:
+    for name in required + [n for n in _OPTIONAL if n in entry]:
         kind, value = _FIELDS[name], entry[name]
         if not isinstance(value, _ACCEPT[kind]) or (kind is not bool and isinstance(value, bool)):
             raise InputError(f"{where}: field {name} = {value!r} should be {kind.__name__}")
@@ -91,7 +95,8 @@ def _board_from_toml(board_id: str, entry, origin: str) -> Board:
         raise InputError(f"{where}: fs_block_bytes must be positive")
     if entry["heap_bytes"] <= 0:
         raise InputError(f"{where}: heap_bytes must be positive")
-    unsourced = [n for n in _SOURCED if not str(entry["sources"].get(n, "")).strip()]
+    unsourced = [n for n in _SOURCED + tuple(n for n in _OPTIONAL if n in entry)
+                 if not str(entry["sources"].get(n, "")).strip()]
     if unsourced:
         raise InputError(f"{where}: no source given for {', '.join(unsourced)} (add them "
                          f"under [{board_id}.sources])")
@@ -144,6 +149,9 @@ class BoardTable:
         key = str(board_id).strip().lower()
         if key in self._boards:
             return self._boards[key]
+        if key.startswith("emulated:"):      # the emulated core itself (see cores.py)
+            from .cores import emulated_board
+            return emulated_board(key.split(":", 1)[1])
         close = difflib.get_close_matches(key, self._boards, n=4, cutoff=0.4)
         close += [b for b in self._boards if key and key in b and b not in close][:4]
         hint = f"did you mean {', '.join(close)}?" if close else \

@@ -1,0 +1,255 @@
+"""Measure instructions per operation and fixed heap costs on the emulated cores.
+
+    python -m emlearn_lab.boards.calibrate_mcu                 # all cores with firmware
+    python -m emlearn_lab.boards.calibrate_mcu cortex-m3       # one core (others kept)
+    python -m emlearn_lab.boards.calibrate_mcu --latency-only cortex-m3   # keep its heap costs
+
+Rewrites emlearn_lab/boards/instructions.toml. Deterministic: the emulated boards count
+instructions (qemu -icount), so a run on a loaded host gives the same figures (to the few
+instructions of ticks_us rounding spread over the repeats).
+
+Latency: each model of ``tree_models`` / ``net_models`` is deployed on the emulated core and
+timed (deploy's median instructions per predict over the rows); a non-negative least-squares
+fit, on relative error, of those counts against the work counts (latency.work_counts,
+net_estimate.net_work_counts) gives instructions per call, feature, node visit, tree, output,
+leaf value added and quantised feature (trees, per form) and per call, feature,
+multiply-accumulate, neuron (networks, per runtime).
+
+Heap: each reference model is deployed on a freshly started emulated board; the fixed cost is
+deploy's gc.mem_alloc() growth (runtime + model) minus the model-sized buffers and machine
+code that memory.py computes exactly (16-byte GC blocks on these 32-bit cores).
+"""
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["tree_models", "net_models", "calibrate_core", "main"]
+
+_TARGET = Path(__file__).with_name("instructions.toml")
+
+
+def tree_models() -> list:
+    """(label, model, rows): stumps to deep single trees, 4 to 64 features, 1 to 60 trees, 1 to
+    10 outputs, regressors, int16 and compressed models (dense leaves, learned int16 scales), so
+    that the work counts are not collinear; small enough for the slow UART. None of them is a
+    model of bench/bench_estimates.py (which checks the estimates on other models)."""
+    from sklearn.datasets import (load_breast_cancer, load_digits, load_iris,
+                                  make_classification, make_regression)
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+    from sklearn.tree import DecisionTreeRegressor
+
+    from ..convert import convert
+    from ..trees.compress import compress_model
+
+    def deep(return_X_y=True):
+        return make_classification(2000, 20, n_informative=10, flip_y=0.2, random_state=0)
+
+    def five(return_X_y=True):
+        return make_classification(1500, 8, n_informative=6, n_classes=5, random_state=1)
+    out = []
+    for loader, trees, leaves in ((load_iris, 1, 4), (load_iris, 20, 16), (load_iris, 60, 2),
+                                  (load_digits, 3, 20), (load_digits, 10, 60),
+                                  (load_digits, 30, 8), (load_breast_cancer, 5, 100),
+                                  (deep, 1, 300), (deep, 20, 4), (five, 15, 30)):
+        X, y = loader(return_X_y=True)
+        clf = RandomForestClassifier(trees, max_leaf_nodes=leaves, random_state=1).fit(X, y)
+        out.append((f"{loader.__name__} RF {trees} leaves {leaves}", convert(clf), X[::7][:16]))
+    Xr, yr = make_regression(600, 12, n_informative=8, noise=5.0, random_state=2)
+    out.append(("regression RF 8 leaves 30", convert(RandomForestRegressor(
+        8, max_leaf_nodes=30, random_state=1).fit(Xr, yr)), Xr[::7][:16]))
+    out.append(("regression DT leaves 60", convert(DecisionTreeRegressor(
+        max_leaf_nodes=60, random_state=1).fit(Xr, yr)), Xr[::7][:16]))
+    Xd, yd = load_digits(return_X_y=True)
+    Xi = Xd.astype("int16")
+    out.append(("digits int16 RF 8 leaves 30", convert(RandomForestClassifier(
+        8, max_leaf_nodes=30, random_state=1).fit(Xi, yd), features="int16"), Xi[::7][:16]))
+    rf = convert(RandomForestClassifier(8, max_leaf_nodes=30, random_state=2).fit(Xd, yd))
+    out.append(("digits RF 8 compressed 6-bit int16 learned", compress_model(
+        rf, leaf_bits=6, features="int16", X_calib=Xd), Xd[::7][:16]))
+    Xc, yc = load_breast_cancer(return_X_y=True)
+    rc = convert(RandomForestClassifier(12, max_leaf_nodes=20, random_state=2).fit(Xc, yc))
+    out.append(("cancer RF 12 compressed 0-bit", compress_model(rc, leaf_bits=0),
+                Xc[::7][:16]))
+    return out
+
+
+def net_models() -> list:
+    from .calibrate import net_models as nets
+    return [n for n in nets() if n[1].int8 is not None or n[1].n_macs <= 2500]
+
+
+def _instructions(dev, model, rows, form, repeats) -> float:
+    report = dev.deploy(model, rows, form=form, repeats=repeats)
+    assert report.n_disagreements == 0, report
+    return report.instructions_per_predict_median
+
+
+def calibrate_latency(dev) -> dict:
+    from scipy.optimize import nnls
+
+    from .latency import MCU_TERMS, leaf_values, work_counts
+    from .net_estimate import NET_TERMS, net_key, net_work_counts
+    out, points = {}, {}
+    for label, model, rows in tree_models():
+        # The device reports the median over rows: the counts of the median row, per term.
+        visits = float(np.median(model.node_visits(rows)))
+        values = float(np.median(leaf_values(model, rows)))
+        for form in ("loadable", "inline"):
+            counts = work_counts(form, model, visits, values)
+            got = _instructions(dev, model, rows, form, 100)
+            print(f"  {label} {form}: {got:.0f}", flush=True)
+            points.setdefault(form, []).append(([counts[t] for t in MCU_TERMS], got))
+    for label, net, X in net_models():
+        key = net_key(net, True)
+        counts = net_work_counts(net)
+        repeats = 100 if key == "net_int8" else 2
+        got = _instructions(dev, net, X[:8], "auto", repeats)
+        print(f"  {label}: {got:.0f}", flush=True)
+        points.setdefault(key, []).append(([counts[t] for t in NET_TERMS], got))
+    for key, pts in points.items():
+        terms = MCU_TERMS if key in ("loadable", "inline") else NET_TERMS
+        A = np.array([a for a, _ in pts], dtype=float)
+        b = np.array([m for _, m in pts], dtype=float)
+        coef, _ = nnls(A / b[:, None], np.ones(len(b)))
+        out[key] = {t: round(float(c), 2) for t, c in zip(terms, coef)}
+        worst = np.max(np.abs(A @ coef / b - 1))
+        print(f"  {key}: fit {out[key]}, worst relative error {worst:.1%}", flush=True)
+    return out
+
+
+def _measured_heap(core: str, model, form: str) -> int:
+    """gc.mem_alloc() growth of runtime + model deployed on a freshly started board."""
+    from ..device.connect import connect
+    with connect(f"emulated:{core}") as dev:
+        report = dev.deploy(model, None, form=form, verify=False)
+        return report.runtime_ram_bytes + report.model_ram_bytes
+
+
+def _variable_heap(core: str, model, form: str) -> int:
+    """Model-sized buffers + machine code in the heap, as the estimate computes them."""
+    from .estimate import estimate
+    est = estimate(model, f"emulated:{core}", form)
+    return est.heap.buffer_bytes + est.heap.native_code_bytes
+
+
+def calibrate_heap(core: str) -> dict:
+    from .calibrate import reference_models
+    models = reference_models()
+    out = {}
+
+    def fixed(model, form):
+        return _measured_heap(core, model, form) - _variable_heap(core, model, form)
+    for form in ("loadable", "inline"):
+        out[form] = fixed(models["plain"], form)
+        out[form + "_ties"] = fixed(models["ties"], form)
+        out[form + "_quantiser"] = fixed(models["quantised"], form) - out[form]
+    out["inline_per_function"] = fixed(models["two_functions"], "inline") - out["inline_ties"]
+    from .net_estimate import net_key
+    pts: dict = {}
+    for _, net, _ in net_models():
+        pts.setdefault(net_key(net, True), []).append((len(net.layers), fixed(net, "auto")))
+    for key, p in pts.items():
+        A = np.array([[1.0, n] for n, _ in p])
+        b = np.array([r for _, r in p], dtype=float)
+        f, per_layer = np.linalg.lstsq(A, b, rcond=None)[0]
+        out[key], out[key + "_per_layer"] = round(float(f)), round(float(per_layer))
+    return out
+
+
+def calibrate_core(core: str, heap: bool = True) -> dict:
+    from ..device.connect import connect
+    t0 = time.time()
+    with connect(f"emulated:{core}") as dev:
+        latency = calibrate_latency(dev)
+    print(f"{core}: latency {latency} ({time.time() - t0:.0f} s)", flush=True)
+    if not heap:
+        return {"latency": latency, "heap": _read()["heap"].get(core, {})}
+    heap = calibrate_heap(core)
+    print(f"{core}: heap {heap} ({time.time() - t0:.0f} s)", flush=True)
+    return {"latency": latency, "heap": heap}
+
+
+# Default cycles per instruction of each core family, for boards that give none (see
+# boards.toml's cpi figures for the sourced per-board values).
+CPI_DEFAULT = {
+    "cortex-m0": (1.4, "estimate: Cortex-M0+ Technical Reference Manual (ARM DDI 0484C), "
+                       "'Processor instruction timings': 1 cycle for ALU operations, 2 for "
+                       "loads/stores and taken branches; an interpreter is ~35% "
+                       "loads/stores and ~15% taken branches -> ~1.4, zero wait states"),
+    "cortex-m3": (1.3, "estimate: Cortex-M3 Technical Reference Manual (ARM DDI 0337I) "
+                       "section 18.2 'Instruction timings': loads 2 cycles (pipelined to 1 "
+                       "when consecutive), taken branches 1+P with P = 1-3 refill cycles; "
+                       "~1.3 for interpreter code at zero wait states"),
+    "cortex-m4f": (1.3, "estimate: Cortex-M4 Technical Reference Manual (ARM DDI 0439B) "
+                        "section 3.3 'Instruction set summary' cycle counts, the same "
+                        "pipeline as the M3: ~1.3 at zero wait states"),
+    "rv32imc": (1.3, "estimate: ESP32-C3 Technical Reference Manual, 'CPU' chapter: in-order "
+                     "4-stage pipeline, most instructions 1 cycle, loads 2 (use stall), taken "
+                     "branches 2-3; ~1.3 from cache"),
+}
+
+
+def render(data: dict) -> str:
+    from .memory import runtime_hash
+    lines = [
+        "# Written by `python -m emlearn_lab.boards.calibrate_mcu`; do not edit by hand.",
+        "# latency.CORE.RUNTIME: instructions per operation, measured on the emulated core",
+        "#   (qemu -icount shift=0: time.ticks_us() counts 1000 instructions per us), NNLS",
+        "#   fit over the models of calibrate_mcu.tree_models / net_models.",
+        "# heap.CORE: fixed gc.mem_alloc() costs in bytes on that core (32-bit words).",
+        "", f'runtime_hash = "{runtime_hash()}"',
+        f'net_runtime_hash = "{runtime_hash(networks=True)}"', "", "[cpi_default]"]
+    for core, (cpi, source) in CPI_DEFAULT.items():
+        lines.append(f'{core} = {{ cpi = {cpi}, source = "{source}" }}')
+    for core, entry in sorted(data.get("latency", {}).items()):
+        lines += ["", f'[source."{core}"]',
+                  f'firmware = "{entry.get("firmware", "")}"',
+                  f'measured = "{entry.get("measured", "")}"']
+    for core, runtimes in sorted(data.get("latency", {}).items()):
+        for key, coef in runtimes.items():
+            if isinstance(coef, dict):
+                lines += ["", f'[latency."{core}".{key}]'] + \
+                    [f"{t} = {v}" for t, v in coef.items()]
+    for core, heap in sorted(data.get("heap", {}).items()):
+        lines += ["", f'[heap."{core}"]'] + [f"{k} = {int(v)}" for k, v in heap.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _read() -> dict:
+    import tomllib
+    old = tomllib.loads(_TARGET.read_text()) if _TARGET.is_file() else {}
+    data = {"latency": dict(old.get("latency", {})), "heap": dict(old.get("heap", {}))}
+    for core, src in old.get("source", {}).items():
+        data["latency"].setdefault(core, {}).update(src)
+    return data
+
+
+def main(argv=None) -> int:
+    from ..device.emulated import BOARDS, find_firmware
+    from .cores import CORE_ARCH
+    argv = sys.argv[1:] if argv is None else argv
+    heap = "--latency-only" not in argv
+    cores = [a for a in argv if not a.startswith("--")] or \
+        [c for c in CORE_ARCH if find_firmware(c) is not None]
+    for core in cores:
+        got = calibrate_core(core, heap=heap)
+        data = _read()           # re-read: another core may have been written meanwhile
+        data["latency"][core] = {**got["latency"],
+                                 "firmware": BOARDS[core].firmware + " (MicroPython v1.28.0)",
+                                 "measured": f"emulated:{core}, "
+                                             f"{time.strftime('%Y-%m-%d')}, "
+                                             f"{len(tree_models())} tree models x 2 forms, "
+                                             f"{len(net_models())} networks"}
+        data["heap"][core] = got["heap"]
+        tmp = _TARGET.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(render(data))
+        os.replace(tmp, _TARGET)
+        print(f"wrote {_TARGET} ({core})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
