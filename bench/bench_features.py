@@ -4,6 +4,7 @@ one source CPython also runs) against straightforward pure-MicroPython implement
 
     python3 bench/bench_features.py                       # virtual device (unix port, x64)
     python3 bench/bench_features.py --device /dev/ttyACM0
+    python3 bench/bench_features.py --device emulated:cortex-m3   # instructions per window
 
 Cases (the issue's): TimeStats on a 2 s window of 3-axis 100 Hz int16 accelerometer data,
 every statistic plus the magnitude; A-weighted sound level of 1 s of 16 kHz int16 audio.
@@ -12,7 +13,10 @@ rounds of N calls per window, minus an empty loop, median over windows), in pass
 alternate the contenders; the figure is the median over passes. Also: whether ours equals the
 host bit for bit (dev.check_features), how far the naive float results are from ours, and
 the host's time per window for the same source under CPython.
-Writes bench/results/features.{md,json}.
+Writes bench/results/features.{md,json}. On an emulated board (qemu -icount: the clock counts
+instructions, 1 us == 1000) the figures are instructions per window, exact whatever the host's
+load, in bench/results/features_BOARD.{md,json}; one pass, few calls, and one audio window
+(the UART carries ~8 kB/s).
 """
 from __future__ import annotations
 
@@ -59,18 +63,23 @@ def audio_windows(n_windows=4, seed=0) -> np.ndarray:
 def _naive_setup(make: str) -> str:
     """Device code making the naive object `_nv` and `_rows`, the windows of the device's
     window file (the one dev.check_features wrote), for emlab_tools.time_calls."""
-    code = (f"import array, emlab_tools, {NAIVE}\n"
+    code = (f"import array, gc, emlab_tools, {NAIVE}\n"
+            "gc.collect()\n"
             f"_nv = {NAIVE}.{make}\n"
             "_rows = []\n"
             "with open('_emlab_w.bin', 'rb') as f:\n"
             "    while True:\n"
             "        b = f.read(_nb)\n"
             "        if len(b) < _nb: break\n"
-            "        _rows.append(array.array('h', b))\n")
+            "        _rows.append(array.array('h', b))\n"
+            "        b = None\n"
+            "        gc.collect()\n")
     return code
 
 
-def measure_case(dev, name, fx, W, naive_make, units, repeats, passes) -> dict:
+def measure_case(dev, name, fx, W, naive_make, units, repeats, passes,
+                 max_windows=None) -> dict:
+    W = W[:max_windows]
     fx.fit(W)
     check = dev.check_features(fx, W, name=name, repeats=0)
     # check_features removes its scratch files: the windows to time go there again
@@ -89,11 +98,17 @@ def measure_case(dev, name, fx, W, naive_make, units, repeats, passes) -> dict:
         naive_t.append(med)
     naive = dev.eval("_nv.transform(_rows[0])", timeout_s=600)
     naive_values = naive[:5] if isinstance(naive, list) else [naive]
+    # Free this case's extractor, windows and naive twin: a 198 KiB board's heap needs the
+    # room (and an unfragmented 32 kB block) for the next case's audio window.
+    dev.exec(f"_nv = _rows = None\n_emlab_fx.pop({name!r}, None)\nimport gc\ngc.collect()")
     t0 = time.perf_counter()
     host = fx.transform(W)
     host_us = (time.perf_counter() - t0) / len(W) * 1e6
     ours_us, naive_us = statistics.median(ours_t), statistics.median(naive_t)
-    return {"case": name, "extractor": repr(fx), "window": list(W.shape[1:]),
+    per_us = getattr(dev.virtual, "instructions_per_us", None)
+    counted = {} if per_us is None else {
+        "ours_instructions": ours_us * per_us, "naive_instructions": naive_us * per_us}
+    return {**counted, "case": name, "extractor": repr(fx), "window": list(W.shape[1:]),
             "n_windows": len(W), "n_features": int(host.shape[1]),
             "ours_us": ours_us, "naive_us": naive_us, "speedup": naive_us / ours_us,
             "ours_passes_us": ours_t,
@@ -116,6 +131,10 @@ def cases():
     return out
 
 
+def _count(n: float) -> str:
+    return f"{n:,.0f}".replace(",", " ")
+
+
 def table(rows: list, meta: dict) -> str:
     notes = ["", "First values of window 0, naive (float) vs ours (integer, in the naive's "
              "units):"]
@@ -123,11 +142,19 @@ def table(rows: list, meta: dict) -> str:
         pairs = ", ".join(f"{a:.3f} / {b:.3f}" for a, b in
                           zip(r["naive_first_values"], r["ours_first_values_in_naive_units"]))
         notes.append(f"- {r['case']}: {pairs}")
-    lines = [f"Run of {meta['date']} ({meta['device']}, {meta['target']}; shared 2-core VM)",
-             "", "| case | ours us/window | naive MicroPython us/window | speedup | "
-             "device == host | host CPython us/window |", "|---|---|---|---|---|---|"]
+    per_us = meta.get("instructions_per_us")
+    unit = "us" if per_us is None else "instructions"
+    where = ("shared 2-core VM" if per_us is None else
+             f"the clock counts instructions: 1 us = {per_us:g}")
+    lines = [f"Run of {meta['date']} ({meta['device']}, {meta['target']}; {where})",
+             "", f"| case | windows | ours {unit}/window | naive MicroPython {unit}/window | "
+             "speedup | device == host | host CPython us/window |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['case']} | {r['ours_us']:.1f} | {r['naive_us']:.1f} | "
+        if per_us is None:
+            ours, naive = f"{r['ours_us']:.1f}", f"{r['naive_us']:.1f}"
+        else:
+            ours, naive = _count(r["ours_instructions"]), _count(r["naive_instructions"])
+        lines.append(f"| {r['case']} | {r['n_windows']} | {ours} | {naive} | "
                      f"**{r['speedup']:.1f}x** | {'bit-exact' if r['exact_host_device'] else 'NO'}"
                      f" | {r['host_cpython_us']:.0f} |")
     return "\n".join(lines + notes) + "\n"
@@ -136,15 +163,37 @@ def table(rows: list, meta: dict) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="virtual")
-    ap.add_argument("--repeats", type=int, default=50)
-    ap.add_argument("--passes", type=int, default=5)
-    ap.add_argument("--out", default=str(HERE / "results" / "features"))
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="calls per window, ours (the naive one: a tenth); default 50, 5 "
+                    "where the clock counts instructions")
+    ap.add_argument("--passes", type=int, default=None,
+                    help="default 5; 1 where the clock counts instructions")
+    ap.add_argument("--out", default=None,
+                    help="results path without suffix (default results/features, "
+                    "results/features_BOARD on emulated boards)")
+    ap.add_argument("--cases", nargs="*", default=None,
+                    help="case names (or prefixes) to run: timestats, a_weighting (default "
+                    "all; on a 198 KiB emulated board the audio case needs the cortex-m3-2m "
+                    "board: its naive twin's 32 kB window does not fit beside the rest)")
     args = ap.parse_args(argv)
+    chosen = [c for c in cases()
+              if not args.cases or any(c[0].startswith(k) for k in args.cases)]
     with eml.connect(args.device) as dev:
-        rows = [measure_case(dev, *case, repeats=args.repeats, passes=args.passes)
-                for case in cases()]
+        per_us = getattr(dev.virtual, "instructions_per_us", None)
+        counted = per_us is not None
+        # An instruction count is exact: one pass of few calls; the emulated UART is slow:
+        # one audio window (32 kB, sent twice).
+        repeats = args.repeats or (5 if counted else 50)
+        passes = args.passes or (1 if counted else 5)
+        rows = [measure_case(dev, *case, repeats=repeats, passes=passes,
+                             max_windows=1 if counted and case[0].startswith("a_weighting")
+                             else None)
+                for case in chosen]
         meta = {"date": time.strftime("%Y-%m-%d"), "device": repr(dev),
-                "target": str(dev.target)}
+                "target": str(dev.target), "instructions_per_us": per_us}
+    if args.out is None:
+        args.out = str(HERE / "results" / ("features" if per_us is None else
+                                           "features_" + args.device.split(":", 1)[-1]))
     Path(args.out + ".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     Path(args.out + ".md").write_text(table(rows, meta))
     print(table(rows, meta))

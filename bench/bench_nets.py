@@ -18,6 +18,13 @@ Figures:
 
     KERAS_BACKEND=jax python3 bench/bench_nets.py      # measure, write results/nets.{json,md}
     python3 bench/bench_nets.py --report               # re-render the markdown
+    python3 bench/bench_nets.py --device emulated:cortex-m3   # instructions per predict
+
+On an emulated board (qemu -icount: the clock counts instructions, 1 us == 1000) the device
+figures are instructions per predict, exact whatever the host's load; the run sends 100 test
+rows (the UART carries ~8 kB/s) and the generated Python as .mpy only (its .py source compiles
+on the device to the same bytecode), skips the C part (host and cross-compiler figures, which
+do not depend on the device) and writes results/nets_BOARD.{json,md}.
 """
 import argparse
 import datetime
@@ -91,25 +98,37 @@ def naive_python(net) -> str:
     return "\n".join(lines)
 
 
-def device_rows(keras_model, ref_classes, X_train, X_test, passes=5):
+def device_rows(keras_model, ref_classes, X_train, X_test, passes=5, device="virtual",
+                rows=None):
+    """(device description, rows, instructions per ticks_us microsecond or None, test rows)"""
     import emlearn_lab as eml
     from emlearn_lab.build import compile_source
     out = []
-    with eml.connect("virtual") as dev:
+    with eml.connect(device) as dev:
         target = dev.target
+        per_us = getattr(dev.virtual, "instructions_per_us", None)
+        counted = per_us is not None
+        if counted:   # exact clock, slow UART: one pass over fewer rows
+            passes = 1
+            rows = rows or 100
+        X_test, ref_classes = X_test[:rows], ref_classes[:rows]
         device = f"{dev!r} [{target}] {dev.info['version']}"
         for weights in ("int8", "float32"):
             net = eml.convert(keras_model, weights=weights,
                               X_calib=X_train if weights == "int8" else None)
             rep = dev.deploy(net, X_test, name=f"n_{weights}", repeats=20)
             out.append({"name": f"emlearn_lab {weights}", "form": rep.form,
+                        "native": rep.native,
                         "us_per_predict_median": rep.us_per_predict_median,
                         "us_per_predict_min": rep.us_per_predict_min,
                         "device_agreement_with_host": rep.agreement,
                         "agreement_with_keras": float(np.mean(net.predict(X_test)
                                                               == ref_classes)),
                         "bytes_on_device": sum(n for _, n, _ in rep.files),
-                        "model_file_bytes": net.size_bytes})
+                        "model_file_bytes": net.size_bytes,
+                        "ram_bytes": rep.runtime_ram_bytes + rep.model_ram_bytes})
+            print(out[-1], flush=True)
+            dev.exec("import gc\ngc.collect()")
         src = naive_python(eml.convert(keras_model))
         dev.write_file("bench_driver.py", (HERE / "device_driver.py").read_bytes())
         dev.write_file(X_PATH, X_test.astype("<f4").tobytes())
@@ -117,6 +136,8 @@ def device_rows(keras_model, ref_classes, X_train, X_test, passes=5):
                  "generated Python .mpy": ("naive_mpy", "naive_mpy.mpy",
                                            compile_source(src, "naive_mpy.py", target,
                                                           native=False))}
+        if counted:
+            del peers["generated Python .py"]
         dev.exec("import bench_driver as D\nPs = {}")
         for name, (module, path, blob) in peers.items():
             dev.write_file(path, blob)
@@ -131,7 +152,12 @@ def device_rows(keras_model, ref_classes, X_train, X_test, passes=5):
                         "us_per_predict_min": float(min(t[1] for t in times)),
                         "agreement_with_keras": float(np.mean(preds == ref_classes)),
                         "bytes_on_device": len(blob)})
-    return device, out
+            print(out[-1], flush=True)
+    for row in out:
+        if counted:
+            row["instructions_per_predict_median"] = row["us_per_predict_median"] * per_us
+            row["instructions_per_predict_min"] = row["us_per_predict_min"] * per_us
+    return device, out, per_us, len(X_test)
 
 
 def c_rows(mlp, X_train, X_test, rounds):
@@ -190,7 +216,7 @@ def c_rows(mlp, X_train, X_test, rounds):
     return rows
 
 
-def measure(rounds: int) -> dict:
+def measure(rounds: int, device: str = "virtual", rows: int | None = None) -> dict:
     X_train, X_test, y_train, y_test = data()
     k, mlp = train(X_train, y_train)
     kp = np.asarray(k.predict(X_test, verbose=0))
@@ -203,8 +229,11 @@ def measure(rounds: int) -> dict:
                            "accuracy": float(mlp.score(X_test, y_test)),
                            "host": host_agreement(mlp, mlp.predict(X_test),
                                                   mlp.predict_proba(X_test), X_train, X_test)}}
-    results["device"], results["device_rows"] = device_rows(k, kp.argmax(1), X_train, X_test)
-    results["c_rows"] = c_rows(mlp, X_train, X_test, rounds)
+    (results["device"], results["device_rows"], results["instructions_per_us"],
+     results["device_test_rows"]) = device_rows(k, kp.argmax(1), X_train, X_test,
+                                                device=device, rows=rows)
+    if results["instructions_per_us"] is None:
+        results["c_rows"] = c_rows(mlp, X_train, X_test, rounds)
     return results
 
 
@@ -219,16 +248,29 @@ def table(r: dict) -> str:
             out.append(f"| {r[key]['model']} | {r[key]['accuracy']:.2%} | {h['weights']} | "
                        f"{h['file_bytes']} | {h['agreement']:.2%} | "
                        f"{h['max_proba_error']:.2g} |")
-    out += ["", f"## On the virtual device ({r['device']}), Keras model", "",
-            "| contender | us/predict median | min | x ours int8 | bytes on device | "
-            "agreement w/ Keras | device = host |", "|---|---|---|---|---|---|---|"]
+    per_us = r.get("instructions_per_us")
+    if per_us is None:
+        out += ["", f"## On the virtual device ({r['device']}), Keras model", "",
+                "| contender | us/predict median | min | x ours int8 | bytes on device | "
+                "agreement w/ Keras | device = host |", "|---|---|---|---|---|---|---|"]
+    else:
+        out += ["", f"## On {r['device']}, Keras model, {r['device_test_rows']} test rows", "",
+                f"The board's clock counts instructions (1 us = {per_us:g}).", "",
+                "| contender | instructions/predict median | min | x ours int8 | bytes on "
+                "device | agreement w/ Keras | device = host |", "|---|---|---|---|---|---|---|"]
     base = r["device_rows"][0]["us_per_predict_median"]
     for d in r["device_rows"]:
         same = d.get("device_agreement_with_host")
-        out.append(f"| {d['name']} | {d['us_per_predict_median']:.1f} | "
-                   f"{d['us_per_predict_min']:.1f} | {d['us_per_predict_median'] / base:.1f} | "
+        if per_us is None:
+            med, low = f"{d['us_per_predict_median']:.1f}", f"{d['us_per_predict_min']:.1f}"
+        else:
+            med, low = (f"{d[k] * per_us:,.0f}".replace(",", " ") for k in
+                        ("us_per_predict_median", "us_per_predict_min"))
+        out.append(f"| {d['name']} | {med} | {low} | {d['us_per_predict_median'] / base:.1f} | "
                    f"{d['bytes_on_device']} | {d['agreement_with_keras']:.2%} | "
                    f"{'—' if same is None else f'{same:.0%}'} |")
+    if "c_rows" not in r:
+        return "\n".join(out) + "\n"
     out += ["", "## C, scikit-learn model (host gcc -O2; Cortex-M arm-none-eabi-gcc -Os)", "",
             "| contender | ns/predict | instructions | M0+ flash B | M0+ RAM B | M4F flash B | "
             "M4F RAM B | agreement w/ sklearn |", "|---|---|---|---|---|---|---|---|"]
@@ -246,15 +288,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--report", action="store_true", help="re-render the markdown only")
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--device", default="virtual",
+                    help="virtual (default), emulated:BOARD or a serial port")
+    ap.add_argument("--rows", type=int, default=None,
+                    help="test rows sent to the device (default all; 100 on emulated boards)")
     args = ap.parse_args(argv)
-    path = RESULTS / "nets.json"
+    stem = "nets" if not args.device.startswith("emulated") else (
+        "nets_" + args.device.split(":", 1)[-1])
+    path = RESULTS / f"{stem}.json"
     if args.report:
         results = json.loads(path.read_text())
     else:
-        results = measure(args.rounds)
+        results = measure(args.rounds, args.device, args.rows)
         RESULTS.mkdir(exist_ok=True)
         path.write_text(json.dumps(results, indent=1))
-    (RESULTS / "nets.md").write_text(table(results))
+    (RESULTS / f"{stem}.md").write_text(table(results))
     print(table(results))
     return 0
 

@@ -5,11 +5,15 @@ import sys
 import time
 
 
+_BEFORE = {}
+
+
 def load(module, factory_code):
     """Import `module` fresh and run factory_code (which defines P, the predict callable).
     Returns (P, ram_bytes, load_us)."""
     if module in sys.modules:
         del sys.modules[module]
+    _BEFORE[module] = set(sys.modules)
     gc.collect()
     a0 = gc.mem_alloc()
     t0 = time.ticks_us()
@@ -18,6 +22,16 @@ def load(module, factory_code):
     t1 = time.ticks_us()
     gc.collect()
     return env["P"], gc.mem_alloc() - a0, time.ticks_diff(t1, t0)
+
+
+def unload(module):
+    """Forget `module` and every module its load imported, so that the next contender has
+    the heap (emulated boards: one contender at a time)."""
+    before = _BEFORE.pop(module, set())
+    for name in list(sys.modules):
+        if name not in before:
+            del sys.modules[name]
+    gc.collect()
 
 
 def _rows(x_path, n_features, as_list):
