@@ -3,11 +3,17 @@
  * runtime compute, bit for bit:
  *
  * - float32 weights: each layer starts from its bias and adds w * a, one rounded product and
- *   one rounded sum at a time, in input order. Compile without floating-point contraction
- *   (GCC: -std=c99 / -std=c++11 imply -ffp-contract=off; with -std=gnu* pass it yourself) and
- *   with IEEE single-precision arithmetic (no x87 excess precision: on 32-bit x86 use
- *   -msse2 -mfpmath=sse). sigmoid and tanh use eml_lab_net_exp, the same polynomial the host
- *   uses, so no libm is needed.
+ *   one rounded sum at a time, in input order. A fused multiply-add (one rounding) would give
+ *   other bits: GCC fuses a*b + c across statements (vfma.f32 on a Cortex-M4F) under
+ *   -ffp-contract=fast, its default with -std=gnu* and in C++ under any -std (only ISO C
+ *   modes imply -ffp-contract=off), and -ffast-math also reorders and rewrites divisions. So
+ *   the float code below and the model header's functions are compiled with contraction and
+ *   fast-math off whatever the project's flags (EML_LAB_NET_EXACT_BEGIN / _END: GCC's
+ *   optimize pragma, clang's float_control and FP_CONTRACT pragmas; GCC ignores the ISO
+ *   pragma). Other compilers: pass their "no contraction, IEEE" option. Needs IEEE
+ *   single-precision arithmetic (no x87 excess precision: on 32-bit x86 use -msse2
+ *   -mfpmath=sse). sigmoid and tanh use eml_lab_net_exp, the same polynomial the host uses,
+ *   so no libm is needed.
  * - int8 weights: integer arithmetic only (int32 accumulators, power-of-two rescaling).
  *
  * No dynamic allocation; scratch lives on the caller's stack (two buffers of the widest
@@ -18,6 +24,23 @@
 
 #include <stdint.h>
 #include <string.h>
+
+/* Exact float32 arithmetic between BEGIN and END, whatever the command line says (see above).
+ * Checked on arm-none-eabi-gcc 12 (Cortex-M4F, -std=gnu11 / gnu++17 / c++11, -ffast-math). */
+#if defined(__clang__)
+#define EML_LAB_NET_EXACT_BEGIN _Pragma("float_control(precise, on, push)") \
+    _Pragma("STDC FP_CONTRACT OFF")
+#define EML_LAB_NET_EXACT_END _Pragma("float_control(pop)")
+#elif defined(__GNUC__)
+#define EML_LAB_NET_EXACT_BEGIN _Pragma("GCC push_options") \
+    _Pragma("GCC optimize(\"fp-contract=off\", \"no-fast-math\")")
+#define EML_LAB_NET_EXACT_END _Pragma("GCC pop_options")
+#else
+#define EML_LAB_NET_EXACT_BEGIN
+#define EML_LAB_NET_EXACT_END
+#endif
+
+EML_LAB_NET_EXACT_BEGIN
 
 #define EML_LAB_NET_LINEAR 0
 #define EML_LAB_NET_RELU 1
@@ -238,5 +261,7 @@ static inline int eml_lab_net_argmax_i32(const int32_t *scores, int n)
     }
     return best;
 }
+
+EML_LAB_NET_EXACT_END
 
 #endif /* EML_LAB_NET_H */

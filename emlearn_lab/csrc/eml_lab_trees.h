@@ -566,4 +566,25 @@ static inline int32_t eml_lab_trees_decide(const eml_lab_trees_model *m, const i
     return eml_lab_trees_settle(m, acc, leaf, best);
 }
 
+/* A regressor's value, sum / denominator in IEEE double, as the host computes it. Compiled with
+ * fast-math off whatever the project's flags: -ffast-math (-freciprocal-math) would multiply
+ * by a rounded 1 / denominator instead, off by one unit in the last place on a third of the
+ * rows (seen on Cortex-M3 and M4F with arm-none-eabi-gcc 12). GCC does not inline it into
+ * callers built with other floating-point options, so the division stays exact there too. */
+#if defined(__clang__)
+#pragma float_control(precise, on, push)
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC optimize("no-fast-math")
+#endif
+static inline double eml_lab_trees_value(int32_t sum, double denominator)
+{
+    return (double)sum / denominator;
+}
+#if defined(__clang__)
+#pragma float_control(pop)
+#elif defined(__GNUC__)
+#pragma GCC pop_options
+#endif
+
 #endif /* EML_LAB_TREES_H */

@@ -8,9 +8,11 @@ or the near-tie path on a Cortex-M0+). Not counted: a vector table, startup code
 initialisation (linked with ``-nostartfiles``; the snippet's function is the entry point, so
 ``--gc-sections`` keeps exactly what a call to predict needs).
 """
+import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,8 +93,15 @@ def _run(cmd, what: str):
 
 
 def _write(files: dict, folder: Path):
+    """Write each file through a temporary name and a rename: builds running in parallel in
+    one folder (the tests' gcc and g++) never read a file another is truncating."""
     for fname, text in files.items():
-        (folder / fname).write_text(text)
+        path = folder / fname
+        if path.is_file() and path.read_text() == text:
+            continue
+        tmp = path.with_name(f".{fname}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
 
 
 def compile_host(files: dict, main: str, out, *, compiler: str = "gcc",

@@ -101,7 +101,10 @@ def net_header(model: NetModel, name: str) -> str:
         run = f"eml_lab_net_run_f32({name}_layers, {up}_N_LAYERS, x, a, b, out)"
         value = "s[j]"
     argmax = f"eml_lab_net_argmax_{'i32' if int8 else 'f32'}(s, {up}_N_OUTPUTS)"
+    # Inside the runtime's exact region too: GCC inlines the runtime into these functions
+    # only when their floating-point options match (see eml_lab_net.h).
     out += f"""
+EML_LAB_NET_EXACT_BEGIN
 static inline void {name}_scores(const float *x, {score_t} *out)
 {{
     {buf_t} a[{up}_MAX_WIDTH];
@@ -125,6 +128,7 @@ static inline void {name}_values(const float *x, float *out)
         out[j] = {value};
     }}
 }}
+EML_LAB_NET_EXACT_END
 
 #endif /* {up}_H */
 """

@@ -104,7 +104,7 @@ class _Api:
                     "/* The prediction, as the host computes it: sum / denominator in "
                     "double. */",
                     f"static inline double {n}_predict_value(const {xt} *x)", "{",
-                    f"    return (double){n}_predict(x) / {N}_SCORE_DENOMINATOR;", "}", ""]
+                    f"    return eml_lab_trees_value({n}_predict(x), {N}_SCORE_DENOMINATOR);", "}", ""]
         return "\n".join(out)
 
 

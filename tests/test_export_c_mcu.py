@@ -1,0 +1,151 @@
+"""The C export as firmware compiles it, run on emulated Cortex-M4F and Cortex-M3 cores.
+
+One bare-metal program per (core, flag set) holds every case: float32 trees (table and
+inline), a compressed int16 forest, a forest regressor, an int8 and a float32 network. It is
+built with arm-none-eabi-gcc and the flags of a firmware project (Arduino, Zephyr, CMSIS,
+-ffast-math), run by qemu with ARM semihosting (emlearn_lab/export/c_mcu.py), and every
+row's predict, scores and values must equal the host reference bit for bit. The x86-64
+tests cannot see what these see: a Cortex-M4F has a fused multiply-add, which GCC uses
+for a*b + c under -std=gnu* and in C++ unless the header turns contraction off.
+
+Needs qemu-system-arm and arm-none-eabi-gcc: skips where either is absent, fails under CI.
+"""
+import os
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+
+import emlearn_lab as eml
+from emlearn_lab.export.c_mcu import build_mcu, mcu_case, run_mcu
+
+pytestmark = [pytest.mark.toolchain, pytest.mark.slow]
+
+# The flags firmware projects compile with (besides the core's -mcpu/-mfpu/-mfloat-abi).
+FLAG_SETS = {
+    "cmsis": ("-std=c99", "-O2"),
+    "zephyr": ("-std=gnu11", "-Os", "-ffunction-sections", "-fdata-sections"),
+    "arduino": ("-std=gnu++17", "-Os", "-fno-exceptions", "-fno-rtti",
+                "-ffunction-sections", "-fdata-sections"),
+    "arduino-gnu++11": ("-std=gnu++11", "-Os", "-fno-exceptions"),
+    "c++11": ("-std=c++11", "-O2"),
+    "fast-math": ("-std=gnu11", "-O2", "-ffast-math"),
+    "fast-math-c++": ("-std=gnu++17", "-Os", "-ffast-math"),
+}
+CPUS = ("cortex-m4f", "cortex-m3")
+ROWS = 120
+# Inputs that trip quantisers and float paths: signed zeros, subnormals, halves, huge values.
+ADVERSARIAL = [0.0, -0.0, 1e-45, -1e-45, 1.1754942e-38, 0.49999997, 0.5, -0.5, 1.5, -2.5,
+               3.4e38, -3.4e38, 1e10, -1e10, 126.49, 127.5, -128.5, 7.0, 16.0]
+
+
+def _need_tools() -> None:
+    missing = [t for t in ("qemu-system-arm", "arm-none-eabi-gcc") if shutil.which(t) is None]
+    if missing:
+        what = (f"{' and '.join(missing)} (apt-get install qemu-system-arm gcc-arm-none-eabi "
+                "libnewlib-arm-none-eabi)")
+        if os.environ.get("CI"):
+            pytest.fail(f"the C export's core checks need {what}; CI must have it")
+        pytest.skip(f"the C export's core checks need {what}")
+
+
+def _mlp(X, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return MLPClassifier(random_state=0, **kw).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def cases(classification_data, regression_data, digits_forest):
+    """[(case, model, rows)]: every conversion path firmware would compile."""
+    forest, X_digits = digits_forest
+    X_train, _, y_train, _ = classification_data["digits"]
+    X_rows = X_digits[:ROWS]
+    rng = np.random.default_rng(0)
+    X_adv = np.vstack([X_rows[:80], rng.choice(ADVERSARIAL, (40, X_rows.shape[1]))])
+    trees = eml.convert(forest)
+    c16 = eml.compress(forest, leaves_per_class=8, features="int16", X_calib=X_train)
+    Xr_train, Xr_test, yr_train, _ = regression_data["friedman"]
+    reg = eml.convert(RandomForestRegressor(n_estimators=5, max_leaf_nodes=60,
+                                            random_state=0).fit(Xr_train, yr_train))
+    scale = X_train.std(axis=0) + 1.0
+    f32 = eml.convert(_mlp(X_train / scale, y_train, hidden_layer_sizes=(24, 12),
+                           activation="tanh", max_iter=60))
+    i8 = eml.convert(_mlp(X_train, y_train, hidden_layer_sizes=(20, 10),
+                          activation="logistic", max_iter=60),
+                     weights="int8", X_calib=X_train)
+    out = [(mcu_case(trees, "rf_table"), trees, X_rows),
+           (mcu_case(trees, "rf_inline", "inline"), trees, X_rows),
+           (mcu_case(c16, "rf16_inline", "inline"), c16, X_rows),
+           (mcu_case(c16, "rf16_table"), c16, X_rows),
+           (mcu_case(reg, "reg_table"), reg, Xr_test[:ROWS]),
+           (mcu_case(i8, "net_i8"), i8, X_adv),
+           (mcu_case(f32, "net_f32"), f32, np.vstack([X_rows[:80] / scale, X_adv[80:]]))]
+    return [(c, m, m.check_X(X)) for c, m, X in out]
+
+
+def _assert_exact(case, model, X, got, where):
+    msg = f"{case.name} on {where}"
+    want = model.scores(X)
+    if case.st == "float":
+        np.testing.assert_array_equal(got.scores.view("<u4"), want.astype("<f4").view("<u4"),
+                                      err_msg=msg)
+        np.testing.assert_array_equal(got.values.view("<u4"),
+                                      model.values(want).astype("<f4").view("<u4"),
+                                      err_msg=msg)
+    else:
+        np.testing.assert_array_equal(got.scores, want, err_msg=msg)
+    if model.kind == "classifier":
+        np.testing.assert_array_equal(got.index, model.predict_index(X), err_msg=msg)
+    elif case.value == "double":
+        np.testing.assert_array_equal(got.values.view("<u8"),
+                                      model.predict(X).astype("<f8").view("<u8"), err_msg=msg)
+    elif case.st == "int32_t" and case.value == "float":
+        np.testing.assert_array_equal(got.values.view("<u4"),
+                                      model.values(want).astype("<f4").view("<u4"),
+                                      err_msg=msg)
+
+
+@pytest.mark.parametrize("flag_set", list(FLAG_SETS))
+@pytest.mark.parametrize("cpu", CPUS)
+def test_c_export_exact_on_core(cases, tmp_path, cpu, flag_set):
+    """Every case, every row: predict, scores and values bit for bit the host's, compiled
+    warning-free (-Wall -Wextra -Werror -pedantic) with the project's flags."""
+    _need_tools()
+    flags = FLAG_SETS[flag_set]
+    only = [c for c, _, _ in cases]
+    elf = build_mcu(only, tmp_path, cpu, flags)
+    got = run_mcu(elf, only, {c.name: X for c, _, X in cases}, cpu)
+    for case, model, X in cases:
+        r = got[case.name]
+        assert len(r.index) == len(X), case.name
+        _assert_exact(case, model, X, r, f"{cpu} {' '.join(flags)}")
+        # The count is an instruction count: a predict is more than a loop iteration.
+        assert r.instructions_per_predict > 20, case.name
+
+
+def test_instruction_count_is_exact(tmp_path):
+    """The timer reads instructions: two programs whose predict loops differ by a known
+    number of instructions per row differ by exactly that count (x 40-instruction ticks)."""
+    _need_tools()
+    from emlearn_lab.export.c_mcu import McuCase
+    counts = {}
+    for nops in (100, 500):
+        body = "__asm__ volatile(\"" + "nop\\n\\t" * nops + "\");"
+        header = ("#include <stdint.h>\n"
+                  "#define NOP_N_FEATURES 1\n#define NOP_N_OUTPUTS 1\n"
+                  "__attribute__((noinline)) static int32_t nop_predict(const int16_t *x)\n"
+                  f"{{\n    {body}\n    return x[0];\n}}\n"
+                  "static inline void nop_scores(const int16_t *x, int32_t *s)\n"
+                  "{\n    s[0] = x[0];\n}\n")
+        case = McuCase("nop", header, "eml_lab_trees.h", "int16_t", "int32_t", 1, 1, "")
+        elf = build_mcu([case], tmp_path / str(nops), "cortex-m3")
+        r = run_mcu(elf, [case], {"nop": np.arange(1000, dtype=np.int16)[:, None]},
+                    "cortex-m3")["nop"]
+        np.testing.assert_array_equal(r.index, np.arange(1000))
+        counts[nops] = r.instructions_per_predict
+    assert counts[500] - counts[100] == pytest.approx(400, abs=0.1)
