@@ -22,6 +22,16 @@ runtime on emlearn's model semantics (one vote per tree: ``eml.compress(leaf_bit
 
 emlearn's generated code writes a ./tmp directory in the working directory, so everything
 runs in a temporary directory. Not a test: figures vary with the machine; compare ratios.
+
+    python3 bench/bench_c.py --mcu              # ~1 min; results/c_mcu.{md,json}
+
+``--mcu``: the C export run as firmware on emulated Cortex-M3 and Cortex-M4F cores (qemu
+mps2-an385 / an386, bare metal, export/c_mcu.py), compiled -std=gnu11 -Os (Zephyr-like) and
+-std=c99 -O2 (CMSIS-like): instructions per predict (mean over the rows, loop included; an
+instruction count, deterministic), beside the MicroPython figures of bench_trees.py and
+bench_nets.py on the emulated Cortex-M3 (results/*_cortex-m3.json) for the same models:
+digits RandomForestClassifier(n_estimators=10, max_leaf_nodes=100, random_state=1) as
+bench_trees, its int16 compression, and bench_nets' Keras 64-32(relu)-10 on digits / 16.
 """
 import argparse
 import datetime
@@ -336,7 +346,11 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=20, help="timed rounds (the best is kept)")
     ap.add_argument("--report", action="store_true", help="re-render results/c_trees.md "
                     "from results/c_trees.json")
+    ap.add_argument("--mcu", action="store_true", help="C on emulated Cortex-M3/M4F cores: "
+                    "results/c_mcu.{md,json} (with --report: re-render them)")
     args = ap.parse_args(argv)
+    if args.mcu:
+        return main_mcu(args.report)
     path = RESULTS / "c_trees.json"
     if args.report:
         results = json.loads(path.read_text())
@@ -345,6 +359,113 @@ def main(argv=None):
         path.write_text(json.dumps(results, indent=1) + "\n")
     text = report(results)
     (RESULTS / "c_trees.md").write_text(text)
+    print(text)
+
+
+# -- the C export on emulated cores ----------------------------------------------------------
+MCU_FLAGS = {"gnu11 -Os": ("-std=gnu11", "-Os"), "c99 -O2": ("-std=c99", "-O2")}
+MCU_CPUS = ("cortex-m3", "cortex-m4f")
+# MicroPython on the emulated Cortex-M3 (instructions per predict, median): the same models.
+MPY = {"trees table": ("trees_digits_cortex-m3.json", "emlearn_lab loadable"),
+       "trees inline": ("trees_digits_cortex-m3.json", "emlearn_lab inline"),
+       "int16 compressed table": ("trees_digits_cortex-m3.json",
+                                  "emlearn_lab int16 compressed loadable"),
+       "int16 compressed inline": ("trees_digits_cortex-m3.json",
+                                   "emlearn_lab int16 compressed inline"),
+       "MLP int8": ("nets_cortex-m3.json", "emlearn_lab int8"),
+       "MLP float32": ("nets_cortex-m3.json", "emlearn_lab float32")}
+
+
+def _mpy_figure(label):
+    fname, name = MPY[label]
+    try:
+        doc = json.loads((RESULTS / fname).read_text())
+    except FileNotFoundError:
+        return None
+    for row in doc.get("rows", doc.get("device_rows", [])):
+        if row.get("name") == name:
+            return row.get("instructions_per_predict_median",
+                           row["us_per_predict_median"] * doc.get("instructions_per_us", 1000))
+    return None
+
+
+def measure_mcu() -> dict:
+    from emlearn_lab.export.c_mcu import build_mcu, mcu_case, run_mcu
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from conftest import CLASSIFICATION, _split
+    X_train, X_test, y_train, _ = _split(*CLASSIFICATION["digits"]())
+    forest = RandomForestClassifier(n_estimators=10, max_leaf_nodes=100, random_state=1)
+    forest.fit(X_train, y_train)
+    trees = eml.convert(forest)
+    c16 = eml.compress(forest, leaves_per_class=8, features="int16", X_calib=X_train)
+    import bench_nets
+    keras_model, _ = bench_nets.train(X_train / 16, y_train)
+    models = {"trees table": (trees, "table", X_test), "trees inline": (trees, "inline", X_test),
+              "int16 compressed table": (c16, "table", X_test),
+              "int16 compressed inline": (c16, "inline", X_test),
+              "MLP int8": (eml.convert(keras_model, weights="int8", X_calib=X_train / 16),
+                           "table", X_test / 16),
+              "MLP float32": (eml.convert(keras_model), "table", X_test / 16)}
+    cases = {label: (mcu_case(m, f"m{i}", form), m, m.check_X(X))
+             for i, (label, (m, form, X)) in enumerate(models.items())}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="eml_lab_mcu_") as tmp:
+        for cpu in MCU_CPUS:
+            for fname, flags in MCU_FLAGS.items():
+                only = [c for c, _, _ in cases.values()]
+                elf = build_mcu(only, Path(tmp) / cpu / fname.replace(" ", "_"), cpu, flags)
+                got = run_mcu(elf, only, {c.name: X for c, _, X in cases.values()}, cpu)
+                for label, (c, m, X) in cases.items():
+                    r = got[c.name]
+                    want = m.scores(X)
+                    same = (r.scores.view("<u4") == want.astype("<f4").view("<u4")) \
+                        if c.st == "float" else (r.scores == want)
+                    rows.append({"model": label, "cpu": cpu, "flags": fname,
+                                 "instructions_per_predict": r.instructions_per_predict,
+                                 "rows": len(X), "exact_rows": int(same.all(axis=1).sum()),
+                                 "micropython_cortex_m3": _mpy_figure(label)})
+    return {"date": datetime.date.today().isoformat(), "host": platform.platform(),
+            "compiler": compiler_version("arm-none-eabi-gcc"),
+            "qemu": subprocess.run(["qemu-system-arm", "--version"], capture_output=True,
+                                   text=True).stdout.splitlines()[0],
+            "dataset": f"digits, {len(X_test)} test rows (nets: pixels / 16)", "rows": rows}
+
+
+def report_mcu(results: dict) -> str:
+    labels = list(dict.fromkeys(r["model"] for r in results["rows"]))
+    cols = [(cpu, f) for cpu in MCU_CPUS for f in MCU_FLAGS]
+    by = {(r["model"], r["cpu"], r["flags"]): r for r in results["rows"]}
+    lines = [f"# C export on emulated Cortex-M cores ({results['date']})", "",
+             f"{results['dataset']}; {results['compiler']}; {results['qemu']} "
+             "(mps2-an385 Cortex-M3 soft float, mps2-an386 Cortex-M4F hard float, bare metal, "
+             "-icount shift=0). Instructions per predict: mean over the rows, the loop "
+             "included (~5); MicroPython: bench_trees / bench_nets on the emulated Cortex-M3 "
+             "(median).", "",
+             "| model | " + " | ".join(f"{c} {f}" for c, f in cols)
+             + " | MicroPython Cortex-M3 | MicroPython / C (M3, gnu11 -Os) |",
+             "|---|" + "---|" * (len(cols) + 2)]
+    for label in labels:
+        cells = [f"{by[label, c, f]['instructions_per_predict']:,.0f}".replace(",", " ")
+                 for c, f in cols]
+        mpy = by[label, cols[0][0], cols[0][1]]["micropython_cortex_m3"]
+        c_m3 = by[label, "cortex-m3", "gnu11 -Os"]["instructions_per_predict"]
+        lines.append(f"| {label} | " + " | ".join(cells) + " | "
+                     + (f"{mpy:,.0f}".replace(",", " ") if mpy else "—") + " | "
+                     + (f"{mpy / c_m3:.1f}x" if mpy else "—") + " |")
+    inexact = [r for r in results["rows"] if r["exact_rows"] != r["rows"]]
+    lines += ["", "Every row bit-identical with the host reference (scores) on every core and "
+              "flag set." if not inexact else
+              f"NOT exact: {[(r['model'], r['cpu'], r['flags']) for r in inexact]}"]
+    return "\n".join(lines) + "\n"
+
+
+def main_mcu(rerender: bool):
+    path = RESULTS / "c_mcu.json"
+    results = json.loads(path.read_text()) if rerender else measure_mcu()
+    if not rerender:
+        path.write_text(json.dumps(results, indent=1) + "\n")
+    text = report_mcu(results)
+    (RESULTS / "c_mcu.md").write_text(text)
     print(text)
 
 
