@@ -361,9 +361,12 @@ def _run_rows(dev, model, X: np.ndarray, name: str) -> tuple:
 
 
 def _same_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise bit-for-bit equality (float32 scores compare as bits: -0.0 != 0.0)."""
+    """Row-wise bit-for-bit equality (float32 scores compare as bits: -0.0 != 0.0), except
+    that a NaN equals any NaN: IEEE 754 leaves a NaN result's sign and payload to the
+    hardware (inf - inf is 0xffc00000 on x86, 0x7fc00000 on Arm and RISC-V)."""
     if a.dtype.kind == "f" or b.dtype.kind == "f":
-        a, b = a.astype("<f4").view("<u4"), b.astype("<f4").view("<u4")
+        a, b = a.astype("<f4"), b.astype("<f4")
+        return np.all((a.view("<u4") == b.view("<u4")) | (np.isnan(a) & np.isnan(b)), axis=1)
     return np.all(a == b, axis=1)
 
 

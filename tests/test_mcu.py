@@ -1,0 +1,325 @@
+"""Every conversion path, bit for bit, on emulated microcontroller cores (marker ``mcu``).
+
+Real MicroPython v1.28 firmware under qemu (``eml.connect("emulated:BOARD")``): the Cortex-M0
+(armv6m, soft float: the RP2040's core) and RISC-V rv32imc run every path the converter has --
+float32 and int16 trees (RandomForest, ExtraTrees; eml.convert does not take GradientBoosting),
+loadable and inline, compressed (k-means leaves, leaf_bits, learned int16 features), regressors,
+scikit-learn MLPs in float32 and int8, feature extractors (TimeStats, SoundLevel, LogMel) and a
+Pipeline -- on rows where float32 handling goes wrong: ±0, subnormals, ±3.4e38, values on and one
+ulp beside tree thresholds and int16 quantiser steps. Every row must equal the host reference
+bit for bit (``report.agreement == 1.0``, no disagreement). The Cortex-M4F, the one board whose
+float32 arithmetic is the FPU's (every board here is a single-precision port), runs the networks.
+Keras networks are not run here: they convert to the same network file and device code as the
+MLPs, and importing jax costs more than the rest of a case (tests/test_device_nets.py has them).
+
+``python3 -m pytest -m mcu`` runs only these; the plain ``python3 -m pytest`` (CI) includes them.
+One qemu per board for the module (a module-scoped fixture); the UART carries ~4 kB/s, so each
+case sends some tens of rows of a few features. Without qemu or the firmware they skip, and fail
+under CI (as tests/test_emulated.py does).
+"""
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.ensemble import (ExtraTreesClassifier, RandomForestClassifier,
+                              RandomForestRegressor)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from test_emulated import _need
+
+import emlearn_lab as eml
+from emlearn_lab.features import LogMel, SoundLevel, TimeStats
+
+
+
+def on_boards(test):
+    """Marks of a test that runs on the emulated boards: mcu, device and slow."""
+    return pytest.mark.mcu(pytest.mark.device(pytest.mark.slow(test)))
+
+
+BOARDS = ["cortex-m0", "rv32imc"]
+# Networks: both weight kinds on each board; float32 also on the M4F, whose FPU computes it.
+NET_CASES = [(b, w) for b in BOARDS for w in ("float32", "int8")] + [("cortex-m4f", "float32")]
+FORMS = ["loadable", "inline"]
+
+F32_MAX = float(np.finfo(np.float32).max)
+# One float32 each: zeros of both signs, the smallest and largest subnormals, the smallest
+# normal, the largest finite values, rounding edges (0.5 - ulp, halves) and plain ones.
+SPECIAL = np.array([0.0, -0.0, 1e-45, -1e-45, 1.1754942e-38, -1.1754942e-38, 1.1754944e-38,
+                    F32_MAX, -F32_MAX, 0.49999997, 0.5, -0.5, 1.5, -2.5, 1.0, -1.0, 127.5,
+                    -128.5, 1e10, -1e10], np.float32)
+
+
+@pytest.fixture(scope="module")
+def boards():
+    """Board name -> its Device, connected on first use: one qemu per board for the module
+    (an idle board costs no host CPU)."""
+    connected = {}
+
+    def get(name):
+        if name not in connected:
+            _need(name)
+            connected[name] = eml.connect("emulated:" + name)
+        return connected[name]
+    yield get
+    for dev in connected.values():
+        dev.close()
+
+
+@pytest.fixture
+def board(request, boards):
+    """The board a test is parametrized with (indirect=True)."""
+    return boards(request.param)
+
+
+def _exact(report, what):
+    """Every row's device result equals the host reference, bit for bit."""
+    assert report.agreement == 1.0 and report.n_disagreements == 0, (
+        f"{what} on {report.device}: {report.n_disagreements} of {report.n_rows} rows differ "
+        f"from the host; first: {report.disagreements[:3]}")
+
+
+def test_a_nan_score_equals_a_nan_of_any_sign():
+    """IEEE 754 leaves a NaN result's sign and payload to the hardware: inf - inf is
+    0xffc00000 on x86 (the host, the unix port), 0x7fc00000 on the Arm and RISC-V boards (a
+    float32 MLP fed +3.4e38 differed in that bit only). A NaN score equals any NaN; every other
+    float32 still compares by its bits (-0.0 != 0.0, NaN != inf)."""
+    from emlearn_lab.device.deploy import _same_rows
+    bits = np.array([0xffc00000, 0x7fc00000, 0x80000000, 0, 0x7f800000], "<u4").view("<f4")
+    host, device = bits[[0, 0, 3, 4, 0]], bits[[1, 0, 2, 1, 4]]
+    assert _same_rows(device[:, None], host[:, None]).tolist() == [True, True, False, False,
+                                                                   False]
+    assert _same_rows(np.zeros((2, 1), "<i4"), np.array([[0], [1]])).tolist() == [True, False]
+
+
+# -- rows -----------------------------------------------------------------------------------
+def _f32_at_or_below(t: float) -> np.float32:
+    """The largest float32 not above t (what the device stores for threshold t)."""
+    t32 = np.float32(t)
+    return np.nextafter(t32, np.float32(-np.inf)) if float(t32) > t else t32
+
+
+def _threshold_rows(estimator, base, rng, n=10) -> np.ndarray:
+    """Rows of ``base`` with one feature set on a split threshold of the fitted forest (the
+    float32 the device stores for it) and one float32 above it: both sides of the split."""
+    trees = getattr(estimator, "estimators_", [estimator])
+    pairs = sorted({(int(f), float(t)) for tree in trees
+                    for f, t in zip(tree.tree_.feature, tree.tree_.threshold) if f >= 0})
+    rows = []
+    for i in rng.choice(len(pairs), size=min(n, len(pairs)), replace=False):
+        f, t = pairs[i]
+        below = _f32_at_or_below(t)
+        for v in (below, np.nextafter(below, np.float32(np.inf))):
+            row = base[rng.integers(len(base))].astype(np.float32)
+            row[f] = v
+            rows.append(row)
+    return np.array(rows, np.float32)
+
+
+def _special_rows(n_features, rng, n_mixed=8) -> np.ndarray:
+    """One row per SPECIAL value in every feature, then rows mixing them at random."""
+    same = np.repeat(SPECIAL[[0, 1, 2, 3, 6, 7, 8]][:, None], n_features, axis=1)
+    return np.vstack([same, rng.choice(SPECIAL, size=(n_mixed, n_features))]).astype(np.float32)
+
+
+def _quantiser_rows(model, base, rng, n=6) -> np.ndarray:
+    """For a learned-int16 model: values exactly on an int16 step boundary and one float32
+    below it, at both clipping ends and inside the range."""
+    q = model.quantiser
+    rows = []
+    for _ in range(n):
+        f = int(rng.integers(q.n_features))
+        for k in (-32768, 32767, int(rng.integers(-32768, 32767))):
+            edge = np.float32(np.ldexp(float(k + q.offset[f]), -int(q.shift[f])))
+            for v in (edge, np.nextafter(edge, np.float32(-np.inf))):
+                row = base[rng.integers(len(base))].astype(np.float32)
+                row[f] = v
+                rows.append(row)
+    return np.array(rows, np.float32)
+
+
+# -- trees ----------------------------------------------------------------------------------
+def _edge_data(seed=0, n=600):
+    """Features at float32's edges: subnormal, near the smallest normal and near the largest
+    magnitudes, integers with both zeros (ties), and plain values."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([
+        rng.standard_normal(n) * 1e-42,          # float32 subnormals
+        rng.standard_normal(n) * 1e-37,
+        rng.standard_normal(n) * 1e37,
+        rng.integers(-2, 3, n).astype(float),
+        rng.standard_normal(n),
+        np.round(rng.standard_normal(n) * 1000) / 7.0,   # not exact in float32
+    ])
+    X[::5, 3] = -0.0
+    y = (X[:, 0] > 0).astype(int) + (X[:, 2] > 0) + ((X[:, 4] > 0) ^ (X[:, 3] > 0))
+    y_reg = X[:, 4] * 3 + np.sign(X[:, 0]) + X[:, 5] / 100 + (X[:, 1] > 0)
+    return X[:400], X[400:], y[:400], y_reg[:400]
+
+
+@pytest.fixture(scope="module")
+def tree_cases():
+    """name -> (TreeModel, rows to verify, sklearn estimator or None)."""
+    X_train, X_test, y, y_reg = _edge_data()
+    rng = np.random.default_rng(1)
+    rf = RandomForestClassifier(n_estimators=4, max_leaf_nodes=16, random_state=0)
+    rf.fit(X_train, y)
+    et = ExtraTreesClassifier(n_estimators=4, max_leaf_nodes=16, random_state=0).fit(X_train, y)
+    reg = RandomForestRegressor(n_estimators=3, max_leaf_nodes=16, random_state=0)
+    reg.fit(X_train, y_reg)
+
+    def rows(est, extra=()):
+        return np.vstack([X_test[:20].astype(np.float32), _threshold_rows(est, X_test, rng),
+                          _special_rows(X_test.shape[1], rng), *extra])
+
+    cases = {"rf": (eml.convert(rf), rows(rf), rf),
+             "extratrees": (eml.convert(et), rows(et), et),
+             "rf-regressor": (eml.convert(reg), rows(reg), None)}
+    # int16 features: whole numbers over the whole int16 range, thresholds at x.5.
+    Xi = rng.integers(-32768, 32768, (500, 4)).astype(np.int16)
+    Xi[::9, 1] = rng.choice([-32768, -1, 0, 32767], size=len(Xi[::9]))
+    yi = (Xi[:, 0] > 1000).astype(int) + (Xi[:, 1] > -5) + (Xi[:, 2] > Xi[:, 3])
+    rfi = RandomForestClassifier(n_estimators=4, max_leaf_nodes=16, random_state=0)
+    rfi.fit(Xi[:400], yi[:400])
+    ti = _threshold_rows(rfi, Xi[400:], rng)
+    ti = np.vstack([np.floor(ti), np.ceil(ti),
+                    np.repeat([[-32768], [32767], [0], [-1]], 4, axis=1)])
+    cases["rf-int16"] = (eml.convert(rfi, features="int16"),
+                         np.vstack([Xi[400:420], ti]).astype(np.int16), rfi)
+    # Compressed: k-means leaves, few leaf bits, int16 features learned from X_calib.
+    small = eml.compress(rf, leaves_per_class=4, leaf_bits=4, features="int16",
+                         X_calib=X_train)
+    cases["compressed-int16"] = (small, rows(rf, [_quantiser_rows(small, X_test, rng)]), None)
+    votes = eml.compress(rf, leaves_per_class=2, leaf_bits=0)
+    cases["compressed-votes"] = (votes, rows(rf), None)
+    small_reg = eml.compress(reg, leaves_per_class=8, features="int16", X_calib=X_train)
+    cases["compressed-regressor"] = (small_reg, rows(reg, [_quantiser_rows(small_reg, X_test,
+                                                                           rng)]), None)
+    return cases
+
+
+@on_boards
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("case", ["rf", "extratrees", "rf-int16", "rf-regressor",
+                                  "compressed-int16", "compressed-votes",
+                                  "compressed-regressor"])
+@pytest.mark.parametrize("board", BOARDS, indirect=True)
+def test_trees_exact_on_the_core(board, tree_cases, case, form):
+    model, X, sklearn_est = tree_cases[case]
+    if sklearn_est is not None:     # the host reference is scikit-learn's own answer
+        np.testing.assert_array_equal(model.predict(X), sklearn_est.predict(X))
+    report = board.deploy(model, X, form=form, name="mcu", repeats=1)
+    assert (report.form, report.native, report.n_rows) == (form, True, len(X)), str(report)
+    _exact(report, f"{case} ({form})")
+
+
+# -- networks -------------------------------------------------------------------------------
+def _mlp(cls, X, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return cls(random_state=0, **kw).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def net_data(classification_data, regression_data):
+    rng = np.random.default_rng(2)
+    out = {}
+    X_train, X_test, y_train, _ = classification_data["wine"]
+    scale = X_train.std(axis=0)
+    out["classifier"] = (_mlp(MLPClassifier, X_train / scale, y_train, hidden_layer_sizes=(8, 6),
+                              activation="tanh", max_iter=300), X_train / scale, X_test / scale)
+    X_train, X_test, y_train, _ = classification_data["breast_cancer"]
+    scale = X_train[:, :8].std(axis=0)
+    X_train, X_test = X_train[:, :8] / scale, X_test[:, :8] / scale
+    out["binary"] = (_mlp(MLPClassifier, X_train, y_train, hidden_layer_sizes=(6,),
+                          activation="relu", max_iter=300), X_train, X_test)
+    X_train, X_test, y_train, _ = regression_data["diabetes"]
+    out["regressor"] = (_mlp(MLPRegressor, X_train * 10, y_train, hidden_layer_sizes=(6, 4),
+                             activation="logistic", max_iter=400), X_train * 10, X_test * 10)
+    return {name: (est, X_calib, np.vstack([X_test[:16], _special_rows(X_test.shape[1], rng)]))
+            for name, (est, X_calib, X_test) in out.items()}
+
+
+@on_boards
+@pytest.mark.parametrize("case", ["classifier", "binary", "regressor"])
+@pytest.mark.parametrize("board,weights", NET_CASES, indirect=["board"])
+def test_networks_exact_on_the_core(board, net_data, case, weights):
+    est, X_calib, X = net_data[case]
+    net = eml.convert(est, weights=weights, X_calib=X_calib if weights == "int8" else None)
+    report = board.deploy(net, X, name="mcu", repeats=1)
+    assert report.n_rows == len(X) and (weights == "float32" or report.native), str(report)
+    _exact(report, f"{case} MLP {weights}")
+
+
+# -- feature extractors and a Pipeline --------------------------------------------------------
+def _motion_windows(n=10, samples=24, seed=3):
+    """int16 windows at the range's edges (constant, alternating full scale) and noise."""
+    rng = np.random.default_rng(seed)
+    W = rng.integers(-32768, 32768, (n, samples, 3)).astype(np.int16)
+    W[0], W[1], W[2] = -32768, 32767, 0
+    W[3, ::2], W[3, 1::2] = -32768, 32767
+    W[4] = (rng.normal(size=(samples, 3)) * 3).astype(np.int16)
+    return W
+
+
+def _float_windows(n=10, samples=24, seed=4):
+    """float32 windows with ±0, subnormals, and values far beyond the fitted peak."""
+    rng = np.random.default_rng(seed)
+    W = (rng.standard_normal((n, samples, 3)) * 2.0).astype(np.float32)
+    W[0] = rng.choice(SPECIAL[:7], size=(samples, 3))
+    W[1, ::3] = F32_MAX
+    W[2, ::2] = -F32_MAX
+    W[3] = rng.choice(SPECIAL, size=(samples, 3))
+    return W
+
+
+def _audio_windows(n=6, samples=256, rate=16000, seed=5):
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / rate
+    W = np.empty((n, samples, 1), np.int16)
+    W[0, :, 0] = 32767
+    W[1, :, 0] = np.where(np.arange(samples) % 2, 32767, -32768)
+    W[2, :, 0] = 0
+    W[3, :, 0] = np.round(32767 * np.sin(2 * np.pi * 1000 * t))
+    W[4, :, 0] = rng.integers(-32768, 32768, samples)
+    W[5, :, 0] = rng.integers(-3, 4, samples)
+    return W
+
+
+@on_boards
+@pytest.mark.parametrize("board", BOARDS, indirect=True)
+def test_time_stats_exact_on_the_core(board):
+    W = _motion_windows()
+    check = board.check_features(TimeStats(magnitude=True).fit(W), W, repeats=0)
+    assert check.exact and check.n_windows == len(W), str(check)
+    F = _float_windows()
+    fx = TimeStats(axes=[0, 2], magnitude=True).fit(F[4:])     # peak from the plain windows
+    check = board.check_features(fx, F, repeats=0)
+    assert fx.input_dtype_ == "f" and check.exact, str(check)
+
+
+@on_boards
+@pytest.mark.parametrize("fx", [SoundLevel("A", samplerate_hz=16000),
+                                LogMel(n_mels=8, n_fft=128, pool="mean", samplerate_hz=16000)],
+                         ids=["dBA", "logmel"])
+@pytest.mark.parametrize("board", BOARDS, indirect=True)
+def test_audio_features_exact_on_the_core(board, fx):
+    W = _audio_windows()
+    check = board.check_features(fx.fit(W), W, repeats=0)
+    assert check.exact and check.n_windows == len(W), str(check)
+
+
+@on_boards
+@pytest.mark.parametrize("board", BOARDS, indirect=True)
+def test_pipeline_exact_on_the_core(board):
+    rng = np.random.default_rng(6)
+    W = (rng.standard_normal((120, 20, 3)) * rng.uniform(0.2, 3, (120, 1, 3))).astype(np.float32)
+    y = (W[:, :, 0].std(axis=1) > 1.2).astype(int) + (W[:, :, 2].mean(axis=1) > 0)
+    pipe = make_pipeline(TimeStats(axes=[0, 1, 2], magnitude=True),
+                         RandomForestClassifier(n_estimators=5, max_depth=5, random_state=0))
+    pipe.fit(W[:100], y[:100])
+    X = np.concatenate([W[100:108], _float_windows(n=4, samples=20)])
+    report = board.deploy(pipe, X, name="mcu", repeats=1)
+    _exact(report, "TimeStats + RandomForest Pipeline")
+    assert report.feature_check.exact and report.sklearn_agreement == 1.0, str(report)
