@@ -193,12 +193,18 @@ def build(src, boards, out_dir, build_dir=None, jobs=None, log=print) -> dict:
         no_lib.mkdir(exist_ok=True)
         (no_lib / "README.md").write_text("empty: the frozen manifest uses no package\n")
         build_log = work / "build.log"
+        if build_dir is None:
+            # the temporary directory goes when done: the log stays for a failed build
+            fd, name = tempfile.mkstemp(prefix="emlab-firmware-", suffix=".log")
+            os.close(fd)
+            build_log = Path(name)
         log(f"building mpy-cross (log: {build_log})")
         _run(mpy_cross_command(src, work / "mpy-cross", jobs), build_log)
         mpy_cross = work / "mpy-cross" / "mpy-cross"
         installed = {}
         for recipe in recipes:
             t0 = time.monotonic()
+            log(f"building {recipe.board}")
             board_build = work / f"build-{recipe.board}"
             _run(firmware_command(src, recipe, board_build, mpy_cross, no_lib, jobs),
                  build_log)
@@ -209,6 +215,8 @@ def build(src, boards, out_dir, build_dir=None, jobs=None, log=print) -> dict:
             os.replace(partial, target)   # a reader never sees half a file
             installed[recipe.board] = target
             log(f"{recipe.board}: {target} ({time.monotonic() - t0:.0f} s)")
+        if build_dir is None:
+            build_log.unlink()
     return installed
 
 
