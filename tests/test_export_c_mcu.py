@@ -12,6 +12,7 @@ Needs qemu-system-arm and arm-none-eabi-gcc: skips where either is absent, fails
 """
 import os
 import shutil
+import subprocess
 import warnings
 
 import numpy as np
@@ -149,3 +150,36 @@ def test_instruction_count_is_exact(tmp_path):
         np.testing.assert_array_equal(r.index, np.arange(1000))
         counts[nops] = r.instructions_per_predict
     assert counts[500] - counts[100] == pytest.approx(400, abs=0.1)
+
+
+@pytest.mark.parametrize("std", ["gnu11", "gnu++17"])
+def test_exact_region_is_closed(tmp_path, std):
+    """The runtimes switch contraction off for their own code only: the project's code after
+    the include keeps its flags (here GCC's default fusion into vfma.f32 on the M4F), while
+    the runtime's float loop has none."""
+    _need_tools()
+    from emlearn_lab.export.c_build import find_compiler
+    from emlearn_lab.export.c_export import runtime_header_path
+    from emlearn_lab.export.c_mcu import MCUS
+    for runtime in ("eml_lab_net.h", "eml_lab_trees.h"):
+        (tmp_path / runtime).write_text(runtime_header_path(runtime).read_text())
+    (tmp_path / "unit.c").write_text(
+        '#include "eml_lab_net.h"\n#include "eml_lab_trees.h"\n'
+        "float user_madd(float a, float b, float c);\n"
+        "float user_madd(float a, float b, float c)\n{\n    return a * b + c;\n}\n"
+        "void run(const eml_lab_net_f32_layer *l, const float *x, float *a, float *b, "
+        "float *s);\n"
+        "void run(const eml_lab_net_f32_layer *l, const float *x, float *a, float *b, "
+        "float *s)\n{\n    eml_lab_net_run_f32(l, 2, x, a, b, s);\n}\n")
+    asm = tmp_path / "unit.s"
+    subprocess.run([find_compiler("arm-none-eabi-gcc"), *MCUS["cortex-m4f"].flags,
+                    *(("-x", "c++") if "++" in std else ()), f"-std={std}", "-O2",
+                    "-Wall", "-Wextra", "-Werror", "-pedantic", "-S", "-o", str(asm),
+                    str(tmp_path / "unit.c")], check=True)
+    functions = {}
+    for block in asm.read_text().split("\t.type\t")[1:]:
+        functions[block.split(",", 1)[0].split("(")[0].strip()] = block
+    user = next(b for n, b in functions.items() if "user_madd" in n)
+    assert "vfma.f32" in user
+    assert not any("vfma" in b or "vfnma" in b for n, b in functions.items()
+                   if "user_madd" not in n)
