@@ -9,9 +9,17 @@
    read back with os.stat.
 3. Latency on the virtual device: estimate vs measured median us/predict.
 
-    python3 bench/bench_estimates.py
+4. Emulated cores (``--mcu CORE [CORE ...]``): every model of models() that fits (trees in both
+   forms, int16 and compressed trees, regressors, networks float32 and int8) deployed on a
+   freshly started emulated board: estimated instructions per predict (per row, the rows'
+   median) vs the median the board measured (qemu -icount: exact), and estimated RAM vs
+   deploy's gc.mem_alloc() growth (runtime + model; machine code is in the heap there).
 
-Writes bench/results/estimates.json and bench/results/estimates.md.
+    python3 bench/bench_estimates.py
+    python3 bench/bench_estimates.py --mcu cortex-m3 cortex-m0 rv32imc cortex-m4f
+
+Writes bench/results/estimates.json and bench/results/estimates.md (--mcu:
+estimates_mcu.json and estimates_mcu.md, each core's rows replaced, other cores' kept).
 """
 import dataclasses
 import json
@@ -277,7 +285,120 @@ def write(ram: list, flash: list) -> None:
     print("\n".join(lines))
 
 
+def mcu_models() -> list:
+    """models() without the largest float32 network (200 kB of weights: more than the
+    emulated boards' heap) plus a compressed forest (int16 features, 8-bit leaves)."""
+    from emlearn_lab.trees.compress import compress_model
+    out = [m for m in models() if m[0] != "digits MLP 256-128 float32"]
+    Xd, yd = load_digits(return_X_y=True)
+    rf = eml.convert(RandomForestClassifier(10, max_leaf_nodes=40, random_state=2).fit(Xd, yd))
+    out.append(("digits RF 10 compressed int16/8-bit leaves",
+                compress_model(rf, leaf_bits=8, features="int16", X_calib=Xd), Xd[::5][:16]))
+    return out
+
+
+def _estimated_instructions(est, model, rows) -> float:
+    """Median over the rows of the estimate for each row (the device reports the median)."""
+    from emlearn_lab.boards.latency import latency_estimate, leaf_values
+    if est.kind == "network":
+        return est.latency.instructions
+    return float(np.median([latency_estimate(est.form, model, est.board, float(v), True,
+                                             float(n)).instructions
+                            for v, n in zip(model.node_visits(rows),
+                                            leaf_values(model, rows))]))
+
+
+def measure_mcu(core: str, label: str, model, rows, form: str) -> dict:
+    """Deploy on a freshly started emulated board; estimates against what it measured."""
+    rows = rows[:8]
+    board = eml.get_board(f"emulated:{core}")
+    est = eml.estimate(model, board, form, rows)
+    row = {"core": core, "model": label, "form": est.form, "kind": est.kind,
+           "ram_estimate": est.ram_bytes, "fixed_estimate": est.heap.fixed_bytes,
+           "instructions_estimate": _estimated_instructions(est, model, rows)}
+    with eml.connect(f"emulated:{core}") as dev:
+        try:
+            report = dev.deploy(model, rows, form=est.form,
+                                repeats=100 if est.latency.instructions < 2e5 else 2)
+        except DeviceMemoryError as e:
+            return dict(row, loaded=False, error=str(e).splitlines()[0])
+    row.update(loaded=True, agreement=report.agreement,
+               ram_measured=report.runtime_ram_bytes + report.model_ram_bytes,
+               instructions_measured=report.instructions_per_predict_median)
+    row["ram_error"] = row["ram_estimate"] / row["ram_measured"] - 1
+    row["latency_error"] = row["instructions_estimate"] / row["instructions_measured"] - 1
+    return row
+
+
+def mcu_checks(cores) -> list:
+    out = []
+    cases = mcu_models()
+    for core in cores:
+        for label, model, X in cases:
+            forms = ("loadable", "inline") if not hasattr(model, "layers") else ("auto",)
+            for form in forms:
+                if form == "inline" and model.n_nodes > 1500:
+                    continue        # the inline code of the largest forests: beyond ~198 KiB
+                out.append(measure_mcu(core, label, model, X, form))
+                print(out[-1], flush=True)
+    return out
+
+
+def write_mcu(rows: list) -> None:
+    path = HERE / "results" / "estimates_mcu.json"
+    cores = {r["core"] for r in rows}
+    old = json.loads(path.read_text())["rows"] if path.exists() else []
+    rows = [r for r in old if r["core"] not in cores] + rows
+    loaded = [r for r in rows if r.get("loaded")]
+    summary = {}
+    for core in sorted({r["core"] for r in rows}):
+        mine = [r for r in loaded if r["core"] == core]
+        lat = [abs(r["latency_error"]) for r in mine]
+        ram = [abs(r["ram_error"]) for r in mine]
+        summary[core] = {
+            "measured": len(mine), "not_loaded": sum(1 for r in rows if r["core"] == core
+                                                     and not r.get("loaded")),
+            "latency_within_10pct": int(sum(e <= 0.10 for e in lat)),
+            "latency_max_abs_error": max(lat), "latency_median_abs_error": float(np.median(lat)),
+            "ram_within_5pct": int(sum(e <= 0.05 for e in ram)),
+            "ram_max_abs_error": max(ram), "ram_median_abs_error": float(np.median(ram))}
+    path.write_text(json.dumps({"python": platform.python_version(), "summary": summary,
+                                "rows": rows}, indent=1))
+    lines = ["# Estimates vs emulated boards (instructions, gc.mem_alloc())", "",
+             "`python3 bench/bench_estimates.py --mcu CORE ...`: each model deployed on a "
+             "freshly started emulated board (qemu -icount: instruction counts are exact, "
+             "whatever the host's load). Estimate: instructions per operation measured on "
+             "that core by `python -m emlearn_lab.boards.calibrate_mcu` (other models) x the "
+             "work counted on the rows (median over rows); RAM: fixed costs measured on that "
+             "core + model buffers + machine code (in the heap on these ports).", "",
+             "| core | measured | latency within 10% | max / median latency error | "
+             "RAM within 5% | max / median RAM error |", "|---|---|---|---|---|---|"]
+    for core, s in summary.items():
+        lines.append(f"| {core} | {s['measured']} | {s['latency_within_10pct']} | "
+                     f"{s['latency_max_abs_error']:.1%} / {s['latency_median_abs_error']:.1%} | "
+                     f"{s['ram_within_5pct']} | {s['ram_max_abs_error']:.1%} / "
+                     f"{s['ram_median_abs_error']:.1%} |")
+    lines += ["", "| core | model | form | instructions est. | measured | error | RAM est. | "
+              "measured | error |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if not r.get("loaded"):
+            lines.append(f"| {r['core']} | {r['model']} | {r['form']} | "
+                         f"{r['instructions_estimate']:.0f} | not loaded: {r.get('error')} | "
+                         f"| {r['ram_estimate']} | | |")
+            continue
+        lines.append(f"| {r['core']} | {r['model']} | {r['form']} | "
+                     f"{r['instructions_estimate']:.0f} | {r['instructions_measured']:.0f} | "
+                     f"{r['latency_error']:+.1%} | {r['ram_estimate']} | {r['ram_measured']} | "
+                     f"{r['ram_error']:+.1%} |")
+    (HERE / "results" / "estimates_mcu.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> int:
+    if "--mcu" in sys.argv:
+        cores = sys.argv[sys.argv.index("--mcu") + 1:] or ["cortex-m3"]
+        write_mcu(mcu_checks(cores))
+        return 0
     flash = flash_checks()
     ram = ram_checks()
     write(ram, flash)

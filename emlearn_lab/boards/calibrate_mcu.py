@@ -3,6 +3,7 @@
     python -m emlearn_lab.boards.calibrate_mcu                 # all cores with firmware
     python -m emlearn_lab.boards.calibrate_mcu cortex-m3       # one core (others kept)
     python -m emlearn_lab.boards.calibrate_mcu --latency-only cortex-m3   # keep its heap costs
+    python -m emlearn_lab.boards.calibrate_mcu --refit          # refit the stored counts
 
 Rewrites emlearn_lab/boards/instructions.toml. Deterministic: the emulated boards count
 instructions (qemu -icount), so a run on a loaded host gives the same figures (to the few
@@ -87,32 +88,47 @@ def _instructions(dev, model, rows, form, repeats) -> float:
     return report.instructions_per_predict_median
 
 
-def calibrate_latency(dev) -> dict:
+def measure_latency(dev) -> dict:
+    """{runtime: {model label: median instructions per predict}} on this emulated board."""
+    from .net_estimate import net_key
+    out: dict = {}
+    for label, model, rows in tree_models():
+        for form in ("loadable", "inline"):
+            got = _instructions(dev, model, rows, form, 100)
+            print(f"  {label} {form}: {got:.0f}", flush=True)
+            out.setdefault(form, {})[label] = got
+    for label, net, X in net_models():
+        repeats = 100 if net.int8 is not None else 2
+        got = _instructions(dev, net, X[:8], "auto", repeats)
+        print(f"  {label}: {got:.0f}", flush=True)
+        out.setdefault(net_key(net, True), {})[label] = got
+    return out
+
+
+def fit_latency(measured: dict) -> dict:
+    """Instructions per operation: NNLS on relative error of the measured counts against the
+    work counts of the same models (the median row's count of each term: the device reports
+    the median over rows)."""
     from scipy.optimize import nnls
 
     from .latency import MCU_TERMS, leaf_values, work_counts
-    from .net_estimate import NET_TERMS, net_key, net_work_counts
-    out, points = {}, {}
-    for label, model, rows in tree_models():
-        # The device reports the median over rows: the counts of the median row, per term.
-        visits = float(np.median(model.node_visits(rows)))
-        values = float(np.median(leaf_values(model, rows)))
-        for form in ("loadable", "inline"):
-            counts = work_counts(form, model, visits, values)
-            got = _instructions(dev, model, rows, form, 100)
-            print(f"  {label} {form}: {got:.0f}", flush=True)
-            points.setdefault(form, []).append(([counts[t] for t in MCU_TERMS], got))
-    for label, net, X in net_models():
-        key = net_key(net, True)
-        counts = net_work_counts(net)
-        repeats = 100 if key == "net_int8" else 2
-        got = _instructions(dev, net, X[:8], "auto", repeats)
-        print(f"  {label}: {got:.0f}", flush=True)
-        points.setdefault(key, []).append(([counts[t] for t in NET_TERMS], got))
-    for key, pts in points.items():
-        terms = MCU_TERMS if key in ("loadable", "inline") else NET_TERMS
-        A = np.array([a for a, _ in pts], dtype=float)
-        b = np.array([m for _, m in pts], dtype=float)
+    from .net_estimate import NET_TERMS, net_work_counts
+    trees = {label: (model, rows) for label, model, rows in tree_models()}
+    nets = {label: net for label, net, _ in net_models()}
+    out = {}
+    for key, points in measured.items():
+        A, b = [], []
+        for label, got in points.items():
+            if key in ("loadable", "inline"):
+                model, rows = trees[label]
+                counts = work_counts(key, model, float(np.median(model.node_visits(rows))),
+                                     float(np.median(leaf_values(model, rows))))
+                terms = MCU_TERMS
+            else:
+                counts, terms = net_work_counts(nets[label]), NET_TERMS
+            A.append([counts[t] for t in terms])
+            b.append(got)
+        A, b = np.array(A, dtype=float), np.array(b, dtype=float)
         coef, _ = nnls(A / b[:, None], np.ones(len(b)))
         out[key] = {t: round(float(c), 2) for t, c in zip(terms, coef)}
         worst = np.max(np.abs(A @ coef / b - 1))
@@ -136,6 +152,7 @@ def _variable_heap(core: str, model, form: str) -> int:
 
 
 def calibrate_heap(core: str) -> dict:
+    from ..exceptions import DeviceMemoryError
     from .calibrate import reference_models
     models = reference_models()
     out = {}
@@ -146,7 +163,13 @@ def calibrate_heap(core: str) -> dict:
         out[form] = fixed(models["plain"], form)
         out[form + "_ties"] = fixed(models["ties"], form)
         out[form + "_quantiser"] = fixed(models["quantised"], form) - out[form]
-    out["inline_per_function"] = fixed(models["two_functions"], "inline") - out["inline_ties"]
+    try:
+        out["inline_per_function"] = fixed(models["two_functions"], "inline") - out["inline_ties"]
+    except DeviceMemoryError:
+        # Its two functions of machine code do not fit this core's ~198 KiB heap (armv6m's
+        # Thumb-1 code is larger): the x64 figure, scaled to 32-bit words.
+        from .memory import calibration
+        out["inline_per_function"] = calibration()["heap_x64"]["inline_per_function"] // 2
     from .net_estimate import net_key
     pts: dict = {}
     for _, net, _ in net_models():
@@ -163,13 +186,12 @@ def calibrate_core(core: str, heap: bool = True) -> dict:
     from ..device.connect import connect
     t0 = time.time()
     with connect(f"emulated:{core}") as dev:
-        latency = calibrate_latency(dev)
+        measured = measure_latency(dev)
+    latency = fit_latency(measured)
     print(f"{core}: latency {latency} ({time.time() - t0:.0f} s)", flush=True)
-    if not heap:
-        return {"latency": latency, "heap": _read()["heap"].get(core, {})}
-    heap = calibrate_heap(core)
+    heap = calibrate_heap(core) if heap else _read()["heap"].get(core, {})
     print(f"{core}: heap {heap} ({time.time() - t0:.0f} s)", flush=True)
-    return {"latency": latency, "heap": heap}
+    return {"latency": latency, "heap": heap, "measured": measured}
 
 
 # Default cycles per instruction of each core family, for boards that give none (see
@@ -200,6 +222,8 @@ def render(data: dict) -> str:
         "#   (qemu -icount shift=0: time.ticks_us() counts 1000 instructions per us), NNLS",
         "#   fit over the models of calibrate_mcu.tree_models / net_models.",
         "# heap.CORE: fixed gc.mem_alloc() costs in bytes on that core (32-bit words).",
+        "# measured.CORE.RUNTIME: median instructions per predict of each calibration model",
+        "#   (what the fit was made from: `calibrate_mcu --refit` refits without a board).",
         "", f'runtime_hash = "{runtime_hash()}"',
         f'net_runtime_hash = "{runtime_hash(networks=True)}"', "", "[cpi_default]"]
     for core, (cpi, source) in CPI_DEFAULT.items():
@@ -213,6 +237,10 @@ def render(data: dict) -> str:
             if isinstance(coef, dict):
                 lines += ["", f'[latency."{core}".{key}]'] + \
                     [f"{t} = {v}" for t, v in coef.items()]
+    for core, runtimes in sorted(data.get("measured", {}).items()):
+        for key, points in runtimes.items():
+            lines += ["", f'[measured."{core}".{key}]'] + \
+                [f'"{label}" = {got:.1f}' for label, got in points.items()]
     for core, heap in sorted(data.get("heap", {}).items()):
         lines += ["", f'[heap."{core}"]'] + [f"{k} = {int(v)}" for k, v in heap.items()]
     return "\n".join(lines) + "\n"
@@ -221,7 +249,8 @@ def render(data: dict) -> str:
 def _read() -> dict:
     import tomllib
     old = tomllib.loads(_TARGET.read_text()) if _TARGET.is_file() else {}
-    data = {"latency": dict(old.get("latency", {})), "heap": dict(old.get("heap", {}))}
+    data = {"latency": dict(old.get("latency", {})), "heap": dict(old.get("heap", {})),
+            "measured": dict(old.get("measured", {}))}
     for core, src in old.get("source", {}).items():
         data["latency"].setdefault(core, {}).update(src)
     return data
@@ -232,11 +261,21 @@ def main(argv=None) -> int:
     from .cores import CORE_ARCH
     argv = sys.argv[1:] if argv is None else argv
     heap = "--latency-only" not in argv
-    cores = [a for a in argv if not a.startswith("--")] or \
-        [c for c in CORE_ARCH if find_firmware(c) is not None]
+    cores = [a for a in argv if not a.startswith("--")]
+    if "--refit" in argv:
+        data = _read()
+        for core in cores or list(data["measured"]):
+            print(core, flush=True)
+            sources = {k: v for k, v in data["latency"].get(core, {}).items()
+                       if not isinstance(v, dict)}
+            data["latency"][core] = {**sources, **fit_latency(data["measured"][core])}
+        _write(data)
+        return 0
+    cores = cores or [c for c in CORE_ARCH if find_firmware(c) is not None]
     for core in cores:
         got = calibrate_core(core, heap=heap)
         data = _read()           # re-read: another core may have been written meanwhile
+        data["measured"][core] = got["measured"]
         data["latency"][core] = {**got["latency"],
                                  "firmware": BOARDS[core].firmware + " (MicroPython v1.28.0)",
                                  "measured": f"emulated:{core}, "
@@ -244,11 +283,15 @@ def main(argv=None) -> int:
                                              f"{len(tree_models())} tree models x 2 forms, "
                                              f"{len(net_models())} networks"}
         data["heap"][core] = got["heap"]
-        tmp = _TARGET.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(render(data))
-        os.replace(tmp, _TARGET)
+        _write(data)
         print(f"wrote {_TARGET} ({core})", flush=True)
     return 0
+
+
+def _write(data: dict) -> None:
+    tmp = _TARGET.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(render(data))
+    os.replace(tmp, _TARGET)
 
 
 if __name__ == "__main__":

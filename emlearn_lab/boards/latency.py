@@ -36,7 +36,8 @@ __all__ = ["LatencyEstimate", "latency_estimate", "scale_to_board", "board_laten
            "work_counts", "leaf_values", "TERMS", "MCU_TERMS"]
 
 TERMS = ("call", "feature", "visit", "tree")
-MCU_TERMS = TERMS + ("output", "leaf_value", "quantised_feature")
+MCU_TERMS = ("call", "input", "visit_float32", "visit_int16", "tree", "output", "leaf_value",
+             "quantised_feature", "regressor", "ties")
 
 
 @dataclass
@@ -77,13 +78,22 @@ def leaf_values(model, X=None):
 
 def work_counts(form: str, model, visits: float, values: float | None = None) -> dict:
     """Work of one predict. TERMS are what the host calibration fits (calibrate.py); the
-    emulated cores' fit (calibrate_mcu.py) also has MCU_TERMS: outputs (zeroed, compared),
-    leaf values added, and features quantised by a learned int16 scale."""
+    emulated cores' fit (calibrate_mcu.py) uses MCU_TERMS: every input feature (both forms
+    convert all of them to keys), decision-node visits of float32 and of int16 models (int16
+    thresholds are cheaper to compare inline), trees, outputs (zeroed, compared), leaf values
+    added, features quantised by a learned int16 scale, and the extra work of a regressor's
+    result and of a forest that keeps its float64 tie-breaking probabilities."""
     features = model.n_features if form == "loadable" else len(set(int(f) for f in model.feature))
+    int16 = model.features == "int16"
     return {"call": 1.0, "feature": float(features), "visit": float(visits),
-            "tree": float(model.n_trees), "output": float(model.n_outputs),
+            "tree": float(model.n_trees), "input": float(model.n_features),
+            "visit_float32": 0.0 if int16 else float(visits),
+            "visit_int16": float(visits) if int16 else 0.0,
+            "output": float(model.n_outputs),
             "leaf_value": float(leaf_values(model) if values is None else values),
-            "quantised_feature": float(model.n_features if model.quantiser is not None else 0)}
+            "quantised_feature": float(model.n_features if model.quantiser is not None else 0),
+            "regressor": 1.0 if model.kind == "regressor" else 0.0,
+            "ties": 1.0 if model.leaf_proba is not None else 0.0}
 
 
 def latency_estimate(form: str, model, board, visits: float, counted: bool,
