@@ -121,7 +121,7 @@ class BoardTable:
 
     _COLUMNS = (("id", "board"), ("mcu", "MCU"), ("core", "core"), ("clock_mhz", "MHz"),
                 ("flash_bytes", "flash"), ("ram_bytes", "RAM"), ("heap_bytes", "MP heap"),
-                ("fs_bytes", "MP fs"), ("coremark", "CoreMark"), ("fpu", "FPU"),
+                ("fs_bytes", "MP fs"), ("coremark", "CoreMark"), ("cpi", "CPI"), ("fpu", "FPU"),
                 ("arch", "arch"))
 
     def __init__(self, boards: dict):
