@@ -45,12 +45,13 @@ def predict_all(P, x_path, n_features, as_list):
     return bytes(int(P(x)) for x in _rows(x_path, n_features, as_list))
 
 
-def bench(P, x_path, n_features, as_list, rows, repeats):
-    """Median and min microseconds per call over `rows` rows (emlab_tools.time_calls)."""
+def bench(P, x_path, n_features, as_list, rows, repeats, rounds=1):
+    """Median and min microseconds per call over `rows` rows (emlab_tools.time_calls: each
+    row's best of `rounds` rounds of `repeats` calls)."""
     import emlab_tools
     picked = []
     for x in _rows(x_path, n_features, as_list):
         picked.append(list(x) if as_list else array.array("f", x))  # own buffer per row
         if len(picked) == rows:
             break
-    return emlab_tools.time_calls(P, picked, repeats, rounds=1)[:2]
+    return emlab_tools.time_calls(P, picked, repeats, rounds)[:2]
