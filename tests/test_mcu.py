@@ -7,7 +7,8 @@ loadable and inline, compressed (k-means leaves, leaf_bits, learned int16 featur
 scikit-learn MLPs in float32 and int8, feature extractors (TimeStats, SoundLevel, LogMel) and a
 Pipeline -- on rows where float32 handling goes wrong: ±0, subnormals, ±3.4e38, values on and one
 ulp beside tree thresholds and int16 quantiser steps. Every row must equal the host reference
-bit for bit (``report.agreement == 1.0``, no disagreement). The Cortex-M4F, the one board whose
+bit for bit (``report.agreement == 1.0``, no disagreement; a NaN score matches a NaN of
+either sign, which IEEE 754 leaves to the hardware). The Cortex-M4F, the one board whose
 float32 arithmetic is the FPU's (every board here is a single-precision port), runs the networks.
 Keras networks are not run here: they convert to the same network file and device code as the
 MLPs, and importing jax costs more than the rest of a case (tests/test_device_nets.py has them).
@@ -30,7 +31,6 @@ from test_emulated import _need
 
 import emlearn_lab as eml
 from emlearn_lab.features import LogMel, SoundLevel, TimeStats
-
 
 
 def on_boards(test):
