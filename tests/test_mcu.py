@@ -294,6 +294,33 @@ def test_networks_exact_on_the_core(board, net_data, case, weights):
     _exact(report, f"{case} MLP {weights}")
 
 
+@on_boards
+@pytest.mark.parametrize("board", BOARDS, indirect=True)
+def test_float32_exp_equals_the_host_on_the_core(board, net_data):
+    """The portable exp behind sigmoid and tanh, on 400 inputs across its range, bit for bit.
+    Its constants once came from decimal literals, which a single-precision port parses one ulp
+    off (LN2_LO): a 64-24-12-10 tanh MLP then differed on one row in a hundred."""
+    from emlearn_lab.nets.float32 import pexp
+    est, _, X = net_data["classifier"]
+    board.deploy(eml.convert(est, weights="float32"), X[:2], name="mcu", repeats=1)
+    rng = np.random.default_rng(9)
+    # Inputs whose result a one-ulp change of LN2_LO flips (6 in 2 million uniform in +-80,
+    # found on the host), then a sweep and random ones.
+    flips = [57.5241584777832, 69.3065414428711, 17.326244354248047, 69.3228759765625,
+             -34.651790618896484, -69.32682037353516]
+    xs = np.concatenate([flips, np.linspace(-88, 88, 300), rng.normal(0, 3, 94)]).astype("<f4")
+    board.write_file("_mcu_exp.bin", xs.tobytes(), skip_unchanged=False)
+    # In place and as hex: a small heap holds no list of 400 results.
+    text = board.exec("import array, binascii, emlnet_float\n"
+                      "a = array.array('f', open('_mcu_exp.bin', 'rb').read())\n"
+                      "for i in range(len(a)):\n a[i] = emlnet_float.pexp(a[i])\n"
+                      "print(binascii.hexlify(a).decode())\ndel a", timeout_s=120)
+    got = np.frombuffer(bytes.fromhex(text.strip()), dtype="<u4")
+    want = pexp(xs).view("<u4")
+    bad = np.flatnonzero(got != want)
+    assert len(bad) == 0, f"{len(bad)} of {len(xs)} differ, first at x={xs[bad[0]]!r}"
+
+
 # -- feature extractors and a Pipeline --------------------------------------------------------
 def _motion_windows(n=10, samples=24, seed=3):
     """int16 windows at the range's edges (constant, alternating full scale) and noise."""

@@ -16,11 +16,18 @@ def _f32(v):
     return _R[0]
 
 
-# The same float32 constants as the host (rounded here from the same decimal literals).
-LOG2E = _f32(1.4426950408889634)
-LN2_HI = _f32(0.693145751953125)
-LN2_LO = _f32(1.4286068203094172e-06)
-POLY = [_f32(c) for c in (1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0)]
+def _bits(u):
+    return array.array("f", u.to_bytes(4, "little"))[0]
+
+
+# The host's float32 constants (emlearn_lab/nets/float32.py), given by their bits: a port with
+# single-precision floats parses a decimal literal in float32 arithmetic, and MicroPython's
+# parser is not correctly rounded there (LN2_LO came out one ulp high on Cortex-M0/M3, so exp,
+# tanh and sigmoid differed from the host on about one row in a hundred).
+LOG2E = _bits(0x3FB8AA3B)      # log2(e)
+LN2_HI = _bits(0x3F317200)     # ln(2), high 12 bits
+LN2_LO = _bits(0x35BFBE8E)     # ln(2) - LN2_HI
+POLY = [_bits(u) for u in (0x3AB60B61, 0x3C088889, 0x3D2AAAAB, 0x3E2AAAAB)] + [0.5, 1.0, 1.0]
 
 
 def pexp(x):
