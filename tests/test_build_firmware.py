@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _require import skip_or_fail
 from sklearn.ensemble import RandomForestClassifier
 
 import emlearn_lab as eml
@@ -109,7 +110,8 @@ def test_unknown_board_names_the_boards(tmp_path):
 
 def test_a_folder_that_is_not_micropython_is_refused(tmp_path):
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("make") is None:
-        pytest.skip("checks the tree after the compilers")
+        skip_or_fail("this check runs after the compiler checks: it needs arm-none-eabi-gcc "
+                     "and make")
     with pytest.raises(bf.BuildError, match=r"^expected a MicroPython source tree .*got "):
         bf.build(tmp_path, ["cortex-m3"], tmp_path / "out")
 
@@ -151,9 +153,7 @@ def _need_build_tools():
     missing += [p for p in ("make", "gcc", "arm-none-eabi-gcc", "qemu-system-arm")
                 if shutil.which(p) is None]
     if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"the firmware build test needs {', '.join(missing)}; CI must have it")
-        pytest.skip(f"needs {', '.join(missing)}")
+        skip_or_fail(f"the firmware build test needs {', '.join(missing)}")
     return archives[-1]
 
 

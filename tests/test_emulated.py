@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+from _require import skip_or_fail
 from sklearn.ensemble import RandomForestClassifier
 
 import emlearn_lab as eml
@@ -32,9 +33,7 @@ def _need(board: str) -> None:
         what = "qemu (apt-get install qemu-system-arm qemu-system-misc)" if not has_qemu else \
             f"firmware {emulated.BOARDS[board].firmware} (../shared/qemu or " \
             f"${emulated.FIRMWARE_ENV})"
-        if os.environ.get("CI"):
-            pytest.fail(f"emulated board {board} needs {what}; CI must have it")
-        pytest.skip(f"emulated board {board} needs {what}")
+        skip_or_fail(f"emulated board {board} needs {what}")
 
 
 def _gone(pid: int) -> bool:

@@ -10,13 +10,13 @@ for a*b + c under -std=gnu* and in C++ unless the header turns contraction off.
 
 Needs qemu-system-arm and arm-none-eabi-gcc: skips where either is absent, fails under CI.
 """
-import os
 import shutil
 import subprocess
 import warnings
 
 import numpy as np
 import pytest
+from _require import skip_or_fail
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
@@ -49,9 +49,7 @@ def _need_tools() -> None:
     if missing:
         what = (f"{' and '.join(missing)} (apt-get install qemu-system-arm gcc-arm-none-eabi "
                 "libnewlib-arm-none-eabi)")
-        if os.environ.get("CI"):
-            pytest.fail(f"the C export's core checks need {what}; CI must have it")
-        pytest.skip(f"the C export's core checks need {what}")
+        skip_or_fail(f"the C export's core checks need {what}")
 
 
 def _mlp(X, y, **kw):
