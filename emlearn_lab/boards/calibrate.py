@@ -187,8 +187,6 @@ def net_models() -> list:
 def calibrate_net_heap() -> dict:
     """Fixed and per-layer costs of each network runtime: least squares over net_models of
     (measured gc.mem_alloc() growth - model-sized buffers)."""
-    import numpy as np
-
     from .memory import block_round
     from .net_estimate import net_allocations, net_key
     out = {}
@@ -202,11 +200,17 @@ def calibrate_net_heap() -> dict:
             rest = measure_heap(net, "loadable", bytecode=bytecode) - buffers
             points.setdefault(key, []).append((len(net.layers), rest))
         for key, pts in points.items():
-            A = np.array([[1.0, n] for n, _ in pts])
-            b = np.array([r for _, r in pts], dtype=float)
-            fixed, per_layer = np.linalg.lstsq(A, b, rcond=None)[0]
-            out[key], out[key + "_per_layer"] = round(float(fixed)), round(float(per_layer))
+            out[key], out[key + "_per_layer"] = fit_per_layer(pts)
     return out
+
+
+def fit_per_layer(points) -> tuple:
+    """(fixed, per_layer) bytes, rounded: least squares of cost = fixed + per_layer * n_layers
+    over the (n_layers, cost) points."""
+    A = np.array([[1.0, n] for n, _ in points])
+    b = np.array([r for _, r in points], dtype=float)
+    fixed, per_layer = np.linalg.lstsq(A, b, rcond=None)[0]
+    return round(float(fixed)), round(float(per_layer))
 
 
 def calibrate_net_latency() -> dict:

@@ -174,11 +174,9 @@ def calibrate_heap(core: str) -> dict:
     pts: dict = {}
     for _, net, _ in net_models():
         pts.setdefault(net_key(net, True), []).append((len(net.layers), fixed(net, "auto")))
+    from .calibrate import fit_per_layer
     for key, p in pts.items():
-        A = np.array([[1.0, n] for n, _ in p])
-        b = np.array([r for _, r in p], dtype=float)
-        f, per_layer = np.linalg.lstsq(A, b, rcond=None)[0]
-        out[key], out[key + "_per_layer"] = round(float(f)), round(float(per_layer))
+        out[key], out[key + "_per_layer"] = fit_per_layer(p)
     return out
 
 
