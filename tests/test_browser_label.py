@@ -65,13 +65,30 @@ def _wait_kernel(nb, condition: str, tries: int = 600) -> None:
     raise AssertionError(f"the kernel never saw {condition}")
 
 
+def _main_canvas(page):
+    """The first label widget's main lane, scrolled into view, and where it is now: the page
+    can move between gestures (the notebook scrolls, a status line appears), so a user-like
+    gesture looks where the lane is before each action."""
+    main = page.locator(".emlab-main").first
+    main.scroll_into_view_if_needed()
+    box = main.bounding_box()
+    return (lambda frac: box["x"] + frac * box["width"]), box["y"] + box["height"] / 2
+
+
+def _wait_selected(page, nb, label: str) -> None:
+    """Until the view has selected the region labelled ``label`` and the kernel has it too."""
+    rid = nb.run_code(f"print(next(r.id for r in w.labels if r.label == {label!r}))").strip()
+    page.wait_for_function(
+        "(want) => document.querySelector('.emlab-label').dataset.selected === want",
+        arg=rid, timeout=60_000)
+    _wait_kernel(nb, f"w.selected_id == {rid}")
+
+
 def test_label_with_mouse_and_keys(lab, tmp_path):
     root, page, nb = lab
-    box = page.locator(".emlab-main").first.bounding_box()
-    y = box["y"] + box["height"] / 2
-    x_at = lambda frac: box["x"] + frac * box["width"]          # noqa: E731
 
     def drag(f0, f1):
+        x_at, y = _main_canvas(page)
         page.mouse.move(x_at(f0), y)
         page.mouse.down()
         page.mouse.move(x_at((f0 + f1) / 2), y, steps=4)
@@ -84,8 +101,9 @@ def test_label_with_mouse_and_keys(lab, tmp_path):
     _wait_regions(page, ["walk", "walk"])
     page.keyboard.press("2")                                   # relabel B "run"
     _wait_regions(page, ["run", "walk"])
+    x_at, y = _main_canvas(page)
     page.mouse.click(x_at(0.175), y)                           # select A
-    _wait_kernel(nb, "w.selected_id == next(r.id for r in w.labels if r.label == 'walk')")
+    _wait_selected(page, nb, "walk")
     page.keyboard.press("Delete")
     _wait_regions(page, ["run"])
     page.keyboard.press("Control+z")                           # A comes back
@@ -106,6 +124,7 @@ def test_label_with_mouse_and_keys(lab, tmp_path):
     draws = int(page.locator(".emlab-label").first.get_attribute("data-draws"))
     page.keyboard.press("+")
     page.keyboard.press("ArrowRight")
+    x_at, y = _main_canvas(page)
     page.mouse.move(x_at(0.5), y)
     page.mouse.wheel(0, -240)
     page.wait_for_function("(n) => Number(document.querySelector('.emlab-label')"
@@ -138,14 +157,13 @@ def test_python_side_changes_reach_the_view(lab):
 def test_rejected_gesture_keeps_labels_and_says_why(lab):
     root, page, nb = lab
     before = (root / "walk.labels.csv").read_text()
-    box = page.locator(".emlab-main").first.bounding_box()
     nb.run_code("w.show(0.0, 60.0)")
     page.wait_for_function("() => document.querySelector('.emlab-label').dataset.view "
                            "=== '0,60'", timeout=60_000)          # drawn: the drag maps to it
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + 0.12 * box["width"], y)       # inside region A: a move...
+    x_at, y = _main_canvas(page)
+    page.mouse.move(x_at(0.12), y)                           # inside region A: a move...
     page.mouse.down()
-    page.mouse.move(box["x"] + 0.5 * box["width"], y, steps=6)   # ...onto region B: overlap
+    page.mouse.move(x_at(0.5), y, steps=6)                   # ...onto region B: overlap
     page.mouse.up()
     page.wait_for_function("() => /overlap/i.test(document.querySelector('.emlab-status')"
                            ".textContent)", timeout=10_000)

@@ -256,6 +256,7 @@ function render({ model, el: host }) {
     const regions = model.get("regions");
     root.dataset.regions = regions.map((r) => r.label).sort().join(",");   // for tests
     root.dataset.view = `${view.start},${view.end}`;
+    root.dataset.selected = String(model.get("selected_id"));
     undoBtn.disabled = !model.get("can_undo");
     redoBtn.disabled = !model.get("can_redo");
     readout.textContent = `${formatTime(view.start, (view.end - view.start) / 10)} – ` +
