@@ -46,7 +46,8 @@ def predict_all(P, x_path, n_features, as_list):
 
 
 def bench(P, x_path, n_features, as_list, rows, repeats, rounds=1):
-    """Median and min microseconds per call over `rows` rows (emlab_tools.time_calls: each
+    """Median, min and max (worst row) microseconds per call over `rows` rows
+    (emlab_tools.time_calls: each
     row's best of `rounds` rounds of `repeats` calls)."""
     import emlab_tools
     picked = []
@@ -54,4 +55,5 @@ def bench(P, x_path, n_features, as_list, rows, repeats, rounds=1):
         picked.append(list(x) if as_list else array.array("f", x))  # own buffer per row
         if len(picked) == rows:
             break
-    return emlab_tools.time_calls(P, picked, repeats, rounds)[:2]
+    med, best, _, worst = emlab_tools.time_calls(P, picked, repeats, rounds)
+    return med, best, worst

@@ -51,7 +51,7 @@ def runtime_files(target) -> list:
         walkers = [f"forest_{lay}{bits}{leaves}" for lay in ("tiny", "small", "large")
                    for bits in (16, 32) for leaves in "sd"]
         files.append(module_artifact("emltrees_kernels", target, True, notes,
-                                     source=kernels_source(walkers)))
+                                     source=kernels_source(walkers, target.arch)))
         files += [module_artifact(m, target, True, notes)
                   for m in ("emlab_quant", "emlnet_kernels", "emlfx_core", "emlfx_time",
                             "emlfx_iir", "emlfx_spectral")]

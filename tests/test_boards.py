@@ -170,7 +170,8 @@ def test_flash_estimate_is_the_bytes_deploy_writes_for_that_arch(small_forest, b
         stem = path.rsplit(".", 1)[0]
         if stem in runtime or stem == "emltrees_kernels":
             # The kernels module carries the walker of this model's file layout.
-            source = kernels_source([kernel_name(model)]) if stem == "emltrees_kernels" \
+            source = kernels_source([kernel_name(model)], target.arch) \
+                if stem == "emltrees_kernels" \
                 else device_source(stem + ".py")
             data = compile_source(source, stem + ".py", target,
                                   native=stem == "emltrees_kernels")
@@ -362,3 +363,13 @@ def test_mean_leaf_depth_matches_scikit_learn_trees(classification_data):
                     depth[c] = depth[n] + 1
         expected += depth[tree.children_left == -1].mean()
     assert _mean_leaf_depth(eml.convert(clf)) == pytest.approx(expected)
+
+
+def test_the_heap_model_counts_the_runtime_layout_table():
+    """The loadable work buffer is headed by emltrees.py's layout table; the RAM estimate
+    counts the same number of cells."""
+    import re
+
+    from emlearn_lab.boards.memory import LAYOUT_TABLE_CELLS
+    cells = re.search(r"^_LAYOUT_TABLE = (\d+)$", device_source("emltrees.py"), re.M)
+    assert cells and int(cells.group(1)) == LAYOUT_TABLE_CELLS

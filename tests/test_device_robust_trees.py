@@ -65,7 +65,7 @@ def rt(device):
         device.write_file(name + ".mpy", _compiled(device, name, False))
     if device.target.arch is not None:
         device.write_file("emltrees_kernels.mpy", _compiled(
-            device, "emltrees_kernels", True, kernels_source(KERNELS)))
+            device, "emltrees_kernels", True, kernels_source(KERNELS, device.target.arch)))
         device.write_file("emlab_quant.mpy", _compiled(device, "emlab_quant", True))
     device.reset()
     device.exec(_HELPER)

@@ -392,3 +392,82 @@ def test_pipeline_exact_on_the_core(board):
     report = board.deploy(pipe, X, form="loadable", name="mcu", repeats=1)
     _exact(report, "TimeStats + RandomForest Pipeline")
     assert report.feature_check.exact and report.sklearn_agreement == 1.0, str(report)
+
+
+@on_boards
+@pytest.mark.parametrize("board", BOARDS, indirect=True)
+def test_every_walker_exact_on_the_core(board, tree_cases):
+    """Each of the twelve walkers (three node layouts x float32/int16 thresholds x sparse/dense
+    leaves) walks its model file exactly as the host: the Thumb machine code on the Cortex-M0
+    (the M3/M4 run the same Thumb-1 code), viper on RISC-V. Scores compared bit for bit."""
+    from emlearn_lab.build import compile_source
+    from emlearn_lab.device.deploy import _HELPERS, _run_rows
+    from emlearn_lab.device.kernels import kernels_source
+    from emlearn_lab.trees.modelfile import LAYOUTS, kernel_name, to_bytes
+    cases = {name: tree_cases[name][:2] for name in
+             ("rf", "rf-int16", "rf-regressor", "compressed-int16", "compressed-votes")}
+    walkers = set()
+    for name, (model, X) in cases.items():
+        walkers |= {kernel_name(model, i) for i in range(len(LAYOUTS))}
+    assert len(walkers) == 12, sorted(walkers)
+    model, X = cases["rf"]
+    board.deploy(model, X[:4], form="loadable", name="mcu", repeats=1)
+    board.write_file("emltrees_kernels.mpy", compile_source(
+        kernels_source(walkers, board.target.arch), "emltrees_kernels.py", board.target))
+    if any(m.quantiser is not None for m, _ in cases.values()):
+        from emlearn_lab.device.artifacts import quantiser_files
+        for art in quantiser_files(cases["compressed-int16"][0], board.target, []):
+            board.write_file(art.path, art.data)
+    board.reset()
+    board.exec(_HELPERS)
+    for name, (model, X) in cases.items():
+        for layout in LAYOUTS:
+            try:
+                data = to_bytes(model, layout=layout)
+            except eml.ModelFileError:          # too large for this layout
+                continue
+            board.write_file("walk.eml", data, skip_unchanged=False)
+            board.exec("import emltrees\n_emlab_models['walk'] = emltrees.load('walk.eml')")
+            index, scores = _run_rows(board, model, model.check_X(X), "walk")
+            what = f"{name} in the {layout} layout ({kernel_name(model, LAYOUTS.index(layout))})"
+            np.testing.assert_array_equal(scores, model.scores(X), err_msg=what)
+            if model.kind == "classifier" and model.leaf_proba is None:
+                np.testing.assert_array_equal(index, model.predict_index(X), err_msg=what)
+            if model.quantiser is not None:
+                _same_scores_quantised_or_not(board, model, X[:6], what)
+            if model.kind == "classifier":
+                assert _heap_growth(board, "walk", 200) == 0, f"{what} allocates per predict"
+    board.exec("_emlab_models.pop('walk', None)\nimport gc\ngc.collect()")
+
+
+def _same_scores_quantised_or_not(board, model, X, what):
+    """A learned-scale int16 model takes float32 rows (quantised on the device) or the int16
+    rows model.quantise() gives: the same scores, the host's."""
+    want = model.scores(X).tolist()
+    for typecode, rows in (("f", model.check_X(X).astype("<f4")),
+                           ("h", model.quantise(X).astype("<i2"))):
+        fmt = f"<{rows.shape[1]}{typecode}"
+        got = [board.eval(f"list(_emlab_models['walk'].scores(__import__('array').array("
+                          f"{typecode!r}, __import__('struct').unpack({fmt!r}, "
+                          f"{row.tobytes()!r}))))") for row in rows]
+        assert got == want, f"{what}, array({typecode!r}) rows"
+
+
+def _heap_growth(board, name, calls):
+    """gc.mem_alloc() growth over `calls` predicts of one row: no collection runs in between
+    unless the loop allocates, so any allocation per predict shows."""
+    board.exec(f"""
+import array, gc
+m = _emlab_models[{name!r}]
+x = array.array('h' if m.features == 1 else 'f', [0] * m.n_features)
+m.predict(x)
+gc.collect()
+a0 = gc.mem_alloc()
+n = {calls}
+while n:
+    m.predict(x)
+    n -= 1
+growth = gc.mem_alloc() - a0
+m = x = None
+""")
+    return board.eval("growth")

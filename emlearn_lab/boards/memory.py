@@ -51,7 +51,8 @@ def block_round(n: int, block: int) -> int:
 def runtime_hash(networks: bool = False) -> str:
     """Hash of everything the fixed costs depend on: for trees their device sources (not the
     network runtime, emlnet*) and the inline generator; with ``networks``, the network
-    runtime's sources (emlnet*, emlab_common) and the network file writer."""
+    runtime's sources (emlnet*, emlab_common) and the network file writer. Trees also hash
+    the Thumb walker's generator (the walker ARM cores run)."""
     digest = hashlib.sha256()
     src = resources.files("emlearn_lab.device_src")
     for name in sorted(p.name for p in src.iterdir() if p.name.endswith((".py", ".tmpl"))):
@@ -60,8 +61,10 @@ def runtime_hash(networks: bool = False) -> str:
         if _is_net_source(name) != networks and not (networks and name == "emlab_common.py"):
             continue
         digest.update(name.encode() + b"\0" + src.joinpath(name).read_bytes() + b"\0")
-    extra = ("nets", "netfile.py") if networks else ("trees", "inline.py")
-    digest.update(resources.files("emlearn_lab." + extra[0]).joinpath(extra[1]).read_bytes())
+    extras = [("nets", "netfile.py")] if networks else [("trees", "inline.py"),
+                                                        ("device", "thumb_walker.py")]
+    for package, name in extras:
+        digest.update(resources.files("emlearn_lab." + package).joinpath(name).read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -100,6 +103,9 @@ class HeapEstimate:
         return self.fixed_bytes + self.buffer_bytes + self.native_code_bytes
 
 
+LAYOUT_TABLE_CELLS = 28   # emltrees.py's _LAYOUT_TABLE
+
+
 def _allocations(form: str, model, inline_info: dict) -> list:
     """Byte sizes of the model-sized allocations a loaded model keeps."""
     work = 4 * (model.n_features + model.n_outputs + model.n_trees)
@@ -107,7 +113,8 @@ def _allocations(form: str, model, inline_info: dict) -> list:
     quant = [2 * model.n_features] if model.quantiser is not None else []
     if form == "loadable":
         from ..trees.modelfile import HEADER_BYTES, to_bytes
-        return [len(to_bytes(model)) - HEADER_BYTES, work] + quant
+        # The loadable work buffer is headed by the runtime's layout table (emltrees.py).
+        return [len(to_bytes(model)) - HEADER_BYTES, work + 4 * LAYOUT_TABLE_CELLS] + quant
     # Inline: each table is a bytes constant of the module (+ its terminating zero) plus its
     # bytearray copy; the work array has one more cell (the near-tie margin).
     sizes = [work + 4] + quant

@@ -83,7 +83,7 @@ def runtime_bundle(target: Target, model, name: str, layout: str | None = None) 
         walker = kernel_name(model, None if layout is None else LAYOUTS.index(layout))
         try:
             files.append(module_artifact("emltrees_kernels", target, True, notes,
-                                         source=kernels_source([walker])))
+                                         source=kernels_source([walker], target.arch)))
         except BuildError as e:
             native = False
             notes.append(f"native kernels unavailable ({str(e).splitlines()[0]})")

@@ -410,13 +410,14 @@ def _bench(dev, name, X, repeats, report) -> None:
                                           "rows", report)
     dev.put_data(_BENCH_PATH, row_bytes(X[:rows]))
     try:
-        med, best, n = dev.eval(
+        med, best, n, worst = dev.eval(
             f"__import__('emlab_tools').bench(_emlab_models[{name!r}], {_BENCH_PATH!r}, "
             f"{rows}, {repeats})", timeout_s=timeout_s, what=f"timing model '{name}'")
     finally:
         budget.remove_scratch(dev, (_BENCH_PATH,))
     report.us_per_predict_median = float(med)
     report.us_per_predict_min = float(best)
+    report.us_per_predict_max = float(worst)
     report.bench_rows = int(n)
     report.bench_repeats = int(repeats)
 

@@ -156,7 +156,7 @@ def _bench(dev, name: str, X, rows: int, repeats: int, with_model: bool,
     dev.put_data(_BENCH_PATH, row_bytes(X[:rows]))
     model = f", _emlab_models[{name!r}]" if with_model else ""
     try:
-        med, best, n = dev.eval(
+        med, best, n, _worst = dev.eval(
             f"__import__('emlfx').bench(_emlab_fx[{name!r}], {_BENCH_PATH!r}, {rows}, "
             f"{repeats}{model})", timeout_s=budget.timeout_s(rows * repeats * 3 *
                                                              us_per_window / 1e6),

@@ -9,11 +9,13 @@ import re
 from string import Template
 
 from .artifacts import device_source
+from .thumb_walker import THUMB_ARCHS, thumb_walker_source
 
 __all__ = ["kernels_source", "walker_source", "KERNEL_NAME"]
 
 KERNEL_NAME = re.compile(r"^forest_(small|large|tiny)(16|32)([sd])$")
 _CHILD = {"small": "ptr16", "large": "ptr32", "tiny": "ptr8"}
+_WIDTHS = {"small": (1, 2, 2), "large": (2, 4, 4), "tiny": (1, 2, 1)}   # feature, root, child
 
 
 def _template() -> tuple:
@@ -23,13 +25,17 @@ def _template() -> tuple:
     return body.rstrip() + "\n", blocks
 
 
-def walker_source(name: str) -> str:
+def walker_source(name: str, arch: str | None = None) -> str:
     """Source of one walker, e.g. ``forest_tiny16d`` (tiny layout, uint16 thresholds, dense
-    uint8 leaves); see trees.modelfile.kernel_name."""
+    uint8 leaves); see trees.modelfile.kernel_name. On ARM cores (``arch`` one of
+    THUMB_ARCHS) the walker is Thumb machine code (thumb_walker.py), elsewhere viper."""
     m = KERNEL_NAME.match(name)
     if not m:
         raise ValueError(f"unknown kernel name {name!r}")
     layout, bits, leaves = m.groups()
+    if arch in THUMB_ARCHS:
+        return thumb_walker_source(name[len("forest_"):], *_WIDTHS[layout], int(bits) // 8,
+                                   leaves == "d")
     body, blocks = _template()
     mode = "dense" if leaves == "d" else "sparse"
     return Template(body).substitute(
@@ -40,8 +46,12 @@ def walker_source(name: str) -> str:
         LEAF_ADD=blocks[f"{mode} add"].rstrip("\n"))
 
 
-def kernels_source(names) -> str:
-    """emltrees_kernels.py with the given walkers appended."""
+def kernels_source(names, arch: str | None = None) -> str:
+    """emltrees_kernels.py with the given walkers for the core ``arch`` (an mpy-cross
+    -march value; None: viper) appended."""
     parts = [device_source("emltrees_kernels.py").rstrip() + "\n"]
-    parts += ["\n\n" + walker_source(n) for n in sorted(set(names))]
+    if arch in THUMB_ARCHS:
+        # The walkers take float32 rows of learned-scale int16 models (emltrees.py).
+        parts.append("\n# Thumb walkers: they quantise float32 rows themselves.\nTHUMB = True\n")
+    parts += ["\n\n" + walker_source(n, arch) for n in sorted(set(names))]
     return "".join(parts)

@@ -25,6 +25,7 @@ class DeployReport:
     disagreements: list = field(default_factory=list)  # first 20: row, host, device scores
     us_per_predict_median: float | None = None
     us_per_predict_min: float | None = None
+    us_per_predict_max: float | None = None   # the worst row's figure
     bench_rows: int = 0
     bench_repeats: int = 0
     verify_s: float = 0.0
@@ -53,6 +54,11 @@ class DeployReport:
     @property
     def instructions_per_predict_min(self) -> float | None:
         return self.instructions(self.us_per_predict_min)
+
+    @property
+    def instructions_per_predict_max(self) -> float | None:
+        """The worst row's instructions per predict (emulated boards), else None."""
+        return self.instructions(self.us_per_predict_max)
 
     def _clock(self, us: float, digits: int = 2) -> str:
         """A ticks_us figure in the device's unit: "11 035 instructions" or "12.34 us"."""
@@ -103,12 +109,17 @@ class DeployReport:
             what = "features + predict" if self.features is not None else "predict"
             runs = f"({self.bench_rows} rows x {self.bench_repeats})"
             if self.instructions_per_us is None:
+                worst = ("" if self.us_per_predict_max is None
+                         else f", {self.us_per_predict_max:.2f} us worst row")
                 out.append((f"{what} on device", f"{self.us_per_predict_median:.2f} us median, "
-                                                 f"{self.us_per_predict_min:.2f} us min {runs}"))
+                                                 f"{self.us_per_predict_min:.2f} us min{worst} "
+                                                 f"{runs}"))
             else:
+                worst = ("" if self.us_per_predict_max is None
+                         else f", {_count(self.instructions_per_predict_max)} worst row")
                 out.append((f"instructions per {what}",
                             f"{_count(self.instructions_per_predict_median)} median, "
-                            f"{_count(self.instructions_per_predict_min)} min {runs}"))
+                            f"{_count(self.instructions_per_predict_min)} min{worst} {runs}"))
         if self.instructions_per_us is not None:
             out.append(("device clock", f"counts instructions (1 us = "
                                         f"{self.instructions_per_us:g} instructions): an "

@@ -54,9 +54,10 @@ def quantiser(n_features, params):
     return q
 
 
-def tie_resolver(ties_path, n_features, n_outputs, n_trees, n_leaves, work):
+def tie_resolver(ties_path, n_outputs, n_trees, n_leaves, work, first_leaf):
     """settle(best) for kernels that flag a near tie: re-run scikit-learn's float64 average
-    over the leaves recorded in work, with the per-leaf probabilities from ties_path."""
+    over the leaves recorded in work[first_leaf:first_leaf + n_trees], with the per-leaf
+    probabilities from ties_path."""
     import os
     import struct
     row_bytes = 8 * n_outputs
@@ -69,7 +70,6 @@ def tie_resolver(ties_path, n_features, n_outputs, n_trees, n_leaves, work):
                          "(NaN, inf or out of range): deploy the model again"
                          % (ties_path, bad))
     fmt = "<%dQ" % n_outputs
-    first_leaf = n_features + n_outputs
 
     def settle(best):
         import emlab_f64
@@ -104,54 +104,65 @@ def _bad_probability(path):
             done += n // 8
 
 
-def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, a, b, c, d, work,
-         settle=None, quant=None):
-    """predict(x) and scores(x) closures around kernel(a, b, c, d, x) -> class index, which
-    leaves the integer sums in work[n_features:]. Closures calling the kernel directly, not
-    methods or wrappers: each extra Python-level call or attribute lookup costs about as much
-    as walking a tree, and these run once per sample. A negative kernel result flags a near
-    tie, settled by settle() (see tie_resolver). quant: the quantiser parameters of a
-    learned-scale int16 model; its closures quantise raw float32 input first."""
-    if features == FEATURES_Q16:
+def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, b, c, work,
+         sums, settle=None, quant=None):
+    """predict(x) and scores(x) closures around kernel(0, b, c, x) -> class index, which
+    leaves the integer sums in work[sums:sums + n_outputs]. Closures calling the kernel
+    directly, not methods or wrappers: each extra Python-level call or attribute lookup costs
+    about as much as walking a tree, and these run once per sample. Each closes over at most
+    four values: MicroPython calls a closure with up to five values (closed-over plus
+    arguments) from the stack, beyond that through a heap block allocated and freed per call
+    (about 700 instructions on a Cortex-M3). Four kernel arguments: the most an
+    inline-assembler kernel takes. A negative kernel result flags a near tie, settled by
+    settle() (see tie_resolver). quant: the quantiser parameters of a learned-scale int16
+    model; its closures quantise raw float32 input first. A learned-scale model without
+    quant: the kernel quantises float32 rows itself when work[13] is 2 (the Thumb walker)."""
+    if features == FEATURES_Q16 and quant is not None:
         return _bind_quantised(n_features, kind, n_outputs, n_trees, leaf_shift, kernel,
-                               a, b, c, d, work, settle, quantiser(n_features, quant))
-    checked = [_UNSEEN]  # the row check allocates, so it runs once per input object
+                               b, c, work, sums, settle, quantiser(n_features, quant))
+
+    def check(x):
+        size = check_features(x, n_features, features)
+        if features == FEATURES_Q16:
+            work[13] = 2 if size == 4 else 1    # float32: quantise; int16: as it is
+        return x
+
+    # [last row checked (by identity: the check allocates, so it runs once per input
+    # object), check, settle, first sum, end of the sums, divisor]
     div = n_trees * (1 << leaf_shift) if leaf_shift >= 0 else n_trees / (1 << -leaf_shift)
+    st = [_UNSEEN, check, settle or (lambda best: best), sums, sums + n_outputs, div]
 
     def scores(x):
         """The exact integer sums behind predict(): one per class, or one (regressor)."""
-        if x is not checked[0]:
-            check_features(x, n_features, features)
-            checked[0] = x
-        kernel(a, b, c, d, x)
-        return work[n_features:n_features + n_outputs]
+        if x is not st[0]:
+            st[0] = st[1](x)
+        kernel(0, b, c, x)
+        return work[st[3]:st[4]]
 
     if kind == KIND_CLASSIFIER:
         def predict(x):
             """Class index (0 .. n_outputs-1) for one row of features."""
-            if x is not checked[0]:
-                check_features(x, n_features, features)
-                checked[0] = x
-            r = kernel(a, b, c, d, x)
+            if x is not st[0]:
+                st[0] = st[1](x)
+            r = kernel(0, b, c, x)
             if r < 0:
                 # A near tie the integer sums cannot settle (see emlab_f64).
-                r = settle(-1 - r) if settle else -1 - r
+                r = st[2](-1 - r)
             return r
     else:
         def predict(x):
             """Predicted value for one row of features."""
-            if x is not checked[0]:
-                check_features(x, n_features, features)
-                checked[0] = x
-            kernel(a, b, c, d, x)
-            return work[n_features] / div
+            if x is not st[0]:
+                st[0] = st[1](x)
+            kernel(0, b, c, x)
+            return work[st[3]] / st[5]
     return predict, scores
 
 
-def _bind_quantised(n_features, kind, n_outputs, n_trees, leaf_shift, kernel, a, b, c, d,
-                    work, settle, q):
+def _bind_quantised(n_features, kind, n_outputs, n_trees, leaf_shift, kernel, b, c, work,
+                    sums, settle, q):
     predict16, scores16 = bind(n_features, FEATURES_I16, kind, n_outputs, n_trees, leaf_shift,
-                               kernel, a, b, c, d, work, settle)
+                               kernel, b, c, work, sums, settle)
 
     def predict(x):
         return predict16(q(x))

@@ -71,7 +71,7 @@ def time_calls(predict, rows, repeats, rounds=3):
     """Median and min microseconds per predict(x) over the rows, minus the cost of an empty
     loop of the same length. Each row is timed `rounds` times (`repeats` calls each) and its
     best round kept, so an interrupt or a busy host does not set a row's figure.
-    Returns (median, min, n_rows)."""
+    Returns (median, min, n_rows, max): max is the worst row's figure."""
     per_row = []
     for x in rows:
         best = None
@@ -90,9 +90,9 @@ def time_calls(predict, rows, repeats, rounds=3):
             best = us if best is None or us < best else best
         per_row.append(best)
     if not per_row:
-        return 0.0, 0.0, 0
+        return 0.0, 0.0, 0, 0.0
     per_row.sort()
-    return per_row[len(per_row) // 2], per_row[0], len(per_row)
+    return per_row[len(per_row) // 2], per_row[0], len(per_row), per_row[-1]
 
 
 def bench(model, x_path, max_rows, repeats):

@@ -36,8 +36,9 @@ _LAYOUT_NAMES = ("small", "large", "tiny")
 # (feature, root, child) widths in bytes.
 _WIDTHS = ((1, 2, 2), (2, 4, 4), (1, 2, 1))
 # Layout table slots (see emltrees_kernels): section i's byte offset goes to h[_SECTIONS[i]].
+# The table is the head of the work buffer; cells 24 .. 27 are the Thumb walker's scratch.
 _SECTIONS = (4, 5, 6, 7, 8, 9, 15, 16, 19)
-_LAYOUT_TABLE = 24
+_LAYOUT_TABLE = 28
 # What trees/quantise.py writes for learned int16 scales: |offset| <= 2**29 and |shift| <= 120
 # keep emlab_quant's 32-bit arithmetic exact.
 _QUANT_OFFSET = 1 << 29
@@ -80,7 +81,9 @@ class Trees(emlab_common.Model):
         self.n_nodes = n_nodes
         self.n_leaves = n_leaves
         self._blob = blob
-        h = array.array("i", [0] * _LAYOUT_TABLE)
+        # One buffer: the layout table, then keys[n_features], sums[n_outputs] and the leaf
+        # reached per tree[n_trees]; the kernels take it as one argument.
+        h = array.array("i", [0] * (_LAYOUT_TABLE + n_features + n_outputs + n_trees))
         h[0] = n_trees
         h[1] = n_nodes
         h[2] = n_outputs
@@ -90,8 +93,8 @@ class Trees(emlab_common.Model):
                                                n_leaves, n_cells, dense)):
             h[_SECTIONS[i]] = off
             off += _align4(size)
-        h[10] = 0
-        h[11] = n_features
+        h[10] = _LAYOUT_TABLE
+        h[11] = _LAYOUT_TABLE + n_features
         h[12] = n_leaves
         h[13] = 0 if features == FEATURES_F32 else 1
         h[17] = n_cells
@@ -134,17 +137,16 @@ class Trees(emlab_common.Model):
             raise ModelFileError("this runtime has no %s kernel (it was built for another "
                                  "model file layout): deploy this model to get it" % name)
         quant = None
-        if features == FEATURES_Q16:
+        if features == FEATURES_Q16 and not getattr(_k, "THUMB", False):
+            # The Thumb walker quantises float32 rows itself; the others get int16 rows.
             quant = memoryview(blob)[h[19]:]
-        work = array.array("i", [0] * (n_features + n_outputs + n_trees))
-        self._work = work
         settle = None
         if ties_path:
-            settle = emlab_common.tie_resolver(ties_path, n_features, n_outputs, n_trees,
-                                               n_leaves, work)
+            settle = emlab_common.tie_resolver(ties_path, n_outputs, n_trees, n_leaves, h,
+                                               h[11] + n_outputs)
         predict, scores = emlab_common.bind(
-            n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, 0, work, blob,
-            h, work, settle, quant)
+            n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, h, blob, h,
+            h[11], settle, quant)
         emlab_common.Model.__init__(self, n_features, features, kind, n_outputs, n_trees,
                                     leaf_shift, predict, scores, dense)
 
@@ -211,7 +213,7 @@ def _check_work_heap(header):
     # device's whole heap cannot be a model meant for it. Below that, a MemoryError stays a
     # MemoryError (the host resets a fragmented heap and retries).
     import gc
-    need = 4 * (header[5] + header[6] + header[7]) + 4 * header[5]
+    need = 4 * (_LAYOUT_TABLE + header[5] + header[6] + header[7]) + 4 * header[5]
     heap = gc.mem_free() + gc.mem_alloc()
     if need > heap:
         raise ModelFileError("model file asks for %d features, %d outputs and %d trees: %d "

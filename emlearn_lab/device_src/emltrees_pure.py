@@ -37,8 +37,10 @@ def _child(m, h, side, n, layout):
     return n + c if c < h[18] else h[1] + c - h[18]
 
 
-def forest(n, w, m, h, x):
-    """Every layout: h[20] = layout | features << 2 | dense leaves << 4 (see emltrees.py)."""
+def forest(n, w, m, x):
+    """Every layout: h[20] = layout | features << 2 | dense leaves << 4 (see emltrees.py).
+    w is the work buffer, headed by the layout table h."""
+    h = w
     layout, thr16, dense = h[20] & 3, (h[20] >> 2) & 3, h[20] >> 4
     _keys(x, w, h)
     nt, nn, no = h[0], h[1], h[2]

@@ -149,8 +149,8 @@ def inline_source(model: TreeModel, max_nodes_per_function: int = MAX_NODES_PER_
     out += ["", "", "def load(ties_path=None):",
             "    \"\"\"The model; ties_path: exact near-tie settling (forest classifiers).\"\"\"",
             "    if ties_path:",
-            f"        _SETTLE[0] = emlab_common.tie_resolver(ties_path, {nf}, {no}, {nt}, "
-            f"{model.n_leaves}, _WORK)",
+            f"        _SETTLE[0] = emlab_common.tie_resolver(ties_path, {no}, {nt}, "
+            f"{model.n_leaves}, _WORK, {nf + no})",
             f"        _WORK[{margin_cell}] = {model.tie_margin}"]
     if quant:
         out += [f"    _QF[0] = emlab_common.quantiser({nf}, _Q)"]
