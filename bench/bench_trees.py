@@ -41,9 +41,10 @@ HERE = Path(__file__).parent
 X_PATH = "bench_x.bin"
 
 
-def contenders(clf, model, target, peers_py: bool = True):
+def contenders(clf, model, target, peers_py: bool = True, peers: bool = True):
     """(name -> (files {device path: bytes}, module, factory code defining P, input as list?),
-    helper files every contender uses, not counted in its bytes)"""
+    helper files every contender uses, not counted in its bytes). peers=False: ours only
+    (the smoke run in tests, without the bench extra's packages)."""
     notes = []
     # The loadable form as deploy builds it: runtime, the kernels module with the walker for
     # this model file's layout, the model file, the soft-float module and the tie file.
@@ -59,6 +60,8 @@ def contenders(clf, model, target, peers_py: bool = True):
         {"emlab_common.mpy": runtime["emlab_common.mpy"], "bench_inline.mpy": inline_mpy,
          **ties}, "bench_inline",
         "import bench_inline\nP = bench_inline.load('bench_model.ties').predict", False)
+    if not peers:
+        return out, tools
 
     import m2cgen
     m2c = m2cgen.export_to_python(clf).encode()
@@ -139,7 +142,7 @@ def _compressed_rows(dev, clf, X_train, X_rows, repeats):
 
 def run(device: str, repeats_ours: int | None, repeats_peers: int | None,
         passes: int | None = None, rows: int | None = None, peers_py: bool | None = None,
-        compressed: bool = True) -> dict:
+        compressed: bool = True, peers: bool = True) -> dict:
     X_train, X_test, y_train, y_test = _data()
     clf = RandomForestClassifier(n_estimators=10, max_leaf_nodes=100, random_state=1)
     clf.fit(X_train, y_train)
@@ -164,7 +167,7 @@ def run(device: str, repeats_ours: int | None, repeats_peers: int | None,
                        device=f"{dev!r} [{target}] {dev.info['version']}")
         dev.write_file("bench_driver.py", (HERE / "device_driver.py").read_bytes())
         dev.write_file(X_PATH, X_rows.astype("<f4").tobytes())
-        entries, tools = contenders(clf, model, target, peers_py=peers_py)
+        entries, tools = contenders(clf, model, target, peers_py=peers_py, peers=peers)
         for path, data in tools.items():
             dev.write_file(path, data)
 
@@ -218,20 +221,22 @@ def run(device: str, repeats_ours: int | None, repeats_peers: int | None,
                   f"{row['bytes_on_device']:7d} B  ram {row['ram_bytes']:7d} B  "
                   f"load {_fmt(row['load_us'], per_us, 0):>12s}  agree "
                   f"{_agreement(row)}", flush=True)
-    import os
-    import tempfile
+    if peers:
+        import os
+        import tempfile
 
-    import emlearn
-    # emlearn compiles its C model into ./tmp of the working directory: keep that out of ours.
-    with tempfile.TemporaryDirectory(prefix="emlab-emlearn-") as scratch:
-        cwd = os.getcwd()
-        os.chdir(scratch)
-        try:
-            em = emlearn.convert(clf, method="loadable")
-            results["emlearn_host_agreement"] = float(np.mean(
-                em.predict(X_rows.astype(np.float32)) == expected))
-        finally:
-            os.chdir(cwd)
+        import emlearn
+        # emlearn compiles its C model into ./tmp of the working directory: keep that out
+        # of ours.
+        with tempfile.TemporaryDirectory(prefix="emlab-emlearn-") as scratch:
+            cwd = os.getcwd()
+            os.chdir(scratch)
+            try:
+                em = emlearn.convert(clf, method="loadable")
+                results["emlearn_host_agreement"] = float(np.mean(
+                    em.predict(X_rows.astype(np.float32)) == expected))
+            finally:
+                os.chdir(cwd)
     return results
 
 
@@ -300,11 +305,16 @@ def main(argv=None) -> int:
                         help="also the peers' .py sources (default: not on emulated boards)")
     parser.add_argument("--no-compressed", dest="compressed", action="store_false",
                         help="skip the int16 compressed forest")
+    parser.add_argument("--no-peers", dest="peers", action="store_false",
+                        help="ours only: no m2cgen, everywhereml or emlearn (needs no bench "
+                        "extra; the tests' smoke run)")
+    parser.add_argument("--out", default=str(HERE / "results"),
+                        help="directory for the result files (default bench/results)")
     args = parser.parse_args(argv)
     results = run(args.device, args.repeats, args.repeats_peers, args.passes, args.rows,
-                  args.peers_py, args.compressed)
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
+                  args.peers_py, args.compressed, args.peers)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     stem = "trees_digits"
     if results["instructions_per_us"] is not None:
         stem += "_" + args.device.split(":", 1)[-1]
@@ -313,10 +323,11 @@ def main(argv=None) -> int:
             f"{results['instructions_per_us']:g})" if results["instructions_per_us"]
             else "microseconds per predict")
     md = (f"Device: {results['device']}\nHost: {results['host']}, Python {results['python']}\n"
-          f"{results['test_rows']} test rows; figures in {unit}.\n\n"
-          + table(results) + f"\n\nemlearn {__import__('emlearn').__version__} (stock C export, "
-          f"host): {results['emlearn_host_agreement']:.2%} agreement with scikit-learn on the "
-          "same rows.\n")
+          f"{results['test_rows']} test rows; figures in {unit}.\n\n" + table(results) + "\n")
+    if "emlearn_host_agreement" in results:
+        md += (f"\nemlearn {__import__('emlearn').__version__} (stock C export, host): "
+               f"{results['emlearn_host_agreement']:.2%} agreement with scikit-learn on the "
+               "same rows.\n")
     (out / f"{stem}.md").write_text(md)
     print(md)
     return 0

@@ -1,0 +1,32 @@
+"""Benches stay runnable from a fresh clone: a smoke run with few rows, results to a temporary
+directory (the committed bench/results stay as measured)."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.device, pytest.mark.slow]
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def test_bench_trees_runs_on_the_virtual_device(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    sys.modules.pop("bench_trees", None)
+    import bench_trees
+    assert bench_trees.main(["--rows", "6", "--repeats", "3", "--passes", "1", "--no-peers",
+                             "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "trees_digits.json").read_text())
+    names = [row["name"] for row in results["rows"]]
+    assert names == ["emlearn_lab loadable", "emlearn_lab inline",
+                     "emlearn_lab int16 compressed loadable",
+                     "emlearn_lab int16 compressed inline"]
+    for row in results["rows"]:
+        agreement = row["agreement_with_sklearn"]
+        if agreement is None:                       # compressed: its own host reference
+            agreement = row["agreement_with_host_reference"]
+        assert agreement == 1.0, row["name"]
+        assert 0 < row["us_per_predict_min"] <= row["us_per_predict_median"] \
+            <= row["us_per_predict_worst"]
+    assert "| emlearn_lab loadable |" in (tmp_path / "trees_digits.md").read_text()
