@@ -51,8 +51,8 @@ def block_round(n: int, block: int) -> int:
 def runtime_hash(networks: bool = False) -> str:
     """Hash of everything the fixed costs depend on: for trees their device sources (not the
     network runtime, emlnet*) and the inline generator; with ``networks``, the network
-    runtime's sources (emlnet*, emlab_common) and the network file writer. Trees also hash
-    the Thumb walker's generator (the walker ARM cores run)."""
+    runtime's sources (emlnet*, emlab_common) and the network file writer. Both also hash
+    the generators of the Thumb machine code ARM cores run instead of viper."""
     digest = hashlib.sha256()
     src = resources.files("emlearn_lab.device_src")
     for name in sorted(p.name for p in src.iterdir() if p.name.endswith((".py", ".tmpl"))):
@@ -61,8 +61,9 @@ def runtime_hash(networks: bool = False) -> str:
         if _is_net_source(name) != networks and not (networks and name == "emlab_common.py"):
             continue
         digest.update(name.encode() + b"\0" + src.joinpath(name).read_bytes() + b"\0")
-    extras = [("nets", "netfile.py")] if networks else [("trees", "inline.py"),
-                                                        ("device", "thumb_walker.py")]
+    extras = ([("nets", "netfile.py"), ("device", "thumb_net.py")] if networks
+              else [("trees", "inline.py"), ("device", "thumb_walker.py")])
+    extras.append(("device", "thumb_asm.py"))
     for package, name in extras:
         digest.update(resources.files("emlearn_lab." + package).joinpath(name).read_bytes())
     return digest.hexdigest()[:16]

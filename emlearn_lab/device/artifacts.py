@@ -100,8 +100,9 @@ def runtime_bundle(target: Target, model, name: str, layout: str | None = None) 
 
 
 def net_bundle(target: Target, model, name: str) -> Bundle:
-    """Networks: the network runtime + the network file. int8 weights run in the viper kernel
-    (its bytecode twin where the port has no native code); float32 weights in bytecode."""
+    """Networks: the network runtime + the network file. int8 weights run in the native
+    kernel (Thumb machine code on ARM cores, viper elsewhere; its bytecode twin where the port
+    has no native code); float32 weights in bytecode."""
     from ..nets.netfile import to_bytes
     notes: list = []
     model_path = name + ".emn"
@@ -113,7 +114,9 @@ def net_bundle(target: Target, model, name: str) -> Bundle:
         files.append(module_artifact("emlnet_pure", target, False, notes))
         if target.arch is not None:
             try:
-                files.append(module_artifact("emlnet_kernels", target, True, notes))
+                from .kernels import net_kernels_source
+                files.append(module_artifact("emlnet_kernels", target, True, notes,
+                                             source=net_kernels_source(target.arch)))
                 native = True
             except BuildError as e:
                 notes.append(f"native kernel unavailable ({str(e).splitlines()[0]})")

@@ -9,9 +9,10 @@ import re
 from string import Template
 
 from .artifacts import device_source
+from .thumb_net import thumb_net_source
 from .thumb_walker import THUMB_ARCHS, thumb_walker_source
 
-__all__ = ["kernels_source", "walker_source", "KERNEL_NAME"]
+__all__ = ["kernels_source", "walker_source", "net_kernels_source", "KERNEL_NAME"]
 
 KERNEL_NAME = re.compile(r"^forest_(small|large|tiny)(16|32)([sd])$")
 _CHILD = {"small": "ptr16", "large": "ptr32", "tiny": "ptr8"}
@@ -55,3 +56,11 @@ def kernels_source(names, arch: str | None = None) -> str:
         parts.append("\n# Thumb walkers: they quantise float32 rows themselves.\nTHUMB = True\n")
     parts += ["\n\n" + walker_source(n, arch) for n in sorted(set(names))]
     return "".join(parts)
+
+
+def net_kernels_source(arch: str | None = None) -> str:
+    """The int8 network kernel module (``net8``) for the core ``arch``: Thumb machine code on
+    ARM cores (thumb_net.py), else device_src/emlnet_kernels.py (viper)."""
+    if arch in THUMB_ARCHS:
+        return thumb_net_source()
+    return device_source("emlnet_kernels.py")

@@ -8,12 +8,18 @@ same validated model file (``emltrees.load`` runs the same checks first), with t
 32-bit integer steps: the same keys, leaves, sums, first-maximum argmax and near-tie flag.
 
 Only Thumb-1 instructions (ARMv6-M), so one source serves the M0 and the M3/M4/M7. The
-assembler has no register-offset loads, so those are written as ``data(2, ...)`` halfwords.
+assembler has no register-offset loads, so those are raw halfwords (thumb_asm.py).
 
 Calling convention (emlab_common.bind): ``forest_NAME(0, w, blob, x)``: r1 = the work buffer
 (array('i'): the layout table of emltrees.py, then keys, sums, leaf per tree), r2 = the model
 blob, r3 = the row's buffer. Returns the class index, or -1 - best on a near tie.
 """
+
+from .thumb_asm import ldr as _ldr
+from .thumb_asm import ldrb as _ldrb
+from .thumb_asm import ldrh as _ldrh
+from .thumb_asm import ldrsb as _ldrsb
+from .thumb_asm import str_ as _str
 
 __all__ = ["thumb_walker_source", "THUMB_ARCHS"]
 
@@ -26,27 +32,6 @@ _T, _BLOB, _ROOTS, _OUT = 24, 25, 26, 27
 _KEYS = 28
 
 
-def _rr(op: int, rt: int, rn: int, rm: int) -> str:
-    """A register-offset load/store (Thumb format 7/8) as a raw halfword."""
-    return f"data(2, {op | (rm << 6) | (rn << 3) | rt:#06x})"
-
-
-def _ldr(rt, rn, rm):
-    return _rr(0x5800, rt, rn, rm)
-
-
-def _ldrh(rt, rn, rm):
-    return _rr(0x5A00, rt, rn, rm)
-
-
-def _ldrb(rt, rn, rm):
-    return _rr(0x5C00, rt, rn, rm)
-
-
-def _str(rt, rn, rm):
-    return _rr(0x5000, rt, rn, rm)
-
-
 def _load(width: int, rt: int, base: int, index: int, scratch: int) -> list:
     """rt = base[index] for a `width`-byte unsigned item (index in a register)."""
     if width == 1:
@@ -54,10 +39,6 @@ def _load(width: int, rt: int, base: int, index: int, scratch: int) -> list:
     shift = {2: 1, 4: 2}[width]
     op = _ldrh if width == 2 else _ldr
     return [f"lsl(r{scratch}, r{index}, {shift})", op(rt, base, scratch)]
-
-
-def _ldrsb(rt, rn, rm):
-    return _rr(0x5600, rt, rn, rm)
 
 
 def _quantise(h) -> list:
