@@ -62,7 +62,8 @@ def runtime_hash(networks: bool = False) -> str:
             continue
         digest.update(name.encode() + b"\0" + src.joinpath(name).read_bytes() + b"\0")
     extras = ([("nets", "netfile.py"), ("device", "thumb_net.py")] if networks
-              else [("trees", "inline.py"), ("device", "thumb_walker.py")])
+              else [("trees", "inline.py"), ("device", "thumb_walker.py"),
+                    ("device", "rv32_walker.py")])
     extras.append(("device", "thumb_asm.py"))
     for package, name in extras:
         digest.update(resources.files("emlearn_lab." + package).joinpath(name).read_bytes())

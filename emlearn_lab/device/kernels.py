@@ -9,6 +9,7 @@ import re
 from string import Template
 
 from .artifacts import device_source
+from .rv32_walker import RV32_ARCHS, rv32_walker_source
 from .thumb_net import thumb_net_source
 from .thumb_walker import THUMB_ARCHS, thumb_walker_source
 
@@ -29,14 +30,15 @@ def _template() -> tuple:
 def walker_source(name: str, arch: str | None = None) -> str:
     """Source of one walker, e.g. ``forest_tiny16d`` (tiny layout, uint16 thresholds, dense
     uint8 leaves); see trees.modelfile.kernel_name. On ARM cores (``arch`` one of
-    THUMB_ARCHS) the walker is Thumb machine code (thumb_walker.py), elsewhere viper."""
+    THUMB_ARCHS) the walker is Thumb machine code (thumb_walker.py), on RV32IMC RISC-V code
+    (rv32_walker.py), elsewhere viper."""
     m = KERNEL_NAME.match(name)
     if not m:
         raise ValueError(f"unknown kernel name {name!r}")
     layout, bits, leaves = m.groups()
-    if arch in THUMB_ARCHS:
-        return thumb_walker_source(name[len("forest_"):], *_WIDTHS[layout], int(bits) // 8,
-                                   leaves == "d")
+    if arch in THUMB_ARCHS or arch in RV32_ARCHS:
+        source = thumb_walker_source if arch in THUMB_ARCHS else rv32_walker_source
+        return source(name[len("forest_"):], *_WIDTHS[layout], int(bits) // 8, leaves == "d")
     body, blocks = _template()
     mode = "dense" if leaves == "d" else "sparse"
     return Template(body).substitute(

@@ -1,0 +1,121 @@
+"""The tree walker in RISC-V machine code, for RV32IMC cores (ESP32-C3/C6, CH32V, ...).
+
+The RISC-V twin of thumb_walker.py, for MicroPython's inline assembler
+(``@micropython.asm_rv32``): the same steps on the same validated model file, so the same
+keys, leaves, sums, first-maximum argmax and near-tie flag as the viper walker of
+``emltrees_forest.tmpl``. Base RV32I plus ``mul`` (M) for dense leaves; the assembler ends the
+function with ``c.jr ra`` (C). It only uses caller-saved registers (a0-a7, t0-t6), so it keeps no
+stack frame. Learned-scale int16 models are quantised by emlab_quant before the call (this
+walker takes int16 rows; h[13] is 0 or 1 here).
+
+Calling convention (emlab_common.bind): ``forest_NAME(0, w, blob, x)``: a1 = the work buffer
+(the layout table of emltrees.py, then keys, sums, leaf per tree), a2 = the model blob, a3 =
+the row's buffer. Returns the class index, or -1 - best on a near tie.
+"""
+
+__all__ = ["rv32_walker_source", "RV32_ARCHS"]
+
+RV32_ARCHS = frozenset({"rv32imc"})
+
+_BLOB = 25          # the scratch cell of the layout table that keeps the blob's address
+
+
+def _load(width: int, rd: str, base: str, index: str) -> list:
+    """rd = base[index], a `width`-byte unsigned item (index in a register; rd is scratch)."""
+    op = {1: "lbu", 2: "lhu", 4: "lw"}[width]
+    shift = {1: [], 2: [f"slli({rd}, {index}, 1)"], 4: [f"slli({rd}, {index}, 2)"]}[width]
+    src = rd if shift else index
+    return shift + [f"add({rd}, {base}, {src})", f"{op}({rd}, 0({rd}))"]
+
+
+def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes: int,
+                       thr_bytes: int, dense: bool) -> str:
+    """Source of ``forest_<name>`` for one model file layout (see kernels.walker_source)."""
+    h = lambda i: 4 * i          # noqa: E731  byte offset of layout table cell i
+    c = ["sw(a2, %d(a1))" % h(_BLOB)]
+    # -- keys: float32 -> order-preserving uint32; int16 -> x ^ 0x8000 ---------------------
+    c += ["lw(t0, %d(a1))" % h(10), "slli(t0, t0, 2)", "add(t0, t0, a1)",     # keys
+          "lw(t1, %d(a1))" % h(3)]                                            # n_features
+    if thr_bytes == 4:
+        c += ["slli(t1, t1, 2)", "li(t2, 1)", "slli(t2, t2, 31)",
+              "label(KEYS)", "addi(t1, t1, -4)", "blt(t1, zero, KEYS_DONE)",
+              "add(t3, a3, t1)", "lw(t4, 0(t3))", "srai(t5, t4, 31)", "or_(t5, t5, t2)",
+              "xor(t4, t4, t5)", "add(t3, t0, t1)", "sw(t4, 0(t3))", "jal(zero, KEYS)"]
+    else:
+        c += ["slli(t1, t1, 1)", "li(t2, 32768)",
+              "label(KEYS)", "addi(t1, t1, -2)", "blt(t1, zero, KEYS_DONE)",
+              "add(t3, a3, t1)", "lhu(t4, 0(t3))", "xor(t4, t4, t2)",
+              "slli(t5, t1, 1)", "add(t5, t5, t0)", "sw(t4, 0(t5))", "jal(zero, KEYS)"]
+    c += ["label(KEYS_DONE)"]
+    # -- sums = 0 ----------------------------------------------------------------------------
+    c += ["lw(a4, %d(a1))" % h(11), "slli(a4, a4, 2)", "add(a4, a4, a1)",     # acc
+          "lw(t1, %d(a1))" % h(2), "slli(t1, t1, 2)", "add(t3, a4, t1)",      # t3 = &acc[no]
+          "label(ZERO)", "addi(t1, t1, -4)", "blt(t1, zero, ZERO_DONE)",
+          "add(t0, a4, t1)", "sw(zero, 0(t0))", "jal(zero, ZERO)", "label(ZERO_DONE)"]
+    # -- walk every tree: a0 n, a4 feature, a5 keys, a6 thresholds, a7 left, t6 right,
+    #    t5 child base, a3 t, a2 n_trees, t2 n_nodes, t4 roots, t3 leaf per tree -----------
+    c += ["lw(a4, %d(a1))" % h(5), "add(a4, a4, a2)",
+          "lw(a5, %d(a1))" % h(10), "slli(a5, a5, 2)", "add(a5, a5, a1)",
+          "lw(a6, %d(a1))" % h(6), "add(a6, a6, a2)",
+          "lw(a7, %d(a1))" % h(7), "add(a7, a7, a2)",
+          "lw(t6, %d(a1))" % h(8), "add(t6, t6, a2)",
+          "lw(t4, %d(a1))" % h(4), "add(t4, t4, a2)",
+          "lw(t5, %d(a1))" % h(18), "lw(t2, %d(a1))" % h(1), "lw(a2, %d(a1))" % h(0),
+          "li(a3, 0)",
+          "label(TREE)", "bge(a3, a2, TREES_DONE)"]
+    c += _load(root_bytes, "a0", "t4", "a3")
+    c += ["bgeu(a0, t2, ROOT_LEAF)",
+          "label(VISIT)"]
+    c += _load(feat_bytes, "t0", "a4", "a0")
+    c += ["slli(t0, t0, 2)", "add(t0, a5, t0)", "lw(t0, 0(t0))"]           # key[feature[n]]
+    c += _load(thr_bytes, "t1", "a6", "a0")                                 # threshold[n]
+    c += ["bltu(t1, t0, GO_RIGHT)"]
+    c += _load(child_bytes, "t1", "a7", "a0")
+    c += ["jal(zero, CHILD)", "label(GO_RIGHT)"]
+    c += _load(child_bytes, "t1", "t6", "a0")
+    c += ["label(CHILD)", "bgeu(t1, t5, LEAF)", "add(a0, a0, t1)", "jal(zero, VISIT)",
+          "label(ROOT_LEAF)", "sub(a0, a0, t2)", "jal(zero, STORE)",
+          "label(LEAF)", "sub(a0, t1, t5)",
+          "label(STORE)", "slli(t0, a3, 2)", "add(t0, t3, t0)", "sw(a0, 0(t0))",
+          "addi(a3, a3, 1)", "jal(zero, TREE)",
+          "label(TREES_DONE)"]
+    # -- add each tree's leaf to the sums: a4 acc, t3 next leaf cell, t6 its end -------------
+    c += ["lw(a4, %d(a1))" % h(11), "slli(a4, a4, 2)", "add(a4, a4, a1)",
+          "slli(t6, a2, 2)", "add(t6, t6, t3)",
+          "lw(a5, %d(a1))" % h(_BLOB), "lw(a7, %d(a1))" % h(16), "add(a7, a7, a5)",
+          "lw(a2, %d(a1))" % h(2)]                                          # a2 = no
+    if dense:
+        c += ["slli(t2, a2, 2)",
+              "label(LEAF_NEXT)", "bgeu(t3, t6, SUMS_DONE)",
+              "lw(t0, 0(t3))", "addi(t3, t3, 4)", "mul(t0, t0, a2)", "add(t0, a7, t0)",
+              "li(t1, 0)",
+              "label(CELL)", "bgeu(t1, t2, LEAF_NEXT)",
+              "lbu(t5, 0(t0))", "addi(t0, t0, 1)", "add(a3, a4, t1)", "lw(a5, 0(a3))",
+              "add(a5, a5, t5)", "sw(a5, 0(a3))", "addi(t1, t1, 4)", "jal(zero, CELL)"]
+    else:
+        c += ["lw(a6, %d(a1))" % h(15), "add(a6, a6, a5)",                  # classes
+              "lw(t4, %d(a1))" % h(9), "add(t4, t4, a5)",                   # leaf starts
+              "label(LEAF_NEXT)", "bgeu(t3, t6, SUMS_DONE)",
+              "lw(t0, 0(t3))", "addi(t3, t3, 4)", "slli(t0, t0, 2)", "add(t0, t4, t0)",
+              "lw(t1, 0(t0))", "lw(t2, 4(t0))",                             # cells j .. e
+              "label(CELL)", "bgeu(t1, t2, LEAF_NEXT)",
+              "slli(t0, t1, 1)", "add(t0, a6, t0)", "lhu(t0, 0(t0))",       # class
+              "slli(t0, t0, 2)", "add(t0, a4, t0)",
+              "slli(t5, t1, 2)", "add(t5, a7, t5)", "lw(t5, 0(t5))",        # value
+              "lw(a3, 0(t0))", "add(a3, a3, t5)", "sw(a3, 0(t0))",
+              "addi(t1, t1, 1)", "jal(zero, CELL)"]
+    # -- first maximum, then the near-tie flag -----------------------------------------------
+    c += ["label(SUMS_DONE)", "slli(a2, a2, 2)",
+          "li(a0, 0)", "lw(a3, 0(a4))", "li(t0, 4)",
+          "label(MAX)", "bgeu(t0, a2, MAX_DONE)", "add(t1, a4, t0)", "lw(t1, 0(t1))",
+          "bge(a3, t1, MAX_NEXT)", "mv(a3, t1)", "mv(a0, t0)",
+          "label(MAX_NEXT)", "addi(t0, t0, 4)", "jal(zero, MAX)",
+          "label(MAX_DONE)", "lw(t2, %d(a1))" % h(14), "beq(t2, zero, BEST)", "li(t0, 0)",
+          "label(TIE)", "bgeu(t0, a2, BEST)", "beq(t0, a0, TIE_NEXT)",
+          "add(t1, a4, t0)", "lw(t1, 0(t1))", "sub(t1, a3, t1)", "bge(t2, t1, NEAR)",
+          "label(TIE_NEXT)", "addi(t0, t0, 4)", "jal(zero, TIE)",
+          "label(NEAR)", "srli(a0, a0, 2)", "xori(a0, a0, -1)", "jal(zero, END)",
+          "label(BEST)", "srli(a0, a0, 2)",
+          "label(END)"]
+    body = "\n".join("    " + line for line in c)
+    return f"@micropython.asm_rv32\ndef forest_{name}(a0, a1, a2, a3) -> int:\n{body}\n"
