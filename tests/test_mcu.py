@@ -399,7 +399,18 @@ def test_pipeline_exact_on_the_core(board):
 def test_every_walker_exact_on_the_core(board, tree_cases):
     """Each of the twelve walkers (three node layouts x float32/int16 thresholds x sparse/dense
     leaves) walks its model file exactly as the host: the Thumb machine code on the Cortex-M0
-    (the M3/M4 run the same Thumb-1 code), viper on RISC-V. Scores compared bit for bit."""
+    (the M3/M4 run the same Thumb-1 code), the RISC-V machine code on rv32imc. Scores compared
+    bit for bit."""
+    _every_walker_exact(board, tree_cases)
+
+
+@pytest.mark.device
+def test_every_walker_exact_on_the_virtual_device(device, tree_cases):
+    """The same for the viper walkers (x64 here; Xtensa and other cores run them too)."""
+    _every_walker_exact(device, tree_cases)
+
+
+def _every_walker_exact(board, tree_cases):
     from emlearn_lab.build import compile_source
     from emlearn_lab.device.deploy import _HELPERS, _run_rows
     from emlearn_lab.device.kernels import kernels_source
