@@ -272,17 +272,18 @@ def table(results: dict) -> str:
         head = ("| contender | instructions/predict median | min | worst row | x loadable | "
                 "bytes on device | RAM delta (B) | load (instructions) | agreement |")
     lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    def cell(us, digits=2):
+        return _fmt(us, per_us, digits).replace(" us", "")
+
     for r in rows:
-        lines.append(f"| {r['name']} | {_fmt(r['us_per_predict_median'], per_us).replace(' us', '')}"
-                     f" | {_fmt(r['us_per_predict_min'], per_us).replace(' us', '')} | "
-                     f"{_fmt(r['us_per_predict_worst'], per_us).replace(' us', '')} | "
+        lines.append(f"| {r['name']} | {cell(r['us_per_predict_median'])} | "
+                     f"{cell(r['us_per_predict_min'])} | {cell(r['us_per_predict_worst'])} | "
                      f"{r['us_per_predict_median'] / loadable:.1f} | {r['bytes_on_device']} | "
-                     f"{r['ram_bytes']} | {_fmt(r['load_us'], per_us, 0).replace(' us', '')} | "
-                     f"{_agreement(r)} |")
+                     f"{r['ram_bytes']} | {cell(r['load_us'], 0)} | {_agreement(r)} |")
     if per_us is not None and "cortex-m3" in results["device"]:
         name, ins, agree = NATMOD_CORTEX_M3
-        lines.append(f"| {name} | 3 380 | — | — | {ins / (loadable * per_us):.1f} | — | — | — | "
-                     f"{agree} (899 rows) |")
+        lines.append(f"| {name} | 3 380 | — | — | {ins / (loadable * per_us):.1f} | — | — | "
+                     f"— | {agree} (899 rows) |")
     return "\n".join(lines)
 
 
