@@ -55,7 +55,8 @@ def contenders(clf, model, target, peers_py: bool = True, peers: bool = True):
     out["emlearn_lab loadable"] = (
         runtime, "emltrees",
         "import emltrees\nP = emltrees.load('bench_model.eml', 'bench_model.ties').predict", False)
-    inline_mpy = compile_source(inline_source(model), "bench_inline.py", target, native=True)
+    inline_mpy = compile_source(inline_source(model, arch=target.arch), "bench_inline.py", target,
+                                native=True)
     out["emlearn_lab inline"] = (
         {"emlab_common.mpy": runtime["emlab_common.mpy"], "bench_inline.mpy": inline_mpy,
          **ties}, "bench_inline",

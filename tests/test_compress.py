@@ -58,6 +58,31 @@ def test_quantiser_is_floor_of_power_of_two_scale():
     assert np.all(np.abs(q.offset) <= 2**29)
 
 
+def test_learned_int16_thresholds_as_float32_keys(forest):
+    """The machine-code inline form (trees/inline_thumb.py) never quantises a row: each node's
+    int16 test q(x) <= t becomes key(x) <= K on the float32's key. Both must agree on every
+    float32, NaNs of both signs (the device saturates them by sign) and values one ulp
+    around each quantiser step included."""
+    from emlearn_lab.trees.inline_thumb import threshold_keys
+    from emlearn_lab.trees.keys import float32_keys
+    clf, X_train, _, _ = forest
+    model = eml.compress(clf, features="int16", X_calib=X_train)
+    K = threshold_keys(model)
+    f, t = model.feature.astype(int), model.threshold.astype(np.int64) - 32768
+    quant = model.quantiser
+    x = _adversarial_floats()
+    steps = ((t[:, None] + quant.offset[f][:, None] + np.arange(-1, 3)[None, :])
+             * 2.0 ** -quant.shift[f][:, None]).astype(np.float32)
+    for node in range(0, model.n_nodes, max(1, model.n_nodes // 60)):
+        v = np.concatenate([x, steps[node], np.nextafter(steps[node], np.float32(np.inf)),
+                            np.nextafter(steps[node], np.float32(-np.inf)),
+                            np.array([np.nan, -np.nan], np.float32)])
+        X = np.zeros((len(v), model.n_features), np.float32)
+        X[:, f[node]] = v
+        q = quant.transform(np.where(np.isnan(X), np.copysign(np.inf, X), X))[:, f[node]]
+        np.testing.assert_array_equal(float32_keys(v) <= K[node], q <= t[node])
+
+
 def test_quantiser_rejects_bad_calibration():
     with pytest.raises(eml.InputError, match="NaN"):
         fit_quantiser(np.array([[1.0], [np.nan]]))

@@ -395,6 +395,36 @@ def test_pipeline_exact_on_the_core(board):
 
 
 @on_boards
+@pytest.mark.parametrize("case", ["rf", "rf-regressor", "extratrees", "compressed-votes",
+                                  "compressed-int16", "compressed-regressor", "two-functions"])
+@pytest.mark.parametrize("board", ["cortex-m3", "cortex-m4f"], indirect=True)
+def test_thumb_inline_exact_on_the_core(board, tree_cases, case):
+    """float32 rows in the inline form are Thumb-2 machine code on ARMv7-M cores
+    (trees/inline_thumb.py: raw float bits compared against each threshold, signed or unsigned
+    by its sign; learned int16 thresholds turned into float32 ones): every row, including ±0,
+    subnormals, ±3.4e38 and values one ulp beside the thresholds and quantiser steps, gives
+    the host's exact scores. "two-functions": more decision nodes than one
+    machine-code function takes (MAX_NODES_PER_FUNCTION), so predict chains two."""
+    from emlearn_lab.trees.inline import MAX_NODES_PER_FUNCTION, inline_source
+    if case == "two-functions":
+        X_train, X_test, _, _ = _edge_data()
+        noise = np.random.default_rng(3).integers(0, 3, len(X_train))   # trees grow full
+        with np.errstate(over="ignore", invalid="ignore"):   # features near ±3.4e38
+            rf = RandomForestClassifier(n_estimators=24, max_leaf_nodes=80, max_features=1,
+                                        random_state=0).fit(X_train, noise)
+        model, X = eml.convert(rf), X_test[:40].astype(np.float32)
+        assert model.n_nodes > MAX_NODES_PER_FUNCTION, model
+    else:
+        model, X, _ = tree_cases[case]
+    source = inline_source(model, arch=board.target.arch)
+    assert "@micropython.asm_thumb" in source
+    assert ("_t1(" in source) == (case == "two-functions")
+    report = board.deploy(model, X, form="inline", name="mcu", repeats=1)
+    assert (report.form, report.native, report.n_rows) == ("inline", True, len(X)), str(report)
+    _exact(report, f"{case} (Thumb inline)")
+
+
+@on_boards
 @pytest.mark.parametrize("board", BOARDS, indirect=True)
 def test_every_walker_exact_on_the_core(board, tree_cases):
     """Each of the twelve walkers (three node layouts x float32/int16 thresholds x sparse/dense

@@ -198,7 +198,8 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     if isinstance(model, NetModel):
         return _net_estimate(model, board, chosen, bundle)
     files = [(a.path, len(a.data)) for a in bundle.files]
-    inline_info = inline_layout(model) if chosen == "inline" else None
+    inline_info = (inline_layout(model, arch=board_target(board).arch) if chosen == "inline"
+                   else None)
     heap = heap_estimate(chosen, model, bundle.files, word_bytes(board),
                          board.native_code_in_heap, inline_info, core=core_for(board))
     notes = list(bundle.notes)

@@ -62,7 +62,8 @@ def runtime_hash(networks: bool = False) -> str:
             continue
         digest.update(name.encode() + b"\0" + src.joinpath(name).read_bytes() + b"\0")
     extras = ([("nets", "netfile.py"), ("device", "thumb_net.py")] if networks
-              else [("trees", "inline.py"), ("device", "thumb_walker.py"),
+              else [("trees", "inline.py"), ("trees", "inline_thumb.py"),
+                    ("device", "thumb_walker.py"),
                     ("device", "rv32_walker.py")])
     extras.append(("device", "thumb_asm.py"))
     for package, name in extras:
@@ -111,20 +112,23 @@ LAYOUT_TABLE_CELLS = 28   # emltrees.py's _LAYOUT_TABLE
 def _allocations(form: str, model, inline_info: dict) -> list:
     """Byte sizes of the model-sized allocations a loaded model keeps."""
     work = 4 * (model.n_features + model.n_outputs + model.n_trees)
-    # Learned-scale int16 models quantise into an array('h') of n_features.
-    quant = [2 * model.n_features] if model.quantiser is not None else []
+    # Learned-scale int16 models quantise into an array('h') of n_features (not the
+    # machine-code inline form: its thresholds are float32 ones).
+    quantises = model.quantiser is not None and (form == "loadable" or inline_info["quantises"])
+    quant = [2 * model.n_features] if quantises else []
     if form == "loadable":
         from ..trees.modelfile import HEADER_BYTES, to_bytes
         # The loadable work buffer is headed by the runtime's layout table (emltrees.py).
         return [len(to_bytes(model)) - HEADER_BYTES, work + 4 * LAYOUT_TABLE_CELLS] + quant
     # Inline: each table is a bytes constant of the module (+ its terminating zero) plus its
-    # bytearray copy; the work array has one more cell (the near-tie margin).
-    sizes = [work + 4] + quant
+    # bytearray copy (the machine-code form has none); the work array (inline_layout's cells)
+    # ends with the near-tie margin.
+    sizes = [4 * inline_info["work_cells"]] + quant
     tables = [inline_info["threshold_bytes"], inline_info["leaf_bytes"]]
-    if model.quantiser is not None:
+    if quantises:
         tables.append(model.quantiser.table_bytes(model.n_features))
     for n in tables:
-        sizes += [n + 1, n]
+        sizes += [n + 1, n] if n else []
     return sizes
 
 
@@ -136,7 +140,7 @@ def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap:
                   inline_info: dict | None = None, core: str | None = None) -> HeapEstimate:
     """Heap bytes for a model deployed as `form` with these artifacts (deploy's files).
 
-    inline_info: for the inline form, {"functions": n, "threshold_bytes": n, "leaf_bytes": n}.
+    inline_info: for the inline form, trees.inline.inline_layout's sizes.
     core: the emulated core whose measured fixed costs apply (cores.core_for(board)).
     """
     ties = model.leaf_proba is not None

@@ -9,7 +9,7 @@ __all__ = ["inline_bundle"]
 def inline_bundle(model, target: Target, name: str) -> Bundle:
     notes: list = []
     module = name + "_inline"
-    data = compile_source(inline_source(model), module + ".py", target, native=True)
+    data = compile_source(inline_source(model, arch=target.arch), module + ".py", target, native=True)
     ties, tie_paths = tie_files(model, name, target, notes)
     files = [module_artifact("emlab_common", target, False, notes),
              module_artifact("emlab_tools", target, False, notes),
