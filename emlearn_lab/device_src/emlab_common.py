@@ -105,7 +105,7 @@ def _bad_probability(path):
 
 
 def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, b, c, work,
-         sums, settle=None, quant=None):
+         sums, settle=None, quant=None, native=None):
     """predict(x) and scores(x) closures around kernel(0, b, c, x) -> class index, which
     leaves the integer sums in work[sums:sums + n_outputs]. Closures calling the kernel
     directly, not methods or wrappers: each extra Python-level call or attribute lookup costs
@@ -116,10 +116,12 @@ def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, b, 
     inline-assembler kernel takes. A negative kernel result flags a near tie, settled by
     settle() (see tie_resolver). quant: the quantiser parameters of a learned-scale int16
     model; its closures quantise raw float32 input first. A learned-scale model without
-    quant: the kernel quantises float32 rows itself when work[13] is 2 (the Thumb walker)."""
+    quant: the kernel quantises float32 rows itself when work[13] is 2 (the Thumb walker).
+    native: a factory of the same classifier predict() in native code (emltrees_kernels.
+    bind_predict), where the port has one; it closes over `st` below."""
     if features == FEATURES_Q16 and quant is not None:
         return _bind_quantised(n_features, kind, n_outputs, n_trees, leaf_shift, kernel,
-                               b, c, work, sums, settle, quantiser(n_features, quant))
+                               b, c, work, sums, settle, quantiser(n_features, quant), native)
 
     def check(x):
         size = check_features(x, n_features, features)
@@ -128,9 +130,10 @@ def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, b, 
         return x
 
     # [last row checked (by identity: the check allocates, so it runs once per input
-    # object), check, settle, first sum, end of the sums, divisor]
+    # object), check, settle, first sum, end of the sums, divisor, the buffers (kept
+    # referenced for a native predict that holds only their addresses)]
     div = n_trees * (1 << leaf_shift) if leaf_shift >= 0 else n_trees / (1 << -leaf_shift)
-    st = [_UNSEEN, check, settle or (lambda best: best), sums, sums + n_outputs, div]
+    st = [_UNSEEN, check, settle or (lambda best: best), sums, sums + n_outputs, div, b, c]
 
     def scores(x):
         """The exact integer sums behind predict(): one per class, or one (regressor)."""
@@ -139,7 +142,9 @@ def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, b, 
         kernel(0, b, c, x)
         return work[st[3]:st[4]]
 
-    if kind == KIND_CLASSIFIER:
+    if kind == KIND_CLASSIFIER and native is not None:
+        predict = native(kernel, b, c, st)
+    elif kind == KIND_CLASSIFIER:
         def predict(x):
             """Class index (0 .. n_outputs-1) for one row of features."""
             if x is not st[0]:
@@ -160,9 +165,9 @@ def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, b, 
 
 
 def _bind_quantised(n_features, kind, n_outputs, n_trees, leaf_shift, kernel, b, c, work,
-                    sums, settle, q):
+                    sums, settle, q, native):
     predict16, scores16 = bind(n_features, FEATURES_I16, kind, n_outputs, n_trees, leaf_shift,
-                               kernel, b, c, work, sums, settle)
+                               kernel, b, c, work, sums, settle, None, native)
 
     def predict(x):
         return predict16(q(x))

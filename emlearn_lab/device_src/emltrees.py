@@ -146,7 +146,7 @@ class Trees(emlab_common.Model):
                                                h[11] + n_outputs)
         predict, scores = emlab_common.bind(
             n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, h, blob, h,
-            h[11], settle, quant)
+            h[11], settle, quant, getattr(_k, "bind_predict", None))
         emlab_common.Model.__init__(self, n_features, features, kind, n_outputs, n_trees,
                                     leaf_shift, predict, scores, dense)
 
