@@ -61,7 +61,8 @@ def runtime_hash(networks: bool = False) -> str:
         if _is_net_source(name) != networks and not (networks and name == "emlab_common.py"):
             continue
         digest.update(name.encode() + b"\0" + src.joinpath(name).read_bytes() + b"\0")
-    extras = ([("nets", "netfile.py"), ("device", "thumb_net.py")] if networks
+    extras = ([("nets", "netfile.py"), ("device", "thumb_net.py"),
+               ("device", "thumb_fpu_net.py")] if networks
               else [("trees", "inline.py"), ("trees", "inline_thumb.py"),
                     ("device", "thumb_walker.py"),
                     ("device", "rv32_walker.py")])

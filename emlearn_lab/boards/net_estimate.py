@@ -6,8 +6,10 @@ measured on the virtual device by ``python -m emlearn_lab.boards.calibrate``.
 What a loaded network keeps (device_src/emlnet*.py):
 - int8: the network file as one bytes object (the kernel reads it in place), the layout table
   (int32, 8 + 8 per layer) and the work array (int32 scores + two activation buffers);
-- float32: an array('f') of weights and one of biases per layer (the file is dropped after
-  loading, but it is the largest single allocation while loading) and the outputs array.
+- float32: an array('f') of weights and biases per layer (the file is dropped after loading,
+  but it is the largest single allocation while loading) and the outputs array; on an FPU
+  core (emlnet_fpu) also each layer's parameters (array('i') of 3) and each hidden layer's
+  outputs.
 Latency terms: one call, the input features, the multiply-accumulates, the neurons.
 """
 from .latency import LatencyEstimate, board_latency
@@ -24,27 +26,33 @@ def _align4(n: int) -> int:
 
 
 def net_key(model, native: bool) -> str:
-    """Calibration key: net_int8 (viper kernel), net_int8_bytecode, net_float32."""
+    """Calibration key: net_int8 (native kernel), net_int8_bytecode, net_float32 (bytecode; on a
+    core with an FPU its kernel, which the emulated Cortex-M4F measures)."""
     if model.int8 is None:
         return "net_float32"
     return "net_int8" if native else "net_int8_bytecode"
 
 
-def net_allocations(model) -> list:
-    """Byte sizes of the model-sized allocations a loaded network keeps."""
+def net_allocations(model, native: bool = False) -> list:
+    """Byte sizes of the model-sized allocations a loaded network keeps (native: the int8
+    kernel, or for float32 weights the FPU kernel)."""
     if model.int8 is not None:
         width = max([model.n_features] + [la.n_out for la in model.layers])
         return [model.size_bytes, 4 * (8 + 8 * len(model.layers)),
                 4 * (model.n_outputs + 2 * (_align4(width) // 4))]
     sizes = []
     for la in model.layers:
-        sizes += [4 * la.n_in * la.n_out, 4 * la.n_out]
+        sizes.append(4 * (la.n_in * la.n_out + la.n_out))
+        if native:
+            sizes.append(12)
+    if native:
+        sizes += [4 * la.n_out for la in model.layers[:-1]]
     return sizes + [4 * model.n_outputs]
 
 
 def net_heap(model, files, word_bytes: int, native_code_in_heap: bool,
              core: str | None = None) -> HeapEstimate:
-    native = any(a.path == "emlnet_kernels.mpy" for a in files)
+    native = any(a.path in ("emlnet_kernels.mpy", "emlnet_fpu.mpy") for a in files)
     key = net_key(model, native)
     skip = {"emlab_tools.mpy"} | ({"emlnet_pure.mpy"} if native else set())
     loaded = {a.path for a in files if a.path.endswith(".mpy")} - skip
@@ -54,7 +62,7 @@ def net_heap(model, files, word_bytes: int, native_code_in_heap: bool,
     if word != word2:
         (fixed, word), (per_layer, _) = fixed_cost(key), fixed_cost(key + "_per_layer")
     return assemble_heap(fixed + per_layer * len(model.layers), files, loaded,
-                         net_allocations(model), word_bytes, native_code_in_heap,
+                         net_allocations(model, native), word_bytes, native_code_in_heap,
                          at_load=(model.size_bytes,), fixed_word_bytes=word)
 
 

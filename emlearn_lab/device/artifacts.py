@@ -5,6 +5,7 @@ from importlib import resources
 
 from ..build import Target, compile_source
 from ..exceptions import BuildError
+from .thumb_fpu_net import FPU_ARCHS, fpu_net_source
 
 __all__ = ["Artifact", "Bundle", "runtime_bundle", "net_bundle", "device_source",
            "module_artifact", "tie_files"]
@@ -102,7 +103,8 @@ def runtime_bundle(target: Target, model, name: str, layout: str | None = None) 
 def net_bundle(target: Target, model, name: str) -> Bundle:
     """Networks: the network runtime + the network file. int8 weights run in the native
     kernel (Thumb machine code on ARM cores, viper elsewhere; its bytecode twin where the port
-    has no native code); float32 weights in bytecode."""
+    has no native code); float32 weights in bytecode, or on the FPU of cores that have one
+    (emlnet_fpu: Cortex-M4F/M7)."""
     from ..nets.netfile import to_bytes
     notes: list = []
     model_path = name + ".emn"
@@ -110,6 +112,13 @@ def net_bundle(target: Target, model, name: str) -> Bundle:
     files = [module_artifact(module, target, False, notes)
              for module in ("emlab_common", "emlnet", "emlab_tools", arith)]
     native = False
+    if model.int8 is None and target.arch in FPU_ARCHS:
+        try:
+            files.append(module_artifact("emlnet_fpu", target, True, notes,
+                                         source=fpu_net_source()))
+            native = True
+        except BuildError as e:
+            notes.append(f"FPU kernel unavailable ({str(e).splitlines()[0]})")
     if model.int8 is not None:
         files.append(module_artifact("emlnet_pure", target, False, notes))
         if target.arch is not None:
@@ -126,5 +135,6 @@ def net_bundle(target: Target, model, name: str) -> Bundle:
             warnings.warn(msg, RuntimeWarning, stacklevel=3)
             notes.append(msg)
     files.append(Artifact(model_path, to_bytes(model)))
-    return Bundle(files, ("emlab_common", "emlnet_pure", "emlnet_kernels", arith, "emlnet"),
+    return Bundle(files, ("emlab_common", "emlnet_pure", "emlnet_kernels", "emlnet_fpu", arith,
+                          "emlnet"),
                   "load", (model_path,), native, notes)

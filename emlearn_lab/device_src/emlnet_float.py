@@ -1,9 +1,15 @@
 # float32 network on the device: exactly the arithmetic of emlearn_lab/nets/float32.py. Each
 # operation's result is rounded to float32 by storing it in an array('f') on ports whose
 # floats are double precision (the unix port); ports with single-precision floats compute in
-# float32 already. Bytecode: the fast path for networks is int8 (emlnet_kernels).
+# float32 already. Bytecode, except on cores with an FPU, where the dense layers (and ReLU,
+# argmax) run as machine code (emlnet_fpu, device/thumb_fpu_net.py) with the same roundings.
 import array
 import math
+
+try:
+    import emlnet_fpu as _fpu
+except (ImportError, SyntaxError, ValueError):     # no FPU module (or one for another arch)
+    _fpu = None
 
 _R = array.array("f", [0.0])
 _DOUBLE = array.array("f", [0.1])[0] != 0.1
@@ -81,21 +87,22 @@ def bind(data, nf, no, layers, kind):
     params = []
     off = 16 + 8 * len(layers)
     for n_in, n_out, act, _ in layers:
-        w = array.array("f", data[off:off + 4 * n_in * n_out])
-        off += 4 * n_in * n_out
-        b = array.array("f", data[off:off + 4 * n_out])
-        off += 4 * n_out
-        if not (_finite(w) and _finite(b)):
+        # One array per layer: the weights (neuron-major), then the biases.
+        wb = array.array("f", data[off:off + 4 * (n_in * n_out + n_out)])
+        off += 4 * (n_in * n_out + n_out)
+        if not _finite(wb):
             raise ValueError("corrupt network file: non-finite (NaN/inf) weight or bias in "
                              "layer %d: convert the model again" % len(params))
-        params.append((n_in, n_out, act, w, b))
+        params.append((n_in, n_out, act, wb))
     out = array.array("f", [0.0] * no)
+    if _fpu is not None and not _DOUBLE:
+        return _fpu.bind(params, out, no, kind, _activate)
     dense = _dense_double if _DOUBLE else _dense_single
 
     def run(x):
         a = x
-        for n_in, n_out, act, w, b in params:
-            a = dense(a, n_in, n_out, act, w, b)
+        for n_in, n_out, act, wb in params:
+            a = dense(a, n_in, n_out, act, wb)
         for j in range(no):
             out[j] = a[j]
         if kind != 0:
@@ -121,14 +128,15 @@ def _finite(values):
     return True
 
 
-def _dense_double(a, n_in, n_out, act, w, b):
+def _dense_double(a, n_in, n_out, act, wb):
     r = array.array("f", [0.0, 0.0])
     z = []
     k = 0
+    nw = n_in * n_out
     for o in range(n_out):
-        acc = b[o]
+        acc = wb[nw + o]
         for i in range(n_in):
-            r[0] = w[k] * a[i]
+            r[0] = wb[k] * a[i]
             r[1] = acc + r[0]
             acc = r[1]
             k += 1
@@ -136,13 +144,14 @@ def _dense_double(a, n_in, n_out, act, w, b):
     return z
 
 
-def _dense_single(a, n_in, n_out, act, w, b):
+def _dense_single(a, n_in, n_out, act, wb):
     z = []
     k = 0
+    nw = n_in * n_out
     for o in range(n_out):
-        acc = b[o]
+        acc = wb[nw + o]
         for i in range(n_in):
-            acc += w[k] * a[i]
+            acc += wb[k] * a[i]
             k += 1
         z.append(_activate(acc, act))
     return z
