@@ -7,7 +7,10 @@ one source CPython also runs) against straightforward pure-MicroPython implement
     python3 bench/bench_features.py --device emulated:cortex-m3   # instructions per window
 
 Cases (the issue's): TimeStats on a 2 s window of 3-axis 100 Hz int16 accelerometer data,
-every statistic plus the magnitude; A-weighted sound level of 1 s of 16 kHz int16 audio.
+every statistic plus the magnitude; A-weighted sound level of 1 s of 16 kHz int16 audio; a
+log-mel spectrogram of the same second (no naive twin). For the audio cases on an emulated
+board: the share of a 64 MHz Cortex-M4 each second of audio takes (instructions at one cycle
+each: a lower bound; flash wait states add to it).
 Each contender is timed with the same device-side loop (emlab_tools.time_calls: best of 3
 rounds of N calls per window, minus an empty loop, median over windows), in passes that
 alternate the contenders; the figure is the median over passes. Also: whether ours equals the
@@ -84,33 +87,42 @@ def measure_case(dev, name, fx, W, naive_make, units, repeats, passes,
     check = dev.check_features(fx, W, name=name, repeats=0)
     # check_features removes its scratch files: the windows to time go there again
     dev.put_data("_emlab_w.bin", np.ascontiguousarray(W).astype("<i2").tobytes())
-    src = (HERE / f"{NAIVE}.py").read_bytes()
-    dev.write_file(f"{NAIVE}.py", src)
-    nbytes = W[0].size * 2
-    dev.exec(f"_nb = {nbytes}\n" + _naive_setup(naive_make), timeout_s=60)
+    if naive_make:
+        src = (HERE / f"{NAIVE}.py").read_bytes()
+        dev.write_file(f"{NAIVE}.py", src)
+        nbytes = W[0].size * 2
+        dev.exec(f"_nb = {nbytes}\n" + _naive_setup(naive_make), timeout_s=60)
     ours_t, naive_t = [], []
     for _ in range(passes):
-        med, _, _ = dev.eval(f"__import__('emlfx').bench(_emlab_fx[{name!r}], '_emlab_w.bin', "
-                             f"{len(W)}, {repeats})", timeout_s=600)
+        med = dev.eval(f"__import__('emlfx').bench(_emlab_fx[{name!r}], '_emlab_w.bin', "
+                       f"{len(W)}, {repeats})", timeout_s=600)[0]        # the median
         ours_t.append(med)
-        med, _, _ = dev.eval(f"emlab_tools.time_calls(_nv.transform, _rows, "
-                             f"{max(1, repeats // 10)}, 1)", timeout_s=600)
-        naive_t.append(med)
-    naive = dev.eval("_nv.transform(_rows[0])", timeout_s=600)
-    naive_values = naive[:5] if isinstance(naive, list) else [naive]
+        if naive_make:
+            med = dev.eval(f"emlab_tools.time_calls(_nv.transform, _rows, "
+                           f"{max(1, repeats // 10)}, 1)", timeout_s=600)[0]
+            naive_t.append(med)
+    naive_values = []
+    if naive_make:
+        naive = dev.eval("_nv.transform(_rows[0])", timeout_s=600)
+        naive_values = naive[:5] if isinstance(naive, list) else [naive]
     # Free this case's extractor, windows and naive twin: a 198 KiB board's heap needs the
     # room (and an unfragmented 32 kB block) for the next case's audio window.
     dev.exec(f"_nv = _rows = None\n_emlab_fx.pop({name!r}, None)\nimport gc\ngc.collect()")
     t0 = time.perf_counter()
     host = fx.transform(W)
     host_us = (time.perf_counter() - t0) / len(W) * 1e6
-    ours_us, naive_us = statistics.median(ours_t), statistics.median(naive_t)
+    ours_us = statistics.median(ours_t)
+    naive_us = statistics.median(naive_t) if naive_t else None
     per_us = getattr(dev.virtual, "instructions_per_us", None)
     counted = {} if per_us is None else {
-        "ours_instructions": ours_us * per_us, "naive_instructions": naive_us * per_us}
+        "ours_instructions": ours_us * per_us,
+        "naive_instructions": None if naive_us is None else naive_us * per_us}
+    if per_us is not None and W.shape[1] == 16000:     # one second of 16 kHz audio
+        counted["cpu_share_64mhz"] = ours_us * per_us / 64e6
     return {**counted, "case": name, "extractor": repr(fx), "window": list(W.shape[1:]),
             "n_windows": len(W), "n_features": int(host.shape[1]),
-            "ours_us": ours_us, "naive_us": naive_us, "speedup": naive_us / ours_us,
+            "ours_us": ours_us, "naive_us": naive_us,
+            "speedup": None if naive_us is None else naive_us / ours_us,
             "ours_passes_us": ours_t,
             "exact_host_device": check.exact, "host_cpython_us": host_us,
             "naive_passes_us": naive_t, "naive_first_values": naive_values,
@@ -128,6 +140,8 @@ def cases():
     sos = [list(map(float, s)) for s in a_weighting_sos(16000)]
     out.append(("a_weighting_1s_16khz", SoundLevel(weighting="A", samplerate_hz=16000),
                 audio_windows(), f"NaiveSoundLevel({sos!r})", 100))
+    from emlearn_lab.features.audio import LogMel
+    out.append(("logmel_1s_16khz", LogMel(samplerate_hz=16000), audio_windows(), None, 100))
     return out
 
 
@@ -139,6 +153,8 @@ def table(rows: list, meta: dict) -> str:
     notes = ["", "First values of window 0, naive (float) vs ours (integer, in the naive's "
              "units):"]
     for r in rows:
+        if not r["naive_first_values"]:
+            continue
         pairs = ", ".join(f"{a:.3f} / {b:.3f}" for a, b in
                           zip(r["naive_first_values"], r["ours_first_values_in_naive_units"]))
         notes.append(f"- {r['case']}: {pairs}")
@@ -148,15 +164,21 @@ def table(rows: list, meta: dict) -> str:
              f"the clock counts instructions: 1 us = {per_us:g}")
     lines = [f"Run of {meta['date']} ({meta['device']}, {meta['target']}; {where})",
              "", f"| case | windows | ours {unit}/window | naive MicroPython {unit}/window | "
-             "speedup | device == host | host CPython us/window |", "|---|---|---|---|---|---|---|"]
+             "speedup | device == host | host CPython us/window | 64 MHz Cortex-M4 busy |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if per_us is None:
-            ours, naive = f"{r['ours_us']:.1f}", f"{r['naive_us']:.1f}"
+            ours = f"{r['ours_us']:.1f}"
+            naive = "—" if r["naive_us"] is None else f"{r['naive_us']:.1f}"
         else:
-            ours, naive = _count(r["ours_instructions"]), _count(r["naive_instructions"])
-        lines.append(f"| {r['case']} | {r['n_windows']} | {ours} | {naive} | "
-                     f"**{r['speedup']:.1f}x** | {'bit-exact' if r['exact_host_device'] else 'NO'}"
-                     f" | {r['host_cpython_us']:.0f} |")
+            ours = _count(r["ours_instructions"])
+            naive = "—" if r["naive_instructions"] is None else _count(r["naive_instructions"])
+        speedup = "—" if r["speedup"] is None else f"**{r['speedup']:.1f}x**"
+        share = r.get("cpu_share_64mhz")
+        busy = "—" if share is None else f"{100 * share:.1f}% of each second"
+        lines.append(f"| {r['case']} | {r['n_windows']} | {ours} | {naive} | {speedup} | "
+                     f"{'bit-exact' if r['exact_host_device'] else 'NO'} | "
+                     f"{r['host_cpython_us']:.0f} | {busy} |")
     return "\n".join(lines + notes) + "\n"
 
 
@@ -172,7 +194,7 @@ def main(argv=None) -> int:
                     help="results path without suffix (default results/features, "
                     "results/features_BOARD on emulated boards)")
     ap.add_argument("--cases", nargs="*", default=None,
-                    help="case names (or prefixes) to run: timestats, a_weighting (default "
+                    help="case names (or prefixes) to run: timestats, a_weighting, logmel (default "
                     "all; on a 198 KiB emulated board the audio case needs the cortex-m3-2m "
                     "board: its naive twin's 32 kB window does not fit beside the rest)")
     args = ap.parse_args(argv)
@@ -186,7 +208,7 @@ def main(argv=None) -> int:
         repeats = args.repeats or (5 if counted else 50)
         passes = args.passes or (1 if counted else 5)
         rows = [measure_case(dev, *case, repeats=repeats, passes=passes,
-                             max_windows=1 if counted and case[0].startswith("a_weighting")
+                             max_windows=1 if counted and case[2].shape[1] == 16000
                              else None)
                 for case in chosen]
         meta = {"date": time.strftime("%Y-%m-%d"), "device": repr(dev),

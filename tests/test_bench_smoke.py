@@ -30,3 +30,17 @@ def test_bench_trees_runs_on_the_virtual_device(tmp_path, monkeypatch):
         assert 0 < row["us_per_predict_min"] <= row["us_per_predict_median"] \
             <= row["us_per_predict_worst"]
     assert "| emlearn_lab loadable |" in (tmp_path / "trees_digits.md").read_text()
+
+
+def test_bench_features_runs_on_the_virtual_device(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    sys.modules.pop("bench_features", None)
+    import bench_features
+    out = tmp_path / "features"
+    assert bench_features.main(["--repeats", "1", "--passes", "1", "--cases", "timestats",
+                                "logmel", "--out", str(out)]) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [r["case"] for r in rows] == ["timestats_2s_3axis_100hz", "logmel_1s_16khz"]
+    assert all(r["exact_host_device"] for r in rows)
+    assert rows[0]["speedup"] > 0 and rows[1]["naive_us"] is None     # logmel: no naive twin
+    assert "| logmel_1s_16khz |" in out.with_suffix(".md").read_text()
