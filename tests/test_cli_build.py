@@ -92,3 +92,26 @@ def test_cli_export_c(tmp_path, digits_forest, capsys):
     assert main(["export-c", str(tmp_path / "forest.joblib"), str(out / "x.h"),
                  "--name", "2bad"]) == 2
     assert "C identifier" in capsys.readouterr().err
+
+
+def test_cli_export_c_names_the_header_it_writes_and_refuses_a_pipeline(tmp_path, digits_forest,
+                                                                         capsys):
+    """The header's comment and #include line name the file written (not NAME.h), and a
+    Pipeline gets the remedy that works (its final estimator), not "convert it first"."""
+    import joblib
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from emlearn_lab.cli import main
+    clf, _ = digits_forest
+    joblib.dump(clf, tmp_path / "forest.joblib")
+    assert main(["export-c", str(tmp_path / "forest.joblib"), str(tmp_path / "digits_model.h"),
+                 "--name", "digits"]) == 0
+    text = (tmp_path / "digits_model.h").read_text()
+    assert text.startswith("/* digits_model.h:") and '#include "digits_model.h"' in text
+    assert "digits.h" not in text and "digits_predict" in text
+    joblib.dump(make_pipeline(StandardScaler(), clf), tmp_path / "pipe.joblib")
+    capsys.readouterr()
+    assert main(["export-c", str(tmp_path / "pipe.joblib"), str(tmp_path / "p.h")]) == 2
+    err = capsys.readouterr().err
+    assert "pipe[-1]" in err and "eml.convert()" not in err

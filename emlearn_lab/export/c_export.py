@@ -64,6 +64,11 @@ def dispatch(model) -> Exporter:
     if tree is not None:
         return Exporter(tree, c_trees.tree_header, c_trees.input_ctype(tree),
                         c_trees.RUNTIME_HEADER, c_trees.FORMS)
+    if hasattr(model, "steps"):
+        raise UnsupportedModelError(
+            "a Pipeline is not one model: C export writes the model only; export its final "
+            "estimator (export_c(pipe[-1], ...)) and compute the features its earlier steps "
+            "compute in your firmware")
     from ..nets.convert import is_network
     if isinstance(model, NetModel) or is_network(model):
         from ..convert import convert
@@ -139,6 +144,9 @@ def export_c(model, path, name: str = "model", form: str = "table") -> list:
                          f"{' or '.join(map(repr, runtimes))}), got {str(path)!r}")
     exporter = dispatch(model)
     source = model_header(exporter.model, name, form)
+    if path.name != f"{name}.h":
+        # The header names itself (and its #include line) by the file it is written to.
+        source = source.replace(f"{name}.h", path.name)
     path.write_text(source)
     runtime = path.parent / exporter.runtime
     if runtime.resolve() != runtime_header_path(exporter.runtime):
