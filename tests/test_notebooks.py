@@ -56,3 +56,24 @@ def test_notebook_runs_top_to_bottom(name, tmp_path):
     for expected in EXPECT[name]:
         assert expected in text, f"{name}: {expected!r} not in the outputs"
     nbformat.write(nb, tmp_path / f"{name}.executed.ipynb")   # for a look afterwards
+
+
+@pytest.mark.parametrize("name", ["01_activity_recognition", "02_sound_events"])
+def test_a_rerun_keeps_the_students_labels(name, tmp_path, monkeypatch):
+    """The label cell copies the sample's labels to the working file only when there is none:
+    running the notebook again must not overwrite what the student labelled. The working
+    files are ignored by git when the notebooks run inside the repository."""
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    cell = next(c.source for c in nb.cells if "sample_labels_path" in c.source)
+    setup = cell[:cell.index("w = eml.label")]
+    path = tmp_path / setup.split('"')[-2]
+    monkeypatch.chdir(tmp_path)
+    import emlearn_lab as eml
+    exec(setup, {"eml": eml})                      # first run: the sample's labels
+    assert path.read_bytes() == Path(eml.datasets.sample_labels_path(
+        "basic_motions" if name.startswith("01") else "words")).read_bytes()
+    path.write_text("start,end,label\n0.0,1.0,mine\n")
+    exec(setup, {"eml": eml})                      # a re-run
+    assert path.read_text() == "start,end,label\n0.0,1.0,mine\n"
+    ignored = (NOTEBOOKS.parent / ".gitignore").read_text().split()
+    assert "notebooks/*.labels.csv" in ignored
