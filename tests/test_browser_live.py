@@ -29,14 +29,17 @@ def lab(tmp_path_factory):
         "w",
     ])
     with bh.jupyter_lab(root) as (base, token), bh.browser(viewport=(1280, 900)) as page:
+        errors = []                     # the page's console errors and uncaught exceptions
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
         nb = bh.Notebook(page, base, token, "live.ipynb")
         nb.run_all()
-        yield root, page, nb
+        yield root, page, nb, errors
         nb.run_code("w.comparison.stop(); dev.close()")
 
 
 def test_live_widget_draws_agreement_and_stops(lab, tmp_path):
-    root, page, nb = lab
+    root, page, nb, errors = lab
     page.wait_for_selector(".emlab-live", timeout=60_000)
     # several redraws while streaming, and the status line says the devices agree
     page.wait_for_function("() => Number(document.querySelector('.emlab-live')"
@@ -65,6 +68,9 @@ def test_live_widget_draws_agreement_and_stops(lab, tmp_path):
     page.wait_for_function("() => document.querySelector('.emlab-live').dataset.state "
                            "=== 'idle'", timeout=20_000)
     assert "stopped" in page.locator(".emlab-live-status").text_content()
+    # No trait of the widget shadows ipywidgets' own ("layout" did: a TypeError in
+    # create_child_view on every render).
+    assert not [e for e in errors if "create_child_view" in e or "reading 'then'" in e], errors
     state = nb.run_code("print(w.comparison.state, w.comparison.summary().all_agree)")
     assert state.split() == ["idle", "True"]
     items = int(widget.get_attribute("data-items"))

@@ -337,7 +337,9 @@ def test_widget_sends_what_the_results_say(device, digits_forest, monkeypatch):
     assert w.pushes == 2
     assert w.status["state"] == "done" and w.status["n"] == 600
     assert "full: 100.0% agree" in w.status["text"]
-    layout, frame = w.layout, w.frame
+    w.layout.width = "500px"            # ipywidgets' own layout trait is not shadowed
+    assert w.layout.width == "500px"
+    layout, frame = w.frame_layout, w.frame
     k, m = layout["k"], layout["m"]
     assert k == live_widget.SHOWN_ITEMS and layout["x"] == [600 - k, 600]
     assert len(frame) == 4 * (k + m + 2 * (4 * k + m))

@@ -2,9 +2,10 @@
 
 Python decides everything drawn: which items are shown (the latest ``SHOWN_ITEMS``), the
 running agreement curve (downsampled to ``CURVE_POINTS``), every axis range, the status line.
-They travel as three traits updated together (one message): ``status`` and ``layout``
-(small JSON) and ``frame`` (little-endian float32 arrays, laid out as ``layout`` says), at most
-``MAX_UPDATES_PER_S`` times a second however fast the batches come. The view reports two
+They travel as three traits updated together (one message): ``status`` and
+``frame_layout`` (small JSON) and ``frame`` (little-endian float32 arrays, laid out as
+``frame_layout`` says), at most ``MAX_UPDATES_PER_S`` times a second however fast the batches
+come. The view reports two
 gestures, start and stop.
 """
 from __future__ import annotations
@@ -40,7 +41,9 @@ class LiveWidget(anywidget.AnyWidget):
     _css = _STATIC / "live.css"
 
     status = traitlets.Dict().tag(sync=True)
-    layout = traitlets.Dict().tag(sync=True)
+    # Not "layout": that is ipywidgets' own trait (the DOM layout); shadowing it breaks the
+    # front end's child views and `w.layout.width = ...`.
+    frame_layout = traitlets.Dict().tag(sync=True)
     frame = traitlets.Bytes(b"").tag(sync=True)
 
     def __init__(self, comparison, **kwargs):
@@ -98,7 +101,7 @@ class LiveWidget(anywidget.AnyWidget):
         with self._push_lock:
             status, layout, frame = build_frame(self.comparison)
             with self.hold_sync():
-                self.status, self.layout, self.frame = status, layout, frame
+                self.status, self.frame_layout, self.frame = status, layout, frame
             self._last_push = time.monotonic()
             self.pushes += 1
 

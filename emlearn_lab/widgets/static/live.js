@@ -1,6 +1,6 @@
 // Live comparison view (anywidget ESM). Python decides what is drawn (the latest items, the
 // running agreement, every axis range, the status line) and sends it as little-endian
-// float32 bytes ("frame", laid out as "layout" says) plus small JSON; this view draws it on
+// float32 bytes ("frame", laid out as "frame_layout" says) plus small JSON; this view draws it on
 // canvas and reports two gestures, start and stop.
 //
 // frame: x[k] (item index), points[m] (item index of each agreement point), then per model
@@ -235,7 +235,7 @@ function render({ model, el: host }) {
   }
 
   function draw() {
-    const layout = model.get("layout");
+    const layout = model.get("frame_layout");
     drawStatus();
     if (!layout || !layout.models) return;
     ensurePanels(layout);
