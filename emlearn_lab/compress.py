@@ -247,9 +247,9 @@ class Sweep:
     def plot(self, ax=None, max_drop: float | None = 0.01):
         """Bytes (log) vs metric: every setting, the Pareto front, the uncompressed model and
         the max_drop line."""
-        import matplotlib.pyplot as plt
+        from ._figures import new_axes
         if ax is None:
-            _, ax = plt.subplots(figsize=(7, 4.5))
+            ax = new_axes((7, 4.5))
         b = np.array([r["bytes"] for r in self.rows])
         m = np.array([r["metric"] for r in self.rows])
         for feats, marker in (("float32", "o"), ("int16", "s")):

@@ -176,7 +176,8 @@ def plot_confusion(y_true, y_pred, *, labels=None, normalize=None, ax=None, titl
     normalize : {None, "true", "pred", "all"}
         Show counts, or fractions of each row, column or of all.
     ax : matplotlib.axes.Axes, optional
-        Draw there; default a new Figure (not registered with pyplot: nothing to close).
+        Draw there; default a new Figure (not registered with pyplot: nothing to close; it
+        shows as an image at the end of a notebook cell, see emlearn_lab/_figures.py).
     title : str, optional
 
     Returns
@@ -194,10 +195,9 @@ def plot_confusion(y_true, y_pred, *, labels=None, normalize=None, ax=None, titl
     """
     y_true, y_pred = _pair(y_true, y_pred)
     if ax is None:
-        from matplotlib.figure import Figure
-
+        from ._figures import new_axes
         n = len(labels) if labels is not None else len(unique_labels(y_true, y_pred))
-        ax = Figure(figsize=(2.5 + 0.6 * n, 2 + 0.6 * n), layout="constrained").add_subplot()
+        ax = new_axes((2.5 + 0.6 * n, 2 + 0.6 * n))
     ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=labels, normalize=normalize,
                                             ax=ax, xticks_rotation=45, colorbar=False,
                                             values_format=".2f" if normalize else "d")
@@ -244,10 +244,8 @@ class ClassReport:
     def plot(self, ax=None):
         """Grouped bars of precision, recall and F1 per class; returns the Figure."""
         if ax is None:
-            from matplotlib.figure import Figure
-
-            ax = Figure(figsize=(2 + 0.9 * len(self.table), 3),
-                        layout="constrained").add_subplot()
+            from ._figures import new_axes
+            ax = new_axes((2 + 0.9 * len(self.table), 3))
         x = np.arange(len(self.table))
         for k, key in enumerate(("precision", "recall", "f1")):
             ax.bar(x + (k - 1) * 0.27, [r[key] for r in self.table], width=0.27, label=key)

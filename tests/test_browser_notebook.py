@@ -20,6 +20,9 @@ def test_notebook_01_deploy_cell_shows_the_live_comparison(tmp_path):
         nb = bh.Notebook(page, base, token, "01.ipynb")
         nb.run_all(timeout_s=300)
         page.wait_for_selector(".emlab-label", timeout=60_000)     # the label widget drew
+        # The confusion matrix shows as an image in this fresh kernel (no %matplotlib).
+        assert page.locator(".jp-OutputArea-output img[src^='data:image/png']").count() >= 1
+        assert not page.get_by_text("<Figure size").count()
         live = page.locator(".emlab-live")
         live.wait_for(timeout=120_000)
         page.wait_for_function("() => Number(document.querySelector('.emlab-live')"

@@ -232,3 +232,29 @@ def test_mismatched_predictions():
         class_report(["a", "b", "a"], ["a", "b"])
     with pytest.raises(InputError, match=r"got shapes \(0,\) and \(0,\)"):
         plot_confusion([], [])
+
+
+def test_every_plot_displays_as_an_image_in_a_fresh_kernel(tmp_path):
+    """In a fresh kernel, without %matplotlib, each plot the library makes ends a cell as a
+    PNG, never as the text '<Figure size ...>' or '<Axes: ...>' (nbclient runs the cells)."""
+    import nbformat
+    from nbclient import NotebookClient
+    cells = [
+        "import emlearn_lab as eml\nimport numpy as np\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "rng = np.random.default_rng(0)\nX = rng.random((200, 4))\ny = (X[:, 0] > .5) + 0\n"
+        "clf = RandomForestClassifier(5, max_depth=3, random_state=0).fit(X, y)",
+        "eml.plot_confusion(y, clf.predict(X))",
+        "eml.class_report(y, clf.predict(X)).plot()",
+        "eml.compression_sweep(clf, X, y).plot()",
+        "eml.fit_table(clf, ['rp2040-pico', 'esp32-devkitc']).plot()",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for cell in nb.cells[1:]:
+        data = [o.get("data", {}) for o in cell.outputs if o.get("output_type") ==
+                "execute_result"]
+        assert data and "image/png" in data[-1], (cell.source, cell.outputs)
+        streams = "".join(o.get("text", "") for o in cell.outputs)
+        assert "<Figure size" not in streams and "<Axes" not in streams, cell.source

@@ -108,7 +108,7 @@ class FitTable:
     def plot(self, ax=None):
         """Horizontal bars per board: % of heap used by each model (and % of filesystem for a
         single model). Dashed line: the fit limit; red line: full."""
-        import matplotlib.pyplot as plt
+        from .._figures import new_axes
         ids = self._board_ids()
         series = [(f"{n}: heap", {e.board.id: e.ram_fraction for e in self.estimates[n]})
                   for n in self.models]
@@ -117,7 +117,7 @@ class FitTable:
                       ("filesystem used", {e.board.id: e.flash_fraction
                                            for e in self.estimates[self._single]})]
         if ax is None:
-            _, ax = plt.subplots(figsize=(8, 0.3 * len(ids) * len(series) + 1.2))
+            ax = new_axes((8, 0.3 * len(ids) * len(series) + 1.2))
         height = 0.8 / len(series)
         for k, (label, values) in enumerate(series):
             ax.barh([i - 0.4 + (k + 0.5) * height for i in range(len(ids))],
