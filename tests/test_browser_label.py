@@ -190,3 +190,18 @@ def test_audio_shows_a_spectrogram_and_plays(lab):
     page.wait_for_function("() => document.querySelectorAll('.emlab-label')[1]"
                            ".dataset.playing === 'true'", timeout=10_000)
     assert nb.run_code("print(wa.message)").startswith("playing 0.00")
+
+
+def test_canvases_fit_the_content_box(lab):
+    """Every canvas lies inside the widget's content box (its padding excluded): none runs
+    past the border, so the end of the recording stays visible."""
+    _, page, _ = lab
+    over = page.evaluate("""() => {
+        const root = document.querySelector('.emlab-label');
+        const css = getComputedStyle(root), box = root.getBoundingClientRect();
+        const right = box.right - parseFloat(css.borderRightWidth) -
+            parseFloat(css.paddingRight);
+        return [...root.querySelectorAll('canvas')].map(
+            (cv) => cv.getBoundingClientRect().right - right).filter((d) => d > 0.5);
+    }""")
+    assert over == [], f"canvases run past the content box by {over} px"

@@ -155,7 +155,12 @@ function render({ model, el: host }) {
     return ctx;
   }
   function layout() {
-    const w = Math.max(200, Math.floor(root.clientWidth || 800));
+    // The content box: clientWidth includes the padding, and canvases that wide ran past
+    // it (the last seconds of a long recording hidden under the border).
+    const css = getComputedStyle(root);
+    const inner = root.clientWidth - parseFloat(css.paddingLeft || 0) -
+      parseFloat(css.paddingRight || 0);
+    const w = Math.max(200, Math.floor(inner || 800));
     if (w === width) return;
     width = w;
     size(overviewCv, OVERVIEW_PX);
