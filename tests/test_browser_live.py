@@ -60,6 +60,16 @@ def test_live_widget_draws_agreement_and_stops(lab, tmp_path):
         return n;
     }""")
     assert blue > 50
+    # Nothing is drawn in the strip between the class names and the plot (the host's grey
+    # bars were not clipped: a wide first bar covered the names).
+    strip = page.evaluate("""() => [...document.querySelectorAll('.emlab-live-timeline')]
+        .map((cv) => {
+            const px = cv.getContext('2d').getImageData(63, 0, 3, cv.height).data;
+            let n = 0;
+            for (let i = 3; i < px.length; i += 4) n += px[i] > 0;
+            return n;
+        })""")
+    assert strip == [0] * len(strip), strip
     draws = int(widget.get_attribute("data-draws"))
     page.wait_for_function("(n) => Number(document.querySelector('.emlab-live')"
                            ".dataset.draws) > n + 2", arg=draws, timeout=20_000)

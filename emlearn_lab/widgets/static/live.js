@@ -133,6 +133,10 @@ function render({ model, el: host }) {
     }
     frame(ctx, w, h, labels);
     const k = data.x.length;
+    ctx.save();                            // marks stay inside the plot, off the class names
+    ctx.beginPath();
+    ctx.rect(PAD.l, 0, w - PAD.l - PAD.r, h);
+    ctx.clip();
     if (info.kind === "classifier") {      // the host's class: a grey bar per item
       const bw = Math.max(2, (w - PAD.l - PAD.r) / Math.max(x1 - x0, 1));
       ctx.fillStyle = HOST;
@@ -166,6 +170,7 @@ function render({ model, el: host }) {
         ctx.fillRect(x - r - 1, Y(d.device[i]) - r - 1, 2 * r + 2, 2 * r + 2);
       }
     }
+    ctx.restore();
     xAxis(ctx, w, h, x0, x1 - 1);
   }
 
