@@ -12,6 +12,30 @@ pytestmark = pytest.mark.device
 FORMS = ["loadable", "inline"]
 
 
+def near_tie_case(classification_data):
+    """(model, rows): a forest and rows of which some are near ties that the float64 path
+    settles differently from the integer sums' first maximum (guarded here), then others."""
+    X_train, X_test, y_train, _ = classification_data["tricky"]
+    clf = RandomForestClassifier(n_estimators=7, max_leaf_nodes=100, min_samples_leaf=3,
+                                 random_state=0).fit(X_train, y_train)
+    model = eml.convert(clf)
+    X = np.vstack([X_test, X_train]).astype(np.float32)
+    changed = model.scores(X).argmax(axis=1) != model.predict_index(X)
+    assert changed.any()
+    np.testing.assert_array_equal(model.predict(X), clf.predict(X))
+    return model, np.vstack([X[changed], X[~changed][:12]])
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_near_ties_settled_on_device(device, classification_data, form):
+    """Rows whose float64 average picks another class than the integer sums' maximum: the
+    device's tie path (emlab_common.tie_resolver, over the classes within the margin) gives
+    scikit-learn's class."""
+    model, X = near_tie_case(classification_data)
+    report = device.deploy(model, X, form=form, repeats=1)
+    assert report.agreement == 1.0 and report.n_rows == len(X), str(report)
+
+
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("data,est", [
     ("digits", lambda: RandomForestClassifier(n_estimators=10, max_leaf_nodes=100,

@@ -430,6 +430,95 @@ def test_thumb_inline_exact_on_the_core(board, tree_cases, case):
 
 
 @on_boards
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("board", ["cortex-m3"], indirect=True)
+def test_near_ties_settled_on_the_core(board, classification_data, form):
+    """The tie path behind the machine-code walker and the Thumb-2 inline form: rows whose
+    float64 average picks another class than the integer sums give scikit-learn's class."""
+    from test_device_deploy import near_tie_case
+    model, X = near_tie_case(classification_data)
+    report = board.deploy(model, X, form=form, name="mcu", repeats=1)
+    assert report.form == form and report.n_rows == len(X), str(report)
+    _exact(report, f"near ties ({form})")
+
+
+def _f64_cases(rng, n):
+    """Probabilities that exercise float64 rounding: uniform, every exponent (subnormals
+    included), k/W fractions, values one ulp apart, halves; and sums landing exactly half
+    an ulp between two doubles (round to even, both ways)."""
+    out = [np.array([1.0, 2.0**-53]), np.array([1.0 + 2.0**-52, 2.0**-53]),
+           np.array([0.75, 2.0**-54, 2.0**-54]), np.array([0.5, 0.5, 0.5, 1e-320]),
+           np.array([2.0**-1074] * 3), np.array([1e-310, 1e-310]), np.zeros(4),
+           # exactly half an ulp plus a bit below it: up (shifted by 53, and by 30)
+           np.array([1.0, 2.0**-53 + 2.0**-83]), np.array([1.0, 2.0**-30 + 2.0**-53 + 2.0**-70])]
+    for i in range(n):
+        k = int(rng.choice([1, 2, 3, 7, 10, 31, 100, 255, 256]))
+        kind = i % 5
+        if kind == 0:
+            p = rng.random(k)
+        elif kind == 1:
+            bits = (rng.integers(0, 1023, k).astype(np.uint64) << np.uint64(52)) \
+                | rng.integers(0, 2**52, k, dtype=np.uint64)
+            p = bits.view(np.float64)
+        elif kind == 2:
+            w = int(rng.integers(1, 200))
+            p = rng.integers(0, w + 1, k) / w
+        elif kind == 3:
+            p = np.nextafter(rng.random(), np.where(rng.random(k) > 0.5, 2.0, -1.0))
+        else:
+            p = np.where(rng.random(k) < 0.5, 0.5, rng.random(k))
+        out.append(np.clip(p, 0.0, 1.0))
+    return out
+
+
+@on_boards
+@pytest.mark.parametrize("board", ["cortex-m3"], indirect=True)
+def test_settle_f64_rounds_as_numpy_on_the_core(board):
+    """The near-tie path's float64 arithmetic in Thumb-2 machine code (trees/ties_thumb.py):
+    one class, one leaf per tree, so the winner's quotient is the float64 mean of the given
+    probabilities summed in order: bit for bit numpy's, or -2 (the bytecode path) exactly
+    where its fixed-width arithmetic cannot be exact (more than 255 trees, a subnormal sum)."""
+    import struct
+
+    from emlearn_lab.build import compile_source
+    from emlearn_lab.trees.ties_thumb import settle_f64_source
+    cases = _f64_cases(np.random.default_rng(5), 240)
+    board.write_file("f64t.mpy", compile_source("import micropython\n" + settle_f64_source(),
+                                                "f64t.py", board.target, native=True))
+    board.put_data("cases.bin", b"".join(struct.pack("<I", len(p)) + p.astype("<f8").tobytes()
+                                         for p in cases))
+    board.exec("""
+import array, struct, f64t
+_f64 = []
+_s = array.array('i', [0] * 12)
+with open('cases.bin', 'rb') as f:
+    while True:
+        h = f.read(4)
+        if len(h) < 4:
+            break
+        nt = struct.unpack('<I', h)[0]
+        ties = bytearray(f.read(8 * nt))
+        r = f64t.settle_f64(array.array('i', [0] + list(range(nt))), ties,
+                            array.array('i', [0, 0, 1, 1, nt, 1 << 30]), _s)
+        _f64.append((r, _s[7] & 0xFFFFFFFF, _s[8] & 0xFFFFFFFF))
+""", timeout_s=300)
+    got = board.eval("_f64")
+    tiny = np.finfo(np.float64).tiny
+    fallbacks = 0
+    for p, (r, hi, lo) in zip(cases, got):
+        total = 0.0
+        for v in p:
+            total += v
+        mean = total / len(p)
+        if r == -2:
+            fallbacks += 1
+            assert len(p) > 255 or 0 < total < tiny or 0 < mean < tiny, p
+            continue
+        assert r == 0 and (hi << 32 | lo) == int(np.float64(mean).view(np.uint64)), (p, mean)
+    assert 0 < fallbacks < len(cases) // 4
+
+
+@on_boards
 @pytest.mark.parametrize("board", BOARDS, indirect=True)
 def test_every_walker_exact_on_the_core(board, tree_cases):
     """Each of the twelve walkers (three node layouts x float32/int16 thresholds x sparse/dense

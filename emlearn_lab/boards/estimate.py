@@ -201,7 +201,8 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     inline_info = (inline_layout(model, arch=board_target(board).arch) if chosen == "inline"
                    else None)
     heap = heap_estimate(chosen, model, bundle.files, word_bytes(board),
-                         board.native_code_in_heap, inline_info, core=core_for(board))
+                         board.native_code_in_heap, inline_info, core=core_for(board),
+                         arch=board_target(board).arch)
     notes = list(bundle.notes)
     latency = None
     if bundle.native:

@@ -64,6 +64,7 @@ def runtime_hash(networks: bool = False) -> str:
     extras = ([("nets", "netfile.py"), ("device", "thumb_net.py"),
                ("device", "thumb_fpu_net.py")] if networks
               else [("trees", "inline.py"), ("trees", "inline_thumb.py"),
+                    ("trees", "ties_thumb.py"),
                     ("device", "thumb_walker.py"),
                     ("device", "rv32_walker.py")])
     extras.append(("device", "thumb_asm.py"))
@@ -110,8 +111,8 @@ class HeapEstimate:
 LAYOUT_TABLE_CELLS = 28   # emltrees.py's _LAYOUT_TABLE
 
 
-def _allocations(form: str, model, inline_info: dict) -> list:
-    """Byte sizes of the model-sized allocations a loaded model keeps."""
+def _allocations(form: str, model, inline_info: dict, arch: str | None = None) -> list:
+    """Byte sizes of the model-sized allocations a loaded model keeps on a core `arch`."""
     work = 4 * (model.n_features + model.n_outputs + model.n_trees)
     # Learned-scale int16 models quantise into an array('h') of n_features (not the
     # machine-code inline form: its thresholds are float32 ones).
@@ -119,12 +120,20 @@ def _allocations(form: str, model, inline_info: dict) -> list:
     quant = [2 * model.n_features] if quantises else []
     if form == "loadable":
         from ..trees.modelfile import HEADER_BYTES, to_bytes
-        # The loadable work buffer is headed by the runtime's layout table (emltrees.py).
-        return [len(to_bytes(model)) - HEADER_BYTES, work + 4 * LAYOUT_TABLE_CELLS] + quant
+        from ..trees.ties_thumb import native_ties
+        # The loadable work buffer is headed by the runtime's layout table (emltrees.py);
+        # where near ties are settled in machine code, the probabilities are in RAM, with
+        # its parameters and scratch cells (emlab_common.tie_resolver).
+        ties = ([8 * model.n_leaves * model.n_outputs, 4 * 6, 4 * 12]
+                if native_ties(model, arch) else [])
+        return [len(to_bytes(model)) - HEADER_BYTES, work + 4 * LAYOUT_TABLE_CELLS] + quant \
+            + ties
     # Inline: each table is a bytes constant of the module (+ its terminating zero) plus its
     # bytearray copy (the machine-code form has none); the work array (inline_layout's cells)
     # ends with the near-tie margin.
     sizes = [4 * inline_info["work_cells"]] + quant
+    if inline_info.get("ties_bytes"):         # near ties settled in the machine code
+        sizes.append(inline_info["ties_bytes"])
     tables = [inline_info["threshold_bytes"], inline_info["leaf_bytes"]]
     if quantises:
         tables.append(model.quantiser.table_bytes(model.n_features))
@@ -138,11 +147,13 @@ def _buffers(form: str, model, block: int, inline_info: dict) -> int:
 
 
 def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap: bool,
-                  inline_info: dict | None = None, core: str | None = None) -> HeapEstimate:
+                  inline_info: dict | None = None, core: str | None = None,
+                  arch: str | None = None) -> HeapEstimate:
     """Heap bytes for a model deployed as `form` with these artifacts (deploy's files).
 
     inline_info: for the inline form, trees.inline.inline_layout's sizes.
     core: the emulated core whose measured fixed costs apply (cores.core_for(board)).
+    arch: the board's mpy-cross -march (what its native code can do).
     """
     ties = model.leaf_proba is not None
     native_runtime = any(a.path == "emltrees_kernels.mpy" for a in files)
@@ -160,7 +171,7 @@ def heap_estimate(form: str, model, files, word_bytes: int, native_code_in_heap:
     if len(words) > 1:          # some keys measured on the core, some not: use x64 for all
         costs = [fixed_cost(k) for k in keys]
     return assemble_heap(sum(c for c, _ in costs), files, _loaded_modules(form, files),
-                         _allocations(form, model, inline_info or {}), word_bytes,
+                         _allocations(form, model, inline_info or {}, arch), word_bytes,
                          native_code_in_heap, fixed_word_bytes=costs[0][1])
 
 

@@ -54,10 +54,15 @@ def quantiser(n_features, params):
     return q
 
 
-def tie_resolver(ties_path, n_outputs, n_trees, n_leaves, work, first_leaf):
+def tie_resolver(ties_path, n_outputs, n_trees, n_leaves, work, first_leaf, native=None):
     """settle(best) for kernels that flag a near tie: re-run scikit-learn's float64 average
     over the leaves recorded in work[first_leaf:first_leaf + n_trees], with the per-leaf
-    probabilities from ties_path."""
+    probabilities from ties_path, for the classes whose integer sum (in the n_outputs cells
+    before the leaves) is within the near-tie margin of the best one. The others lose in
+    float64 too: the margin is what the kernels trust for every row they do not flag
+    (TreeModel.tie_margin, n_trees + 1). native: settle_f64 (machine code, ARMv7-M), used
+    with the probabilities in RAM when they take at most _NATIVE_TIES_BYTES and there are at
+    most 255 trees; where it cannot be exact (it returns -2) the bytecode path runs."""
     import os
     import struct
     row_bytes = 8 * n_outputs
@@ -69,17 +74,46 @@ def tie_resolver(ties_path, n_outputs, n_trees, n_leaves, work, first_leaf):
         raise ValueError("corrupt tie file %s: value %d is not a probability in [0, 1] "
                          "(NaN, inf or out of range): deploy the model again"
                          % (ties_path, bad))
-    fmt = "<%dQ" % n_outputs
+    sums = first_leaf - n_outputs
+    row = bytearray(row_bytes)
 
     def settle(best):
         import emlab_f64
+        top = work[sums + best]
+        near = [j for j in range(n_outputs) if top - work[sums + j] <= n_trees + 1]
         rows = []
         with open(ties_path, "rb") as f:
             for t in range(n_trees):
                 f.seek(work[first_leaf + t] * row_bytes)
-                rows.append(struct.unpack(fmt, f.read(row_bytes)))
-        return emlab_f64.mean_argmax(rows, n_outputs)
-    return settle
+                f.readinto(row)
+                rows.append([struct.unpack_from("<Q", row, 8 * j)[0] for j in near])
+        return near[emlab_f64.mean_argmax(rows, len(near))]
+    if native is None or n_leaves * row_bytes > _NATIVE_TIES_BYTES or n_trees > 255:
+        return settle
+    ties = read_ties(ties_path, n_leaves * row_bytes)
+    p = array.array("i", [0, sums, first_leaf, n_outputs, n_trees, n_trees + 1])
+    s = array.array("i", [0] * 12)
+    st = [native, work, ties, settle]
+
+    def settle_native(best):
+        p[0] = best
+        r = st[0](st[1], st[2], p, s)
+        return st[3](best) if r < 0 else r
+    return settle_native
+
+
+# trees/ties_thumb.py's MAX_TIES_BYTES (boards/memory.py counts them).
+_NATIVE_TIES_BYTES = 16384
+
+
+def read_ties(path, nbytes):
+    """The float64 probabilities file (checked by tie_resolver) in RAM, for settle_f64."""
+    ties = bytearray(nbytes)
+    with open(path, "rb") as f:
+        if f.readinto(ties) != nbytes:
+            raise ValueError("tie file %s is shorter than %d bytes: deploy the model again"
+                             % (path, nbytes))
+    return ties
 
 
 def _bad_probability(path):

@@ -79,8 +79,9 @@ def div_int(a, n):
 
 
 def mean_argmax(rows, n_outputs):
-    """rows: per tree, the bit patterns of that tree's class probabilities. Returns the
-    index of the first maximum of (sum over trees) / n_trees, as scikit-learn computes."""
+    """rows: per tree, the bit patterns of that tree's probabilities of n_outputs classes (all
+    of them, or the candidates in class order). Returns the index of the first maximum of
+    (sum over trees) / n_trees, as scikit-learn computes."""
     acc = [0] * n_outputs
     for row in rows:
         for j in range(n_outputs):

@@ -143,7 +143,8 @@ class Trees(emlab_common.Model):
         settle = None
         if ties_path:
             settle = emlab_common.tie_resolver(ties_path, n_outputs, n_trees, n_leaves, h,
-                                               h[11] + n_outputs)
+                                               h[11] + n_outputs,
+                                               getattr(_k, "settle_f64", None))
         predict, scores = emlab_common.bind(
             n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, h, blob, h,
             h[11], settle, quant, getattr(_k, "bind_predict", None))

@@ -18,9 +18,10 @@ The last one returns the first maximum's index, or -1 - best on a near tie.
 import numpy as np
 
 from .model import TreeModel
+from .ties_thumb import settle_f64_body
 
 __all__ = ["THUMB2_ARCHS", "thumb_inline_supported", "thumb_inline_functions",
-           "threshold_keys"]
+           "threshold_keys", "work_cells"]
 
 # mpy-cross -march values whose cores run Thumb-2 (movw/movt, wide loads and branches).
 THUMB2_ARCHS = frozenset({"armv7m", "armv7em", "armv7emsp", "armv7emdp"})
@@ -133,29 +134,55 @@ def _tree(model: TreeModel, t: int, keys: np.ndarray, tie_cells: bool, lines: li
         stack.append((int(model.left[node]), None))
 
 
-def _argmax(model: TreeModel, margin_cell: int | None, lines: list) -> None:
-    """r0 = the first maximum's index (r4 its sum); with a margin cell, -1 - best when another
-    class's sum is within the margin (a near tie the integer sums cannot settle)."""
+def work_cells(model: TreeModel, native: bool) -> dict:
+    """The work array's cells: class sums from 0, the leaf reached per tree, the near-tie
+    margin; with native ties also the probabilities' address, settle_f64's six parameters
+    and its twelve scratch cells."""
+    no, nt = model.n_outputs, model.n_trees
+    cells = {"margin": no + nt, "n": no + nt + 1}
+    if native:
+        cells.update(ties=no + nt + 1, params=no + nt + 2, scratch=no + nt + 8,
+                     n=no + nt + 20)
+    return cells
+
+
+def _argmax(model: TreeModel, cells: dict | None, lines: list) -> None:
+    """r0 = the first maximum's index (r4 its sum); with the margin cells, a near tie (another
+    class's sum within the margin) is settled by settle_f64's code inlined here when the
+    probabilities are in RAM (their address in its cell), else r0 = -1 - best for the
+    bytecode path (also when settle_f64 cannot be exact)."""
     no = model.n_outputs
     lines += [_ldr(4, 1, 0), "mov(r0, 0)"]
     for c in range(1, no):
         lines += [_ldr(2, 1, 4 * c), "cmp(r2, r4)", f"ble(MAX{c})", "mov(r4, r2)",
                   *_mov(0, c), f"label(MAX{c})"]
-    if margin_cell is None:
+    if cells is None:
         return
     # Wide or long branches: the check grows with the classes (narrow ones reach 256 bytes).
-    lines += [_ldr(3, 1, 4 * margin_cell), "cmp(r3, 0)", "beq_w(DONE)"]
+    lines += [_ldr(3, 1, 4 * cells["margin"]), "cmp(r3, 0)", "beq_w(DONE)"]
     for c in range(no):
         lines += [*(["cmp(r0, %d)" % c] if c < 256 else [*_mov(2, c), "cmp(r0, r2)"]),
                   f"beq(TIE{c})", _ldr(2, 1, 4 * c), "sub(r2, r4, r2)", "cmp(r2, r3)",
                   "ble_w(NEAR)", f"label(TIE{c})"]
-    lines += ["bl(DONE)", "label(NEAR)", "mvn(r0, r0)", "label(DONE)"]
+    lines += ["bl(DONE)", "label(NEAR)"]
+    if "ties" in cells:
+        params, scratch = 4 * cells["params"], 4 * cells["scratch"]
+        lines += [_ldr(2, 1, 4 * cells["ties"]), "cmp(r2, 0)", "beq(NEAR_BYTECODE)",
+                  _str(0, 1, params),                       # p[0] = best
+                  "mov(r0, r1)", "mov(r1, r2)", *_mov(2, params), "add(r2, r2, r0)",
+                  *_mov(3, scratch), "add(r3, r3, r0)", "bl(S_ENTRY)", "label(NEAR_BYTECODE)"]
+    lines += ["mvn(r0, r0)", "label(DONE)"]
+    if "ties" in cells:
+        # settle_f64's code: -2 (not exact in its arithmetic) becomes -1 - best.
+        lines += ["bl(ALL_DONE)", "label(S_ENTRY)", *settle_f64_body("S_"),
+                  "cmp(r0, 0)", "bge(ALL_DONE)", "ldr(r2, [r3, 8])", "ldr(r0, [r2, 0])",
+                  "mvn(r0, r0)", "label(ALL_DONE)"]
 
 
-def thumb_inline_functions(model: TreeModel, groups: list) -> list:
+def thumb_inline_functions(model: TreeModel, groups: list, cells: dict) -> list:
     """Source of ``_t0 .. _tN`` (one per group of trees, see trees/inline._chunks): the
-    first zeroes the sums, the last returns the class (classifiers) or 0."""
-    no, nt = model.n_outputs, model.n_trees
+    first zeroes the sums, the last returns the class (classifiers) or 0. cells: work_cells."""
+    no = model.n_outputs
     classifier = model.kind == "classifier"
     tie_cells = bool(model.tie_margin)
     keys = threshold_keys(model)
@@ -169,7 +196,7 @@ def thumb_inline_functions(model: TreeModel, groups: list) -> list:
         if g < len(groups) - 1 or not classifier:
             lines.append("mov(r0, 0)")
         else:
-            _argmax(model, no + nt if tie_cells else None, lines)
+            _argmax(model, cells if tie_cells else None, lines)
         body = "\n".join("    " + line for line in lines)
         out += ["", "", "@micropython.asm_thumb", f"def _t{g}(r0, r1) -> int:", body]
     return out
