@@ -41,7 +41,7 @@ def measure_heap(model, form: str, heap_bytes=None, bytecode: bool = False) -> i
     import dataclasses
 
     from ..device.connect import connect
-    from ..device.deploy import _HELPERS
+    from ..device.deploy import _HELPERS, forget, send_bundle
     from .estimate import deploy_plan
     from .table import get_board
     board = get_board("virtual")
@@ -49,9 +49,10 @@ def measure_heap(model, form: str, heap_bytes=None, bytecode: bool = False) -> i
         board = dataclasses.replace(board, arch="none")
     _, bundle = deploy_plan(model, board, form)
     with connect("virtual", heap_bytes=heap_bytes) as dev:
-        dev.info                  # as deploy does first (it interns a few qstrs)
-        for art in bundle.files:
-            dev.write_file(art.path, art.data)
+        # The device-side steps of a deploy before its load (see deploy.forget).
+        forget(dev, "model")
+        dev.info
+        send_bundle(dev, bundle.files, "model", "")
         dev.exec(_HELPERS)
         runtime, loaded, _ = dev.eval(f"_emlab_load({bundle.modules!r}, {bundle.loader!r}, "
                                       f"{bundle.args!r}, 'model')", timeout_s=120)
@@ -166,13 +167,16 @@ def net_models() -> list:
     from ..nets.model import DenseLayer, NetModel
     rng = np.random.default_rng(0)
     out = []
-    for widths in ((8, 4), (64, 32, 10), (16, 24, 24, 3), (32, 96, 48, 10), (100, 80, 2)):
+    for widths in ((8, 4), (64, 32, 10), (16, 24, 24, 3), (32, 96, 48, 10), (100, 80, 2),
+                   (24, 16, 4)):
         layers = [DenseLayer(rng.standard_normal((a, b)).astype("f4"),
                              rng.standard_normal(b).astype("f4"),
                              "relu" if i < len(widths) - 2 else "softmax")
                   for i, (a, b) in enumerate(zip(widths, widths[1:]))]
         if widths[0] == 16:
             layers[0].activation = "tanh"
+        if widths[0] == 24:
+            layers[0].activation = "sigmoid"
         X = rng.standard_normal((50, widths[0]))
         for weights in ("float32", "int8"):
             net = NetModel("classifier", layers, "softmax", np.arange(widths[-1]),

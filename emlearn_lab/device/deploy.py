@@ -127,10 +127,7 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
         raise InputError("X has no rows: pass the rows to verify on the device, or X=None to "
                          "deploy without verification")
     target = dev.target                  # cached per connection
-    # What this deploy replaces frees its heap (and its scratch files their space) first.
-    dev.exec(_HELPERS + f"_emlab_models.pop({name!r}, None)\n"
-             f"globals().get('_emlab_fx', {{}}).pop({name!r}, None)")
-    dev.remove_quietly(budget.DATA_PATHS)
+    forget(dev, name)
     info = dev.info                      # one round trip: heap after a collection
     heap_free = info["heap_free_bytes"]
     chosen, bundle = _choose(form, model, target, name, heap_free)
@@ -196,6 +193,16 @@ def _ram_bytes(bundle) -> int:
     from ..trees.modelfile import HEADER_BYTES
     return sum(len(a.data) - HEADER_BYTES if a.path.endswith(".eml") else len(a.data)
                for a in bundle.files if a.path.endswith((".eml", ".emn")))
+
+
+def forget(dev, name: str) -> None:
+    """What a deploy under `name` replaces frees its heap (the loaded model, its extractor)
+    and its scratch files their space. Calibration runs it too: the code it runs on the
+    device interns the same strings before a load, so the qstr pools grow at the same points
+    there and in a deploy (a pool's growth is a step of up to ~2 kB on x64)."""
+    dev.exec(_HELPERS + f"_emlab_models.pop({name!r}, None)\n"
+             f"globals().get('_emlab_fx', {{}}).pop({name!r}, None)")
+    dev.remove_quietly(budget.DATA_PATHS)
 
 
 def _check_heap(dev, bundle, name, info, remedy, notes) -> int:
@@ -270,9 +277,10 @@ def _load(dev, load_call, timeout_s, name):
 
 
 def _choose(form, model, target, name, heap_free):
-    """(form, bundle). "auto" takes inline when the device runs native code, the model has at
-    most 4000 decision nodes and the inline module is under a quarter of the free heap (on a
-    microcontroller native code is loaded into the heap), else loadable."""
+    """(form, bundle). "auto" takes inline when the device runs native code, inline is the
+    faster form there (_inline_faster), the model has at most 4000 decision nodes and the
+    inline module is under a quarter of the free heap (on a microcontroller native code is
+    loaded into the heap), else loadable."""
     if isinstance(model, NetModel):
         if form == "inline":
             raise InputError("form='inline' is for trees; networks deploy as 'loadable' (the "
@@ -284,7 +292,8 @@ def _choose(form, model, target, name, heap_free):
     if form == "auto":
         from ..build import mpy_cross_binary
         note = None
-        if target.arch is not None and model.n_nodes <= 4000 and mpy_cross_binary(target):
+        if _inline_faster(model, target.arch) and model.n_nodes <= 4000 \
+                and mpy_cross_binary(target):
             try:
                 bundle = _bundle("inline", model, target, name)
             except (BuildError, UnsupportedModelError) as e:
@@ -297,6 +306,20 @@ def _choose(form, model, target, name, heap_free):
         bundle.notes += [note] if note else []
         return "loadable", bundle
     return form, _bundle(form, model, target, name)
+
+
+def _inline_faster(model, arch) -> bool:
+    """Whether the inline form beats the loadable one on a core `arch` (emulated-board and
+    virtual-device benches, bench/README.md): viper inline beats the viper walker (x64,
+    Xtensa), the Thumb-2 machine-code inline form beats the machine-code walker (Cortex-M3/
+    M4/M7), but viper inline does not beat the machine-code walkers of the Cortex-M0 and
+    RV32 (4 500 vs 3 080 and 3 780 vs 3 420 instructions on digits) at 4x their heap."""
+    from ..trees.inline_thumb import thumb_inline_supported
+    from .rv32_walker import RV32_ARCHS
+    from .thumb_walker import THUMB_ARCHS
+    if arch is None:
+        return False
+    return thumb_inline_supported(model, arch) or arch not in THUMB_ARCHS | RV32_ARCHS
 
 
 def _bundle(form, model, target, name):
