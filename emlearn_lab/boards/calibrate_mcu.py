@@ -105,10 +105,10 @@ def measure_latency(dev) -> dict:
     return out
 
 
-def fit_latency(measured: dict) -> dict:
+def fit_latency(measured: dict, arch: str | None = None) -> dict:
     """Instructions per operation: NNLS on relative error of the measured counts against the
     work counts of the same models (the median row's count of each term: the device reports
-    the median over rows)."""
+    the median over rows) on a core of mpy-cross arch `arch`."""
     from scipy.optimize import nnls
 
     from .latency import MCU_TERMS, leaf_values, work_counts
@@ -122,7 +122,7 @@ def fit_latency(measured: dict) -> dict:
             if key in ("loadable", "inline"):
                 model, rows = trees[label]
                 counts = work_counts(key, model, float(np.median(model.node_visits(rows))),
-                                     float(np.median(leaf_values(model, rows))))
+                                     float(np.median(leaf_values(model, rows))), arch)
                 terms = MCU_TERMS
             else:
                 counts, terms = net_work_counts(nets[label]), NET_TERMS
@@ -185,7 +185,8 @@ def calibrate_core(core: str, heap: bool = True) -> dict:
     t0 = time.time()
     with connect(f"emulated:{core}") as dev:
         measured = measure_latency(dev)
-    latency = fit_latency(measured)
+    from .cores import CORE_ARCH
+    latency = fit_latency(measured, CORE_ARCH[core])
     print(f"{core}: latency {latency} ({time.time() - t0:.0f} s)", flush=True)
     heap = calibrate_heap(core) if heap else _read()["heap"].get(core, {})
     print(f"{core}: heap {heap} ({time.time() - t0:.0f} s)", flush=True)
@@ -266,7 +267,8 @@ def main(argv=None) -> int:
             print(core, flush=True)
             sources = {k: v for k, v in data["latency"].get(core, {}).items()
                        if not isinstance(v, dict)}
-            data["latency"][core] = {**sources, **fit_latency(data["measured"][core])}
+            data["latency"][core] = {**sources,
+                                     **fit_latency(data["measured"][core], CORE_ARCH[core])}
         _write(data)
         return 0
     cores = cores or [c for c in CORE_ARCH if find_firmware(c) is not None]

@@ -76,22 +76,28 @@ def leaf_values(model, X=None):
     return np.count_nonzero(model.leaves[leaf], axis=2).sum(axis=1).astype(float)
 
 
-def work_counts(form: str, model, visits: float, values: float | None = None) -> dict:
+def work_counts(form: str, model, visits: float, values: float | None = None,
+                arch: str | None = None) -> dict:
     """Work of one predict. TERMS are what the host calibration fits (calibrate.py); the
     emulated cores' fit (calibrate_mcu.py) uses MCU_TERMS: every input feature (both forms
     convert all of them to keys), decision-node visits of float32 and of int16 models (int16
     thresholds are cheaper to compare inline), trees, outputs (zeroed, compared), leaf values
     added, features quantised by a learned int16 scale, and the extra work of a regressor's
-    result and of a forest that keeps its float64 tie-breaking probabilities."""
+    result and of a forest that keeps its float64 tie-breaking probabilities. arch: the
+    core's mpy-cross -march; on Thumb-2 cores the inline form of a learned-scale int16 model
+    compares float32 bits and quantises nothing (trees/inline_thumb.py)."""
+    from ..trees.inline_thumb import thumb_inline_supported
     features = model.n_features if form == "loadable" else len(set(int(f) for f in model.feature))
-    int16 = model.features == "int16"
+    as_float = form == "inline" and thumb_inline_supported(model, arch)
+    int16 = model.features == "int16" and not as_float
+    quantised = model.quantiser is not None and not as_float
     return {"call": 1.0, "feature": float(features), "visit": float(visits),
             "tree": float(model.n_trees), "input": float(model.n_features),
             "visit_float32": 0.0 if int16 else float(visits),
             "visit_int16": float(visits) if int16 else 0.0,
             "output": float(model.n_outputs),
             "leaf_value": float(leaf_values(model) if values is None else values),
-            "quantised_feature": float(model.n_features if model.quantiser is not None else 0),
+            "quantised_feature": float(model.n_features if quantised else 0),
             "regressor": 1.0 if model.kind == "regressor" else 0.0,
             "ties": 1.0 if model.leaf_proba is not None else 0.0}
 
@@ -99,7 +105,8 @@ def work_counts(form: str, model, visits: float, values: float | None = None) ->
 def latency_estimate(form: str, model, board, visits: float, counted: bool,
                      values: float | None = None):
     """values: leaf values added per predict (leaf_values), the model's average if None."""
-    return board_latency(form, work_counts(form, model, visits, values), board, visits,
+    arch = None if board.arch == "none" else board.arch
+    return board_latency(form, work_counts(form, model, visits, values, arch), board, visits,
                          counted)
 
 
