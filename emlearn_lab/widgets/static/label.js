@@ -7,7 +7,8 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
 const VIRIDIS = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"];
 const LANE_PX = 72, SPEC_PX = 128, OVERVIEW_PX = 34, AXIS_PX = 22, EDGE_PX = 6, DRAG_PX = 3;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const HELP = "drag: new region · drag a region: move · its edges: resize · 1–9: class " +
+const HELP = "drag: new region · drag a region: move (it is selected) · the selected " +
+  "region's inner edges: resize · 1–9: class " +
   "(relabels the selected region) · Del: delete · Ctrl+Z / Ctrl+Shift+Z: undo / redo · " +
   "←/→ or drag the time axis: pan · wheel, +/−: zoom · 0: all · [ ]: previous / next region" +
   " · Space: play (audio) · Esc: deselect";
@@ -424,14 +425,17 @@ function render({ model, el: host }) {
     return best;
   }
   function edgeAt(x) {
-    const sel = model.get("selected_id");          // the selected region's edges come first
-    const regions = model.get("regions").slice()
-      .sort((a, b) => (b.id === sel) - (a.id === sel));
-    for (const r of regions) {
-      if (xOf(r.end_s) - xOf(r.start_s) < 3 * EDGE_PX) continue;   // narrow: move it
-      if (Math.abs(xOf(r.start_s) - x) <= EDGE_PX) return { r, edge: "start_s" };
-      if (Math.abs(xOf(r.end_s) - x) <= EDGE_PX) return { r, edge: "end_s" };
-    }
+    // Only the selected region resizes, and only from just inside its edges: a press in a
+    // gap between regions always creates one, a press inside an unselected region moves it,
+    // whatever the zoom (a 6-px zone around every edge was 1.5 s at full view on a long
+    // recording, and swallowed the gaps of a densely labelled one).
+    const sel = model.get("selected_id");
+    const r = model.get("regions").find((q) => q.id === sel);
+    if (!r) return null;
+    const x0 = xOf(r.start_s), x1 = xOf(r.end_s);
+    if (x1 - x0 < 3 * EDGE_PX) return null;                    // narrow: move it
+    if (x >= x0 - 1 && x <= x0 + EDGE_PX) return { r, edge: "start_s" };
+    if (x >= x1 - EDGE_PX && x <= x1 + 1) return { r, edge: "end_s" };
     return null;
   }
   function select(id) {
