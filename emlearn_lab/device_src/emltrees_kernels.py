@@ -164,7 +164,6 @@ def check_leaves(m: ptr8, h: ptr32, lo: int, hi: int) -> int:
     return -1
 
 
-
 @micropython.viper
 def _address(b) -> uint:
     return uint(ptr8(b))
@@ -176,12 +175,17 @@ def bind_predict(kernel, b, c, st):
     # Cortex-M3; passing the buffers' addresses as small ints, ~220 fewer than the arrays
     # (the callee converts a small int directly, an array through the buffer protocol).
     # The arrays stay referenced by st. Addresses beyond the small-int range (2**30 on
-    # 32-bit ports, 2**62 on 64-bit ones) would be heap ints: the arrays are passed then.
+    # 32-bit ports, 2**62 on 64-bit ones) would be heap ints: the arrays are passed then
+    # (nothing here builds an int beyond the small ints: a port may have no long ints).
     import sys
-    small = 1 << (30 if sys.maxsize < 1 << 32 else 62)
-    bo = _address(b)
-    co = _address(c)
-    if bo >= small or co >= small:
+    bits = 30 if sys.maxsize >> 31 == 0 else 62
+    try:
+        bo = _address(b)
+        co = _address(c)
+        small = bo >> bits == 0 and co >> bits == 0
+    except OverflowError:
+        small = False
+    if not small:
         bo = b
         co = c
 
