@@ -281,8 +281,15 @@ def _device(args) -> int:
                             "heap_used_bytes"):
                     print(f"  {key:<16} {info[key]}")
             elif args.action == "ls":
-                for name, size in sorted(dev.listdir(args.path or "")):
+                files = sorted(dev.listdir(args.path or ""))
+                for name, size in files:
                     print(f"{size:>10}  {name}")
+                if not files:
+                    where = f"{args.path!r}" if args.path else "its root"
+                    fresh = (" (each CLI call starts a fresh virtual device: deploy and list in "
+                             "one Python session, or use a board)"
+                             if args.device == "virtual" else "")
+                    print(f"no files in {where} on {args.device}{fresh}")
             else:
                 dev.reset()
                 print(f"{dev!r} restarted")

@@ -123,7 +123,9 @@ def test_device_list(capsys):
 def test_device_info_ls_reset(capsys):
     assert main(["device", "info"]) == 0
     assert "target           mpy v6.3 x64" in capsys.readouterr().out
-    assert main(["device", "ls"]) == 0
+    assert main(["device", "ls"]) == 0          # a fresh virtual device: says so, not silence
+    assert "no files in its root on virtual (each CLI call starts a fresh virtual device" \
+        in capsys.readouterr().out
     assert main(["device", "reset"]) == 0
     assert "restarted" in capsys.readouterr().out
 
