@@ -163,6 +163,11 @@ class EmlearnLab(Magics):
                                          f"'{args.board}': {est.remedy}. Nothing was sent.")
                     _show(est)
             dev = self._connect(args.device)
+            if args.board and dev.virtual is not None:
+                # The estimate was for the board; the device is not it: say so.
+                print(f"--board {args.board}: the estimate above is for that board; the model "
+                      f"runs on {dev!r}, not on it (connect the board: %emlearn_device connect "
+                      "PORT, or --device PORT)")
             self._stop_live()
             for name, model in models.items():
                 _show(dev.deploy(model, X, form=form, name=name, repeats=repeats))

@@ -87,8 +87,9 @@ def test_device_is_reused_between_cells(shell, forest):
 
 @pytest.mark.device
 def test_board_it_fits_shows_the_estimate_then_deploys(shell, forest):
-    _, _, shown = run(shell, "%%emlearn_deploy --board rp2040-pico --no-live --repeats 5\n"
-                      + DEPLOY_BODY)
+    _, stdout, shown = run(shell, "%%emlearn_deploy --board rp2040-pico --no-live --repeats 5\n"
+                           + DEPLOY_BODY)
+    assert "the estimate above is for that board; the model runs on Device(virtual" in stdout
     assert len(shown) == 2
     assert "rp2040-pico" in shown[0] and "verdict             fits" in shown[0]
     assert "EXACT" in shown[1]
