@@ -10,7 +10,7 @@ from string import Template
 
 from .artifacts import device_source
 from .rv32_walker import RV32_ARCHS, rv32_walker_source
-from ..trees.ties_thumb import THUMB2_F64_ARCHS, settle_f64_source
+from ..trees.ties_thumb import THUMB2_ARCHS, settle_f64_source
 from .thumb_net import thumb_net_source
 from .thumb_walker import THUMB_ARCHS, thumb_walker_source
 
@@ -58,7 +58,7 @@ def kernels_source(names, arch: str | None = None) -> str:
         # The walkers take float32 rows of learned-scale int16 models (emltrees.py).
         parts.append("\n# Thumb walkers: they quantise float32 rows themselves.\nTHUMB = True\n")
     parts += ["\n\n" + walker_source(n, arch) for n in sorted(set(names))]
-    if arch in THUMB2_F64_ARCHS:
+    if arch in THUMB2_ARCHS:
         parts.append("\n\n# Near ties settled in machine code (emlab_common.tie_resolver).\n"
                      + settle_f64_source())
     return "".join(parts)

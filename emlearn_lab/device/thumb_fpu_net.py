@@ -111,8 +111,7 @@ def best(r0, r1) -> int:
     cmp(r1, 1)
     bne(SEVERAL)
     mov(r2, 0)
-    vmov(s1, r2)
-    mov(r2, 0)
+    vmov(s1, r2)                    # +0.0; r2 = 0 stays the answer unless s0 > 0
     vcmp(s0, s1)
     vmrs(APSR_nzcv, FPSCR)
     ble(ONE)

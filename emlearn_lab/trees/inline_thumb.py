@@ -18,13 +18,11 @@ The last one returns the first maximum's index, or -1 - best on a near tie.
 import numpy as np
 
 from .model import TreeModel
-from .ties_thumb import settle_f64_body
+from .ties_thumb import THUMB2_ARCHS, native_ties, settle_f64_body
 
 __all__ = ["THUMB2_ARCHS", "thumb_inline_supported", "thumb_inline_functions",
            "threshold_keys", "work_cells"]
 
-# mpy-cross -march values whose cores run Thumb-2 (movw/movt, wide loads and branches).
-THUMB2_ARCHS = frozenset({"armv7m", "armv7em", "armv7emsp", "armv7emdp"})
 # Wide loads and stores reach byte offsets below 4096 (imm12).
 _MAX_OFFSET = 4095
 
@@ -32,18 +30,19 @@ _MAX_OFFSET = 4095
 def thumb_inline_supported(model: TreeModel, arch: str | None) -> bool:
     """Whether `model` gets this form on `arch`: float32 rows (float32 features, or int16
     features with learned scales, whose thresholds become float32 ones: see threshold_keys) on
-    a Thumb-2 core, and every row offset and work cell within a wide load's reach."""
-    cells = model.n_outputs + model.n_trees + 1
+    a Thumb-2 core, and every row offset and work cell (work_cells) within a wide load's
+    reach."""
     rows_f32 = model.features == "float32" or model.quantiser is not None
-    return (arch in THUMB2_ARCHS and rows_f32
-            and 4 * max(model.n_features, cells) <= _MAX_OFFSET + 1)
+    if arch not in THUMB2_ARCHS or not rows_f32:
+        return False
+    cells = work_cells(model, native_ties(model, arch))["n"]
+    return 4 * max(model.n_features, cells) <= _MAX_OFFSET + 1
 
 
-def _key_floats(keys: np.ndarray) -> np.ndarray:
-    """float32 values of uint32 keys (inverse of trees/keys.float32_keys)."""
+def _key_bits(keys: np.ndarray) -> np.ndarray:
+    """The float32 bits (uint32) of uint32 keys: the inverse of trees/keys.float32_keys."""
     keys = keys.astype(np.uint32)
-    bits = np.where(keys & 0x80000000, keys ^ np.uint32(0x80000000), ~keys)
-    return bits.astype(np.uint32).view(np.float32)
+    return np.where(keys & 0x80000000, keys ^ np.uint32(0x80000000), ~keys).astype(np.uint32)
 
 
 def threshold_keys(model: TreeModel) -> np.ndarray:
@@ -59,7 +58,7 @@ def threshold_keys(model: TreeModel) -> np.ndarray:
     t = model.threshold.astype(np.int64) - 32768            # int16 keys -> q values
 
     def q(keys):
-        x = _key_floats(keys).astype(np.float64)
+        x = _key_bits(keys).view(np.float32).astype(np.float64)
         x = np.where(np.isnan(x), np.copysign(np.inf, x), x)   # the device's saturation
         with np.errstate(over="ignore"):
             scaled = np.floor(np.ldexp(x, quant.shift[feature]))
@@ -77,15 +76,20 @@ def threshold_keys(model: TreeModel) -> np.ndarray:
 
 def _ldr(rt: int, rn: int, offset: int) -> str:
     """rt = [rn, #offset]: the assembler's 16-bit form below 128 bytes, else LDR.W (T3)."""
-    if offset < 128:
-        return f"ldr(r{rt}, [r{rn}, {offset}])"
-    return f"data(2, {0xF8D0 | rn:#06x}, {(rt << 12) | offset:#06x})"
+    return _word(rt, rn, offset, "ldr", 0xF8D0)
 
 
 def _str(rt: int, rn: int, offset: int) -> str:
+    """[rn, #offset] = rt, as _ldr (STR.W, T3)."""
+    return _word(rt, rn, offset, "str", 0xF8C0)
+
+
+def _word(rt: int, rn: int, offset: int, op: str, wide: int) -> str:
     if offset < 128:
-        return f"str(r{rt}, [r{rn}, {offset}])"
-    return f"data(2, {0xF8C0 | rn:#06x}, {(rt << 12) | offset:#06x})"
+        return f"{op}(r{rt}, [r{rn}, {offset}])"
+    if offset > _MAX_OFFSET:            # imm12: beyond, the encoding would name other registers
+        raise ValueError(f"offset {offset} beyond a wide {op}'s reach ({_MAX_OFFSET})")
+    return f"data(2, {wide | rn:#06x}, {(rt << 12) | offset:#06x})"
 
 
 def _mov(rd: int, value: int) -> list:
@@ -94,12 +98,7 @@ def _mov(rd: int, value: int) -> list:
     return [f"mov(r{rd}, {value})"] if value < 256 else [f"movwt(r{rd}, {value:#x})"]
 
 
-def _threshold_bits(key: int) -> int:
-    """The float32 bits of a threshold from its uint32 key (inverse of trees/keys.py)."""
-    return key ^ 0x80000000 if key & 0x80000000 else ~key & 0xFFFFFFFF
-
-
-def _tree(model: TreeModel, t: int, keys: np.ndarray, tie_cells: bool, lines: list) -> None:
+def _tree(model: TreeModel, t: int, bits: np.ndarray, tie_cells: bool, lines: list) -> None:
     """Code for tree t: decision nodes then leaves, depth first (left subtree falls through);
     every leaf but the last jumps to the tree's end with ``bl`` (a 4-byte branch reaching
     +-4 MB: lr is free here, the prologue saved it)."""
@@ -125,11 +124,11 @@ def _tree(model: TreeModel, t: int, keys: np.ndarray, tie_cells: bool, lines: li
                 lines += _mov(2, leaf) + [_str(2, 1, 4 * (no + t))]
             lines.append(f"bl({end})" if stack else f"label({end})")
             continue
-        bits = _threshold_bits(int(keys[node]))
+        t_bits = int(bits[node])                # the threshold's float32 bits
         right = f"N{node}_R"
-        lines += [_ldr(2, 0, 4 * int(model.feature[node])), *_mov(3, bits), "cmp(r2, r3)",
+        lines += [_ldr(2, 0, 4 * int(model.feature[node])), *_mov(3, t_bits), "cmp(r2, r3)",
                   # t >= +0: signed greater; t <= -0: unsigned lower (see the module doc)
-                  f"bgt_w({right})" if bits < 0x80000000 else f"bcc_w({right})"]
+                  f"bgt_w({right})" if t_bits < 0x80000000 else f"bcc_w({right})"]
         stack.append((int(model.right[node]), right))
         stack.append((int(model.left[node]), None))
 
@@ -185,14 +184,14 @@ def thumb_inline_functions(model: TreeModel, groups: list, cells: dict) -> list:
     no = model.n_outputs
     classifier = model.kind == "classifier"
     tie_cells = bool(model.tie_margin)
-    keys = threshold_keys(model)
+    bits = _key_bits(threshold_keys(model))
     out = []
     for g, trees in enumerate(groups):
         lines = []
         if g == 0:
             lines += ["mov(r2, 0)"] + [_str(2, 1, 4 * c) for c in range(no)]
         for t in trees:
-            _tree(model, t, keys, tie_cells, lines)
+            _tree(model, t, bits, tie_cells, lines)
         if g < len(groups) - 1 or not classifier:
             lines.append("mov(r0, 0)")
         else:

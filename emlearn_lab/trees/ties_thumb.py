@@ -20,10 +20,12 @@ high and low words). ARMv7-M only (udiv, clz, movw).
 
 import re
 
-__all__ = ["THUMB2_F64_ARCHS", "settle_f64_source", "settle_f64_body", "MAX_TREES",
+__all__ = ["THUMB2_ARCHS", "settle_f64_source", "settle_f64_body", "MAX_TREES",
            "MAX_TIES_BYTES", "native_ties"]
 
-THUMB2_F64_ARCHS = frozenset({"armv7m", "armv7em", "armv7emsp", "armv7emdp"})
+# mpy-cross -march values whose cores run Thumb-2 (movw/movt, udiv, clz, wide loads and
+# branches): this code and trees/inline_thumb.py's.
+THUMB2_ARCHS = frozenset({"armv7m", "armv7em", "armv7emsp", "armv7emdp"})
 # The division works on a 64-bit numerator: exact for divisors below 2**8.
 MAX_TREES = 255
 # Probabilities kept in RAM up to this size (a model with more reads them from its file).
@@ -33,8 +35,9 @@ MAX_TIES_BYTES = 16384
 def native_ties(model, arch: str | None) -> bool:
     """Whether a deployed forest classifier settles near ties in machine code on `arch`,
     holding its float64 probabilities in RAM (n_leaves * n_outputs * 8 bytes)."""
-    return (arch in THUMB2_F64_ARCHS and model.tie_margin > 0 and model.n_trees <= MAX_TREES
+    return (arch in THUMB2_ARCHS and model.tie_margin > 0 and model.n_trees <= MAX_TREES
             and model.n_leaves * model.n_outputs * 8 <= MAX_TIES_BYTES)
+
 
 _SOURCE = """
 @micropython.asm_thumb
