@@ -305,7 +305,8 @@ def _estimated_instructions(est, model, rows) -> float:
     return float(np.median([latency_estimate(est.form, model, est.board, float(v), True,
                                              float(n)).instructions
                             for v, n in zip(model.node_visits(rows),
-                                            leaf_values(model, rows))]))
+                                            leaf_values(model, rows, est.form,
+                                                        est.board.arch))]))
 
 
 def measure_mcu(core: str, label: str, model, rows, form: str) -> dict:

@@ -83,6 +83,29 @@ def test_learned_int16_thresholds_as_float32_keys(forest):
         np.testing.assert_array_equal(float32_keys(v) <= K[node], q <= t[node])
 
 
+def test_device_threshold_key_equals_the_bisection():
+    """The loadable Thumb walkers get each node's float32 key from emlab_common.threshold_key
+    (closed form, in 16-bit halves, computed on the device at load): equal to the host's
+    bisection over the 2**32 keys for the quantisers' extremes (offsets ±2**29, shifts ±120,
+    thresholds at both ends) and random ones."""
+    from emlearn_lab.device_src.emlab_common import threshold_key
+    from emlearn_lab.trees.inline_thumb import threshold_keys
+    from emlearn_lab.trees.quantise import FeatureQuantiser
+    rng = np.random.default_rng(3)
+    grid = [(t, o, s) for t in (0, 1, 32766, 32767, 32768, 65534, 65535)
+            for o in (0, 1, -1, 2**29, -2**29, 32767, -32768)
+            for s in (0, 1, -1, 23, -23, 24, 120, -120)]
+    grid += [(int(rng.integers(65536)), int(rng.integers(-2**29, 2**29 + 1)),
+              int(rng.integers(-120, 121))) for _ in range(400)]
+    t, o, s = (np.array(c, np.int64) for c in zip(*grid))
+    # One single-split "model" per case: the host's bisection reads these fields only.
+    node = type("Nodes", (), {"quantiser": FeatureQuantiser(s, o), "threshold": t,
+                              "feature": np.arange(len(t))})
+    want = threshold_keys(node)
+    got = [(hi << 16) | lo for hi, lo in (threshold_key(*c) for c in grid)]
+    np.testing.assert_array_equal(got, want)
+
+
 def test_quantiser_rejects_bad_calibration():
     with pytest.raises(eml.InputError, match="NaN"):
         fit_quantiser(np.array([[1.0], [np.nan]]))

@@ -113,7 +113,8 @@ def _check(core, model, X, form):
     else:
         want = float(np.median([latency_estimate(est.form, model, est.board, float(v), True,
                                                  float(n)).instructions
-                                for v, n in zip(model.node_visits(X), leaf_values(model, X))]))
+                                for v, n in zip(model.node_visits(X),
+                                                leaf_values(model, X, est.form, est.board.arch))]))
     with eml.connect(f"emulated:{core}") as dev:
         report = dev.deploy(model, X, form=est.form, repeats=50)
     got = report.instructions_per_predict_median

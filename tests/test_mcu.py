@@ -152,20 +152,27 @@ def _special_rows(n_features, rng, n_mixed=8) -> np.ndarray:
     return np.vstack([same, rng.choice(SPECIAL, size=(n_mixed, n_features))]).astype(np.float32)
 
 
-def _quantiser_rows(model, base, rng, n=6) -> np.ndarray:
+def _quantiser_rows(model, base, rng, n=6, n_nodes=12) -> np.ndarray:
     """For a learned-int16 model: values exactly on an int16 step boundary and one float32
-    below it, at both clipping ends and inside the range."""
+    below it, at both clipping ends and inside the range; then, for nodes at random, the
+    first value whose q passes the node's threshold and the float32 just below it (where a
+    walker comparing float keys with the nodes' keys must turn the other way)."""
     q = model.quantiser
-    rows = []
+    edges = []
     for _ in range(n):
         f = int(rng.integers(q.n_features))
-        for k in (-32768, 32767, int(rng.integers(-32768, 32767))):
-            edge = np.float32(np.clip(np.ldexp(float(k + q.offset[f]), -int(q.shift[f])),
-                                      -F32_MAX, F32_MAX))
-            for v in (edge, np.nextafter(edge, np.float32(-np.inf))):
-                row = base[rng.integers(len(base))].astype(np.float32)
-                row[f] = v
-                rows.append(row)
+        edges += [(f, k) for k in (-32768, 32767, int(rng.integers(-32768, 32767)))]
+    internal = np.flatnonzero(model.threshold.astype(np.int64) < 65535)
+    for node in rng.choice(internal, size=min(n_nodes, len(internal)), replace=False):
+        edges.append((int(model.feature[node]), int(model.threshold[node]) - 32768 + 1))
+    rows = []
+    for f, k in edges:
+        edge = np.float32(np.clip(np.ldexp(float(k + q.offset[f]), -int(q.shift[f])),
+                                  -F32_MAX, F32_MAX))
+        for v in (edge, np.nextafter(edge, np.float32(-np.inf))):
+            row = base[rng.integers(len(base))].astype(np.float32)
+            row[f] = v
+            rows.append(row)
     return np.array(rows, np.float32)
 
 

@@ -122,7 +122,7 @@ def fit_latency(measured: dict, arch: str | None = None) -> dict:
             if key in ("loadable", "inline"):
                 model, rows = trees[label]
                 counts = work_counts(key, model, float(np.median(model.node_visits(rows))),
-                                     float(np.median(leaf_values(model, rows))), arch)
+                                     float(np.median(leaf_values(model, rows, key, arch))), arch)
                 terms = MCU_TERMS
             else:
                 counts, terms = net_work_counts(nets[label]), NET_TERMS

@@ -207,7 +207,8 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     latency = None
     if bundle.native:
         visits = model.node_visits(X).mean() if X is not None else _mean_leaf_depth(model)
-        values = None if X is None else float(leaf_values(model, X).mean())
+        values = None if X is None else float(
+                leaf_values(model, X, chosen, board_target(board).arch).mean())
         latency = latency_estimate(chosen, model, board, float(visits), counted=X is not None,
                                    values=values)
     else:

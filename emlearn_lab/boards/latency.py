@@ -60,12 +60,15 @@ class LatencyEstimate:
         return f"~{self.us:.3g} us per predict (estimate; {how}; {self.basis})"
 
 
-def leaf_values(model, X=None):
+def leaf_values(model, X=None, form: str | None = None, arch: str | None = None):
     """Leaf values added per predict: per row of X (an array), or without X the average over
     the model's leaves (a float). Compressed models store leaves densely (every output of the
-    leaf is added), the others sparsely (its non-zero values)."""
+    leaf is added), the others sparsely (its non-zero values); the loadable Thumb walkers
+    (form "loadable" on an ``arch`` of thumb_walker.THUMB_ARCHS) add only the non-zero values
+    of dense leaves too."""
+    from ..device.thumb_walker import THUMB_ARCHS
     from ..trees.modelfile import dense_leaves
-    dense = dense_leaves(model)
+    dense = dense_leaves(model) and not (form == "loadable" and arch in THUMB_ARCHS)
     if X is None:
         per_leaf = model.n_outputs if dense else float(np.mean(
             np.count_nonzero(model.leaves, axis=1)))
@@ -85,10 +88,13 @@ def work_counts(form: str, model, visits: float, values: float | None = None,
     added, features quantised by a learned int16 scale, and the extra work of a regressor's
     result and of a forest that keeps its float64 tie-breaking probabilities. arch: the
     core's mpy-cross -march; on Thumb-2 cores the inline form of a learned-scale int16 model
-    compares float32 bits and quantises nothing (trees/inline_thumb.py)."""
+    compares float32 bits and quantises nothing (trees/inline_thumb.py), nor does the
+    loadable form on every Thumb core (float32 keys per node, device/thumb_walker.py)."""
+    from ..device.thumb_walker import THUMB_ARCHS
     from ..trees.inline_thumb import thumb_inline_supported
     features = model.n_features if form == "loadable" else len(set(int(f) for f in model.feature))
-    as_float = form == "inline" and thumb_inline_supported(model, arch)
+    as_float = (form == "inline" and thumb_inline_supported(model, arch)) or (
+        form == "loadable" and model.quantiser is not None and arch in THUMB_ARCHS)
     int16 = model.features == "int16" and not as_float
     quantised = model.quantiser is not None and not as_float
     return {"call": 1.0, "feature": float(features), "visit": float(visits),
@@ -96,7 +102,8 @@ def work_counts(form: str, model, visits: float, values: float | None = None,
             "visit_float32": 0.0 if int16 else float(visits),
             "visit_int16": float(visits) if int16 else 0.0,
             "output": float(model.n_outputs),
-            "leaf_value": float(leaf_values(model) if values is None else values),
+            "leaf_value": float(leaf_values(model, form=form, arch=arch) if values is None
+                                else values),
             "quantised_feature": float(model.n_features if quantised else 0),
             "regressor": 1.0 if model.kind == "regressor" else 0.0,
             "ties": 1.0 if model.leaf_proba is not None else 0.0}

@@ -25,6 +25,8 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 
+import numpy as np
+
 from .mpyfile import parse_mpy
 
 __all__ = ["HeapEstimate", "heap_estimate", "assemble_heap", "calibration", "runtime_hash",
@@ -113,21 +115,31 @@ LAYOUT_TABLE_CELLS = 28   # emltrees.py's _LAYOUT_TABLE
 
 def _allocations(form: str, model, inline_info: dict, arch: str | None = None) -> list:
     """Byte sizes of the model-sized allocations a loaded model keeps on a core `arch`."""
+    from ..device.thumb_walker import THUMB_ARCHS
+    from ..trees.modelfile import dense_leaves
+    thumb = form == "loadable" and arch in THUMB_ARCHS
     work = 4 * (model.n_features + model.n_outputs + model.n_trees)
+    if thumb and dense_leaves(model):
+        # The Thumb walkers' lists of a dense model's non-zero leaf values, in the work
+        # buffer (emltrees.leaf_entries): an offset per leaf (+1), a word per value.
+        work += 4 * (model.n_leaves + 1 + int(np.count_nonzero(model.leaves)))
     # Learned-scale int16 models quantise into an array('h') of n_features (not the
-    # machine-code inline form: its thresholds are float32 ones).
-    quantises = model.quantiser is not None and (form == "loadable" or inline_info["quantises"])
+    # machine-code forms: their thresholds are float32 keys).
+    float_keys = model.quantiser is not None and thumb
+    quantises = model.quantiser is not None and not float_keys and (
+        form == "loadable" or inline_info["quantises"])
     quant = [2 * model.n_features] if quantises else []
     if form == "loadable":
         from ..trees.modelfile import HEADER_BYTES, to_bytes
         from ..trees.ties_thumb import native_ties
         # The loadable work buffer is headed by the runtime's layout table (emltrees.py);
         # where near ties are settled in machine code, the probabilities are in RAM, with
-        # its parameters and scratch cells (emlab_common.tie_resolver).
+        # its parameters and scratch cells (emlab_common.tie_resolver). The Thumb walkers'
+        # float32 keys of a learned-scale int16 model's nodes follow its file in one blob.
+        blob = len(to_bytes(model)) - HEADER_BYTES + (4 * model.n_nodes if float_keys else 0)
         ties = ([8 * model.n_leaves * model.n_outputs, 4 * 6, 4 * 12]
                 if native_ties(model, arch) else [])
-        return [len(to_bytes(model)) - HEADER_BYTES, work + 4 * LAYOUT_TABLE_CELLS] + quant \
-            + ties
+        return [blob, work + 4 * LAYOUT_TABLE_CELLS] + quant + ties
     # Inline: each table is a bytes constant of the module (+ its terminating zero) plus its
     # bytearray copy (the machine-code form has none); the work array (inline_layout's cells)
     # ends with the near-tie margin.

@@ -5,7 +5,7 @@ the register-offset forms and the stack-relative ones are plain Thumb-1 instruct
 and later), written out here as raw halfwords. Used by thumb_walker.py and thumb_net.py.
 """
 
-__all__ = ["ldr", "ldrh", "ldrb", "ldrsb", "str_", "strb", "ldr_sp", "str_sp", "sub_sp",
+__all__ = ["ldr", "ldrh", "ldrb", "ldrsb", "str_", "strb", "uxtb", "ldr_sp", "str_sp", "sub_sp",
            "add_sp"]
 
 
@@ -60,3 +60,8 @@ def sub_sp(nbytes: int) -> str:
 
 def add_sp(nbytes: int) -> str:
     return f"data(2, {0xB000 | (nbytes >> 2):#06x})"
+
+
+def uxtb(rd: int, rm: int) -> str:
+    """rd = rm & 0xff (ARMv6-M and later)."""
+    return f"data(2, {0xB2C0 | (rm << 3) | rd:#06x})"

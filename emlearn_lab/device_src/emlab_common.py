@@ -27,6 +27,55 @@ def check_features(x, n_features, features):
     return 4 if code == "f" else 2
 
 
+def threshold_key(t, offset, shift):
+    """The float32 key K of a learned-scale int16 node, as (high 16 bits, low 16 bits): a
+    float32 row value x goes left exactly when key(x) <= K, where the node tests q(x) <= t
+    (t: the stored uint16 threshold, q biased by 32768) and key(x) is the order-preserving
+    uint32 of the float's bits (bits | 2**31 for a clear sign bit, else ~bits). So the walker
+    compares the row's float keys and never quantises (trees/inline_thumb.threshold_keys
+    computes the same K by bisection on the host).
+    q(x) = clip(floor(x * 2**shift) - offset, -32768, 32767) + 32768 for finite x, ±inf and
+    NaN saturate by their sign. For t < 65535, q(x) <= t exactly when floor(x * 2**shift) <=
+    t + offset - 32768, i.e. x < y = n * 2**-shift with n = t + offset - 32767: K is the
+    key of the largest float32 (-inf included) below y. Halves keep every int small: a port
+    without long ints computes it too. Needs |offset| <= 2**29 and |shift| <= 120 (checked
+    at load), so y is 0 or a normal float32 magnitude, or beyond the largest."""
+    if t >= 65535:
+        return 0xFFFF, 0xFFFF                   # every x goes left, NaNs included
+    n = t + offset - 32767
+    if n > 0:
+        hi, lo, exact = _round_down_bits(n, shift)
+        if exact:                               # y is a float: the one below it
+            hi, lo = (hi, lo - 1) if lo else (hi - 1, 0xFFFF)
+        return hi | 0x8000, lo
+    # y <= 0: -(the smallest float above |y|), whose key is 0x7FFFFFFF ^ its magnitude bits
+    hi, lo, _ = _round_down_bits(-n, shift) if n else (0, 0, True)
+    hi, lo = (hi, lo + 1) if lo < 0xFFFF else (hi + 1, 0)
+    return 0x7FFF ^ hi, 0xFFFF ^ lo
+
+
+def _round_down_bits(n, shift):
+    """(high 16 bits, low 16 bits, exact) of the largest float32 <= n * 2**-shift for
+    0 < n < 2**30, |shift| <= 120 (a normal magnitude, or beyond the largest float32: then
+    the largest, not exact)."""
+    length = 0
+    v = n
+    while v:
+        v >>= 1
+        length += 1
+    e = length - 1 - shift + 127                # biased exponent of the leading bit
+    if e > 254:
+        return 0x7F7F, 0xFFFF, False
+    k = length - 24
+    if k > 0:
+        m = n >> k
+        exact = n & ((1 << k) - 1) == 0
+    else:
+        m = n << -k
+        exact = True
+    return (e << 7) | ((m >> 16) & 0x7F), m & 0xFFFF, exact
+
+
 # The row check cache starts with an object no caller holds: starting with None would skip
 # the check for predict(None). The cache is by identity: an array keeps its buffer (a slice
 # assignment that shortens it does not reallocate), so a checked row stays safe to read.

@@ -81,18 +81,27 @@ class Trees(emlab_common.Model):
         self.n_nodes = n_nodes
         self.n_leaves = n_leaves
         self._blob = blob
+        offsets = []
+        off = 0
+        for size in section_sizes(layout, features, n_features, n_trees, n_nodes, n_leaves,
+                                  n_cells, dense):
+            offsets.append(off)
+            off += _align4(size)
+        thumb = thumb_tables(_k)
+        # Thumb walkers: a dense model's non-zero leaf values, listed (leaf_entries).
+        listed = _nonzero(blob, offsets[7], n_cells) if dense and thumb else -1
         # One buffer: the layout table, then keys[n_features], sums[n_outputs] and the leaf
-        # reached per tree[n_trees]; the kernels take it as one argument.
-        h = array.array("i", [0] * (_LAYOUT_TABLE + n_features + n_outputs + n_trees))
+        # reached per tree[n_trees] (then the listed leaves); the kernels take it as one
+        # argument.
+        cells = _LAYOUT_TABLE + n_features + n_outputs + n_trees
+        h = array.array("i", bytes(4 * (cells + (n_leaves + 1 + listed if listed >= 0
+                                                  else 0))))
         h[0] = n_trees
         h[1] = n_nodes
         h[2] = n_outputs
         h[3] = n_features
-        off = 0
-        for i, size in enumerate(section_sizes(layout, features, n_features, n_trees, n_nodes,
-                                               n_leaves, n_cells, dense)):
-            h[_SECTIONS[i]] = off
-            off += _align4(size)
+        for i in range(len(offsets)):
+            h[_SECTIONS[i]] = offsets[i]
         h[10] = _LAYOUT_TABLE
         h[11] = _LAYOUT_TABLE + n_features
         h[12] = n_leaves
@@ -136,9 +145,15 @@ class Trees(emlab_common.Model):
         if kernel is None:
             raise ModelFileError("this runtime has no %s kernel (it was built for another "
                                  "model file layout): deploy this model to get it" % name)
+        if listed >= 0:
+            leaf_entries(blob, h, cells)
         quant = None
-        if features == FEATURES_Q16 and not getattr(_k, "THUMB", False):
-            # The Thumb walker quantises float32 rows itself; the others get int16 rows.
+        if features == FEATURES_Q16 and thumb:
+            # The Thumb walker compares a float32 row's keys with each node's float32 key
+            # (threshold_keys): h[19] now locates those keys, the quantiser is not needed.
+            h[19] = threshold_keys(blob, h, layout, off)
+        elif features == FEATURES_Q16:
+            # The other kernels take int16 rows: float32 ones are quantised first.
             quant = memoryview(blob)[h[19]:]
         settle = None
         if ties_path:
@@ -150,6 +165,68 @@ class Trees(emlab_common.Model):
             h[11], settle, quant, getattr(_k, "bind_predict", None))
         emlab_common.Model.__init__(self, n_features, features, kind, n_outputs, n_trees,
                                     leaf_shift, predict, scores, dense)
+
+
+def thumb_tables(kernels):
+    """Whether these kernels are the Thumb walkers, which take two tables built at load: a
+    learned-scale int16 model's float32 keys per node (threshold_keys: its blob carries 4
+    bytes per node more, see load()), and a dense model's leaves as lists of their non-zero
+    values (leaf_entries)."""
+    return getattr(kernels, "THUMB", False)
+
+
+def _nonzero(blob, at, n):
+    count = 0
+    for i in range(at, at + n):
+        if blob[i]:
+            count += 1
+    return count
+
+
+def leaf_entries(blob, h, cell):
+    """Write a dense model's leaves into h[cell:] as lists of their non-zero values, where
+    the Thumb walker adds them as it adds a sparse model's (the same sums: a zero adds
+    nothing), in one word each: 4 * class << 8 | value (values are uint8). h[cell + l] is
+    the byte offset of leaf l's first word from the first one (n_leaves + 1 of them), the
+    words follow. h[9] and h[16], the dense file's (empty) leaf starts and its values, then
+    hold the cell indices of both lists instead. Every dense leaf has a non-zero value
+    (check_leaves), so the walker's per-leaf loop runs at least once."""
+    n_leaves = h[12]
+    no = h[2]
+    values = h[16]
+    first = cell + n_leaves + 1
+    k = first
+    for n in range(n_leaves):
+        h[cell + n] = 4 * (k - first)
+        at = values + n * no
+        for c in range(no):
+            v = blob[at + c]
+            if v:
+                h[k] = (c << 10) | v
+                k += 1
+    h[cell + n_leaves] = 4 * (k - first)
+    h[9] = cell
+    h[16] = first
+
+
+def threshold_keys(blob, h, layout, at):
+    """Write each node's float32 key (emlab_common.threshold_key) as a uint32 at blob[at:],
+    from its feature's quantiser and its uint16 threshold; returns at. Node by node, so
+    loading needs no buffer beyond the blob."""
+    n_features = h[3]
+    q = h[19]
+    params = [(struct.unpack_from("<i", blob, q + 4 * f)[0],
+               struct.unpack_from("<b", blob, q + 4 * n_features + f)[0])
+              for f in range(n_features)]
+    wide = layout == LAYOUT_LARGE
+    fmt = "<H" if wide else "<B"
+    fw = 2 if wide else 1
+    key = emlab_common.threshold_key
+    for n in range(h[1]):
+        offset, shift = params[struct.unpack_from(fmt, blob, h[5] + fw * n)[0]]
+        hi, lo = key(struct.unpack_from("<H", blob, h[6] + 2 * n)[0], offset, shift)
+        struct.pack_into("<HH", blob, at + 4 * n, lo, hi)
+    return at
 
 
 def _quantiser_check():
@@ -238,7 +315,9 @@ def load(path, ties_path=None):
         if size != file_bytes - HEADER_BYTES:
             raise _corrupt("%d payload bytes, header says %d" % (file_bytes - HEADER_BYTES, size))
         _check_work_heap(header)
-        blob = bytearray(size)
-        if f.readinto(blob) != size:
+        # Thumb walkers: room for a learned-scale int16 model's float32 keys after the file.
+        keys = 4 * header[9] if header[3] == FEATURES_Q16 and thumb_tables(_k) else 0
+        blob = bytearray(size + keys)
+        if f.readinto(memoryview(blob)[:size] if keys else blob) != size:
             raise _corrupt("short read")
     return Trees(header, blob, ties_path)
