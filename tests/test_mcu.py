@@ -579,6 +579,10 @@ def _every_walker_exact(board, tree_cases):
                 _same_scores_quantised_or_not(board, model, X[:6], what)
             if model.kind == "classifier":
                 assert _heap_growth(board, "walk", 200) == 0, f"{what} allocates per predict"
+            else:       # its result, a float: one GC block (4 words) per predict at most
+                block = 4 * (8 if board.eval("__import__('sys').maxsize > 2**32") else 4)
+                assert _heap_growth(board, "walk", 200) <= 200 * block, \
+                    f"{what} allocates more than its result per predict"
     board.exec("_emlab_models.pop('walk', None)\nimport gc\ngc.collect()")
 
 

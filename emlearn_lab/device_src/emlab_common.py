@@ -214,16 +214,17 @@ def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, b, 
 
     # [last row checked (by identity: the check allocates, so it runs once per input
     # object), check, settle, first sum, end of the sums, divisor, the buffers (kept
-    # referenced for a native predict that holds only their addresses)]
+    # referenced for a native predict that holds only their addresses), the work buffer]
     div = n_trees * (1 << leaf_shift) if leaf_shift >= 0 else n_trees / (1 << -leaf_shift)
-    st = [_UNSEEN, check, settle or (lambda best: best), sums, sums + n_outputs, div, b, c]
+    st = [_UNSEEN, check, settle or (lambda best: best), sums, sums + n_outputs, div, b, c,
+          work]
 
     def scores(x):
         """The exact integer sums behind predict(): one per class, or one (regressor)."""
         if x is not st[0]:
             st[0] = st[1](x)
         kernel(0, b, c, x)
-        return work[st[3]:st[4]]
+        return st[8][st[3]:st[4]]
 
     if kind == KIND_CLASSIFIER and native is not None:
         predict = native(kernel, b, c, st)
@@ -239,11 +240,12 @@ def bind(n_features, features, kind, n_outputs, n_trees, leaf_shift, kernel, b, 
             return r
     else:
         def predict(x):
-            """Predicted value for one row of features."""
+            """Predicted value for one row of features: a new float (a heap object on
+            most ports; the closure itself allocates nothing)."""
             if x is not st[0]:
                 st[0] = st[1](x)
             kernel(0, b, c, x)
-            return work[st[3]] / st[5]
+            return st[8][st[3]] / st[5]
     return predict, scores
 
 
