@@ -18,6 +18,11 @@ except ImportError:         # CPython on the host (decided by micropython, not b
     from emlearn_lab.device_src import emlfx_core as core
 import array
 
+try:        # the machine-code twin of _all_series + _emit, sent for Thumb-2 cores only
+    import emlfx_time_thumb as _thumb
+except (ImportError, SyntaxError, ValueError):     # elsewhere (or an .mpy for another arch)
+    _thumb = None
+
 itemsize = core.itemsize
 
 STATS = ("mean", "std", "min", "max", "median", "q1", "q3", "iqr", "rms", "zero_crossings")
@@ -272,20 +277,33 @@ class TimeStats:
             if s in _ORDER:
                 ordered = 1
         self.std = 1 in self.stats
-        self.u = array.array("H", bytes(2 * n))
-        self.w = array.array("H", bytes(2 * (n + 257)) + bytes(array.array("H", _ROOT_Q8)))
         ns = len(self.series)
+        self.out = None               # the last out array and offset checked
+        self.at = 0
+        if _thumb is not None:        # its work array replaces u, w and sel
+            self.scratch = _thumb.scratch(n, self.stats, self.std)
+        else:
+            self.u = array.array("H", bytes(2 * n))
+            self.w = array.array("H", bytes(2 * (n + 257)) + bytes(array.array("H", _ROOT_Q8)))
+            self.sel = array.array("H", [len(self.stats), 0] + list(self.stats))
         self.p = array.array("i", [n, nc, ns, ordered, len(self.axes)] + list(self.axes)
                              + [0] * (3 - len(self.axes)) + self.series + [0] * (13 * ns))
         self.blocks = [8 + ns + 13 * k for k in range(ns)]
-        self.sel = array.array("H", [len(self.stats), 0] + list(self.stats))
 
     def transform(self, window, out, at=0):
         """Write the n_features statistics of window into out[at:] (an array('i'))."""
-        if len(out) < at + self.n_features or itemsize(out) != 4:
-            raise ValueError("out must be an array('i') with room for %d features at %d"
-                             % (self.n_features, at))
+        if out is not self.out or at != self.at:   # checked once per buffer and offset
+            if len(out) < at + self.n_features or itemsize(out) != 4:
+                raise ValueError("out must be an array('i') with room for %d features at %d"
+                                 % (self.n_features, at))
+            self.out = out
+            self.at = at
         p = self.p
+        if _thumb is not None:
+            s = self.scratch
+            s[_thumb.AT] = at
+            _thumb.stats(self.input.prepare(window), p, s, out)
+            return at + self.n_features
         _all_series(self.input.prepare(window), self.u, self.w, p)
         if self.std:                  # the only statistic needing more than 32 bits
             n = self.input.n_samples
