@@ -380,6 +380,56 @@ def test_time_stats_exact_on_the_core(board):
     assert fx.input_dtype_ == "f" and check.exact, str(check)
 
 
+def _order_windows(samples, seed=7) -> np.ndarray:
+    """int16 3-axis windows for TimeStats' machine code (device/thumb_time_stats.py): every
+    radix case (a spread below 256: one pass; 256, below 2**14 and from 2**14 up to 65535:
+    two), ties, the range's edges, constant and alternating full-scale windows, and an
+    outlier that makes the spread large while the quartiles sit in a few counts."""
+    rng = np.random.default_rng(seed)
+    n = samples
+    W = np.empty((14, n, 3), np.int64)
+    W[0], W[1], W[2] = 0, -32768, 32767
+    W[3, ::2], W[3, 1::2] = -32768, 32767
+    W[4] = rng.integers(-100, 100, (n, 3)) + [-32600, 0, 32600]         # spread < 256
+    W[5] = rng.choice([0, 255], (n, 3)) + [-32768, 7, 32512]             # spread 255
+    W[6] = rng.choice([0, 256], (n, 3)) + [-32768, -3, 32511]            # spread 256
+    W[7] = rng.integers(-8000, 8000, (n, 3))                              # < 2**14
+    W[8] = rng.choice([-8192, 8191], (n, 3))                              # 2**14 - 1
+    W[9] = rng.choice([-8192, 8192], (n, 3))                              # 2**14
+    W[10] = rng.integers(-32768, 32768, (n, 3))                           # >= 2**14
+    W[11] = rng.choice([-32768, 32767], (n, 3))                           # 65535
+    W[12] = rng.integers(-3, 4, (n, 3))
+    W[12, n // 2] = [32767, -32768, 32767]                                # outliers
+    W[13] = rng.choice(rng.integers(-20000, 20000, 5), (n, 3))            # ties
+    return W.astype(np.int16)
+
+
+@on_boards
+def test_time_stats_machine_code_exact_on_the_cortex_m3(boards):
+    """TimeStats' Thumb-2 machine code (emlfx_time_thumb, imported on this core) equals the
+    host's reference for every adversarial window: each radix case, odd, even, tiny and long
+    windows, the magnitude of 2 and 3 axes, subsets of the statistics (with and without
+    order statistics and std), float32 windows quantised by prepare."""
+    board = boards("cortex-m3")
+    all_stats = TimeStats(magnitude=True)
+    cases = [(all_stats, _order_windows(200)), (all_stats, _order_windows(201)),
+             (all_stats, _order_windows(1)), (all_stats, _order_windows(2)),
+             (all_stats, _order_windows(3)), (all_stats, _order_windows(2000)[[3, 7, 10, 12]]),
+             (TimeStats(axes=[0, 2], magnitude=True), _order_windows(65)),
+             (TimeStats(axes=[2, 1], stats=["mean", "rms", "zero_crossings", "max"]),
+              _order_windows(64)),
+             (TimeStats(stats=["q3", "std", "median"]), _order_windows(33)),
+             (TimeStats(magnitude=True, stats=["iqr", "min"]), _order_windows(34))]
+    for fx, W in cases:
+        check = board.check_features(fx.fit(W), W, repeats=0)
+        assert check.exact and check.n_windows == len(W), f"{fx!r}, n={W.shape[1]}: {check}"
+    F = _float_windows(samples=50)
+    fx = TimeStats(axes=[0, 2], magnitude=True).fit(F[4:])
+    check = board.check_features(fx, F, repeats=0)
+    assert fx.input_dtype_ == "f" and check.exact, str(check)
+    assert "emlfx_time_thumb" in board.eval("repr(__import__('emlfx_time')._thumb)")
+
+
 @on_boards
 @pytest.mark.parametrize("fx", [SoundLevel("A", samplerate_hz=16000),
                                 LogMel(n_mels=8, n_fft=128, pool="mean", samplerate_hz=16000)],

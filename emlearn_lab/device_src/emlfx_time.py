@@ -18,6 +18,11 @@ except ImportError:         # CPython on the host (decided by micropython, not b
     from emlearn_lab.device_src import emlfx_core as core
 import array
 
+try:        # the machine-code twin of _all_series + _emit, sent for Thumb-2 cores only
+    import emlfx_time_thumb as _thumb
+except (ImportError, SyntaxError, ValueError):     # elsewhere (or an .mpy for another arch)
+    _thumb = None
+
 itemsize = core.itemsize
 
 STATS = ("mean", "std", "min", "max", "median", "q1", "q3", "iqr", "rms", "zero_crossings")
@@ -28,7 +33,11 @@ _ORDER = (4, 5, 6, 7)        # statistics that need the sorted window
 # order statistics are wanted, 4 n_axes, 5..7 axes, 8.. the series (a channel index, or 255
 # for the magnitude), then a block of 13 per series at h = 8 + n_series + 13 * k:
 # h+0 sum(u), h+1 sum(v*v) >> 30, h+2 sum(v*v) & (2**30 - 1) (loaded back by Python only),
-# h+3+i statistic STATS[i] + 2**24 (std filled in by Python: it needs more than 32 bits). Every word the kernels load back is >= 0: a 64-bit port zero-extends ptr32 loads.
+# h+3+i statistic STATS[i] + 2**24 (std filled in by Python: it needs more than 32 bits). Every
+# word the kernels load back is >= 0: a 64-bit port zero-extends ptr32 loads.
+# On Thumb-2 cores (Cortex-M3/M4/M7) emlfx_time_thumb (device/thumb_time_stats.py) computes the
+# same blocks, std included, in machine code and writes the features; this code is the
+# reference it is tested against and runs everywhere else.
 # u is a series biased to uint16 (u = v + 32768). w: the radix sort's buffer w[0:n], its
 # counts w[n:n+257], then _ROOT_Q8 (for the magnitude's square roots) at w[n+257:n+513].
 _BIAS = 1 << 24
@@ -272,20 +281,33 @@ class TimeStats:
             if s in _ORDER:
                 ordered = 1
         self.std = 1 in self.stats
-        self.u = array.array("H", bytes(2 * n))
-        self.w = array.array("H", bytes(2 * (n + 257)) + bytes(array.array("H", _ROOT_Q8)))
         ns = len(self.series)
+        self.out = None               # the last out array and offset checked
+        self.at = 0
+        if _thumb is not None:        # its work array replaces u, w and sel
+            self.scratch = _thumb.scratch(n, self.stats, self.std)
+        else:
+            self.u = array.array("H", bytes(2 * n))
+            self.w = array.array("H", bytes(2 * (n + 257)) + bytes(array.array("H", _ROOT_Q8)))
+            self.sel = array.array("H", [len(self.stats), 0] + list(self.stats))
         self.p = array.array("i", [n, nc, ns, ordered, len(self.axes)] + list(self.axes)
                              + [0] * (3 - len(self.axes)) + self.series + [0] * (13 * ns))
         self.blocks = [8 + ns + 13 * k for k in range(ns)]
-        self.sel = array.array("H", [len(self.stats), 0] + list(self.stats))
 
     def transform(self, window, out, at=0):
         """Write the n_features statistics of window into out[at:] (an array('i'))."""
-        if len(out) < at + self.n_features or itemsize(out) != 4:
-            raise ValueError("out must be an array('i') with room for %d features at %d"
-                             % (self.n_features, at))
+        if out is not self.out or at != self.at:   # checked once per buffer and offset
+            if len(out) < at + self.n_features or itemsize(out) != 4:
+                raise ValueError("out must be an array('i') with room for %d features at %d"
+                                 % (self.n_features, at))
+            self.out = out
+            self.at = at
         p = self.p
+        if _thumb is not None:
+            s = self.scratch
+            s[_thumb.AT] = at
+            _thumb.stats(self.input.prepare(window), p, s, out)
+            return at + self.n_features
         _all_series(self.input.prepare(window), self.u, self.w, p)
         if self.std:                  # the only statistic needing more than 32 bits
             n = self.input.n_samples
