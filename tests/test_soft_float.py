@@ -158,3 +158,34 @@ t = w = None
     detail = [(hex(triples[i][0]), hex(triples[i][1]), hex(triples[i][2]), hex(want[i]))
               for i in idx[:5]]
     assert int(count) == 0, f"{count} of {len(triples)} differ from numpy; first {detail}"
+
+
+@on_boards
+@pytest.mark.parametrize("board", ["cortex-m3"], indirect=True)
+def test_relu_classifier_float32_exact_and_allocation_free_on_the_core(board,
+                                                                       classification_data):
+    """A several-class ReLU MLP in float32 on the M3: emlnet_soft's layers and argmax give the
+    host's scores bit for bit (rows with zeros, subnormals and +-3.4e38 among them), and a
+    predict allocates nothing (no boxed floats: the layers write their arrays in place)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    from test_mcu import _exact, _heap_growth, _special_rows
+
+    import emlearn_lab as eml
+    X_train, X_test, y_train, _ = classification_data["wine"]
+    scale = X_train.std(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(hidden_layer_sizes=(16, 8), activation="relu", max_iter=300,
+                            random_state=0).fit(X_train / scale, y_train)
+    X = np.vstack([X_test[:16] / scale,
+                   _special_rows(X_test.shape[1], np.random.default_rng(3))])
+    report = board.deploy(eml.convert(est, weights="float32"), X, name="mcu", repeats=1)
+    assert report.native and report.n_rows == len(X), str(report)
+    _exact(report, "ReLU MLP float32 (emlnet_soft)")
+    # The first measurement's exec adds its variables to the REPL's globals (48 bytes once,
+    # the M4F's FPU layers alike); from the second on, growth is the predicts' own.
+    _heap_growth(board, "mcu", 2)
+    assert _heap_growth(board, "mcu", 200) == 0
