@@ -9,7 +9,9 @@ Pipeline -- on rows where float32 handling goes wrong: ±0, subnormals, ±3.4e38
 ulp beside tree thresholds and int16 quantiser steps. Every row must equal the host reference
 bit for bit (``report.agreement == 1.0``, no disagreement; a NaN score matches a NaN of
 either sign, which IEEE 754 leaves to the hardware). The Cortex-M4F, the one board whose
-float32 arithmetic is the FPU's (every board here is a single-precision port), runs the networks.
+float32 arithmetic is the FPU's (every board here is a single-precision port), runs the networks,
+and so does the Cortex-M3 in float32, whose layers run in integer machine code (emlnet_soft;
+tests/test_soft_float.py checks its multiply-add operation by operation).
 Keras networks are not run here: they convert to the same network file and device code as the
 MLPs, and importing jax costs more than the rest of a case (tests/test_device_nets.py has them).
 
