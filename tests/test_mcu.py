@@ -9,7 +9,9 @@ Pipeline -- on rows where float32 handling goes wrong: ±0, subnormals, ±3.4e38
 ulp beside tree thresholds and int16 quantiser steps. Every row must equal the host reference
 bit for bit (``report.agreement == 1.0``, no disagreement; a NaN score matches a NaN of
 either sign, which IEEE 754 leaves to the hardware). The Cortex-M4F, the one board whose
-float32 arithmetic is the FPU's (every board here is a single-precision port), runs the networks.
+float32 arithmetic is the FPU's (every board here is a single-precision port), runs the networks,
+and so does the Cortex-M3 in float32, whose layers run in integer machine code (emlnet_soft;
+tests/test_soft_float.py checks its multiply-add operation by operation).
 Keras networks are not run here: they convert to the same network file and device code as the
 MLPs, and importing jax costs more than the rest of a case (tests/test_device_nets.py has them).
 
@@ -39,8 +41,10 @@ def on_boards(test):
 
 
 BOARDS = ["cortex-m0", "rv32imc"]
-# Networks: both weight kinds on each board; float32 also on the M4F, whose FPU computes it.
-NET_CASES = [(b, w) for b in BOARDS for w in ("float32", "int8")] + [("cortex-m4f", "float32")]
+# Networks: both weight kinds on each board; float32 also on the M4F, whose FPU computes it,
+# and on the M3, where integer machine code does (emlnet_soft).
+NET_CASES = [(b, w) for b in BOARDS for w in ("float32", "int8")] + [
+    ("cortex-m4f", "float32"), ("cortex-m3", "float32")]
 FORMS = ["loadable", "inline"]
 
 F32_MAX = float(np.finfo(np.float32).max)
@@ -297,9 +301,11 @@ def test_networks_exact_on_the_core(board, net_data, case, weights):
     est, X_calib, X = net_data[case]
     net = eml.convert(est, weights=weights, X_calib=X_calib if weights == "int8" else None)
     report = board.deploy(net, X, name="mcu", repeats=1)
-    # Native: the int8 kernel, or on the M4F the float32 layers on its FPU (emlnet_fpu).
+    # Native: the int8 kernel, or the float32 layers on the M4F's FPU (emlnet_fpu) or in the
+    # M3's integer code (emlnet_soft).
     from emlearn_lab.device.thumb_fpu_net import FPU_ARCHS
-    native = weights == "int8" or board.target.arch in FPU_ARCHS
+    from emlearn_lab.device.thumb_soft_net import SOFT_ARCHS
+    native = weights == "int8" or board.target.arch in FPU_ARCHS | SOFT_ARCHS
     assert report.n_rows == len(X) and report.native == native, str(report)
     _exact(report, f"{case} MLP {weights}")
     if native and case == "binary":     # ReLU and a logit: a predict allocates nothing

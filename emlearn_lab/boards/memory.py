@@ -64,7 +64,8 @@ def runtime_hash(networks: bool = False) -> str:
             continue
         digest.update(name.encode() + b"\0" + src.joinpath(name).read_bytes() + b"\0")
     extras = ([("nets", "netfile.py"), ("device", "thumb_net.py"),
-               ("device", "thumb_fpu_net.py")] if networks
+               ("device", "thumb_fpu_net.py"), ("device", "thumb_soft_net.py"),
+               ("device", "thumb2_asm.py")] if networks
               else [("trees", "inline.py"), ("trees", "inline_thumb.py"),
                     ("trees", "ties_thumb.py"),
                     ("device", "thumb_walker.py"),

@@ -7,8 +7,9 @@ What a loaded network keeps (device_src/emlnet*.py):
 - int8: the network file as one bytes object (the kernel reads it in place), the layout table
   (int32, 8 + 8 per layer) and the work array (int32 scores + two activation buffers);
 - float32: an array('f') of weights and biases per layer (the file is dropped after loading,
-  but it is the largest single allocation while loading) and the outputs array; on an FPU
-  core (emlnet_fpu) also each layer's parameters (array('i') of 3) and each hidden layer's
+  but it is the largest single allocation while loading) and the outputs array; where the
+  layers run as machine code (emlnet_fpu on an FPU core, emlnet_soft on ARMv7-M without
+  one) also each layer's parameters (array('i') of 3) and each hidden layer's
   outputs.
 Latency terms: one call, the input features, the multiply-accumulates, the neurons.
 """
@@ -19,6 +20,9 @@ __all__ = ["net_heap", "net_latency", "net_allocations", "net_work_counts", "NET
            "net_key"]
 
 NET_TERMS = ("call", "feature", "mac", "neuron", "smooth_neuron")
+# The network runtime's machine-code modules: the int8 kernel, the float32 layers on an FPU
+# and in integer code.
+NATIVE_NET_MODULES = ("emlnet_kernels.mpy", "emlnet_fpu.mpy", "emlnet_soft.mpy")
 
 
 def _align4(n: int) -> int:
@@ -35,7 +39,7 @@ def net_key(model, native: bool) -> str:
 
 def net_allocations(model, native: bool = False) -> list:
     """Byte sizes of the model-sized allocations a loaded network keeps (native: the int8
-    kernel, or for float32 weights the FPU kernel)."""
+    kernel, or for float32 weights the machine-code layers: emlnet_fpu or emlnet_soft)."""
     if model.int8 is not None:
         width = max([model.n_features] + [la.n_out for la in model.layers])
         return [model.size_bytes, 4 * (8 + 8 * len(model.layers)),
@@ -52,7 +56,7 @@ def net_allocations(model, native: bool = False) -> list:
 
 def net_heap(model, files, word_bytes: int, native_code_in_heap: bool,
              core: str | None = None) -> HeapEstimate:
-    native = any(a.path in ("emlnet_kernels.mpy", "emlnet_fpu.mpy") for a in files)
+    native = any(a.path in NATIVE_NET_MODULES for a in files)
     key = net_key(model, native)
     skip = {"emlab_tools.mpy"} | ({"emlnet_pure.mpy"} if native else set())
     loaded = {a.path for a in files if a.path.endswith(".mpy")} - skip

@@ -6,8 +6,10 @@ from importlib import resources
 from ..build import Target, compile_source
 from ..exceptions import BuildError
 from .thumb_fpu_net import FPU_ARCHS, fpu_net_source
+from .thumb_soft_net import SOFT_ARCHS, soft_net_source
 
-__all__ = ["Artifact", "Bundle", "runtime_bundle", "net_bundle", "device_source",
+__all__ = ["Artifact", "Bundle", "runtime_bundle", "net_bundle", "float_layer_files",
+           "device_source",
            "module_artifact", "tie_files"]
 
 
@@ -100,11 +102,26 @@ def runtime_bundle(target: Target, model, name: str, layout: str | None = None) 
                           "emltrees"), "load", (model_path,) + tie_paths, native, notes)
 
 
+def float_layer_files(target: Target, notes: list) -> list:
+    """The machine-code float32 layers for the target's core: emlnet_fpu on a core with an
+    FPU, emlnet_soft on ARMv7-M without one; nothing elsewhere (bytecode), or when the build
+    fails (noted)."""
+    for archs, module, make in ((FPU_ARCHS, "emlnet_fpu", fpu_net_source),
+                                (SOFT_ARCHS, "emlnet_soft", soft_net_source)):
+        if target.arch in archs:
+            try:
+                return [module_artifact(module, target, True, notes, source=make())]
+            except BuildError as e:
+                notes.append(f"{module} unavailable ({str(e).splitlines()[0]})")
+    return []
+
+
 def net_bundle(target: Target, model, name: str) -> Bundle:
     """Networks: the network runtime + the network file. int8 weights run in the native
     kernel (Thumb machine code on ARM cores, viper elsewhere; its bytecode twin where the port
     has no native code); float32 weights in bytecode, or on the FPU of cores that have one
-    (emlnet_fpu: Cortex-M4F/M7)."""
+    (emlnet_fpu: Cortex-M4F/M7), or in integer Thumb-2 code on ARMv7-M cores without one
+    (emlnet_soft: Cortex-M3/M4)."""
     from ..nets.netfile import to_bytes
     notes: list = []
     model_path = name + ".emn"
@@ -112,13 +129,10 @@ def net_bundle(target: Target, model, name: str) -> Bundle:
     files = [module_artifact(module, target, False, notes)
              for module in ("emlab_common", "emlnet", "emlab_tools", arith)]
     native = False
-    if model.int8 is None and target.arch in FPU_ARCHS:
-        try:
-            files.append(module_artifact("emlnet_fpu", target, True, notes,
-                                         source=fpu_net_source()))
-            native = True
-        except BuildError as e:
-            notes.append(f"FPU kernel unavailable ({str(e).splitlines()[0]})")
+    if model.int8 is None:
+        layers = float_layer_files(target, notes)
+        files += layers
+        native = bool(layers)
     if model.int8 is not None:
         files.append(module_artifact("emlnet_pure", target, False, notes))
         if target.arch is not None:
@@ -135,6 +149,6 @@ def net_bundle(target: Target, model, name: str) -> Bundle:
             warnings.warn(msg, RuntimeWarning, stacklevel=3)
             notes.append(msg)
     files.append(Artifact(model_path, to_bytes(model)))
-    return Bundle(files, ("emlab_common", "emlnet_pure", "emlnet_kernels", "emlnet_fpu", arith,
-                          "emlnet"),
+    return Bundle(files, ("emlab_common", "emlnet_pure", "emlnet_kernels", "emlnet_fpu",
+                          "emlnet_soft", arith, "emlnet"),
                   "load", (model_path,), native, notes)

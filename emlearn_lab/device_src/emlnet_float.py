@@ -2,14 +2,19 @@
 # operation's result is rounded to float32 by storing it in an array('f') on ports whose
 # floats are double precision (the unix port); ports with single-precision floats compute in
 # float32 already. Bytecode, except on cores with an FPU, where the dense layers (and ReLU,
-# argmax) run as machine code (emlnet_fpu, device/thumb_fpu_net.py) with the same roundings.
+# argmax) run as machine code (emlnet_fpu, device/thumb_fpu_net.py) with the same roundings,
+# and on ARMv7-M cores without one, where they run as integer machine code with those roundings
+# written out (emlnet_soft, device/thumb_soft_net.py).
 import array
 import math
 
 try:
     import emlnet_fpu as _fpu
 except (ImportError, SyntaxError, ValueError):     # no FPU module (or one for another arch)
-    _fpu = None
+    try:
+        import emlnet_soft as _fpu                 # the same layers in integer code
+    except (ImportError, SyntaxError, ValueError):
+        _fpu = None
 
 _R = array.array("f", [0.0])
 _DOUBLE = array.array("f", [0.1])[0] != 0.1
