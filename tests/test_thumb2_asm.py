@@ -32,6 +32,16 @@ CASES = [
     (T.shift_reg("asr", 9, 10, 11), "asr.w r9, r10, r11"),
     (T.orr_imm1(3, 3), "orr.w r3, r3, #1"),
     (T.subs_imm1(10, 10), "subs.w r10, r10, #1"),
+    (T.smull(1, 2, 3, 4), "smull r1, r2, r3, r4"),
+    (T.smlal(8, 9, 10, 11), "smlal r8, r9, r10, r11"),
+    (T.mla(1, 2, 3, 12), "mla r1, r2, r3, r12"),
+    (T.mls(5, 6, 7, 8), "mls r5, r6, r7, r8"),
+    (T.ldr_w(9, 11, 4092), "ldr.w r9, [r11, #4092]"),
+    (T.str_w(12, 1, 96), "str.w r12, [r1, #96]"),
+    (T.ldr_x4(3, 10, 12), "ldr.w r3, [r10, r12, lsl #2]"),
+    (T.str_x4(8, 2, 9), "str.w r8, [r2, r9, lsl #2]"),
+    (T.ldrsh_w(10, 4, 2), "ldrsh.w r10, [r4, #2]"),
+    (T.ldrsh_r(11, 9, 8), "ldrsh.w r11, [r9, r8]"),
 ]
 
 

@@ -8,8 +8,9 @@ halfword first, as the core fetches them. Registers are numbers 0-12 (never sp o
 tests/test_thumb2_asm.py checks every encoding against GNU as where it is installed.
 """
 
-__all__ = ["ubfx", "bfi", "umull", "ldr_post", "shifted", "shift_reg", "orr_imm1",
-           "subs_imm1", "SHIFTS"]
+__all__ = ["ubfx", "bfi", "umull", "smull", "smlal", "mla", "mls", "ldr_post", "ldr_w",
+           "str_w", "ldr_x4", "str_x4", "ldrsh_w", "ldrsh_r", "shifted", "shift_reg",
+           "orr_imm1", "subs_imm1", "SHIFTS"]
 
 # The shift applied to a data-processing instruction's second register (its "type" field).
 SHIFTS = {"lsl": 0, "lsr": 1, "asr": 2}
@@ -46,6 +47,62 @@ def bfi(rd: int, rn: int, lsb: int, width: int) -> str:
 def umull(rdlo: int, rdhi: int, rn: int, rm: int) -> str:
     """rdhi:rdlo = rn * rm, unsigned 64-bit."""
     return _data(0xFBA0 | _reg(rn), (_reg(rdlo) << 12) | (_reg(rdhi) << 8) | _reg(rm))
+
+
+def smull(rdlo: int, rdhi: int, rn: int, rm: int) -> str:
+    """rdhi:rdlo = rn * rm, signed 64-bit."""
+    return _data(0xFB80 | _reg(rn), (_reg(rdlo) << 12) | (_reg(rdhi) << 8) | _reg(rm))
+
+
+def smlal(rdlo: int, rdhi: int, rn: int, rm: int) -> str:
+    """rdhi:rdlo += rn * rm, signed 64-bit."""
+    return _data(0xFBC0 | _reg(rn), (_reg(rdlo) << 12) | (_reg(rdhi) << 8) | _reg(rm))
+
+
+def mla(rd: int, rn: int, rm: int, ra: int) -> str:
+    """rd = ra + rn * rm (low 32 bits)."""
+    return _data(0xFB00 | _reg(rn), (_reg(ra) << 12) | (_reg(rd) << 8) | _reg(rm))
+
+
+def mls(rd: int, rn: int, rm: int, ra: int) -> str:
+    """rd = ra - rn * rm (low 32 bits)."""
+    return _data(0xFB00 | _reg(rn), (_reg(ra) << 12) | (_reg(rd) << 8) | 0x10 | _reg(rm))
+
+
+def _imm12(imm: int) -> int:
+    if not 0 <= imm < 4096:
+        raise ValueError(f"offset {imm}: 0-4095 expected")
+    return imm
+
+
+def ldr_w(rt: int, rn: int, imm: int) -> str:
+    """rt = [rn, #imm] (any registers, 0 <= imm < 4096)."""
+    return _data(0xF8D0 | _reg(rn), (_reg(rt) << 12) | _imm12(imm))
+
+
+def str_w(rt: int, rn: int, imm: int) -> str:
+    """[rn, #imm] = rt (any registers, 0 <= imm < 4096)."""
+    return _data(0xF8C0 | _reg(rn), (_reg(rt) << 12) | _imm12(imm))
+
+
+def ldr_x4(rt: int, rn: int, rm: int) -> str:
+    """rt = [rn, rm << 2]."""
+    return _data(0xF850 | _reg(rn), (_reg(rt) << 12) | (2 << 4) | _reg(rm))
+
+
+def str_x4(rt: int, rn: int, rm: int) -> str:
+    """[rn, rm << 2] = rt."""
+    return _data(0xF840 | _reg(rn), (_reg(rt) << 12) | (2 << 4) | _reg(rm))
+
+
+def ldrsh_w(rt: int, rn: int, imm: int = 0) -> str:
+    """rt = the sign-extended halfword [rn, #imm]."""
+    return _data(0xF9B0 | _reg(rn), (_reg(rt) << 12) | _imm12(imm))
+
+
+def ldrsh_r(rt: int, rn: int, rm: int) -> str:
+    """rt = the sign-extended halfword [rn, rm] (any registers)."""
+    return _data(0xF930 | _reg(rn), (_reg(rt) << 12) | _reg(rm))
 
 
 def ldr_post(rt: int, rn: int, step: int = 4) -> str:

@@ -5,7 +5,8 @@ the register-offset forms and the stack-relative ones are plain Thumb-1 instruct
 and later), written out here as raw halfwords. Used by thumb_walker.py and thumb_net.py.
 """
 
-__all__ = ["ldr", "ldrh", "ldrb", "ldrsb", "str_", "strb", "uxtb", "ldr_sp", "str_sp", "sub_sp",
+__all__ = ["ldr", "ldrh", "ldrb", "ldrsb", "ldrsh", "str_", "strh", "strb", "uxtb", "uxth",
+           "stmia", "ldmia", "ldr_sp", "str_sp", "sub_sp",
            "add_sp"]
 
 
@@ -28,6 +29,14 @@ def ldrb(rt: int, rn: int, rm: int) -> str:
 
 def ldrsb(rt: int, rn: int, rm: int) -> str:
     return _rr(0x5600, rt, rn, rm)
+
+
+def ldrsh(rt: int, rn: int, rm: int) -> str:
+    return _rr(0x5E00, rt, rn, rm)
+
+
+def strh(rt: int, rn: int, rm: int) -> str:
+    return _rr(0x5200, rt, rn, rm)
 
 
 def str_(rt: int, rn: int, rm: int) -> str:
@@ -65,3 +74,18 @@ def add_sp(nbytes: int) -> str:
 def uxtb(rd: int, rm: int) -> str:
     """rd = rm & 0xff (ARMv6-M and later)."""
     return f"data(2, {0xB2C0 | (rm << 3) | rd:#06x})"
+
+
+def uxth(rd: int, rm: int) -> str:
+    """rd = rm & 0xffff (ARMv6-M and later)."""
+    return f"data(2, {0xB280 | (rm << 3) | rd:#06x})"
+
+
+def stmia(rn: int, regs) -> str:
+    """[rn] = the low registers regs in order; rn advanced past them."""
+    return f"data(2, {0xC000 | (rn << 8) | sum(1 << r for r in regs):#06x})"
+
+
+def ldmia(rn: int, regs) -> str:
+    """The low registers regs = [rn] in order; rn advanced past them."""
+    return f"data(2, {0xC800 | (rn << 8) | sum(1 << r for r in regs):#06x})"

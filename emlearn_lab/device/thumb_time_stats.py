@@ -22,6 +22,10 @@ on the emulated Cortex-M3 against the host. ``stats(window, p, scratch, out)``: 
 array (``scratch(n, sel, std)``) holds a frame, two count arrays and the u, w buffers.
 """
 
+from .thumb2_asm import (ldr_w, ldr_x4, ldrsh_r, ldrsh_w, mla, mls, shift_reg, shifted, smlal,
+                         smull, str_w, str_x4, umull)
+from .thumb_asm import ldmia, ldr, ldrh, ldrsh, stmia, strh, uxth
+
 __all__ = ["time_stats_source", "FRAME_WORDS"]
 
 # Scratch layout, in 32-bit words: the frame, cnt1 and cnt2 (256 counts each), then u and w
@@ -38,110 +42,6 @@ _SEL = 4 * 24                  # 4 * statistic index, per selected statistic (up
 _BIAS_SHIFT = 24
 
 
-def _data(*halfwords) -> str:
-    return "data(2, " + ", ".join(f"{h:#06x}" for h in halfwords) + ")"
-
-
-def _wide(op: int, rn: int, second: int) -> str:
-    return _data(op | rn, second)
-
-
-def ldr_w(rt, rn, imm):
-    """rt = [rn, #imm] (any registers, imm < 4096)."""
-    return _wide(0xF8D0, rn, (rt << 12) | imm)
-
-
-def str_w(rt, rn, imm):
-    return _wide(0xF8C0, rn, (rt << 12) | imm)
-
-
-def ldr_x4(rt, rn, rm):
-    """rt = [rn, rm << 2]."""
-    return _wide(0xF850, rn, (rt << 12) | (2 << 4) | rm)
-
-
-def str_x4(rt, rn, rm):
-    return _wide(0xF840, rn, (rt << 12) | (2 << 4) | rm)
-
-
-def ldrsh_w(rt, rn, imm=0):
-    return _wide(0xF9B0, rn, (rt << 12) | imm)
-
-
-def ldrsh_r(rt, rn, rm):
-    """rt = sign-extended halfword [rn, rm] (any registers)."""
-    return _wide(0xF930, rn, (rt << 12) | rm)
-
-
-def and_w(rd, rn, rm):
-    return _wide(0xEA00, rn, (rd << 8) | rm)
-
-
-def lsr_w(rd, rn, rm):
-    """rd = rn >> rm (logical; any registers)."""
-    return _wide(0xFA20, rn, 0xF000 | (rd << 8) | rm)
-
-
-def sub_w(rd, rn, rm):
-    return _wide(0xEBA0, rn, (rd << 8) | rm)
-
-
-def smlal(lo, hi, rn, rm):
-    """hi:lo += rn * rm (signed 64-bit)."""
-    return _wide(0xFBC0, rn, (lo << 12) | (hi << 8) | rm)
-
-
-def smull(lo, hi, rn, rm):
-    return _wide(0xFB80, rn, (lo << 12) | (hi << 8) | rm)
-
-
-def umull(lo, hi, rn, rm):
-    return _wide(0xFBA0, rn, (lo << 12) | (hi << 8) | rm)
-
-
-def mla(rd, rn, rm, ra):
-    """rd = ra + rn * rm."""
-    return _wide(0xFB00, rn, (ra << 12) | (rd << 8) | rm)
-
-
-def mls(rd, rn, rm, ra):
-    """rd = ra - rn * rm."""
-    return _wide(0xFB00, rn, (ra << 12) | (rd << 8) | 0x10 | rm)
-
-
-def _rr(op, rt, rn, rm):
-    return _data(op | (rm << 6) | (rn << 3) | rt)
-
-
-def ldrh_r(rt, rn, rm):
-    return _rr(0x5A00, rt, rn, rm)
-
-
-def strh_r(rt, rn, rm):
-    return _rr(0x5200, rt, rn, rm)
-
-
-def ldrsh_rl(rt, rn, rm):
-    return _rr(0x5E00, rt, rn, rm)
-
-
-def ldr_r(rt, rn, rm):
-    return _rr(0x5800, rt, rn, rm)
-
-
-def stmia(rn, regs):
-    """[rn] = regs (low registers), rn advanced past them."""
-    return _data(0xC000 | (rn << 8) | sum(1 << r for r in regs))
-
-
-def ldmia(rn, regs):
-    return _data(0xC800 | (rn << 8) | sum(1 << r for r in regs))
-
-
-def uxth(rd, rm):
-    return _data(0xB280 | (rm << 3) | rd)
-
-
 def _gather() -> list:
     """r0 = the first sample, r1 = stride in bytes, r4 = n -> u[0:n] = the samples; frame
     sum, least, sslo/sshi; r5 = sum(v), r6 = least, r7 = most. Backward: n-1 down to 0."""
@@ -153,7 +53,7 @@ def _gather() -> list:
         ldrsh_w(6, 0), "mov(r7, r6)",
         "label(GATHER)",
         ldrsh_w(4, 0),
-        strh_r(4, 2, 3),
+        strh(4, 2, 3),
         "add(r5, r5, r4)",
         smlal(8, 9, 4, 4),
         "cmp(r4, r6)", "it(lt)", "mov(r6, r4)",
@@ -186,7 +86,7 @@ def _magnitude(axes: int) -> list:
         *(_isqrt_step() * 4),
         f"label({tag}_FIX)", "mov(r6, r5)", "mul(r6, r6)", "cmp(r6, r4)", f"bls({tag}_STORE)",
         "sub(r5, 1)", f"b({tag}_FIX)",
-        f"label({tag}_STORE)", strh_r(5, 2, 3), "sub(r0, r0, r1)", "sub(r3, 2)",
+        f"label({tag}_STORE)", strh(5, 2, 3), "sub(r0, r0, r1)", "sub(r3, 2)",
         f"bge_w({tag})",
     ]
     return lines
@@ -196,11 +96,11 @@ def _crossings(order: bool) -> list:
     """Crossings of floor(mean) (r1 = q) over u (r0), backward from r3; r7 counts them. With
     order: also u[j] = t = v - least (r2) and cnt1[t & mask (r9)] += 2 (r8 = cnt1)."""
     tag = "XO" if order else "X"
-    lines = [f"label({tag})", ldrsh_rl(4, 0, 3),
+    lines = [f"label({tag})", ldrsh(4, 0, 3),
              "sub(r5, r1, r4)", "lsr(r5, r5, 31)",          # now = v > q
              "eor(r6, r5)", "add(r7, r7, r6)", "mov(r6, r5)"]
     if order:
-        lines += ["sub(r4, r4, r2)", strh_r(4, 0, 3), and_w(5, 4, 9), ldr_x4(4, 8, 5),
+        lines += ["sub(r4, r4, r2)", strh(4, 0, 3), shifted("and", 5, 4, 9), ldr_x4(4, 8, 5),
                   "add(r4, 2)", str_x4(4, 8, 5)]
     return lines + ["sub(r3, 2)", f"bge({tag})"]
 
@@ -209,10 +109,10 @@ def _scatter(tag: str, src: int, dst: int, cnt: int, digit: list, count2: bool) 
     """Stable backward scatter of t from src to dst by digit (lines computing r5 from r4),
     positions from the running ends in cnt (byte offsets). count2: cnt2[t >> b1] += 2 too
     (r8 = cnt2, r9 = b1)."""
-    lines = [f"label({tag})", ldrh_r(4, src, 3), *digit, ldr_x4(6, cnt, 5), "sub(r6, 2)",
-             str_x4(6, cnt, 5), strh_r(4, dst, 6)]
+    lines = [f"label({tag})", ldrh(4, src, 3), *digit, ldr_x4(6, cnt, 5), "sub(r6, 2)",
+             str_x4(6, cnt, 5), strh(4, dst, 6)]
     if count2:
-        lines += [lsr_w(5, 4, 9), ldr_x4(6, 8, 5), "add(r6, 2)", str_x4(6, 8, 5)]
+        lines += [shift_reg("lsr", 5, 4, 9), ldr_x4(6, 8, 5), "add(r6, 2)", str_x4(6, 8, 5)]
     return lines + ["sub(r3, 2)", f"bge({tag})"]
 
 
@@ -294,8 +194,8 @@ def _quantile(mult: int, cell: int) -> list:
     interpolated (r0 = the sorted t, r4 = n - 1, r6 = least) + bias."""
     tag = f"Q{cell}"
     pos = {1: ["mov(r1, r4)"], 2: ["lsl(r1, r4, 1)"], 3: ["lsl(r1, r4, 1)", "add(r1, r1, r4)"]}
-    return [*pos[mult], "lsr(r2, r1, 2)", "lsl(r2, r2, 1)", ldrh_r(3, 0, 2), "add(r2, 2)",
-            ldrh_r(7, 0, 2), "sub(r7, r7, r3)", "lsl(r1, r1, 30)", "lsr(r1, r1, 30)",
+    return [*pos[mult], "lsr(r2, r1, 2)", "lsl(r2, r2, 1)", ldrh(3, 0, 2), "add(r2, 2)",
+            ldrh(7, 0, 2), "sub(r7, r7, r3)", "lsl(r1, r1, 30)", "lsr(r1, r1, 30)",
             "mul(r7, r1)", "add(r3, r3, r6)", "lsl(r5, r3, 8)", "cmp(r1, 0)",
             f"beq({tag})", "lsl(r5, r3, 2)", "add(r5, r5, r7)", "lsl(r5, r5, 6)",
             f"label({tag})", "mov(r3, 1)", f"lsl(r3, r3, {_BIAS_SHIFT})", "add(r5, r5, r3)",
@@ -317,7 +217,7 @@ def _order() -> list:
         ldr_w(1, 11, f["p"]), "ldr(r4, [r1, 0])", "ldr(r2, [r1, 12])", "cmp(r2, 0)",
         "bne_w(ORDERED)",
         *u_base, ldr_w(1, 11, f["q"]), "sub(r3, r4, 1)", "lsl(r3, r3, 1)",
-        ldrsh_rl(4, 0, 3), "sub(r6, r1, r4)", "lsr(r6, r6, 31)", "mov(r7, 0)",
+        ldrsh(4, 0, 3), "sub(r6, r1, r4)", "lsr(r6, r6, 31)", "mov(r7, 0)",
         *_crossings(False), "b(CROSSED)",
         "label(ORDERED)",
         # b1: digit bits (8 for a single pass over a spread below 256), bins1 its counts
@@ -331,7 +231,7 @@ def _order() -> list:
         ldr_w(1, 11, f["p"]), "ldr(r4, [r1, 0])",
         *u_base, ldr_w(1, 11, f["q"]), ldr_w(2, 11, f["least"]), "sub(r3, r4, 1)",
         "lsl(r3, r3, 1)",
-        ldrsh_rl(4, 0, 3), "sub(r6, r1, r4)", "lsr(r6, r6, 31)", "mov(r7, 0)",
+        ldrsh(4, 0, 3), "sub(r6, r1, r4)", "lsr(r6, r6, 31)", "mov(r7, 0)",
         *_crossings(True),
         str_w(7, 11, f["n2"]),                  # crossings, kept over the sort
         *cnt(0, _CNT1), ldr_w(1, 11, f["bins1"]), "bl(PREFIX)",
@@ -339,7 +239,7 @@ def _order() -> list:
         # r2 = u, r0 = w, r1 = cnt1, r9 = mask1
         ldr_w(5, 11, f["spread"]), "cmp(r5, 255)", "bhi_w(TWO_PASSES)",
         "mov(r7, r9)",
-        *_scatter("S1", 2, 0, 1, [and_w(5, 4, 7)], False),
+        *_scatter("S1", 2, 0, 1, [shifted("and", 5, 4, 7)], False),
         "b(SORTED)",
         "label(TWO_PASSES)",
         # cnt2: (spread >> b1) + 1 counts of the high digit
@@ -348,11 +248,11 @@ def _order() -> list:
         "pop({r0, r1, r2})", ldr_w(3, 11, f["b1"]), "mov(r7, r9)", "mov(r9, r3)",
         "mov(r3, r11)", "movw(r5, %d)" % _CNT2, "add(r3, r3, r5)", "mov(r8, r3)",
         ldr_w(5, 11, f["p"]), "ldr(r4, [r5, 0])", "sub(r3, r4, 1)", "lsl(r3, r3, 1)",
-        *_scatter("S2A", 2, 0, 1, [and_w(5, 4, 7)], True),
+        *_scatter("S2A", 2, 0, 1, [shifted("and", 5, 4, 7)], True),
         "push({r0, r2})", *cnt(0, _CNT2), ldr_w(1, 11, f["bins1"]), "bl(PREFIX)",
         "pop({r0, r2})", "mov(r1, r8)", ldr_w(5, 11, f["p"]), "ldr(r4, [r5, 0])",
         "sub(r3, r4, 1)", "lsl(r3, r3, 1)",
-        *_scatter("S2B", 0, 2, 1, [lsr_w(5, 4, 9)], False),
+        *_scatter("S2B", 0, 2, 1, [shift_reg("lsr", 5, 4, 9)], False),
         "mov(r0, r2)",
         "label(SORTED)",                        # r0: the sorted t
         ldr_w(1, 11, f["p"]), "ldr(r4, [r1, 0])", "sub(r4, 1)", ldr_w(6, 11, f["least"]),
@@ -408,7 +308,7 @@ def _emit() -> list:
         "mov(r3, r2)", "add(r3, 8)", "lsl(r3, r3, 2)", "add(r1, r1, r3)", "add(r1, 12)",
         "mov(r7, 1)", f"lsl(r7, r7, {_BIAS_SHIFT})", ldr_w(6, 11, f["m"]),
         "label(EMIT_SERIES)", "mov(r3, r11)", f"add(r3, {_SEL})", "mov(r4, r6)",
-        "label(EMIT_STAT)", "ldr(r5, [r3, 0])", ldr_r(5, 1, 5), "sub(r5, r5, r7)",
+        "label(EMIT_STAT)", "ldr(r5, [r3, 0])", ldr(5, 1, 5), "sub(r5, r5, r7)",
         stmia(0, (5,)), "add(r3, 4)", "sub(r4, 1)", "bne(EMIT_STAT)",
         "add(r1, 52)", "sub(r2, 1)", "bne(EMIT_SERIES)",
         "pop({r8, r9, r10, r11})", "mov(r0, 0)", "b(END)",
