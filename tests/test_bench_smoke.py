@@ -44,3 +44,16 @@ def test_bench_features_runs_on_the_virtual_device(tmp_path, monkeypatch):
     assert all(r["exact_host_device"] for r in rows)
     assert rows[0]["speedup"] > 0 and rows[1]["naive_us"] is None     # logmel: no naive twin
     assert "| logmel_1s_16khz |" in out.with_suffix(".md").read_text()
+
+
+def test_bench_gc_runs_on_the_virtual_device(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    sys.modules.pop("bench_gc", None)
+    import bench_gc
+    out = tmp_path / "gc"
+    assert bench_gc.main(["--calls", "50", "--out", str(out)]) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["runs"][0]["rows"]
+    growth = {r["model"].split(" (")[0]: r["heap_growth_bytes_per_predict"] for r in rows}
+    assert growth["forest classifier"] == 0 and growth["MLP 64-32-10 int8"] == 0
+    assert 0 < growth["forest regressor"] <= 32          # its result: one float, one GC block
+    assert "| forest regressor" in out.with_suffix(".md").read_text()
