@@ -57,7 +57,7 @@ class FitTable:
     def _head(self) -> list:
         if self._single:
             return ["board", "fits", "form", "flash used", "heap used", "RAM B",
-                    "us/predict (est.)", "remedy"]
+                    "µs/predict (est.)", "remedy"]
         return ["board"] + [f"{n} (heap/flash used)" for n in self.models]
 
     def rows(self) -> list:
