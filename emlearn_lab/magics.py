@@ -23,6 +23,7 @@ from traitlets import Bool, Enum, Int, TraitError, Unicode, validate
 
 from . import boards, connect, estimate, fit_table, get_board, list_serial_ports
 from .exceptions import DeviceError, EmlearnLabError
+from .verdict import DeployVerdict
 
 __all__ = ["EmlearnLab", "load_ipython_extension"]
 
@@ -155,22 +156,15 @@ class EmlearnLab(Magics):
             models[var] = self._variable(var, "a model named by --compare")
 
         with self._user_errors("%%emlearn_deploy"):
-            if args.board:
-                for name, model in models.items():
-                    est = estimate(model, args.board, form, X, name=name)
-                    if est.verdict == "does not fit":
-                        raise UsageError(f"%%emlearn_deploy: '{name}' does not fit board "
-                                         f"'{args.board}': {est.remedy}. Nothing was sent.")
-                    _show(est)
+            estimates = self._board_estimates(args.board, models, form, X)
             dev = self._connect(args.device)
-            if args.board and dev.virtual is not None:
-                # The estimate was for the board; the device is not it: say so.
-                print(f"--board {args.board}: the estimate above is for that board; the model "
-                      f"runs on {dev!r}, not on it (connect the board: %emlearn_device connect "
-                      "PORT, or --device PORT)")
             self._stop_live()
             for name, model in models.items():
-                _show(dev.deploy(model, X, form=form, name=name, repeats=repeats))
+                est = estimates.get(name)
+                # "auto" was resolved for the board: the device runs the form estimated
+                report = dev.deploy(model, X, form=form if est is None else est.form,
+                                    name=name, repeats=repeats)
+                _show(DeployVerdict(name, report, est, on_board=dev.virtual is None))
         if args.no_live or not self.live:
             return
         with self._user_errors("%%emlearn_deploy"):
@@ -181,6 +175,21 @@ class EmlearnLab(Magics):
                 print(f"live comparison skipped: emlearn_lab.live is not available ({e})")
                 return
         display(self.live_widget)
+
+    @staticmethod
+    def _board_estimates(board, models: dict, form: str, X) -> dict:
+        """name -> Estimate on `board` (empty without one); a model that does not fit stops
+        the deploy before anything is sent."""
+        if not board:
+            return {}
+        out = {}
+        for name, model in models.items():
+            est = estimate(model, board, form, X, name=name)
+            if est.verdict == "does not fit":
+                raise UsageError(f"%%emlearn_deploy: '{name}' does not fit board '{board}': "
+                                 f"{est.remedy}. Nothing was sent.")
+            out[name] = est
+        return out
 
     # -- %emlearn_boards -----------------------------------------------------------------
     @magic_arguments()
