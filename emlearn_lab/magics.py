@@ -121,6 +121,9 @@ class EmlearnLab(Magics):
     @argument("--name", default="model", help="device name of the model (default 'model')")
     @argument("--compare", nargs="+", default=[], metavar="VAR",
               help="also deploy these variables' models, each under its variable name")
+    @argument("--labels", metavar="VAR", help="a variable holding X's true labels: the live "
+                                               "view adds a ground-truth row (default: X.y "
+                                               "of an eml.windows() result)")
     @argument("--no-live", action="store_true", help="skip the live comparison")
     @argument("--repeats", type=int, help="predict() calls per timed row (default: "
                                           "EmlearnLab.repeats)")
@@ -154,6 +157,11 @@ class EmlearnLab(Magics):
                 raise UsageError(f"%%emlearn_deploy: --compare {var}: that name is the "
                                  "deployed model's; compare other variables")
             models[var] = self._variable(var, "a model named by --compare")
+        y = None if args.labels is None else self._variable(args.labels, "the true labels "
+                                                                         "named by --labels")
+        if y is not None and len(y) != len(X):
+            raise UsageError(f"%%emlearn_deploy: --labels {args.labels} has {len(y)} labels "
+                             f"for {len(X)} items of X: pass one per row. Nothing was sent.")
 
         with self._user_errors("%%emlearn_deploy"):
             estimates = self._board_estimates(args.board, models, form, X)
@@ -170,7 +178,7 @@ class EmlearnLab(Magics):
         with self._user_errors("%%emlearn_deploy"):
             try:
                 from .live import live
-                self.live_widget = live(dev, models, X)
+                self.live_widget = live(dev, models, X, y=y)
             except ImportError as e:     # the live module or its widget is not installed
                 print(f"live comparison skipped: emlearn_lab.live is not available ({e})")
                 return

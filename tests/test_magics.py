@@ -382,3 +382,15 @@ def test_reload_closes_the_previous_device(shell):
     run(shell, "%reload_ext emlearn_lab")
     assert lab(shell) is not None and lab(shell).dev is None
     assert old.virtual is not None and not old.virtual.alive
+
+
+@pytest.mark.device
+def test_labels_give_the_live_view_its_ground_truth(shell, forest, classification_data):
+    shell.user_ns["y_test"] = classification_data["digits"][3][:120]
+    run(shell, "%%emlearn_deploy --repeats 5 --labels y_test\n" + DEPLOY_BODY)
+    comparison = lab(shell).live_widget.comparison
+    assert comparison.has_truth and comparison.wait(120) == "done"
+    assert (comparison.results["model"]["truth_class"] >= 0).all()
+    with pytest.raises(UsageError, match="--labels y_short has 3 labels for 120 items of X"):
+        shell.user_ns["y_short"] = classification_data["digits"][3][:3]
+        run(shell, "%%emlearn_deploy --labels y_short\n" + DEPLOY_BODY)
