@@ -43,6 +43,7 @@ from .exceptions import (
                      UnsupportedModelError,
 )
 from .export import CSize, c_size, export_c
+from .glossary import glossary
 from .labels import Label, LabelSet
 from .nets.model import NetModel
 from .recordings.load import load_recording
@@ -73,5 +74,5 @@ __all__ = [
     "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
     "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError", "DeviceTimeoutError",
     "DeviceStorageError", "RecordingError",
-    "LabelError", "LabelFileMismatchError",
+    "LabelError", "LabelFileMismatchError", "glossary",
 ]

@@ -246,8 +246,15 @@ class Sweep:
 
     def plot(self, ax=None, max_drop: float | None = 0.01):
         """Bytes (log) vs metric: every setting, the Pareto front, the uncompressed model and
-        the max_drop line."""
-        from ._figures import new_axes
+        the max_drop line (when it lies far below every setting, the axis keeps to the
+        settings and a note at the bottom says where the line is).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Shows as an image at the end of a notebook cell (see emlearn_lab/_figures.py).
+        """
+        from ._figures import bytes_log_axis, fraction_limits, new_axes
         if ax is None:
             ax = new_axes((7, 4.5))
         b = np.array([r["bytes"] for r in self.rows])
@@ -257,18 +264,28 @@ class Sweep:
             if sel.any():
                 ax.scatter(b[sel], m[sel], marker=marker, alpha=0.6, label=f"{feats} features")
         front = self.pareto()
-        ax.plot(b[front], m[front], "k-", lw=1, label="Pareto front")
-        ax.scatter([self.baseline["bytes"]], [self.baseline["metric"]], marker="*", s=160,
-                   color="crimson", label="uncompressed", zorder=3)
-        if max_drop is not None:
-            ax.axhline(self.baseline["metric"] - max_drop, color="grey", ls="--", lw=1,
-                       label=f"-{max_drop:g} {self.metric}")
-        ax.set_xscale("log")
-        ax.set_xlabel("model bytes on the device")
+        ax.plot(b[front], m[front], "k-", lw=1, label="Pareto front (no setting is both "
+                                                       "smaller and better)")
+        base_b, base_m = self.baseline["bytes"], self.baseline["metric"]
+        ax.scatter([base_b], [base_m], marker="*", s=160, color="crimson",
+                   label="uncompressed", zorder=3)
+        bytes_log_axis(ax.xaxis, np.append(b, base_b))
+        limit = None if max_drop is None else base_m - max_drop
+        bottom, top = fraction_limits(np.append(m, base_m),
+                                      base_m if limit is None else limit)
+        ax.set_ylim(bottom, top)
+        if limit is not None and limit >= bottom:
+            ax.axhline(limit, color="grey", ls="--", lw=1,
+                       label=f"max_drop: {max_drop:g} below uncompressed")
+        elif limit is not None:
+            ax.annotate(f"max_drop line ({max_drop:g} below uncompressed) at {limit:.4g}: "
+                        "below every setting", xy=(0.01, 0.02), xycoords="axes fraction",
+                        fontsize=8, color="grey")
+        ax.set_xlabel("model bytes on the device (log scale)")
         ax.set_ylabel(self.metric)
         ax.legend(fontsize=8)
         ax.set_title("Tree compression: size vs " + self.metric)
-        return ax
+        return ax.figure
 
 
 class SweepTable:

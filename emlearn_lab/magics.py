@@ -23,6 +23,7 @@ from traitlets import Bool, Enum, Int, TraitError, Unicode, validate
 
 from . import boards, connect, estimate, fit_table, get_board, list_serial_ports
 from .exceptions import DeviceError, EmlearnLabError
+from .verdict import DeployVerdict
 
 __all__ = ["EmlearnLab", "load_ipython_extension"]
 
@@ -120,6 +121,9 @@ class EmlearnLab(Magics):
     @argument("--name", default="model", help="device name of the model (default 'model')")
     @argument("--compare", nargs="+", default=[], metavar="VAR",
               help="also deploy these variables' models, each under its variable name")
+    @argument("--labels", metavar="VAR", help="a variable holding X's true labels: the live "
+                                               "view adds a ground-truth row (default: X.y "
+                                               "of an eml.windows() result)")
     @argument("--no-live", action="store_true", help="skip the live comparison")
     @argument("--repeats", type=int, help="predict() calls per timed row (default: "
                                           "EmlearnLab.repeats)")
@@ -153,34 +157,47 @@ class EmlearnLab(Magics):
                 raise UsageError(f"%%emlearn_deploy: --compare {var}: that name is the "
                                  "deployed model's; compare other variables")
             models[var] = self._variable(var, "a model named by --compare")
+        y = None if args.labels is None else self._variable(args.labels, "the true labels "
+                                                                         "named by --labels")
+        if y is not None and len(y) != len(X):
+            raise UsageError(f"%%emlearn_deploy: --labels {args.labels} has {len(y)} labels "
+                             f"for {len(X)} items of X: pass one per row. Nothing was sent.")
 
         with self._user_errors("%%emlearn_deploy"):
-            if args.board:
-                for name, model in models.items():
-                    est = estimate(model, args.board, form, X, name=name)
-                    if est.verdict == "does not fit":
-                        raise UsageError(f"%%emlearn_deploy: '{name}' does not fit board "
-                                         f"'{args.board}': {est.remedy}. Nothing was sent.")
-                    _show(est)
+            estimates = self._board_estimates(args.board, models, form, X)
             dev = self._connect(args.device)
-            if args.board and dev.virtual is not None:
-                # The estimate was for the board; the device is not it: say so.
-                print(f"--board {args.board}: the estimate above is for that board; the model "
-                      f"runs on {dev!r}, not on it (connect the board: %emlearn_device connect "
-                      "PORT, or --device PORT)")
             self._stop_live()
             for name, model in models.items():
-                _show(dev.deploy(model, X, form=form, name=name, repeats=repeats))
+                est = estimates.get(name)
+                # "auto" was resolved for the board: the device runs the form estimated
+                report = dev.deploy(model, X, form=form if est is None else est.form,
+                                    name=name, repeats=repeats)
+                _show(DeployVerdict(name, report, est, on_board=dev.virtual is None))
         if args.no_live or not self.live:
             return
         with self._user_errors("%%emlearn_deploy"):
             try:
                 from .live import live
-                self.live_widget = live(dev, models, X)
+                self.live_widget = live(dev, models, X, y=y)
             except ImportError as e:     # the live module or its widget is not installed
                 print(f"live comparison skipped: emlearn_lab.live is not available ({e})")
                 return
         display(self.live_widget)
+
+    @staticmethod
+    def _board_estimates(board, models: dict, form: str, X) -> dict:
+        """name -> Estimate on `board` (empty without one); a model that does not fit stops
+        the deploy before anything is sent."""
+        if not board:
+            return {}
+        out = {}
+        for name, model in models.items():
+            est = estimate(model, board, form, X, name=name)
+            if est.verdict == "does not fit":
+                raise UsageError(f"%%emlearn_deploy: '{name}' does not fit board '{board}': "
+                                 f"{est.remedy}. Nothing was sent.")
+            out[name] = est
+        return out
 
     # -- %emlearn_boards -----------------------------------------------------------------
     @magic_arguments()

@@ -238,8 +238,23 @@ def test_fit_table_covers_every_board(small_forest):
     assert "✓" in text and "rp2040-pico" in text and "<table>" in html
     import matplotlib
     matplotlib.use("Agg")
-    ax = table.plot()
-    assert len(ax.patches) == 2 * len(table.estimates["model"])
+    fig = table.plot()
+    assert len(fig.axes[0].patches) == 2 * len(table.estimates["model"])
+    assert_fit_plot_readable(fig, ["heap used", "filesystem used"])
+
+
+def assert_fit_plot_readable(fig, series: list) -> None:
+    """A Figure (no stray <Axes: ...>) with a title, every bar series and the 100% line in
+    the legend, and at most 6 inches tall (it was 12: 1200 px)."""
+    from matplotlib.figure import Figure
+    assert isinstance(fig, Figure) and hasattr(fig, "_repr_png_")
+    ax = fig.axes[0]
+    assert ax.get_title()
+    labels = ax.get_legend().get_texts()
+    labels = [t.get_text() for t in labels]
+    assert all(s in labels for s in series), labels
+    assert "100%: full" in labels
+    assert fig.get_size_inches()[1] <= 6.0
 
 
 def test_cli_boards(tmp_path, small_forest):
@@ -343,7 +358,10 @@ def test_fit_table_grid_of_several_models(small_forest, classification_data):
     assert "<table>" in grid._repr_html_()
     import matplotlib
     matplotlib.use("Agg")
-    assert len(grid.plot().patches) == 2 * 3
+    fig = grid.plot()
+    assert len(fig.axes[0].patches) == 2 * 2 * 3          # heap and filesystem per model
+    assert_fit_plot_readable(fig, ["small: heap used", "small: filesystem used",
+                                   "big: heap used", "big: filesystem used"])
     with pytest.raises(InputError, match="needs a model"):
         eml.fit_table({})
 

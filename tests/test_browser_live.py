@@ -1,6 +1,7 @@
 """The live comparison widget in a real JupyterLab, in headless Debian chromium: it draws as
 the virtual device streams, shows the agreement, and its stop button stops the stream."""
 import os
+import re
 from pathlib import Path
 
 import browser_harness as bh
@@ -25,7 +26,7 @@ def lab(tmp_path_factory):
         "random_state=1).fit(X[:900], y[:900])\n"
         "dev = eml.connect('virtual')\n"
         "w = live(dev, {'full': forest, 'compressed': eml.compress(forest, "
-        "leaves_per_class=4)}, X[900:], batch=4, loop=True)\n"
+        "leaves_per_class=4)}, X[900:], y=y[900:], batch=4, loop=True)\n"
         "w",
     ])
     with bh.jupyter_lab(root) as (base, token), bh.browser(viewport=(1280, 900)) as page:
@@ -70,6 +71,32 @@ def test_live_widget_draws_agreement_and_stops(lab, tmp_path):
             return n;
         })""")
     assert strip == [0] * len(strip), strip
+    # The orange marks are explained; the axis fits the data; the true labels have their own
+    # row, so that 100% agreement is not read as accuracy.
+    legend = page.locator(".emlab-live-legend").first.text_content()
+    assert "median" in legend and "slower than the axis top" in legend, legend
+    medians = nb.run_code("s = w.comparison.summary(); print(max(s[m]['device_us_median'] "
+                          "for m in s))")
+    us_max = float(widget.get_attribute("data-us-max"))
+    assert float(medians) <= us_max <= 10 * float(medians), (us_max, medians)
+    assert page.locator(".emlab-live-truth").count() == 2
+    caption = page.locator(".emlab-live-truth-caption").first.text_content()
+    assert re.fullmatch(r"device vs true labels: \d+\.\d% correct of \d+", caption), caption
+    accuracy = [float(a) for a in widget.get_attribute("data-accuracy").split(",")]
+    assert all(0.5 < a < 1.0 for a in accuracy), accuracy        # not the 100% agreement
+    green_red = page.evaluate("""() => {
+        const cv = document.querySelector('.emlab-live-truth');
+        const px = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+        let g = 0, r = 0;
+        for (let i = 0; i < px.length; i += 4) {
+            g += px[i + 1] > 140 && px[i] < 80;
+            r += px[i] > 180 && px[i + 1] < 80;
+        }
+        return [g, r];
+    }""")
+    assert green_red[0] > 50, green_red
+    # rows have no time: the x axis counts items (windows of a recording: times, notebook 01)
+    assert re.fullmatch(r"\d+ – item \d+", widget.get_attribute("data-x-labels"))
     draws = int(widget.get_attribute("data-draws"))
     page.wait_for_function("(n) => Number(document.querySelector('.emlab-live')"
                            ".dataset.draws) > n + 2", arg=draws, timeout=20_000)

@@ -37,3 +37,38 @@ def test_notebook_01_deploy_cell_shows_the_live_comparison(tmp_path):
         RESULTS.mkdir(parents=True, exist_ok=True)
         live.screenshot(path=str(RESULTS / "notebook01_live.png"))
         assert (RESULTS / "notebook01_live.png").stat().st_size > 10_000
+
+
+def test_notebook_03_verdicts_lead_and_the_plots_are_images(tmp_path):
+    """Notebook 03 in JupyterLab: the sweep plot is an image (no stray <Axes: ...>), the
+    deploy cell shows one verdict line per model with its details folded (no table open
+    before the live view), jargon carries tooltips, and the live view has its ground-truth
+    row."""
+    bh.require()
+    shutil.copy(ROOT / "notebooks" / "03_tree_compression.ipynb", tmp_path / "03.ipynb")
+    with bh.jupyter_lab(tmp_path) as (base, token), bh.browser(viewport=(1280, 900)) as page:
+        nb = bh.Notebook(page, base, token, "03.ipynb")
+        nb.run_all(timeout_s=300)
+        assert page.locator(".jp-OutputArea-output img[src^='data:image/png']").count() >= 1
+        assert not page.get_by_text("<Axes").count()
+        assert not page.get_by_text("<Figure size").count()
+        verdicts = page.locator(".emlab-verdict")
+        assert verdicts.count() == 2
+        lines = [verdicts.nth(i).locator("div").first.text_content() for i in range(2)]
+        assert lines[0].startswith("model on rp2040-pico: fits (") and \
+            lines[1].startswith("full on rp2040-pico: fits ("), lines
+        assert all("exact (100% of" in line for line in lines), lines
+        # every table of the deploy cell is folded: none is visible before the live view
+        cell = page.locator(".jp-Cell").filter(has=page.locator(".emlab-verdict"))
+        assert cell.locator("table").count() == 4
+        assert not [t for t in cell.locator("table").all() if t.is_visible()]
+        assert verdicts.first.locator("abbr[title]").count() >= 1          # "loadable"
+        live = page.locator(".emlab-live")
+        live.wait_for(timeout=120_000)
+        page.wait_for_function("() => document.querySelector('.emlab-live').dataset.state "
+                               "=== 'done'", timeout=120_000)
+        assert page.locator(".emlab-live-truth").count() == 2
+        cell.scroll_into_view_if_needed()
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        cell.screenshot(path=str(RESULTS / "notebook03_deploy.png"))
+        assert (RESULTS / "notebook03_deploy.png").stat().st_size > 10_000

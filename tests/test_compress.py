@@ -265,11 +265,50 @@ def test_sweep_table_plot_and_best(forest):
     ok = [r for r in sweep.rows if r["drop"] <= 0.01]
     assert best.size_bytes == min(r["bytes"] for r in ok)
     assert "pareto" in str(sweep.table()) and "<table>" in sweep.table()._repr_html_()
-    assert sweep.plot().get_xscale() == "log"
+    fig = sweep.plot()
+    assert fig.axes[0].get_xscale() == "log"
+    assert_sweep_plot_readable(sweep, fig)
     with pytest.raises(eml.InputError, match="no setting is within"):
         sweep.best(max_drop=0.01, budget_bytes=10)
     with pytest.raises(eml.InputError, match="unknown metric"):
         eml.compression_sweep(clf, X_test, y_test, metric="auc")
+
+
+def assert_sweep_plot_readable(sweep, fig, max_drop: float = 0.01) -> None:
+    """The points fill most of the height (the max_drop line far below them does not squash
+    them into a strip), the log axis has more than two labelled ticks, and the plot is a
+    Figure (an Axes would print a stray <Axes: ...> line in a notebook)."""
+    from matplotlib.figure import Figure
+    assert isinstance(fig, Figure) and hasattr(fig, "_repr_png_")
+    ax = fig.axes[0]
+    metrics = [r["metric"] for r in sweep.rows] + [sweep.baseline["metric"]]
+    bottom, top = ax.get_ylim()
+    assert (max(metrics) - min(metrics)) / (top - bottom) > 0.5
+    assert bottom <= min(metrics) and top >= max(metrics)
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert len(ticks) > 2, ticks
+    limit = sweep.baseline["metric"] - max_drop
+    labels = ax.get_legend_handles_labels()[1]
+    if limit >= bottom:
+        assert any(label.startswith("max_drop") for label in labels)
+    else:
+        assert any("max_drop line" in t.get_text() for t in ax.texts)
+
+
+def test_sweep_plot_keeps_a_far_limit_off_the_axis(forest):
+    """Settings all within 0.001 of each other, the max_drop line 0.01 below: the axis keeps
+    to the settings and a note says where the line is (it squashed them into the top 5%)."""
+    clf, X_train, X_test, y_test = forest
+    sweep = eml.compression_sweep(clf, X_test, y_test, leaves_per_class=(None, 4, 2),
+                                  leaf_bits=(8,), features=("float32",), n_jobs=1)
+    metrics = [r["metric"] for r in sweep.rows] + [sweep.baseline["metric"]]
+    spread = max(metrics) - min(metrics)
+    assert spread > 0
+    max_drop = sweep.baseline["metric"] - min(metrics) + 10 * spread
+    fig = sweep.plot(max_drop=max_drop)
+    assert_sweep_plot_readable(sweep, fig, max_drop)
+    assert any("below every setting" in t.get_text() for t in fig.axes[0].texts)
 
 
 def test_sweep_on_a_dask_cluster(forest):

@@ -387,3 +387,46 @@ def test_callbacks_run_off_the_caller_thread_and_errors_do_not_stop(device, digi
     with pytest.warns(RuntimeWarning, match="callback .* raised ValueError"):
         _run(eng)
     assert eng.n_items == 64 and any(t.startswith("emlab-live") for t in threads)
+
+
+def test_latency_axis_follows_the_bulk_not_the_slow_calls():
+    """Calls at 15 µs with one in twenty at 180 µs (collections): the axis tops at 50 µs, not
+    200 µs (the bulk sat in the bottom 8%); the slow ones are drawn clipped at the top. A
+    wide spread keeps nine calls in ten on the axis."""
+    bulk = np.r_[np.full(950, 15.0), np.full(50, 180.0)]
+    assert live_widget._latency_top([bulk]) == 50.0
+    spread = np.r_[np.full(500, 4.0), np.linspace(5, 40, 500)]
+    assert np.mean(spread <= live_widget._latency_top([spread])) >= 0.9
+    assert live_widget._latency_top([np.full(50, 0.4)]) == 0.5      # a fast device
+    assert live_widget._latency_top([np.full(50, 0.4), np.full(50, 30.0)]) == 50.0
+    assert live_widget._latency_top([np.zeros(0)]) == 1.0
+
+
+def test_x_axis_in_time_for_windows_of_a_recording():
+    start = np.array([0.0, 1.0, 2.0, 61.5])
+    assert live_widget._x_labels(start, 1, 3) == ["1.0 s", "1:01.5"]
+    assert live_widget._x_labels(np.full(4, np.nan), 1, 3) == ["1", "item 3"]
+
+
+def test_ground_truth_is_kept_apart_from_agreement(device, digits_forest, classification_data):
+    """With y, each prediction is also checked against the true label: the view gets a
+    ground-truth row and the accuracy, which is not the (100%) agreement."""
+    clf, X = digits_forest
+    y = classification_data["digits"][3]
+    eng = LiveComparison(device, {"full": clf}, X[:80], y=y[:80], batch=16)
+    r = _run(eng)["full"]
+    np.testing.assert_array_equal(r["truth_class"], np.searchsorted(clf.classes_, y[:80]))
+    status, layout, frame = live_widget.build_frame(eng)
+    k, m = layout["k"], layout["m"]
+    assert layout["truth"] and len(frame) == 4 * (k + m + 5 * k + m)
+    f = np.frombuffer(frame, dtype="<f4")
+    np.testing.assert_array_equal(f[k + m + 4 * k: k + m + 5 * k], r["truth_class"][-k:])
+    info = layout["models"][0]
+    accuracy = float(np.mean(clf.predict(X[:80]) == y[:80]))
+    assert info["agreement"] == 1.0 and info["accuracy"] == pytest.approx(accuracy)
+    assert accuracy < 1.0 and info["n_truth"] == 80
+    with pytest.raises(InputError, match="y has 3 labels for 80 items of X"):
+        LiveComparison(device, {"full": clf}, X[:80], y=y[:3])
+    # without labels, nothing of the kind is sent
+    _, layout, frame = live_widget.build_frame(LiveComparison(device, {"full": clf}, X[:8]))
+    assert not layout["truth"] and layout["models"][0]["accuracy"] is None

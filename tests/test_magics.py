@@ -69,6 +69,7 @@ def test_deploy_shows_an_exact_report_and_returns_nothing(shell, forest):
     value, stdout, shown = run(shell, "%%emlearn_deploy --no-live --repeats 5\n" + DEPLOY_BODY)
     assert value is None
     assert len(shown) == 1
+    assert shown[0].startswith("model on the virtual device: exact (100% of 120 rows), ")
     assert "100.00% of 120 rows (EXACT" in shown[0]
     assert "live" not in stdout
     files = dict(lab(shell).dev.listdir())
@@ -89,10 +90,57 @@ def test_device_is_reused_between_cells(shell, forest):
 def test_board_it_fits_shows_the_estimate_then_deploys(shell, forest):
     _, stdout, shown = run(shell, "%%emlearn_deploy --board rp2040-pico --no-live --repeats 5\n"
                            + DEPLOY_BODY)
-    assert "the estimate above is for that board; the model runs on Device(virtual" in stdout
-    assert len(shown) == 2
-    assert "rp2040-pico" in shown[0] and "verdict             fits" in shown[0]
-    assert "EXACT" in shown[1]
+    assert stdout == ""
+    assert len(shown) == 1                      # one verdict per model, the details under it
+    line, *details = shown[0].splitlines()
+    assert line.startswith("model on rp2040-pico: fits (")
+    assert "on the virtual device: exact (100% of 120 rows)" in line
+    assert line.endswith("(standing in for the board)")
+    details = "\n".join(details)
+    assert "not on the board (connect the board: %emlearn_device connect PORT" in details
+    assert "rp2040-pico" in details and "verdict             fits" in details
+    assert "100.00% of 120 rows (EXACT" in details
+
+
+@pytest.mark.device
+def test_board_auto_form_is_the_form_deployed(shell, forest):
+    """"auto" resolves for the board: on the Pico's Cortex-M0+ the loadable walker beats
+    viper inline, while the virtual device alone would pick inline. The estimate and the
+    device must describe the same form."""
+    run(shell, "%%emlearn_deploy --no-live --repeats 5\n" + DEPLOY_BODY)
+    assert lab(shell).dev.deployments["model"].form == "inline"     # the device's own choice
+    _, _, shown = run(shell, "%%emlearn_deploy --board rp2040-pico --no-live --repeats 5\n"
+                      + DEPLOY_BODY)
+    assert lab(shell).dev.deployments["model"].form == "loadable"
+    forms = [row.split()[-1] for row in shown[0].splitlines() if row.strip().startswith("form ")]
+    assert forms == ["loadable", "loadable"], forms          # estimate, deploy report
+    assert "227 kB free heap, loadable)" in shown[0].splitlines()[0]
+
+
+@pytest.mark.device
+def test_verdicts_lead_and_no_table_precedes_the_live_view(shell, forest, classification_data):
+    """Two models, a board and the live view: per model one line, every table folded in a
+    <details> under it, so nothing dense stands between the cell and the live view."""
+    from sklearn.ensemble import RandomForestClassifier
+    X_train, _, y_train, _ = classification_data["digits"]
+    shell.user_ns["small"] = RandomForestClassifier(3, max_depth=4, random_state=0).fit(
+        X_train, y_train)
+    with capture_output() as cap:
+        shell.run_cell("%%emlearn_deploy --board rp2040-pico --compare small --repeats 5\n"
+                       + DEPLOY_BODY, store_history=False)
+    lab(shell).live_widget.comparison.stop()
+    *verdicts, widget = cap.outputs
+    assert "application/vnd.jupyter.widget-view+json" in widget.data
+    assert len(verdicts) == 2 and cap.stdout == ""
+    for out, name in zip(verdicts, ["model", "small"]):
+        html = out.data["text/html"]
+        shown, folded = html.split("<details>")
+        assert "<table" not in shown and folded.count("<table") == 2     # estimate, report
+        assert f"{name} on rp2040-pico: fits (" in shown and "µs per predict" in shown
+        assert out.data["text/plain"].splitlines()[0].startswith(f"{name} on rp2040-pico")
+        # jargon carries its explanation as a tooltip
+        assert '<abbr title="Deploy form: a generic tree walker' in shown
+        assert "<abbr title=\"The version of MicroPython" in folded       # mpy v6.3
 
 
 @pytest.mark.device
@@ -160,9 +208,13 @@ X = win.X[:40]
 """
     _, _, shown = run(shell, "%%emlearn_deploy --board rp2040-pico --name motion --no-live "
                              "--repeats 5" + body)
+    assert len(shown) == 1
+    assert shown[0].startswith("motion on rp2040-pico: fits (")
+    assert "exact (100% of 40 rows)" in shown[0].splitlines()[0]
+    assert "µs per features + predict" in shown[0].splitlines()[0]
     assert "TimeStats" in shown[0] and "verdict             fits" in shown[0]
-    assert "features device vs host       EXACT" in shown[1]
-    assert "100.00% of 40 rows (EXACT" in shown[1]
+    assert "features device vs host       EXACT" in shown[0]
+    assert "100.00% of 40 rows (EXACT" in shown[0]
 
 
 @pytest.mark.device
@@ -330,3 +382,15 @@ def test_reload_closes_the_previous_device(shell):
     run(shell, "%reload_ext emlearn_lab")
     assert lab(shell) is not None and lab(shell).dev is None
     assert old.virtual is not None and not old.virtual.alive
+
+
+@pytest.mark.device
+def test_labels_give_the_live_view_its_ground_truth(shell, forest, classification_data):
+    shell.user_ns["y_test"] = classification_data["digits"][3][:120]
+    run(shell, "%%emlearn_deploy --repeats 5 --labels y_test\n" + DEPLOY_BODY)
+    comparison = lab(shell).live_widget.comparison
+    assert comparison.has_truth and comparison.wait(120) == "done"
+    assert (comparison.results["model"]["truth_class"] >= 0).all()
+    with pytest.raises(UsageError, match="--labels y_short has 3 labels for 120 items of X"):
+        shell.user_ns["y_short"] = classification_data["digits"][3][:3]
+        run(shell, "%%emlearn_deploy --labels y_short\n" + DEPLOY_BODY)

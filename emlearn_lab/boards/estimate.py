@@ -14,6 +14,7 @@ import numpy as np
 
 from ..build import Target
 from ..exceptions import InputError
+from ..glossary import terms_html
 from ..nets.model import NetModel
 from ..trees.inline import inline_layout
 from .cores import core_for
@@ -139,9 +140,9 @@ class Estimate:
 
     def _repr_html_(self) -> str:
         body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th>"
-                       f"<td style='text-align:left'>{escape(v)}</td></tr>"
+                       f"<td style='text-align:left'>{terms_html(v)}</td></tr>"
                        for k, v in self.rows())
-        notes = "".join(f"<li>{escape(n)}</li>" for n in self.notes)
+        notes = "".join(f"<li>{terms_html(n)}</li>" for n in self.notes)
         return f"<table>{body}</table>" + (f"<ul>{notes}</ul>" if notes else "")
 
 

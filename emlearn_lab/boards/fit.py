@@ -13,6 +13,10 @@ from .table import boards as board_table
 __all__ = ["FitTable", "fit_table"]
 
 _MARK = {"fits": "✓", "tight": "~", "does not fit": "✗"}
+# Tall enough for the 18 boards of the table at 8-point labels; a notebook shows it whole.
+PLOT_MAX_HEIGHT_IN = 6.0
+# The axis ends here (past 100% only "how far over" matters); longer bars say their figure.
+PLOT_MAX_PERCENT = 150
 _COLOR = {"✓": "#d9f2d9", "~": "#fff3cd", "✗": "#f8d7d7"}
 _LEGEND = (f"heap: share of the board's typical free MicroPython heap after boot (fits up to "
            f"{HEAP_FIT_FRACTION:.0%}); flash: share of the MicroPython filesystem. ~ (tight): "
@@ -57,7 +61,7 @@ class FitTable:
     def _head(self) -> list:
         if self._single:
             return ["board", "fits", "form", "flash used", "heap used", "RAM B",
-                    "us/predict (est.)", "remedy"]
+                    "µs/predict (est.)", "remedy"]
         return ["board"] + [f"{n} (heap/flash used)" for n in self.models]
 
     def rows(self) -> list:
@@ -106,30 +110,49 @@ class FitTable:
                 f"</table><p>{escape(_LEGEND)}</p>")
 
     def plot(self, ax=None):
-        """Horizontal bars per board: % of heap used by each model (and % of filesystem for a
-        single model). Dashed line: the fit limit; red line: full."""
+        """Horizontal bars per board and model: % of the free heap (solid) and of the
+        filesystem (hatched) used. Dashed line: the heap fit limit; red line: 100%, full.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            At most PLOT_MAX_HEIGHT_IN tall; it shows as an image at the end of a notebook
+            cell (see emlearn_lab/_figures.py).
+        """
         from .._figures import new_axes
         ids = self._board_ids()
-        series = [(f"{n}: heap", {e.board.id: e.ram_fraction for e in self.estimates[n]})
-                  for n in self.models]
-        if self._single:
-            series = [("heap used", series[0][1]),
-                      ("filesystem used", {e.board.id: e.flash_fraction
-                                           for e in self.estimates[self._single]})]
+        series = []
+        for k, name in enumerate(self.models):
+            est = self.estimates[name]
+            prefix = "" if self._single else f"{name}: "
+            series += [(f"{prefix}heap used", f"C{k}", None,
+                        {e.board.id: e.ram_fraction for e in est}),
+                       (f"{prefix}filesystem used", f"C{k}", "////",
+                        {e.board.id: e.flash_fraction for e in est})]
         if ax is None:
-            ax = new_axes((8, 0.3 * len(ids) * len(series) + 1.2))
+            ax = new_axes((8, min(0.25 * len(ids) + 1.6, PLOT_MAX_HEIGHT_IN)))
         height = 0.8 / len(series)
-        for k, (label, values) in enumerate(series):
-            ax.barh([i - 0.4 + (k + 0.5) * height for i in range(len(ids))],
-                    [100 * values.get(b, 0.0) for b in ids], height=height, label=label)
-        ax.axvline(100, color="red", linewidth=1)
+        for k, (label, colour, hatch, values) in enumerate(series):
+            y = [i - 0.4 + (k + 0.5) * height for i in range(len(ids))]
+            pct = [100 * values.get(b, 0.0) for b in ids]
+            ax.barh(y, pct, height=height, label=label,
+                    color=colour if hatch is None else "white", edgecolor=colour,
+                    hatch=hatch, linewidth=0.8)
+            for yk, p in zip(y, pct):          # past the axis: the figure at its end
+                if p > PLOT_MAX_PERCENT:
+                    ax.text(PLOT_MAX_PERCENT, yk, f"{p:.0f}% ", ha="right", va="center",
+                            fontsize=7, color="black",
+                            bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
+        ax.set_xlim(0, PLOT_MAX_PERCENT)
+        ax.axvline(100, color="red", linewidth=1, label="100%: full")
         ax.axvline(100 * HEAP_FIT_FRACTION, color="orange", linewidth=1, linestyle="--",
-                   label=f"heap limit ({HEAP_FIT_FRACTION:.0%}, rest is headroom)")
-        ax.set_yticks(list(range(len(ids))), ids)
+                   label=f"heap fit limit ({HEAP_FIT_FRACTION:.0%}, the rest is headroom)")
+        ax.set_yticks(list(range(len(ids))), ids, fontsize=8)
         ax.invert_yaxis()
-        ax.set_xlabel("% of the board's free heap / filesystem")
-        ax.legend(loc="lower right")
-        return ax
+        ax.set_xlabel("% of the board's free heap (solid) / filesystem (hatched)")
+        ax.set_title("Does it fit? Share of each board's free heap and filesystem")
+        ax.legend(loc="lower right", fontsize=8)
+        return ax.figure
 
 
 def fit_table(models, boards=None, *, form="auto", X=None) -> FitTable:

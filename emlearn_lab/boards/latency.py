@@ -57,7 +57,7 @@ class LatencyEstimate:
             how = (f"{self.visits:.0f} node visits, "
                    + ("counted on the given rows" if self.counted
                       else "mean leaf depth, no rows given"))
-        return f"~{self.us:.3g} us per predict (estimate; {how}; {self.basis})"
+        return f"~{self.us:.3g} µs per predict (estimate; {how}; {self.basis})"
 
 
 def leaf_values(model, X=None, form: str | None = None, arch: str | None = None):

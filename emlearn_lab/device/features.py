@@ -274,7 +274,7 @@ def deploy_pipeline(dev, pipe, X=None, *, form: str = "auto", name: str = "model
             report.notes.append(
                 f"timing: {n} windows x {k} calls instead of {rows} x {repeats}, to spend "
                 f"at most ~{budget.BENCH_BUDGET_S:g} s of device time (a window takes "
-                f"~{us:.0f} us here)")
+                f"~{us:.0f} µs here)")
     return report
 
 

@@ -2,6 +2,8 @@
 from dataclasses import dataclass, field
 from html import escape
 
+from ..glossary import terms_html
+
 __all__ = ["DeployReport"]
 
 
@@ -61,9 +63,9 @@ class DeployReport:
         return self.instructions(self.us_per_predict_max)
 
     def _clock(self, us: float, digits: int = 2) -> str:
-        """A ticks_us figure in the device's unit: "11 035 instructions" or "12.34 us"."""
+        """A ticks_us figure in the device's unit: "11 035 instructions" or "12.34 µs"."""
         if self.instructions_per_us is None:
-            return f"{us:.{digits}f} us"
+            return f"{us:.{digits}f} µs"
         return f"{_count(self.instructions(us))} instructions"
 
     @property
@@ -110,9 +112,9 @@ class DeployReport:
             runs = f"({self.bench_rows} rows x {self.bench_repeats})"
             if self.instructions_per_us is None:
                 worst = ("" if self.us_per_predict_max is None
-                         else f", {self.us_per_predict_max:.2f} us worst row")
-                out.append((f"{what} on device", f"{self.us_per_predict_median:.2f} us median, "
-                                                 f"{self.us_per_predict_min:.2f} us min{worst} "
+                         else f", {self.us_per_predict_max:.2f} µs worst row")
+                out.append((f"{what} on device", f"{self.us_per_predict_median:.2f} µs median, "
+                                                 f"{self.us_per_predict_min:.2f} µs min{worst} "
                                                  f"{runs}"))
             else:
                 worst = ("" if self.us_per_predict_max is None
@@ -121,7 +123,7 @@ class DeployReport:
                             f"{_count(self.instructions_per_predict_median)} median, "
                             f"{_count(self.instructions_per_predict_min)} min{worst} {runs}"))
         if self.instructions_per_us is not None:
-            out.append(("device clock", f"counts instructions (1 us = "
+            out.append(("device clock", f"counts instructions (1 µs = "
                                         f"{self.instructions_per_us:g} instructions): an "
                                         "emulated core, no wait states or caches"))
         return out
@@ -136,10 +138,10 @@ class DeployReport:
 
     def _repr_html_(self) -> str:
         body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th>"
-                       f"<td style='text-align:left'>{escape(v)}</td></tr>" for k, v in self.rows())
+                       f"<td style='text-align:left'>{terms_html(v)}</td></tr>" for k, v in self.rows())
         extra = "".join(f"<li>row {d['row']}: host {d['host']} device {d['device']}</li>"
                         for d in self.disagreements)
-        notes = "".join(f"<li>{escape(n)}</li>" for n in self.notes)
+        notes = "".join(f"<li>{terms_html(n)}</li>" for n in self.notes)
         return (f"<table>{body}</table>" + (f"<ul>{extra}</ul>" if extra else "")
                 + (f"<ul>{notes}</ul>" if notes else ""))
 

@@ -87,6 +87,17 @@ class LiveModel:
     def classes(self) -> list:
         return [str(c) for c in self.model.classes_] if self.classifier else []
 
+    def class_indices(self, labels, n: int) -> np.ndarray:
+        """Each of n labels' index in this classifier's classes; -1 for a label it does not
+        know, for no labels (None) and for regressors."""
+        out = np.full(n, -1, dtype=np.int64)
+        if labels is None or not self.classifier:
+            return out
+        index = {c: i for i, c in enumerate(self.classes)}
+        for k, label in enumerate(labels):
+            out[k] = index.get(str(label), -1)
+        return out
+
     def check(self, X) -> np.ndarray:
         """Items as the device reads them: validated rows, or windows for a pipeline."""
         try:

@@ -27,6 +27,7 @@ class Batch:
     positions: np.ndarray      # int64, increasing
     start_s: np.ndarray        # float64, the window's start in its recording (NaN: rows)
     items: dict                # label -> validated items
+    truth: np.ndarray | None = None   # the items' true labels, when known
 
 
 class ArraySource:
@@ -35,8 +36,9 @@ class ArraySource:
 
     def __init__(self, kind: str, inputs: dict, start_s: np.ndarray, *, loop: bool = False,
                  realtime: bool = False, ready_s=None, period_s: float | None = None,
-                 recording=None):
+                 recording=None, truth=None):
         self.kind, self.inputs, self.start_s = kind, inputs, start_s
+        self.truth = truth          # true label per item, or None
         self.n = len(start_s)
         self.loop, self.realtime = loop, realtime
         self.ready_s, self.period_s = ready_s, period_s
@@ -80,10 +82,11 @@ class ArraySource:
         idx = positions % self.n
         self.k += count
         return Batch(positions, self.start_s[idx],
-                     {label: items[idx] for label, items in self.inputs.items()})
+                     {label: items[idx] for label, items in self.inputs.items()},
+                     None if self.truth is None else self.truth[idx])
 
 
-def rows_source(models, X, *, loop: bool) -> ArraySource:
+def rows_source(models, X, *, loop: bool, y=None) -> ArraySource:
     inputs = {m.label: m.check(X) for m in models}
     n = len(next(iter(inputs.values())))       # one X: every model has as many items
     if n == 0:
@@ -91,7 +94,13 @@ def rows_source(models, X, *, loop: bool) -> ArraySource:
     start = getattr(X, "start_s", None)        # an eml.windows() result
     start_s = np.asarray(start, dtype=np.float64) if start is not None else \
         np.full(n, np.nan)
-    return ArraySource("rows", inputs, start_s, loop=loop)
+    truth = getattr(X, "y", None) if y is None else y      # eml.windows() labels its items
+    if truth is not None:
+        truth = np.asarray(truth).reshape(-1)
+        if len(truth) != n:
+            raise InputError(f"y has {len(truth)} labels for {n} items of X: pass one label "
+                             "per row (or window)")
+    return ArraySource("rows", inputs, start_s, loop=loop, truth=truth)
 
 
 def window_lengths(models, samplerate_hz: float, window_s, hop_s) -> tuple:
@@ -135,6 +144,7 @@ class SensorSource:
     """The device's playback sensor, recorded ``seconds`` in chunks while predicting."""
 
     kind = "sensor"
+    truth = None                    # a live sensor's windows carry no labels
 
     def __init__(self, models, seconds, window_s, hop_s):
         try:

@@ -38,7 +38,7 @@ RECONNECT_S = 1.0
 _ACTIVE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _COLUMNS = {"index": np.int64, "host_class": np.int64, "device_class": np.int64,
             "host_value": np.float64, "device_value": np.float64, "agree": bool,
-            "device_us": np.float64, "start_s": np.float64}
+            "device_us": np.float64, "start_s": np.float64, "truth_class": np.int64}
 
 
 class LiveComparison:
@@ -70,6 +70,11 @@ class LiveComparison:
         Items per round trip to the device: larger is faster, smaller more live.
     loop : bool
         Start again at the first item after the last, until stopped (X and recording).
+    y : array-like, optional
+        The true label of each item of X (default: ``X.y`` when X is an ``eml.windows()``
+        result). Classifiers' predictions are then also checked against it (``truth_class``
+        in the results; the view draws a ground-truth row), so that agreement between host
+        and device is not taken for accuracy.
 
     Attributes
     ----------
@@ -99,7 +104,7 @@ class LiveComparison:
 
     def __init__(self, dev, models, X=None, *, recording=None, window_s=None, hop_s=None,
                  realtime: bool = False, sensor_seconds=None, batch: int = 16,
-                 loop: bool = False):
+                 loop: bool = False, y=None):
         if not isinstance(models, dict) or not models:
             raise InputError("models must be a dict {label: fitted model}, e.g. "
                              f"{{'full': forest}}, got {type(models).__name__}"
@@ -131,8 +136,11 @@ class LiveComparison:
         self._models = [LiveModel(label, host, names[label]) for label, host in models.items()]
         for m in self._models:                 # host side only: fails before sending
             m.convert(dev)
+        if y is not None and X is None:
+            raise InputError("y labels the items of X; a recording or the sensor has none "
+                             "(pass X=eml.windows(recording, labels), whose y is used)")
         if X is not None:
-            self._source = _sources.rows_source(self._models, X, loop=self.loop)
+            self._source = _sources.rows_source(self._models, X, loop=self.loop, y=y)
         elif recording is not None:
             self._source = _sources.recording_source(self._models, recording, window_s, hop_s,
                                                      loop=self.loop, realtime=self.realtime)
@@ -161,6 +169,11 @@ class LiveComparison:
     @property
     def labels(self) -> list:
         return [m.label for m in self._models]
+
+    @property
+    def has_truth(self) -> bool:
+        """Whether the items have true labels (``y``): truth_class is then filled."""
+        return self._source.truth is not None
 
     @property
     def source(self) -> str:
@@ -271,8 +284,9 @@ class LiveComparison:
         stream), ``host`` and ``device`` (predictions as ``model.predict`` gives them),
         ``agree`` (scores bit-for-bit equal and same class), ``device_us`` (microseconds per
         prediction, timed on the device), ``host_class``/``device_class`` (class index; -1
-        for regressors) and ``start_s`` (the window's start in its recording; NaN for
-        rows)."""
+        for regressors), ``truth_class`` (the true label's class index; -1 without labels,
+        for a label the model does not know, and for regressors) and ``start_s`` (the
+        window's start in its recording; NaN for rows)."""
         with self._lock:
             cols = {label: {k: c.take(k) for k in _COLUMNS}
                     for label, c in self._columns.items()}
@@ -287,12 +301,13 @@ class LiveComparison:
             out[m.label] = {"index": c["index"], "host": host, "device": device,
                             "agree": c["agree"], "device_us": c["device_us"],
                             "host_class": c["host_class"], "device_class": c["device_class"],
-                            "start_s": c["start_s"]}
+                            "truth_class": c["truth_class"], "start_s": c["start_s"]}
         return out
 
     def columns(self, label: str, start: int = 0) -> dict:
         """Raw result columns of one model from item ``start`` on (for plots): index,
-        host_class, device_class, host_value, device_value, agree, device_us, start_s."""
+        host_class, device_class, host_value, device_value, agree, device_us, start_s,
+        truth_class."""
         with self._lock:
             c = self._columns[label]
             return {k: c.take(k, start) for k in _COLUMNS}
@@ -436,5 +451,6 @@ class LiveComparison:
                 self._columns[m.label].append(
                     index=batch.positions, host_class=host[1], device_class=device[1],
                     host_value=host_value, device_value=device_value, agree=agree,
-                    device_us=device[2], start_s=batch.start_s)
+                    device_us=device[2], start_s=batch.start_s,
+                    truth_class=m.class_indices(batch.truth, len(agree)))
         self._notify()

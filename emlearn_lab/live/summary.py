@@ -57,7 +57,7 @@ class LiveSummary:
                 f"{self.n_items}{of} items{lost}")
         width = max([5] + [len(label) for label in self.models])
         lines = [head, f"{'model':<{width}}  {'items':>7}  {'agree':>7}  {'disagree':>8}  "
-                       f"{'device us median':>16}  {'p95':>8}"]
+                       f"{'device µs median':>16}  {'p95':>8}"]
         for label, m in self.models.items():
             agree = "-" if m["n"] == 0 else f"{100 * m['agreement']:.1f}%"
             med = "-" if m["n"] == 0 else f"{m['device_us_median']:.1f}"

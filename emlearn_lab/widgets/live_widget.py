@@ -145,6 +145,33 @@ def _status_text(eng, summary) -> str:
     return " · ".join(parts)
 
 
+def _clock(seconds: float) -> str:
+    """A time in a recording: "42.0 s" under a minute, "4:02.0" (m:ss.s) from one on."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes:.0f}:{rest:04.1f}"
+
+
+def _x_labels(start_s: np.ndarray, first: int, last: int) -> list:
+    """Labels of an x axis from item `first` to item `last`: the windows' start times in
+    their recording when known, else item numbers."""
+    if last < len(start_s) and np.isfinite(start_s[first]) and np.isfinite(start_s[last]):
+        return [_clock(float(start_s[first])), _clock(float(start_s[last]))]
+    return [str(first), f"item {last}"]
+
+
+def _latency_top(us_shown: list) -> float:
+    """Top of the latency axis, shared by the models: over 90% of each model's calls and at
+    least three times its median call (never above its slowest), rounded up to 1, 2 or
+    5 x 10^n. The rare slow calls (a collection, the host OS scheduling the unix port away)
+    are drawn clipped at the top rather than scaling the bulk into a strip at the bottom."""
+    tops = [min(float(np.max(us)), max(3.0 * float(np.median(us)),
+                                       float(np.percentile(us, 90))))
+            for us in us_shown if len(us)]
+    return _nice(max(tops)) if tops and max(tops) > 0 else 1.0
+
+
 def build_frame(eng) -> tuple:
     """(status, layout, frame) for the view, from the comparison's results so far."""
     summary = eng.summary()
@@ -152,21 +179,18 @@ def build_frame(eng) -> tuple:
     # the columns only grow, except when a finished comparison starts afresh meanwhile
     n = min([summary.n_items] + [len(c["agree"]) for c in cols.values()])
     k0 = max(0, n - SHOWN_ITEMS)
-    x = cols[eng.labels[0]]["index"][k0:n]
+    first = cols[eng.labels[0]]
+    x = first["index"][k0:n]
     points = np.unique(np.linspace(0, n - 1, min(n, CURVE_POINTS)).round().astype(int)) \
         if n else np.zeros(0, int)
+    truth = eng.has_truth
     parts = [_f32(x), _f32(points)]
-    models, us_tops, agree_lo = [], [1.0], 0.9
+    models, agree_lo = [], 0.9
     for label in eng.labels:
         c, info = cols[label], eng.info(label)
         agree = c["agree"][:n]
         curve = np.cumsum(agree)[points] / (points + 1) if n else np.zeros(0)
         host, device = c["host_value"][k0:n], c["device_value"][k0:n]
-        us = c["device_us"][k0:n]
-        if len(us):
-            # the scale follows the bulk; the rare slow call (a collection, the host OS
-            # scheduling the unix port away) is drawn clipped at the top
-            us_tops.append(min(float(np.max(us)), 3.0 * float(np.percentile(us, 95))))
         if len(curve):
             agree_lo = min(agree_lo, math.floor(float(np.min(curve)) * 10) / 10)
         if info["kind"] == "classifier":
@@ -176,17 +200,27 @@ def build_frame(eng) -> tuple:
             lo, hi = float(np.min(both)), float(np.max(both))
             pad = 0.05 * (hi - lo) or 0.5
             y = [lo - pad, hi + pad]
-        parts += [_f32(host), _f32(device), _f32(agree[k0:n]), _f32(us), _f32(curve)]
+        parts += [_f32(host), _f32(device), _f32(agree[k0:n]), _f32(c["device_us"][k0:n])]
+        if truth:
+            parts.append(_f32(c["truth_class"][k0:n]))
+        parts.append(_f32(curve))
         m = summary[label]
+        known = c["truth_class"][:n] >= 0
         models.append({"label": label, "kind": info["kind"], "form": info["form"],
                        "classes": info["classes"][:64], "y": y, "n": m["n"],
                        "agreement": None if not m["n"] else m["agreement"],
                        "disagreements": m["disagreements"],
                        "us_median": None if not m["n"] else m["device_us_median"],
-                       "us_p95": None if not m["n"] else m["device_us_p95"]})
+                       "us_p95": None if not m["n"] else m["device_us_p95"],
+                       "n_truth": int(np.count_nonzero(known)),
+                       "accuracy": None if not known.any() else float(np.mean(
+                           c["device_class"][:n][known] == c["truth_class"][:n][known]))})
+    us_top = _latency_top([cols[label]["device_us"][k0:n] for label in eng.labels])
     layout = {"k": int(len(x)), "m": int(len(points)), "x": [int(k0), int(max(n, k0 + 1))],
-              "total": summary.total, "us_max": _nice(1.1 * max(us_tops)), "agree_lo": agree_lo,
-              "models": models}
+              "x_labels": _x_labels(first["start_s"], k0, max(n - 1, k0)),
+              "curve_labels": _x_labels(first["start_s"], 0, max(n - 1, 0)),
+              "total": summary.total, "us_max": us_top, "agree_lo": agree_lo,
+              "truth": truth, "models": models}
     status = {"state": eng.state, "text": _status_text(eng, summary), "n": n,
               "disconnects": summary.disconnects, "source": summary.source}
     return status, layout, b"".join(parts)

@@ -4,11 +4,12 @@
 // canvas and reports two gestures, start and stop.
 //
 // frame: x[k] (item index), points[m] (item index of each agreement point), then per model
-//   host[k], device[k] (class index or regressor value), agree[k] (1/0), us[k], curve[m].
+//   host[k], device[k] (class index or regressor value), agree[k] (1/0), us[k],
+//   truth[k] (the true class index, -1 unknown; only when layout.truth), curve[m].
 
 const HOST = "rgba(120,120,120,0.45)", DEVICE = "#1f77b4", BAD = "#d62728";
-const GOOD = "#2ca02c", GRID = "#e6e6e6", TEXT = "#555";
-const TIMELINE_PX = 120, AGREE_PX = 70, LATENCY_PX = 90;
+const GOOD = "#2ca02c", GRID = "#e6e6e6", TEXT = "#555", SLOW = "#ff7f0e", TRUTH = "#222";
+const TIMELINE_PX = 120, AGREE_PX = 70, LATENCY_PX = 90, TRUTH_PX = 34;
 const PAD = { l: 66, r: 8, t: 8, b: 16 };   // left: room for a 10-letter class name
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -36,14 +37,15 @@ function fmt(v, digits) {
 
 function decode(view, layout) {
   const k = layout.k, m = layout.m;
-  const need = 4 * (k + m + layout.models.length * (4 * k + m));
+  const perModel = (layout.truth ? 5 : 4) * k + m;
+  const need = 4 * (k + m + layout.models.length * perModel);
   if (!view || view.byteLength < need) return null;
   let at = 0;
   const take = (n) => { const a = float32s(view, at, n); at += n; return a; };
   const out = { x: take(k), points: take(m), models: [] };
   for (let i = 0; i < layout.models.length; i++) {
     out.models.push({ host: take(k), device: take(k), agree: take(k), us: take(k),
-      curve: take(m) });
+      truth: layout.truth ? take(k) : null, curve: take(m) });
   }
   return out;
 }
@@ -80,8 +82,19 @@ function render({ model, el: host }) {
     return ctx;
   }
 
+  // A legend entry: a coloured mark and what it means (the same colours as the canvas).
+  function legend(parent, entries) {
+    const box = el("div", "emlab-live-legend", parent);
+    for (const [mark, colour, text] of entries) {
+      const item = el("span", "emlab-live-legend-item", box);
+      el("span", "emlab-live-legend-mark", item, mark).style.color = colour;
+      el("span", "", item, text);
+    }
+    return box;
+  }
+
   function ensurePanels(layout) {
-    const k = layout.models.map((m) => m.label).join("\u0000");
+    const k = layout.models.map((m) => m.label).join("\u0000") + (layout.truth ? "|t" : "");
     if (k === key) return;
     key = k;
     grid.replaceChildren();
@@ -90,13 +103,21 @@ function render({ model, el: host }) {
       const head = el("div", "emlab-live-head", box);
       el("div", "emlab-live-label", head, m.label);
       const stats = el("div", "emlab-live-stats", head);
-      el("div", "emlab-live-caption", box, "prediction: host (grey) vs device (blue)");
+      el("div", "emlab-live-caption", box, "prediction: host (grey) vs device (blue)" +
+        (layout.truth ? "; true label: black outline" : ""));
       const timeline = el("canvas", "emlab-live-timeline", box);
-      el("div", "emlab-live-caption", box, "running agreement");
+      let truth = null, truthCaption = null;
+      if (layout.truth) {
+        truthCaption = el("div", "emlab-live-caption emlab-live-truth-caption", box);
+        truth = el("canvas", "emlab-live-truth", box);
+      }
+      el("div", "emlab-live-caption", box, "running agreement, host vs device (not accuracy)");
       const agree = el("canvas", "emlab-live-agree", box);
       el("div", "emlab-live-caption", box, "device µs per prediction");
       const latency = el("canvas", "emlab-live-latency", box);
-      return { box, stats, timeline, agree, latency };
+      legend(box, [["■", DEVICE, "one prediction"], ["- -", SLOW, "median"],
+        ["▲", SLOW, "slower than the axis top (e.g. a garbage collection)"]]);
+      return { box, stats, timeline, truth, truthCaption, agree, latency };
     });
   }
 
@@ -110,13 +131,14 @@ function render({ model, el: host }) {
     for (const [y, text] of yLabels) ctx.fillText(text, PAD.l - 4, y);
   }
 
-  function xAxis(ctx, w, h, x0, x1) {
+  // The x axis's two end labels, as Python wrote them (times in a recording, or items).
+  function xAxis(ctx, w, h, labels) {
     ctx.fillStyle = TEXT;
     ctx.textBaseline = "bottom";
     ctx.textAlign = "left";
-    ctx.fillText(String(x0), PAD.l, h);
+    ctx.fillText(labels[0], PAD.l, h);
     ctx.textAlign = "right";
-    ctx.fillText(`item ${x1}`, w - PAD.r, h);
+    ctx.fillText(labels[1], w - PAD.r, h);
   }
 
   function drawTimeline(cv, w, layout, info, d, data) {
@@ -154,6 +176,14 @@ function render({ model, el: host }) {
       ctx.stroke();
     }
     const r = k > 200 ? 1.5 : 2.5;
+    if (d.truth) {                         // the true class: a dark outline per item
+      ctx.strokeStyle = TRUTH;
+      ctx.lineWidth = 1;
+      for (let i = 0; i < k; i++) {
+        if (d.truth[i] >= 0) ctx.strokeRect(X(data.x[i]) - r - 1.5, Y(d.truth[i]) - r - 1.5,
+          2 * r + 3, 2 * r + 3);
+      }
+    }
     for (let i = 0; i < k; i++) {
       const x = X(data.x[i]);
       if (d.agree[i] > 0.5) {
@@ -171,7 +201,23 @@ function render({ model, el: host }) {
       }
     }
     ctx.restore();
-    xAxis(ctx, w, h, x0, x1 - 1);
+    xAxis(ctx, w, h, layout.x_labels);
+  }
+
+  // Ground truth: per item, green where the device's class is the true label, red where
+  // not, nothing where the label is unknown.
+  function drawTruth(cv, w, layout, info, d, data) {
+    const h = TRUTH_PX, ctx = size(cv, w, h);
+    const [x0, x1] = layout.x;
+    const X = (i) => PAD.l + ((i - x0) / Math.max(x1 - x0, 1)) * (w - PAD.l - PAD.r);
+    frame(ctx, w, h, [[(h - PAD.b + PAD.t) / 2, "vs labels"]]);
+    const bw = Math.max(1, (w - PAD.l - PAD.r) / Math.max(x1 - x0, 1) - 0.5);
+    for (let i = 0; i < data.x.length; i++) {
+      if (d.truth[i] < 0) continue;
+      ctx.fillStyle = d.truth[i] === d.device[i] ? GOOD : BAD;
+      ctx.fillRect(X(data.x[i]) - bw / 2, PAD.t + 1, bw, h - PAD.t - PAD.b - 2);
+    }
+    xAxis(ctx, w, h, layout.x_labels);
   }
 
   function drawAgreement(cv, w, layout, d, data) {
@@ -193,7 +239,7 @@ function render({ model, el: host }) {
       if (m === 1) ctx.lineTo(X(data.points[0]) + 2, Y(d.curve[0]));
       ctx.stroke();
     }
-    xAxis(ctx, w, h, 0, n - 1);
+    xAxis(ctx, w, h, layout.curve_labels);
   }
 
   function drawLatency(cv, w, layout, info, d, data) {
@@ -201,11 +247,12 @@ function render({ model, el: host }) {
     const [x0, x1] = layout.x;
     const X = (i) => PAD.l + ((i - x0) / Math.max(x1 - x0, 1)) * (w - PAD.l - PAD.r);
     const Y = (v) => h - PAD.b - (Math.min(v, top) / top) * (h - PAD.t - PAD.b);
-    frame(ctx, w, h, [[Y(top), `${Math.round(top)} µs`], [Y(0), "0"]]);
+    frame(ctx, w, h, [[Y(top), `${top >= 10 ? Math.round(top) : top.toPrecision(2)} µs`],
+      [Y(0), "0"]]);
     for (let i = 0; i < data.x.length; i++) {
       const x = X(data.x[i]);
       if (d.us[i] > top) {                 // off the scale: a triangle at the top
-        ctx.fillStyle = "#ff7f0e";
+        ctx.fillStyle = SLOW;
         ctx.beginPath();
         ctx.moveTo(x, PAD.t);
         ctx.lineTo(x - 3, PAD.t + 5);
@@ -217,7 +264,7 @@ function render({ model, el: host }) {
       }
     }
     if (info.us_median !== null) {
-      ctx.strokeStyle = "#ff7f0e";
+      ctx.strokeStyle = SLOW;
       ctx.setLineDash([4, 3]);
       ctx.beginPath();
       ctx.moveTo(PAD.l, Y(info.us_median));
@@ -225,7 +272,7 @@ function render({ model, el: host }) {
       ctx.stroke();
       ctx.setLineDash([]);
     }
-    xAxis(ctx, w, h, x0, x1 - 1);
+    xAxis(ctx, w, h, layout.x_labels);
   }
 
   function drawStatus() {
@@ -254,11 +301,20 @@ function render({ model, el: host }) {
         `µs median, ${fmt(info.us_p95, 0)} µs p95 · ${info.form}`;
       p.stats.classList.toggle("emlab-live-bad", info.disagreements > 0);
       drawTimeline(p.timeline, w, layout, info, d, data);
+      if (p.truth && d.truth) {
+        drawTruth(p.truth, w, layout, info, d, data);
+        p.truthCaption.textContent = info.accuracy === null ? "true labels: none known yet" :
+          `device vs true labels: ${fmt(100 * info.accuracy, 1)}% correct of ${info.n_truth}`;
+      }
       drawAgreement(p.agree, w, layout, d, data);
       drawLatency(p.latency, w, layout, info, d, data);
     });
     root.dataset.agreement = layout.models.map((m) => m.agreement === null ? "" :
       m.agreement.toFixed(4)).join(",");
+    root.dataset.accuracy = layout.models.map((m) => m.accuracy === null ||
+      m.accuracy === undefined ? "" : m.accuracy.toFixed(4)).join(",");
+    root.dataset.usMax = String(layout.us_max);
+    root.dataset.xLabels = layout.x_labels.join(" – ");
     root.dataset.draws = String(Number(root.dataset.draws) + 1);
   }
 
