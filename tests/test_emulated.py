@@ -146,13 +146,13 @@ def test_report_counts_instructions_where_the_clock_does():
                           runtime_ram_bytes=0, model_ram_bytes=0, load_us=4545,
                           heap_free_bytes=0, native=True, us_per_predict_median=11.035,
                           us_per_predict_min=10.27, bench_rows=16, bench_repeats=200)
-    assert "predict on device         11.04 us median, 10.27 us min" in str(report)
+    assert "predict on device         11.04 µs median, 10.27 µs min" in str(report)
     assert report.instructions_per_predict_median is None
     report.instructions_per_us = 1000
     text = str(report)
     assert "instructions per predict  11 035 median, 10 270 min (16 rows x 200)" in text
     assert "load time                 4 545 000 instructions" in text
-    assert " us " not in text.replace("1 us = 1000", "")
+    assert " us " not in text and "µs" not in text.replace("1 µs = 1000", "")
     assert report.instructions_per_predict_median == 11035
     report.us_per_predict_max = 12.5
     assert "11 035 median, 10 270 min, 12 500 worst row (16 rows x 200)" in str(report)

@@ -421,9 +421,9 @@ def bench_plan(dev, name, rows, repeats, what, report) -> tuple:
     if (n, k) != (rows, repeats):
         report.notes.append(
             f"timing: {n} {what} x {k} calls instead of {rows} x {repeats}, to spend at most "
-            f"~{budget.BENCH_BUDGET_S:g} s of device time (one call takes ~{us:.0f} us "
+            f"~{budget.BENCH_BUDGET_S:g} s of device time (one call takes ~{us:.0f} µs "
             "here)")
-    # time_calls: 3 rounds per row, each with an empty loop of as many turns
+    # time_calls: 3 timed loops of k calls per row
     return n, k, budget.timeout_s(n * k * 3 * (us or 0) / 1e6)
 
 

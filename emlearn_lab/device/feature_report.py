@@ -47,10 +47,10 @@ class FeatureCheck:
         out = [("windows x features", f"{self.n_windows} x {self.n_features}"),
                ("device vs host", verdict)]
         if self.device_us_median is not None:
-            out.append(("device time per window", f"{self.device_us_median:.1f} us median, "
-                                                  f"{self.device_us_min:.1f} us min"))
+            out.append(("device time per window", f"{self.device_us_median:.1f} µs median, "
+                                                  f"{self.device_us_min:.1f} µs min"))
         if self.host_us_per_window is not None:
-            out.append(("host time per window", f"{self.host_us_per_window:.1f} us (CPython "
+            out.append(("host time per window", f"{self.host_us_per_window:.1f} µs (CPython "
                                                 "running the device source)"))
         return out
 
