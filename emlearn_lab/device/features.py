@@ -7,6 +7,7 @@ import numpy as np
 
 from ..build import Target
 from ..exceptions import BuildError, DeviceError, InputError, UnsupportedModelError
+from ..progress import bar
 from . import budget
 from .artifacts import Artifact, Bundle, module_artifact
 from .feature_report import FeatureCheck
@@ -160,7 +161,7 @@ def _run(dev, X, name: str, n_features: int, model=None,
 
     try:
         us = budget.run_batches(len(X), size + row.itemsize, us_per_window, run,
-                                dev.fs_free_bytes())
+                                dev.fs_free_bytes(), f"windows through '{name}'")
     finally:
         budget.remove_scratch(dev, (_W_PATH, _OUT_PATH))
     out = np.frombuffer(b"".join(outs), dtype=row, count=len(X))
@@ -181,18 +182,21 @@ def _bench(dev, name: str, X, rows: int, repeats: int, with_model: bool,
     # 3 rounds per window of each step; the features and the predict loops together take
     # about as long as one pipeline call.
     timeout_s = budget.timeout_s(rows * repeats * 3 * us_per_window / 1e6)
+    what = "features + predict" if with_model else "features"
     try:
-        if with_model:
-            n, *figures = dev.eval(
-                f"__import__('emlfx').bench_pipeline(_emlab_fx[{name!r}], "
-                f"_emlab_models[{name!r}], {_BENCH_PATH!r}, {rows}, {repeats})",
-                timeout_s=timeout_s, what=f"timing '{name}'")
-            figures = tuple(tuple(float(v) for v in f) for f in figures)
-        else:
-            med, best, n, worst = dev.eval(
-                f"__import__('emlfx').bench(_emlab_fx[{name!r}], {_BENCH_PATH!r}, {rows}, "
-                f"{repeats})", timeout_s=timeout_s, what=f"timing '{name}'")
-            figures = (float(med), float(best), float(worst))
+        with bar(None, f"timing the {what} of '{name}' on the device ({rows} windows x "
+                       f"{repeats} calls)"):
+            if with_model:
+                n, *figures = dev.eval(
+                    f"__import__('emlfx').bench_pipeline(_emlab_fx[{name!r}], "
+                    f"_emlab_models[{name!r}], {_BENCH_PATH!r}, {rows}, {repeats})",
+                    timeout_s=timeout_s, what=f"timing '{name}'")
+                figures = tuple(tuple(float(v) for v in f) for f in figures)
+            else:
+                med, best, n, worst = dev.eval(
+                    f"__import__('emlfx').bench(_emlab_fx[{name!r}], {_BENCH_PATH!r}, "
+                    f"{rows}, {repeats})", timeout_s=timeout_s, what=f"timing '{name}'")
+                figures = (float(med), float(best), float(worst))
     finally:
         budget.remove_scratch(dev, (_BENCH_PATH,))
     return int(n), repeats, figures
