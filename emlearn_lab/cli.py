@@ -7,6 +7,8 @@ only if the device agrees with the host on every row); `emlearn-lab device list|
 import argparse
 import sys
 
+from .progress import bar
+
 __all__ = ["main"]
 
 
@@ -221,6 +223,17 @@ def _deploy(args) -> int:
     return 0 if ok else 1
 
 
+def _live_progress(shown, comparison) -> None:
+    """Move the live bar to the items compared so far, the agreement beside it."""
+    if shown.disable:
+        return
+    summary = comparison.summary()
+    agree = ", ".join(f"{label} {100 * m['agreement']:.1f}% agree"
+                      for label, m in summary.models.items() if m["n"])
+    shown.set_postfix_str(agree, refresh=False)
+    shown.update(comparison.n_items - shown.n)
+
+
 def _live(args) -> int:
     from . import connect
     from .exceptions import EmlearnLabError
@@ -232,11 +245,17 @@ def _live(args) -> int:
             models[name] = _load_model(path)
         with connect(args.device) as dev:
             comparison = LiveComparison(dev, models, X, batch=args.batch)
-            comparison.start()
-            try:
-                state = comparison.wait(args.timeout)
-            finally:
-                comparison.stop()
+            print(f"live: streaming {len(X)} items through {', '.join(map(repr, models))} "
+                  f"on the host and on {dev!r}; the summary follows when they are done",
+                  flush=True)
+            with bar(comparison.total, "live: host vs device", "item") as shown:
+                remove = comparison.on_update(lambda c: _live_progress(shown, c))
+                comparison.start()
+                try:
+                    state = comparison.wait(args.timeout)
+                finally:
+                    comparison.stop()
+                    remove()
             summary = comparison.summary()
     except EmlearnLabError as e:
         print(f"emlearn-lab live: {e}", file=sys.stderr)

@@ -345,8 +345,11 @@ def compression_sweep(estimator, X_val, y_val, *, metric="roc_auc_ovo_weighted",
     leaf_bits : ignored for regressors (always 32-bit fixed point).
 
     Returns a Sweep: ``.table()``, ``.plot()``, ``.pareto()``, ``.best(max_drop, budget)``.
+    A progress bar counts the settings done when stderr is a terminal (progress.py).
     """
     from joblib import Parallel, delayed
+
+    from . import progress
     t0 = time.perf_counter()
     base = _as_tree_model(estimator)
     score = _metric_fn(metric)
@@ -362,8 +365,15 @@ def compression_sweep(estimator, X_val, y_val, *, metric="roc_auc_ovo_weighted",
     if not settings:
         raise InputError("no settings to sweep: give at least one value per parameter")
     X_calib = X_val if X_calib is None else X_calib
-    out = Parallel(n_jobs=n_jobs)(
-        delayed(_evaluate)(base, s, X_val, y_val, metric, X_calib) for s in settings)
+    jobs = (delayed(_evaluate)(base, s, X_val, y_val, metric, X_calib) for s in settings)
+    if progress.shown():          # a bar on a terminal: results as they come, in order
+        with progress.bar(len(settings), "compression sweep", "setting") as b:
+            out = []
+            for result in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
+                out.append(result)
+                b.update(1)
+    else:
+        out = Parallel(n_jobs=n_jobs)(jobs)
     models = [m for m, _ in out]
     rows = [r for _, r in out]
     for r in rows:

@@ -1,10 +1,10 @@
 """Notebook 01 in a real JupyterLab (headless Debian chromium): run top to bottom, its label
 widget draws, and the %%emlearn_deploy cell's live comparison streams the test windows through
 the virtual device and the host until every window of both models agrees."""
-import shutil
 from pathlib import Path
 
 import browser_harness as bh
+import nbformat
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.device]
@@ -15,7 +15,12 @@ RESULTS = ROOT / "bench" / "results"
 
 def test_notebook_01_deploy_cell_shows_the_live_comparison(tmp_path):
     bh.require()
-    shutil.copy(ROOT / "notebooks" / "01_activity_recognition.ipynb", tmp_path / "01.ipynb")
+    # Without its committed outputs: everything the page shows comes from this fresh kernel.
+    nb = nbformat.read(ROOT / "notebooks" / "01_activity_recognition.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(nb, tmp_path / "01.ipynb")
     with bh.jupyter_lab(tmp_path) as (base, token), bh.browser(viewport=(1280, 900)) as page:
         nb = bh.Notebook(page, base, token, "01.ipynb")
         nb.run_all(timeout_s=300)

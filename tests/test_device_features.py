@@ -71,9 +71,20 @@ def test_pipeline_deploys_and_verifies_end_to_end(device, motions):
     report = device.deploy(pipe, test.X, repeats=10)
     assert report.ok and report.agreement == 1.0, str(report)
     assert report.feature_check.exact and report.sklearn_agreement == 1.0
-    # Two medians measured apart on the host's clock (the unix port): no order between them.
+    # Features, predict and their whole timed in one device loop: no figure negative, no
+    # part above the whole (median, min and worst window alike).
     assert report.us_per_predict_median > 0 and report.us_per_window_features > 0
-    assert "features + predict on device" in str(report)
+    whole = (report.us_per_predict_median, report.us_per_predict_min,
+             report.us_per_predict_max)
+    for part in ("features", "model predict"):
+        assert all(0 <= p <= w for p, w in zip(report.timing_parts[part], whole)), report
+    assert report.us_per_window_features == report.timing_parts["features"][0]
+    text = str(report)
+    if report.instructions_per_us is None:
+        assert "features + predict on device" in text and "µs median" in text
+        assert "model predict on device" in text and "features on device" in text
+    else:
+        assert "instructions per features + predict" in text
     np.testing.assert_array_equal(device.predict(test.X), pipe.predict(test.X))
 
 

@@ -1,7 +1,10 @@
 """The teaching notebooks run top to bottom, unattended, on the virtual device: each is
 executed in a fresh kernel (nbclient) in a scratch directory, and its outputs are checked for
-what the notebook promises (exact on the device, the C build agreeing, ...)."""
-import os
+what the notebook promises (exact on the device, the C build agreeing, ...) and against the
+outputs committed with it (tools/run_notebooks.py writes them), so what GitHub shows is what
+the notebook does."""
+import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -13,11 +16,18 @@ pytestmark = [pytest.mark.device, pytest.mark.slow]
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 EXPECT = {
     "01_activity_recognition": ["EXACT", "device == host: True"],
-    "02_sound_events": ["EXACT: every value identical", "EXACT"],
+    "02_sound_events": ["EXACT: every value identical", "EXACT", "held-out windows: "],
     "03_tree_compression": ["EXACT", "on rp2040-pico: fits (", "exact (100% of",
                             "<details>", "roc_auc_ovo_weighted  Area under the ROC curve"],
     "04_boards_and_c": ["C == host reference on 200 rows: True"],
+    "05_your_own_csv": ["Recording(3200 samples × 3 channels", "EXACT: every value identical",
+                        "device predictions == host: True"],
 }
+# Notebooks whose outputs are not committed yet: 03 and 04 are being edited on other
+# branches; run tools/run_notebooks.py on them once those edits land, then empty this.
+OUTPUTS_PENDING = {"03_tree_compression", "04_boards_and_c"}
+sys.path.insert(0, str(NOTEBOOKS.parent / "tools"))
+from run_notebooks import execute  # noqa: E402  (the tool that writes the committed outputs)
 
 
 def text_of(nb) -> str:
@@ -31,17 +41,25 @@ def text_of(nb) -> str:
     return "\n".join(parts)
 
 
-def execute(path: Path, workdir: Path):
-    nb = nbformat.read(path, as_version=4)
-    env_before = os.environ.get("KERAS_BACKEND")
-    os.environ.setdefault("KERAS_BACKEND", "jax")
-    try:
-        NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(workdir)}}).execute()
-    finally:
-        if env_before is None:
-            os.environ.pop("KERAS_BACKEND", None)
-    return nb
+def comparable(nb) -> list:
+    """Per code cell, the text of its outputs with what differs from run to run masked:
+    digits (timings, heap figures, pty numbers), object addresses, directories (the
+    checkout's, the pty's) and runs of spaces (column widths follow the numbers); images
+    count as present, not by their pixels."""
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        texts = []
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            text = out.get("text") or out.get("ename") or str(data.get("text/plain", ""))
+            text = re.sub(r"0x[0-9a-f]+", "0x?", text)
+            text = re.sub(r"(?:/[\w.+-]+)+/", "/.../", text)     # where the checkout is
+            text = re.sub(r" +", " ", re.sub(r"\d+", "#", text))
+            texts.append((out["output_type"], text, "image/png" in data))
+        cells.append(texts)
+    return cells
 
 
 def test_every_notebook_is_listed():
@@ -57,6 +75,38 @@ def test_notebook_runs_top_to_bottom(name, tmp_path):
     for expected in EXPECT[name]:
         assert expected in text, f"{name}: {expected!r} not in the outputs"
     nbformat.write(nb, tmp_path / f"{name}.executed.ipynb")   # for a look afterwards
+    if name not in OUTPUTS_PENDING:
+        committed = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+        assert comparable(committed) == comparable(nb), (
+            f"{name}: the committed outputs differ from a fresh run: run "
+            f"`python3 tools/run_notebooks.py notebooks/{name}.ipynb` and commit the result")
+
+
+def test_outputs_are_committed_for_github():
+    """GitHub renders a notebook's committed outputs: every notebook has them (the test
+    above checks that they are a fresh run's)."""
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        has = any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+        assert has or path.stem in OUTPUTS_PENDING, f"{path.name} has no outputs"
+
+
+def test_keras_backend_only_where_keras_is_imported():
+    """KERAS_BACKEND matters only before `import keras`: a notebook without Keras does not
+    set it (03 and 04 are edited elsewhere, pending)."""
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+        if "keras" not in source.replace("KERAS_BACKEND", "").lower() \
+                and path.stem not in OUTPUTS_PENDING:
+            assert "KERAS_BACKEND" not in source, path.name
+
+
+def test_notebook_02_reports_a_held_out_score():
+    """02 scores windows the forest never saw (nor an overlapping neighbour of them)."""
+    source = "\n".join(c.source for c in nbformat.read(
+        NOTEBOOKS / "02_sound_events.ipynb", as_version=4).cells)
+    assert "pipe.fit(train.X, train.y)" in source and "pipe.fit(win.X" not in source
+    assert "pipe.predict(test.X)" in source
 
 
 @pytest.mark.parametrize("name", ["01_activity_recognition", "02_sound_events"])

@@ -52,13 +52,30 @@ def items_that_fit(item_bytes: int, fs_free_bytes: int | None) -> int:
 
 
 def run_batches(n: int, item_bytes: int, us_per_item: float | None, run,
-                fs_free_bytes: int | None = None) -> float:
+                fs_free_bytes: int | None = None, progress: str | None = None) -> float:
     """Run items [0, n) in batches; ``run(start, stop, timeout_s)`` runs one batch and
     returns the device microseconds it took. The first batch is a single item when
     ``us_per_item`` is unknown; each batch holds at most BATCH_DEVICE_S of device time and
     ``item_bytes`` (item + its result) times its length stays under BATCH_MAX_BYTES and a
-    quarter of the free filesystem. Returns the device microseconds per item measured."""
-    max_items = items_that_fit(item_bytes, fs_free_bytes)
+    quarter of the free filesystem. With ``progress`` (its label), a progress bar counts the
+    items done (progress.py: on a terminal only). Returns the device microseconds per item
+    measured."""
+    from ..progress import bar
+    with bar(n, progress, "item") if progress else _nothing() as b:
+        return _batches(n, items_that_fit(item_bytes, fs_free_bytes), us_per_item, run, b)
+
+
+class _nothing:
+    """Stands in for a progress bar where none is asked for."""
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _batches(n: int, max_items: int, us_per_item: float | None, run, progress) -> float:
     done, total_us = 0, 0.0
     start = 0
     while start < n:
@@ -71,6 +88,8 @@ def run_batches(n: int, item_bytes: int, us_per_item: float | None, run,
         total_us += float(run(start, stop, limit_s))
         done += stop - start
         us_per_item = total_us / done
+        if progress is not None:
+            progress.update(stop - start)
         start = stop
     return us_per_item
 

@@ -13,6 +13,7 @@ from ..exceptions import (
 )
 from ..nets.model import NetModel
 from ..trees.model import TreeModel
+from ..progress import bar
 from . import budget
 from .artifacts import net_bundle, runtime_bundle
 from .report import DeployReport
@@ -250,8 +251,10 @@ def send_bundle(dev, files, what: str, remedy: str) -> tuple:
                     f"{free} bytes free; nothing was sent. Remove files you no longer need "
                     f"({_largest_files(dev)}; dev.remove(path)). {remedy}.")
             left += (have[a.path][0] if a.path in have else 0) - len(a.data)
-    for a in sent:
-        dev.write_file(a.path, a.data, False)
+    with bar(sum(len(a.data) for a in sent), f"upload {what}", "B", unit_scale=True) as b:
+        for a in sent:
+            dev.write_file(a.path, a.data, False)
+            b.update(len(a.data))
     return sent, skipped
 
 
@@ -373,7 +376,7 @@ def _run_rows(dev, model, X: np.ndarray, name: str) -> tuple:
     try:
         us_row = budget.run_batches(len(X), size + row.itemsize,
                                     deployed.us_per_row if deployed else None, run,
-                                    dev.fs_free_bytes())
+                                    dev.fs_free_bytes(), f"rows through '{name}'")
     finally:
         budget.remove_scratch(dev, (_X_PATH, _OUT_PATH))
     if deployed is not None:
@@ -423,7 +426,7 @@ def bench_plan(dev, name, rows, repeats, what, report) -> tuple:
             f"timing: {n} {what} x {k} calls instead of {rows} x {repeats}, to spend at most "
             f"~{budget.BENCH_BUDGET_S:g} s of device time (one call takes ~{us:.0f} µs "
             "here)")
-    # time_calls: 3 rounds per row, each with an empty loop of as many turns
+    # time_calls: 3 timed loops of k calls per row
     return n, k, budget.timeout_s(n * k * 3 * (us or 0) / 1e6)
 
 
@@ -433,9 +436,10 @@ def _bench(dev, name, X, repeats, report) -> None:
                                           "rows", report)
     dev.put_data(_BENCH_PATH, row_bytes(X[:rows]))
     try:
-        med, best, n, worst = dev.eval(
-            f"__import__('emlab_tools').bench(_emlab_models[{name!r}], {_BENCH_PATH!r}, "
-            f"{rows}, {repeats})", timeout_s=timeout_s, what=f"timing model '{name}'")
+        with bar(None, f"timing '{name}' on the device ({rows} rows x {repeats} calls)"):
+            med, best, n, worst = dev.eval(
+                f"__import__('emlab_tools').bench(_emlab_models[{name!r}], {_BENCH_PATH!r}, "
+                f"{rows}, {repeats})", timeout_s=timeout_s, what=f"timing model '{name}'")
     finally:
         budget.remove_scratch(dev, (_BENCH_PATH,))
     report.us_per_predict_median = float(med)

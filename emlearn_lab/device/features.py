@@ -7,6 +7,7 @@ import numpy as np
 
 from ..build import Target
 from ..exceptions import BuildError, DeviceError, InputError, UnsupportedModelError
+from ..progress import bar
 from . import budget
 from .artifacts import Artifact, Bundle, module_artifact
 from .feature_report import FeatureCheck
@@ -160,7 +161,7 @@ def _run(dev, X, name: str, n_features: int, model=None,
 
     try:
         us = budget.run_batches(len(X), size + row.itemsize, us_per_window, run,
-                                dev.fs_free_bytes())
+                                dev.fs_free_bytes(), f"windows through '{name}'")
     finally:
         budget.remove_scratch(dev, (_W_PATH, _OUT_PATH))
     out = np.frombuffer(b"".join(outs), dtype=row, count=len(X))
@@ -169,22 +170,36 @@ def _run(dev, X, name: str, n_features: int, model=None,
 
 def _bench(dev, name: str, X, rows: int, repeats: int, with_model: bool,
            us_per_window: float) -> tuple:
-    """(median, min, rows, repeats) of microseconds per window, timed on the device within
-    budget.BENCH_BUDGET_S of its time (fewer repeats, then rows, for slow extractors)."""
+    """Time windows on the device within budget.BENCH_BUDGET_S of its time (fewer repeats,
+    then rows, for slow extractors): (rows, repeats, figures), figures being (median, min,
+    max) microseconds per window of the features alone, or with the model the tuple
+    (features, predict, features + predict) of such triples, timed in one device loop
+    (emlfx.bench_pipeline: the parts never exceed the whole)."""
     fit = budget.items_that_fit(X[0].nbytes, dev.fs_free_bytes())
     rows, repeats = budget.bench_plan(us_per_window, min(rows, fit), repeats)
     from .deploy import row_bytes
     dev.put_data(_BENCH_PATH, row_bytes(X[:rows]))
-    model = f", _emlab_models[{name!r}]" if with_model else ""
+    # 3 rounds per window of each step; the features and the predict loops together take
+    # about as long as one pipeline call.
+    timeout_s = budget.timeout_s(rows * repeats * 3 * us_per_window / 1e6)
+    what = "features + predict" if with_model else "features"
     try:
-        med, best, n, _worst = dev.eval(
-            f"__import__('emlfx').bench(_emlab_fx[{name!r}], {_BENCH_PATH!r}, {rows}, "
-            f"{repeats}{model})", timeout_s=budget.timeout_s(rows * repeats * 3 *
-                                                             us_per_window / 1e6),
-            what=f"timing '{name}'")
+        with bar(None, f"timing the {what} of '{name}' on the device ({rows} windows x "
+                       f"{repeats} calls)"):
+            if with_model:
+                n, *figures = dev.eval(
+                    f"__import__('emlfx').bench_pipeline(_emlab_fx[{name!r}], "
+                    f"_emlab_models[{name!r}], {_BENCH_PATH!r}, {rows}, {repeats})",
+                    timeout_s=timeout_s, what=f"timing '{name}'")
+                figures = tuple(tuple(float(v) for v in f) for f in figures)
+            else:
+                med, best, n, worst = dev.eval(
+                    f"__import__('emlfx').bench(_emlab_fx[{name!r}], {_BENCH_PATH!r}, "
+                    f"{rows}, {repeats})", timeout_s=timeout_s, what=f"timing '{name}'")
+                figures = (float(med), float(best), float(worst))
     finally:
         budget.remove_scratch(dev, (_BENCH_PATH,))
-    return float(med), float(best), int(n), repeats
+    return int(n), repeats, figures
 
 
 def check_features(dev, fx, X, *, name: str = "features", repeats: int = 20) -> FeatureCheck:
@@ -231,7 +246,7 @@ def check_features(dev, fx, X, *, name: str = "features", repeats: int = 20) -> 
     names = [str(n) for e in extractors for n in e.get_feature_names_out()]
     check = FeatureCheck.compare(host, device, names, host_us=host_s / len(X) * 1e6)
     if repeats:
-        check.device_us_median, check.device_us_min, _, _ = _bench(
+        _, _, (check.device_us_median, check.device_us_min, _) = _bench(
             dev, name, X, min(len(X), 8), repeats, False, us)
     return check
 
@@ -266,9 +281,8 @@ def deploy_pipeline(dev, pipe, X=None, *, form: str = "auto", name: str = "model
         _verify(dev, pipe, model, extractors, W, name, report)
         rows = min(len(W), 8)
         us = dev.deployed.us_per_row
-        report.us_per_window_features = _bench(dev, name, W, rows, repeats, False, us)[0]
-        med, best, n, k = _bench(dev, name, W, rows, repeats, True, us)
-        report.us_per_predict_median, report.us_per_predict_min = med, best
+        n, k, (fx, pr, whole) = _bench(dev, name, W, rows, repeats, True, us)
+        report.set_pipeline_timing(fx, pr, whole)
         report.bench_rows, report.bench_repeats = n, k
         if (n, k) != (rows, repeats):
             report.notes.append(

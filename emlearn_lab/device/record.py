@@ -19,6 +19,7 @@ import numpy as np
 
 from ..device_src import emlab_sensor as _fmt
 from ..exceptions import DeviceError, DeviceRuntimeError, InputError
+from ..progress import bar
 from ..recordings.recording import Recording
 from .artifacts import module_artifact
 
@@ -253,7 +254,8 @@ def record(dev, seconds: float, *, sensor: str | None = None, block_frames: int 
         Frames per block sent; default about 50 ms of samples, at most 2 KiB.
     progress : callable, optional
         ``progress(frames_so_far, total_frames)`` after each block. If it raises, the device
-        is stopped and the exception propagates.
+        is stopped and the exception propagates. Default: a progress bar on stderr when it
+        is a terminal (progress.py).
 
     Returns
     -------
@@ -308,6 +310,9 @@ def record(dev, seconds: float, *, sensor: str | None = None, block_frames: int 
     frame_bytes = len(channels) * dtype.itemsize
     block = int(block_frames) if block_frames is not None else max(
         1, min(round(rate_hz * _BLOCK_S), _BLOCK_MAX_BYTES // frame_bytes))
+    shown = bar(total, f"recording {seconds_f:g} s from sensor {what}", "frame")
+    if progress is None:
+        progress = (lambda frames, _total: shown.update(frames - shown.n))
     receiver = _Receiver(total, len(channels), dtype, block, progress)
     # Between two characters the device waits at most one block for its sensor.
     timeout_s = 10.0 + 2.0 * block / rate_hz
@@ -315,7 +320,7 @@ def record(dev, seconds: float, *, sensor: str | None = None, block_frames: int 
     code = (f"try:\n emlab_sensor.stream(_emlab_rec, {total}, {block})\n"
             "finally:\n emlab_sensor.close(_emlab_rec)\n del _emlab_rec\n")
     dev.ensure_connected()
-    with dev._translate(f"record from sensor {what}"):
+    with shown, dev._translate(f"record from sensor {what}"):
         transport = dev._transport
         transport.exec_raw_no_follow(code)
         try:

@@ -36,10 +36,25 @@ class DeployReport:
     features_ram_bytes: int | None = None
     feature_check: object = None      # FeatureCheck of the verified windows
     sklearn_agreement: float | None = None  # device class == the host Pipeline.predict
-    us_per_window_features: float | None = None
+    us_per_window_features: float | None = None   # median; the features part of the figures
+    # A Pipeline's timing parts, microseconds per window as (median, min, worst window):
+    # {"features": ..., "model predict": ...}; us_per_predict_* are their whole (see
+    # set_pipeline_timing).
+    timing_parts: dict | None = None
     # The device's clock counts instructions (emulated boards, qemu -icount): ticks_us x this
     # = instructions. None on boards whose clock is time.
     instructions_per_us: float | None = None
+
+    def set_pipeline_timing(self, features: tuple, predict: tuple, whole: tuple) -> None:
+        """A Pipeline's figures from one device loop over the same windows
+        (emlfx.bench_pipeline), each (median, min, worst window) in microseconds: the
+        features step, the model's predict on its output, and per window their sum. Every
+        figure is a loop's clock difference (>= 0), and a part is at most the whole on every
+        window, so at most the whole in median, min and worst too: the report cannot show
+        a negative time or a part above the whole."""
+        self.timing_parts = {"features": tuple(features), "model predict": tuple(predict)}
+        self.us_per_window_features = features[0]
+        self.us_per_predict_median, self.us_per_predict_min, self.us_per_predict_max = whole
 
     def instructions(self, us: float | None) -> float | None:
         """A device ``ticks_us`` figure as instructions (None where the clock is time)."""
@@ -67,6 +82,19 @@ class DeployReport:
         if self.instructions_per_us is None:
             return f"{us:.{digits}f} µs"
         return f"{_count(self.instructions(us))} instructions"
+
+    def _timing_row(self, what: str, median: float, least: float, worst: float | None,
+                    runs: str) -> tuple:
+        """(label, value) of one timing figure: "predict on device", "12.34 µs median,
+        ..." or, where the clock counts instructions, "instructions per predict", "11 035
+        median, ..."."""
+        row = "window" if self.features is not None else "row"
+        if self.instructions_per_us is None:
+            fmt, label = (lambda us: f"{us:.2f} µs"), f"{what} on device"
+        else:
+            fmt, label = (lambda us: _count(self.instructions(us))), f"instructions per {what}"
+        tail = "" if worst is None else f", {fmt(worst)} worst {row}"
+        return label, f"{fmt(median)} median, {fmt(least)} min{tail}{runs}"
 
     @property
     def bytes_sent(self) -> int:
@@ -104,24 +132,15 @@ class DeployReport:
         if self.sklearn_agreement is not None:
             out.append(("agreement with sklearn", f"{self.sklearn_agreement:.2%} of windows "
                                                   "(the host Pipeline.predict)"))
-        if self.us_per_window_features is not None:
-            out.append(("features on device", f"{self._clock(self.us_per_window_features)} "
-                                               "median per window"))
         if self.us_per_predict_median is not None:
+            runs = f"({self.bench_rows} {'windows' if self.features else 'rows'} x " \
+                   f"{self.bench_repeats})"
+            for what, (med, low, worst) in (self.timing_parts or {}).items():
+                out.append(self._timing_row(what, med, low, worst, ""))
             what = "features + predict" if self.features is not None else "predict"
-            runs = f"({self.bench_rows} rows x {self.bench_repeats})"
-            if self.instructions_per_us is None:
-                worst = ("" if self.us_per_predict_max is None
-                         else f", {self.us_per_predict_max:.2f} µs worst row")
-                out.append((f"{what} on device", f"{self.us_per_predict_median:.2f} µs median, "
-                                                 f"{self.us_per_predict_min:.2f} µs min{worst} "
-                                                 f"{runs}"))
-            else:
-                worst = ("" if self.us_per_predict_max is None
-                         else f", {_count(self.instructions_per_predict_max)} worst row")
-                out.append((f"instructions per {what}",
-                            f"{_count(self.instructions_per_predict_median)} median, "
-                            f"{_count(self.instructions_per_predict_min)} min{worst} {runs}"))
+            out.append(self._timing_row(what, self.us_per_predict_median,
+                                        self.us_per_predict_min, self.us_per_predict_max,
+                                        " " + runs))
         if self.instructions_per_us is not None:
             out.append(("device clock", f"counts instructions (1 µs = "
                                         f"{self.instructions_per_us:g} instructions): an "

@@ -67,32 +67,60 @@ def timed(fn, *args):
     return result, (us if ms < 500000 and us >= 0 else ms * 1000.0)
 
 
-def time_calls(predict, rows, repeats, rounds=3):
-    """Median and min microseconds per predict(x) over the rows, minus the cost of an empty
-    loop of the same length. Each row is timed `rounds` times (`repeats` calls each) and its
-    best round kept, so an interrupt or a busy host does not set a row's figure.
-    Returns (median, min, n_rows, max): max is the worst row's figure."""
-    per_row = []
+def _spread(values):
+    """(median, min, max) of a list of figures (sorted in place)."""
+    values.sort()
+    return values[len(values) // 2], values[0], values[-1]
+
+
+def time_steps(steps, rows, repeats, rounds=3):
+    """Microseconds per call of each step of a chain, and of the whole chain, over the same
+    rows in one loop: ``steps[0]`` is called on the row, each later step on the result of the
+    step before it (a feature pipeline: [pipe.row_of, model.predict]).
+
+    For every row and step, `rounds` loops of `repeats` calls are timed and the quickest
+    kept: an interrupt or a busy host only ever adds time. A step's figure is its loop's
+    ticks_diff divided by `repeats`, the loop's own turn (`while n` / `n -= 1`) included:
+    nothing is estimated apart and subtracted (an empty loop timed apart and subtracted read
+    -40 us under load). Hence, by construction:
+    - every figure is >= 0 (ticks_diff of a monotonic clock);
+    - a row's chain figure is the sum of its steps' figures, so no step exceeds the chain
+      on any row, and none exceeds it in median, min or max over the rows either (each is
+      an order statistic, and order statistics keep a row-by-row order).
+
+    Returns (n_rows, [(median, min, max) per step], (median, min, max) of the chain)."""
+    ticks_us = time.ticks_us
+    ticks_diff = time.ticks_diff
+    per_step = [[] for _ in steps]
+    chain = []
     for x in rows:
-        best = None
-        for _ in range(rounds):
-            n = repeats
-            t0 = time.ticks_us()
-            while n:
-                predict(x)
-                n -= 1
-            t1 = time.ticks_us()
-            n = repeats
-            while n:
-                n -= 1
-            t2 = time.ticks_us()
-            us = (time.ticks_diff(t1, t0) - time.ticks_diff(t2, t1)) / repeats
-            best = us if best is None or us < best else best
-        per_row.append(best)
-    if not per_row:
-        return 0.0, 0.0, 0, 0.0
-    per_row.sort()
-    return per_row[len(per_row) // 2], per_row[0], len(per_row), per_row[-1]
+        total = 0.0
+        for i in range(len(steps)):
+            call = steps[i]
+            best = None
+            for _ in range(rounds):
+                n = repeats
+                t0 = ticks_us()
+                while n:
+                    r = call(x)
+                    n -= 1
+                us = ticks_diff(ticks_us(), t0) / repeats
+                best = us if best is None or us < best else best
+            per_step[i].append(best)
+            total += best
+            x = r
+        chain.append(total)
+    if not chain:
+        return 0, [(0.0, 0.0, 0.0) for _ in steps], (0.0, 0.0, 0.0)
+    return len(chain), [_spread(s) for s in per_step], _spread(chain)
+
+
+def time_calls(predict, rows, repeats, rounds=3):
+    """Median and min microseconds per predict(x) over the rows (time_steps of one step:
+    the best of `rounds` loops of `repeats` calls per row, the loop's turn included).
+    Returns (median, min, n_rows, max): max is the worst row's figure."""
+    n, _, (med, low, high) = time_steps((predict,), rows, repeats, rounds)
+    return med, low, n, high
 
 
 def bench(model, x_path, max_rows, repeats):

@@ -136,10 +136,7 @@ def run(features, x_path, out_path, model=None):
     return rows
 
 
-def bench(features, x_path, max_rows, repeats, model=None):
-    """(median, min, n) microseconds per window for features.transform, or for the whole
-    pipeline's predict with a model (see emlab_tools.time_calls)."""
-    import emlab_tools
+def _read_windows(features, x_path, max_rows):
     rows = []
     with open(x_path, "rb") as f:
         while len(rows) < max_rows:
@@ -147,5 +144,25 @@ def bench(features, x_path, max_rows, repeats, model=None):
             if f.readinto(w) != features.nbytes:
                 break
             rows.append(w)
-    call = features.transform if model is None else Pipeline(features, model).predict
-    return emlab_tools.time_calls(call, rows, repeats)
+    return rows
+
+
+def bench(features, x_path, max_rows, repeats):
+    """(median, min, n, max) microseconds per window for features.transform (see
+    emlab_tools.time_calls)."""
+    import emlab_tools
+    return emlab_tools.time_calls(features.transform, _read_windows(features, x_path, max_rows),
+                                  repeats)
+
+
+def bench_pipeline(features, model, x_path, max_rows, repeats):
+    """Features, predict and features + predict timed in one loop over the same windows
+    (emlab_tools.time_steps): the features step is Pipeline.row_of (transform and the copy
+    into the model's float32 row), predict is the model on that row, and their sum per
+    window is the whole, so the parts never exceed it.
+    Returns (n, (median, min, max) features, (...) predict, (...) features + predict)."""
+    import emlab_tools
+    pipe = Pipeline(features, model)
+    n, (fx, pr), whole = emlab_tools.time_steps(
+        (pipe.row_of, model.predict), _read_windows(features, x_path, max_rows), repeats)
+    return n, fx, pr, whole
