@@ -10,6 +10,8 @@ import pytest
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CLASSES = ["walk", "run", "idle"]
+MOTIONS = ["standing", "walking", "running", "badminton"]
+WALK, WORDS, MOTION, ASSIST = range(4)             # the widgets, in page order
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +35,19 @@ def lab(tmp_path_factory):
         "spoken = eml.LabelSet.load(eml.datasets.sample_labels_path('words'), recording=words)\n"
         "wa = eml.label(words, labels=spoken)\n"
         "wa",
+        "import shutil\n"                                 # 240 s, 6 channels, 24 regions
+        "motions = eml.datasets.load_sample('basic_motions')\n"
+        "shutil.copy(eml.datasets.sample_labels_path('basic_motions'), 'motions.labels.csv')\n"
+        "wm = eml.label(motions, labels='motions.labels.csv')\n"
+        "wm",
+        f"wp = eml.label(motions, classes={MOTIONS!r}, labels='assist.labels.csv')\n"
+        "wp",
     ])
     with bh.jupyter_lab(root) as (base, token), bh.browser() as page:
         nb = bh.Notebook(page, base, token, "label.ipynb")
         nb.run_all()
         page.wait_for_function("() => [...document.querySelectorAll('.emlab-label')]"
-                               ".filter((e) => e.dataset.state === 'ready').length === 2",
+                               ".filter((e) => e.dataset.state === 'ready').length === 4",
                                timeout=60_000)
         yield root, page, nb
 
@@ -251,3 +260,235 @@ def test_gestures_are_unambiguous_near_edges(lab):
     drag(end_edge - 3, end_edge - 3 + 2.0 * px_per_s)  # the selected region's end: resizes
     _wait_kernel(nb, f"abs(w.labels[{rid}].start_s - {start + 1.0}) < 0.3 and "
                      f"abs(w.labels[{rid}].end_s - {end + 3.0}) < 0.3")
+
+
+# -- issue 22: what confused a new user, what was missing ------------------------------------
+def _data(page, i: int, key: str) -> str:
+    return page.evaluate("([i, k]) => document.querySelectorAll('.emlab-label')[i].dataset[k]",
+                         [i, key])
+
+
+def _wait_data(page, i: int, key: str, js_test: str, timeout_ms: int = 30_000) -> None:
+    """Until ``js_test`` (an expression of ``v``, the widget's data-<key>) holds."""
+    page.wait_for_function(
+        f"([i, k]) => {{ const v = document.querySelectorAll('.emlab-label')[i].dataset[k];"
+        f" return v !== undefined && ({js_test}); }}", arg=[i, key], timeout=timeout_ms)
+
+
+def _shot(page, name: str, widget=None) -> None:
+    """A screenshot for the record (bench/results via EMLAB_ARTIFACT_DIR), as above."""
+    out = os.environ.get("EMLAB_ARTIFACT_DIR")
+    if out:
+        os.makedirs(out, exist_ok=True)
+        (widget or page).screenshot(path=os.path.join(out, name))
+
+
+def test_axes_names_and_scale_are_readable(lab):
+    """y values beside every lane; channel names dark, 12 px, in the gutter (not over the
+    trace); a shared scale and a per-channel gain that the kernel sees."""
+    _, page, nb = lab
+    widget = page.locator(".emlab-label").nth(WALK)
+    widget.scroll_into_view_if_needed()
+    ticks = json.loads(_data(page, WALK, "yTicks"))
+    assert len(ticks) == 3 and all(len(lane.split()) >= 2 for lane in ticks)
+    assert all(float(v) or v == "0" for lane in ticks for v in lane.split())
+    main = widget.locator(".emlab-main").bounding_box()
+    names = widget.locator(".emlab-lane-name")
+    assert names.all_inner_texts() == ["acc_x", "acc_y", "acc_z"]
+    for k in range(3):
+        box = names.nth(k).bounding_box()
+        assert box["x"] + box["width"] <= main["x"]                  # beside the trace
+        style = names.nth(k).evaluate("(e) => { const s = getComputedStyle(e); "
+                                      "return [s.color, s.fontSize]; }")
+        assert style == ["rgb(17, 17, 17)", "12px"]
+    widget.locator(".emlab-scale").select_option("shared")
+    _wait_kernel(nb, "w.y_scale == 'shared'")
+    _wait_data(page, WALK, "yTicks", "new Set(JSON.parse(v)).size === 1")   # one range
+    before = json.loads(_data(page, WALK, "yTicks"))[0]
+    widget.locator(".emlab-gain-btn[data-channel='0']").nth(1).click()      # + on acc_x
+    _wait_kernel(nb, "w.channel_gain[0] == 2.0")
+    _wait_data(page, WALK, "yTicks", f"JSON.parse(v)[0] !== {json.dumps(before)}")
+    _shot(page, "label_widget_axes.png", widget)
+    nb.run_code("w.y_scale = 'channel'; w.channel_gain = [1.0, 1.0, 1.0]")
+
+
+def test_time_ticks_read_alike_and_region_names_never_run_together(lab):
+    _, page, nb = lab
+    for i, view, pattern in [(WALK, "w.show(0, 60)", r"^\d+(\.\d+)? s$"),
+                             (MOTION, "wm.show(0, 240)", r"^\d+:\d\d(\.\d+)?$"),
+                             (MOTION, "wm.show(45.5, 75.5)", r"^\d+:\d\d(\.\d+)?$"),
+                             (MOTION, "wm.show(58, 62)", r"^\d+:\d\d(\.\d+)?$")]:
+        nb.run_code(view)
+        start = view.split("(")[1].split(",")[0]
+        _wait_data(page, i, "view", f"v.startsWith('{start},')")
+        ticks = _data(page, i, "ticks").split("|")
+        assert len(ticks) >= 3 and all(__import__("re").match(pattern, t) for t in ticks), \
+            ticks
+    boxes = json.loads(_data(page, MOTION, "labelBoxes"))       # 24 regions in 240 s
+    spans = sorted((a, b) for a, b, _ in boxes)
+    assert all(b0 <= a1 for (_, b0), (a1, _) in zip(spans, spans[1:])), spans
+    nb.run_code("wm.show(0, 40)")
+    _wait_data(page, MOTION, "view", "v.startsWith('0,')")
+    boxes = json.loads(_data(page, MOTION, "labelBoxes"))
+    assert [t for _, _, t in boxes] == ["standing", "walking", "running", "badminton"]
+    _shot(page, "label_widget_motions.png", page.locator(".emlab-label").nth(MOTION))
+
+
+def test_region_list_jumps_selects_and_the_picker_follows(lab):
+    _, page, nb = lab
+    widget = page.locator(".emlab-label").nth(MOTION)
+    widget.scroll_into_view_if_needed()
+    rows = widget.locator(".emlab-regions tbody tr")
+    assert rows.count() == 24
+    first = rows.nth(0).locator("td").all_inner_texts()
+    assert first[:4] == ["standing", "0:00.00", "0:10.00", "10.00 s"]
+    rows.nth(5).click()                                           # walking 50-60 s
+    rid = nb.run_code("print(sorted(wm.labels, key=lambda r: r.start_s)[5].id)").strip()
+    _wait_data(page, MOTION, "selected", f"v === '{rid}'")
+    _wait_data(page, MOTION, "current", "v === 'walking'")       # the picker shows its class
+    assert widget.locator(".emlab-class.emlab-current").inner_text().endswith("walking")
+    start, end = map(float, _data(page, MOTION, "view").split(","))
+    assert start <= 50 and end >= 60                               # jumped to it
+    _wait_kernel(nb, f"wm.selected_id == {rid} and wm.current_class == 'walking'")
+    rows.nth(6).click()                                           # running
+    _wait_data(page, MOTION, "current", "v === 'running'")
+
+
+def test_a_note_typed_in_the_list_is_saved_with_the_labels(lab):
+    root, page, nb = lab
+    widget = page.locator(".emlab-label").nth(MOTION)
+    note = widget.locator(".emlab-regions tbody tr").nth(2).locator(".emlab-note")
+    note.click()
+    note.fill("ran, then walked")
+    note.press("Enter")
+    _wait_kernel(nb, "any(r.note == 'ran, then walked' for r in wm.labels)")
+    text = (root / "motions.labels.csv").read_text()
+    assert "start_s,end_s,label,note" in text and '"ran, then walked"' in text
+    assert nb.run_code("print(eml.LabelSet.load('motions.labels.csv', recording=motions)"
+                       ".to_records()[2]['note'])").strip() == "ran, then walked"
+    assert _data(page, MOTION, "regions").count(",") == 23        # typing drew no region
+
+
+def test_status_line_says_the_latest_outcome_only(lab):
+    """A rejected gesture says why; the same rejection again says it again; the next gesture
+    clears the line (no stale status)."""
+    _, page, nb = lab
+    nb.run_code("wm.show(0, 40); wm.selected_id = -1")
+    _wait_data(page, MOTION, "view", "v === '0,40'")
+    status = page.locator(".emlab-label").nth(MOTION).locator(".emlab-status")
+    main = page.locator(".emlab-label").nth(MOTION).locator(".emlab-main")
+
+    def drag_onto_neighbour():
+        main.scroll_into_view_if_needed()
+        box = main.bounding_box()
+        y = box["y"] + 30
+        page.mouse.move(box["x"] + 0.125 * box["width"], y)         # inside 0-10 s
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.3 * box["width"], y, steps=4)  # onto 10-20 s
+        page.mouse.up()
+
+    before = int(nb.run_code("print(wm.message_id)"))
+    drag_onto_neighbour()
+    _wait_kernel(nb, f"wm.message_id > {before}")
+    page.wait_for_function("(e) => /overlap/.test(e.textContent)", arg=status.element_handle(),
+                           timeout=10_000)
+    page.keyboard.press("ArrowRight")                               # a new gesture
+    page.wait_for_function("(e) => e.textContent === ''", arg=status.element_handle(),
+                           timeout=10_000)
+    drag_onto_neighbour()                                           # the same rejection
+    page.wait_for_function("(e) => /overlap/.test(e.textContent)", arg=status.element_handle(),
+                           timeout=10_000)
+
+
+def test_more_than_nine_classes_added_from_the_view(lab):
+    root, page, nb = lab
+    widget = page.locator(".emlab-label").nth(WALK)
+    widget.scroll_into_view_if_needed()
+    box = widget.locator(".emlab-newclass")
+    for k in range(4, 11):
+        box.fill(f"c{k}")
+        box.press("Enter")
+        _wait_kernel(nb, f"'c{k}' in w.classes")
+    page.wait_for_function("() => document.querySelector('.emlab-label')"
+                           ".querySelectorAll('.emlab-class').length === 10", timeout=10_000)
+    assert "c10" in (root / "walk.labels.csv").read_text().splitlines()[2]   # # classes:
+    widget.locator(".emlab-main").click(position={"x": 3, "y": 3})
+    page.keyboard.press("Escape")
+    page.keyboard.press("Shift+1")                                  # class 10
+    _wait_data(page, WALK, "current", "v === 'c10'")
+    widget.locator(".emlab-class[data-cls='c7']").click()
+    _wait_kernel(nb, "w.current_class == 'c7'")
+
+
+def test_audio_seek_loop_and_the_spectrogram_axis(lab):
+    _, page, nb = lab
+    widget = page.locator(".emlab-label").nth(WORDS)
+    widget.scroll_into_view_if_needed()
+    freq = _data(page, WORDS, "freqTicks").split(",")
+    assert {"100 Hz", "1 kHz", "4 kHz"} <= set(freq)
+    spec = widget.locator(".emlab-spec")
+    box = spec.bounding_box()
+    page.mouse.click(box["x"] + 0.4 * box["width"], box["y"] + box["height"] / 2)  # seek,
+    _wait_data(page, WORDS, "playhead", "Math.abs(Number(v) - 2.05) < 0.1")  # between words
+    white = page.evaluate("""() => {                    // the playhead on the spectrogram
+        const cv = document.querySelectorAll('.emlab-spec')[0];
+        const x = Math.round(cv.width * 0.4), px = cv.getContext('2d')
+            .getImageData(x - 2, 0, 5, cv.height).data;
+        let n = 0;
+        for (let i = 0; i < px.length; i += 4) n += px[i] > 200 && px[i + 2] > 200;
+        return n;
+    }""")
+    assert white >= 64
+    page.keyboard.press("l")
+    _wait_data(page, WORDS, "loop", "v === 'true'")
+    page.keyboard.press(" ")
+    _wait_data(page, WORDS, "playing", "v === 'true'")
+    assert nb.run_code("print(wa.message)").startswith("playing 2.0")
+    assert nb.run_code("print(wa.message)").strip().endswith("in a loop")
+    _wait_data(page, WORDS, "loops", "Number(v) >= 1", timeout_ms=60_000)   # came round
+    _shot(page, "label_widget_audio.png", widget)
+    page.keyboard.press(" ")                                        # stop
+    _wait_data(page, WORDS, "playing", "v === 'false'")
+
+
+def test_model_assisted_labelling(lab):
+    """Predictions of a model trained on a quarter of the sample overlay the timeline; N
+    offers the least sure unlabelled stretch, A accepts it, a digit corrects it; saved."""
+    root, page, nb = lab
+    nb.run_code(
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "truth = eml.LabelSet.load(eml.datasets.sample_labels_path('basic_motions'), "
+        "recording=motions)\n"
+        "quarter = eml.LabelSet([r for r in truth if r.end_s <= 60])\n"
+        "win = eml.windows(motions, quarter, window_s=2.0, hop_s=1.0)\n"
+        "pipe = make_pipeline(eml.features.TimeStats(axes=[0, 1, 2], magnitude=True), "
+        "RandomForestClassifier(n_estimators=10, random_state=0)).fit(win.X, win.y)\n"
+        "_ = wp.predict(pipe, window_s=2.0, hop_s=1.0)")
+    widget = page.locator(".emlab-label").nth(ASSIST)
+    widget.scroll_into_view_if_needed()
+    _wait_data(page, ASSIST, "predictions", "Number(v) > 0")
+    assert widget.locator(".emlab-pred").is_visible()
+    lowest = float(nb.run_code("print(min(s['confidence'] for s in "
+                               "wp.predictions['segments']))"))
+    page.locator(".emlab-label").nth(ASSIST).locator(".emlab-main").click(
+        position={"x": 3, "y": 3})
+    page.keyboard.press("Escape")
+    page.keyboard.press("n")
+    _wait_data(page, ASSIST, "suggestion", "v !== ''")
+    offered = json.loads(nb.run_code("import json; print(json.dumps(wp.suggestion))"))
+    assert offered["confidence"] == pytest.approx(lowest)          # the least sure first
+    start, end = map(float, _data(page, ASSIST, "view").split(","))
+    assert start <= offered["free"][0][0] and end >= offered["free"][-1][1]
+    _shot(page, "label_widget_assist.png", widget)
+    page.keyboard.press("a")
+    _wait_data(page, ASSIST, "regions", f"v === {json.dumps(offered['label'])}")
+    truth_label = nb.run_code(f"print(truth.at([{(offered['free'][0][0] + offered['free'][0][1]) / 2}])[0])").strip()
+    page.keyboard.press(str(MOTIONS.index(truth_label) + 1))       # correct it (or keep it)
+    _wait_data(page, ASSIST, "regions", f"v === {json.dumps(truth_label)}")
+    saved = _labels_on_disk(root / "assist.labels.csv")
+    assert [(a, b) for a, b, _ in saved] == [tuple(offered["free"][0])]
+    assert saved[0][2] == truth_label
+    page.keyboard.press("n")                                         # the next least sure
+    _wait_data(page, ASSIST, "suggestion", "v !== '' && !v.endsWith("
+               f"'@{offered['free'][0][0]}')")

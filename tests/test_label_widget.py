@@ -188,3 +188,66 @@ def test_picker_offers_the_given_classes_with_an_existing_labelset():
     assert w.classes == ["walk", "run", "idle"] and w.current_class == "walk"
     w._on_message(w, {"type": "add", "start_s": 3, "end_s": 4, "label": "run"}, [])
     assert sorted(r.label for r in w.labels) == ["idle", "run"]
+
+
+# -- issue 22: notes, classes, predictions ---------------------------------------------------
+def test_a_note_from_the_view_is_saved_with_the_labels(widget, tmp_path):
+    gesture(widget, type="add", start_s=1, end_s=2, label="walk")
+    (a,) = widget.labels
+    gesture(widget, type="update", id=a.id, note="fell over")
+    assert eml.LabelSet.load(tmp_path / "a.labels.csv")[1].note == "fell over"
+    assert widget.regions[0]["note"] == "fell over" and "fell over" in widget.message
+
+
+def test_a_class_added_from_the_view_is_offered_and_saved(widget, tmp_path):
+    for i in range(9):
+        gesture(widget, type="add_class", name=f"c{i}")
+    assert len(widget.classes) == 11 and widget.current_class == "c8"
+    gesture(widget, type="add", start_s=1, end_s=2, label="c8")
+    assert eml.LabelSet.load(tmp_path / "a.labels.csv").classes[-1] == "c8"
+    before = widget.message_id
+    gesture(widget, type="add_class", name="walk")
+    assert "offered already" in widget.message and widget.message_id == before + 1
+
+
+def test_predictions_next_and_accept(widget):
+    t = np.arange(1, 60, 1.0)
+    classes = np.where(t < 30, "walk", "run")
+    conf = np.where(t < 30, 0.9, 0.6)
+    widget.show_predictions(t, classes, conf, window_s=2)
+    assert len(widget.predictions["segments"]) == 2
+    gesture(widget, type="next")
+    assert widget.suggestion["label"] == "run"                  # the least sure first
+    assert widget.view_start_s <= 29.5 and widget.view_end_s >= 50
+    gesture(widget, type="accept")
+    (run,) = widget.labels
+    assert (run.start_s, run.end_s, run.label) == (29.5, 60.0, "run")
+    assert widget.selected_id == run.id and widget.suggestion == {}
+    gesture(widget, type="next")
+    gesture(widget, type="accept")
+    assert [r.label for r in widget.labels] == ["walk", "run"]
+    gesture(widget, type="next")
+    assert "every predicted stretch is labelled" in widget.message
+    gesture(widget, type="accept")
+    assert "no suggestion" in widget.message
+
+
+def test_predict_runs_a_fitted_pipeline_over_the_recording():
+    from sklearn.tree import DecisionTreeClassifier
+    rec = _accel()
+    labels = eml.LabelSet([(0, 30, "walk"), (30, 60, "run")])
+    win = eml.windows(rec, labels, window_s=2, hop_s=1)
+    model = DecisionTreeClassifier(random_state=0).fit(win.X.reshape(len(win.X), -1), win.y)
+
+    class Flat:                                   # a stand-in for a feature pipeline
+        classes_ = model.classes_
+
+        def predict_proba(self, X):
+            return model.predict_proba(X.reshape(len(X), -1))
+
+        predict = predict_proba
+
+    w = eml.label(rec, classes=["walk", "run"])
+    times, classes, conf = w.predict(Flat(), window_s=2, hop_s=1)
+    assert len(times) == 59 and times[0] == 1.0 and set(classes) <= {"walk", "run"}
+    assert w.predictions["slots"][0][:2] == [0.0, 1.5]

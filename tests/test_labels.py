@@ -620,3 +620,50 @@ def test_format_helpers():
     assert formats.format_of("x.labels.CSV") == "csv"
     table = formats.parse_csv(formats.format_csv([(0.0, 1.0, "a")], classes=["a", "b,c"]))
     assert table.classes == ("a", "b,c") and table.rows == [(0.0, 1.0, "a")]
+
+
+# -- notes and added classes (issue 22) -------------------------------------------------------
+def test_notes_are_saved_undone_and_read_back_in_csv_and_label_studio(tmp_path):
+    for name in ("a.labels.csv", "a.json"):
+        path = tmp_path / name
+        ls = LabelSet.open(path, classes=["walk", "run"])
+        a = ls.add(0, 2, "walk")
+        ls.update(a.id, note='stumbled, "twice"')
+        assert LabelSet.load(path)[1].note == 'stumbled, "twice"'
+        assert ls.to_records()[0]["note"] == 'stumbled, "twice"'
+        ls.undo()
+        assert LabelSet.load(path)[1].note == "" and "note" not in ls.to_records()[0]
+        ls.redo()
+        with pytest.raises(LabelError, match="line break"):
+            ls.update(a.id, note="two\nlines")
+        assert LabelSet.load(path)[1].note == 'stumbled, "twice"'
+
+
+def test_files_without_notes_stay_as_before_and_old_files_load(tmp_path):
+    ls = LabelSet([(0, 1, "walk")], classes=["walk"])
+    ls.to_csv(tmp_path / "plain.csv")
+    assert (tmp_path / "plain.csv").read_text().splitlines()[-2:] == ["start_s,end_s,label",
+                                                                      "0,1,walk"]
+    (tmp_path / "old.csv").write_text("# emlearn_lab labels v1\nstart_s,end_s,label\n0,1,walk\n")
+    assert LabelSet.load(tmp_path / "old.csv")[1].note == ""
+
+
+def test_an_audacity_autosave_refuses_a_note_instead_of_dropping_it(tmp_path):
+    path = tmp_path / "a.txt"
+    ls = LabelSet.open(path)
+    a = ls.add(0, 1, "walk")
+    with pytest.raises(LabelError, match="Audacity.*cannot hold.*csv"):
+        ls.update(a.id, note="keep me")
+    assert ls[a.id].note == "" and path.read_text() == "0\t1\twalk\n"
+
+
+def test_add_class_allows_it_and_saves_the_classes(tmp_path):
+    path = tmp_path / "a.labels.csv"
+    ls = LabelSet.open(path, classes=["walk"])
+    ls.add_class("jump")
+    ls.add(0, 1, "jump")
+    assert LabelSet.load(path).classes == ("walk", "jump")
+    with pytest.raises(LabelError, match="exists already"):
+        ls.add_class("walk")
+    with pytest.raises(LabelError, match="empty"):
+        ls.add_class(" ")

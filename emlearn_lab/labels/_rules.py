@@ -100,3 +100,14 @@ def _check_text(label, where: str) -> str:
         raise LabelError(f"{where}label {text!r} has leading or trailing spaces; use "
                          f"{text.strip()!r}")
     return text
+
+
+def _check_note(note, where: str) -> str:
+    """A region's note: one line of text (label files hold one row per region), may be empty;
+    surrounding spaces are dropped."""
+    if not isinstance(note, str):
+        raise LabelError(f"{where}a note must be a str, got {type(note).__name__} {note!r}")
+    if any(c in note for c in "\t\n\r"):
+        raise LabelError(f"{where}note {note!r} contains a tab or line break, which label "
+                         "files cannot hold; write it on one line")
+    return note.strip()

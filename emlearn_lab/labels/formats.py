@@ -54,10 +54,14 @@ class LabelTable:
         The classes the file declares.
     label_studio : dict or None
         For Label Studio files, the task data and tag names, so writing back keeps them.
+    notes : list of str
+        For each row, its free-text note (``""`` when the file has none: files written
+        before notes existed, and Audacity tracks, which cannot hold them).
     """
 
     rows: list[Row] = field(default_factory=list)
     where: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     recording: RecordingInfo | None = None
     classes: tuple[str, ...] | None = None
     label_studio: dict | None = None
@@ -121,8 +125,13 @@ def _check_points(points: str) -> None:
 
 # -- native CSV ------------------------------------------------------------------------------
 
-def format_csv(rows, *, recording: RecordingInfo | None = None, classes=None) -> str:
+def format_csv(rows, *, recording: RecordingInfo | None = None, classes=None,
+               notes=None) -> str:
     """The native CSV: ``#`` header lines, then ``start_s,end_s,label`` rows.
+
+    ``notes`` (one str per row) adds a fourth column, ``note``, only when one is not empty:
+    files without notes stay byte for byte what earlier versions wrote, and earlier readers,
+    which ignore extra columns, still read files with notes.
 
     Examples
     --------
@@ -142,15 +151,20 @@ def format_csv(rows, *, recording: RecordingInfo | None = None, classes=None) ->
     if classes is not None:
         out.write("# classes: ")
         writer.writerow(list(classes))
-    writer.writerow(["start_s", "end_s", "label"])
-    for start_s, end_s, label in rows:
-        writer.writerow([format_number(start_s), format_number(end_s), label])
+    rows = list(rows)
+    notes = list(notes) if notes is not None else [""] * len(rows)
+    with_notes = any(notes)
+    writer.writerow(["start_s", "end_s", "label"] + ["note"] * with_notes)
+    for (start_s, end_s, label), note in zip(rows, notes):
+        writer.writerow([format_number(start_s), format_number(end_s), label] +
+                        [note] * with_notes)
     return out.getvalue()
 
 
 def parse_csv(text: str, *, source: str = "") -> LabelTable:
     """Read the native CSV (also without ``#`` lines, with an ``id`` or other extra columns,
-    or without a header row when it has exactly ``start, end, label`` columns).
+    or without a header row when it has exactly ``start, end, label`` columns). A ``note``
+    column, when present, fills :attr:`LabelTable.notes`.
 
     Raises
     ------
@@ -160,7 +174,7 @@ def parse_csv(text: str, *, source: str = "") -> LabelTable:
     """
     src = f"{source} " if source else ""
     table = LabelTable()
-    columns = None
+    columns, note_col = None, None
     for lineno, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
         where = f"{src}line {lineno}"
         if not line.strip():
@@ -172,6 +186,8 @@ def parse_csv(text: str, *, source: str = "") -> LabelTable:
         if columns is None:
             columns = _csv_columns(row, where)
             if columns is not None:
+                names = [c.strip().lower() for c in row]
+                note_col = names.index("note") if "note" in names else None
                 continue
             columns = (0, 1, 2)      # no header row: start, end, label
         need = max(columns) + 1
@@ -182,6 +198,8 @@ def parse_csv(text: str, *, source: str = "") -> LabelTable:
         end_s = _number(row[columns[1]], "end_s", where)
         table.rows.append((start_s, end_s, row[columns[2]].strip()))
         table.where.append(where)
+        table.notes.append(row[note_col].strip() if note_col is not None and
+                           note_col < len(row) else "")
     return table
 
 
@@ -275,6 +293,7 @@ def parse_audacity(text: str, *, source: str = "", points: str = "error") -> Lab
             continue
         table.rows.append((start_s, end_s, label))
         table.where.append(where)
+        table.notes.append("")
     return table
 
 
@@ -283,23 +302,30 @@ def parse_audacity(text: str, *, source: str = "", points: str = "error") -> Lab
 def format_label_studio(rows, *, data_key: str = "csv", data_value: str = "",
                         from_name: str = "label", to_name: str = "ts",
                         kind: str = "timeseries", recording: RecordingInfo | None = None,
-                        task_data: dict | None = None) -> str:
+                        task_data: dict | None = None, notes=None) -> str:
     """A Label Studio JSON export with one task holding one annotation.
 
     Regions are ``timeserieslabels`` (``kind="timeseries"``) or audio ``labels``
     (``kind="audio"``) with start and end in seconds. ``task_data`` (other data fields of the
-    task) is kept; the recording info goes in the data field ``emlearn_lab_recording``.
+    task) is kept; the recording info goes in the data field ``emlearn_lab_recording``. A
+    non-empty note (``notes``, one per row) goes where Label Studio keeps a region's meta
+    text, ``meta: {"text": [note]}``.
     """
     if kind not in _LS_TYPES:
         raise LabelError(f"kind must be one of {tuple(_LS_TYPES)}, got {kind!r}")
     rtype = _LS_TYPES[kind]
     result = []
-    for i, (start_s, end_s, label) in enumerate(rows):
+    rows = list(rows)
+    notes = list(notes) if notes is not None else [""] * len(rows)
+    for i, ((start_s, end_s, label), note) in enumerate(zip(rows, notes)):
         value = {"start": float(start_s), "end": float(end_s)}
         value.update({"instant": False} if kind == "timeseries" else {"channel": 0})
         value[rtype] = [label]
-        result.append({"id": f"emlab{i}", "from_name": from_name, "to_name": to_name,
-                       "type": rtype, "origin": "manual", "value": value})
+        region = {"id": f"emlab{i}", "from_name": from_name, "to_name": to_name,
+                  "type": rtype, "origin": "manual", "value": value}
+        if note:
+            region["meta"] = {"text": [note]}
+        result.append(region)
     data = dict(task_data or {})
     data[data_key] = data_value
     if recording is not None:
@@ -363,7 +389,7 @@ def parse_label_studio(text: str, *, source: str = "", task: int | None = None,
         except (KeyError, TypeError, ValueError):
             raise LabelError(f"{where}: malformed data field {_RECORDING_KEY!r}: {info!r}; "
                              "expected n_samples, samplerate_hz and sha256") from None
-    for rwhere, rtype, value in regions:
+    for rwhere, rtype, value, note in regions:
         start_s = _ls_time(value.get("start"), "start", rwhere)
         end_s = _ls_time(value.get("end"), "end", rwhere)
         names_ = value.get(rtype)
@@ -377,6 +403,7 @@ def parse_label_studio(text: str, *, source: str = "", task: int | None = None,
             continue
         table.rows.append((start_s, end_s, names_[0].strip()))
         table.where.append(rwhere)
+        table.notes.append(note)
     table.label_studio = dict(names, task_data=data)
     return table
 
@@ -402,7 +429,8 @@ def _full_task(task: dict, where: str, annotation, from_name):
         if not names:
             names = {"from_name": r.get("from_name"), "to_name": r.get("to_name"),
                      "kind": "timeseries" if rtype == "timeserieslabels" else "audio"}
-        regions.append((f"{where}, result {i}", rtype, r.get("value") or {}))
+        regions.append((f"{where}, result {i}", rtype, r.get("value") or {},
+                        _ls_note(r.get("meta"))))
     return regions, names, data
 
 
@@ -424,8 +452,19 @@ def _json_min_record(record: dict, where: str, from_name):
             if not names:
                 names = {"from_name": key,
                          "kind": "timeseries" if rtype == "timeserieslabels" else "audio"}
-            regions.append((f"{where}, {key}[{i}]", rtype, v))
+            regions.append((f"{where}, {key}[{i}]", rtype, v, ""))
     return regions, names, data
+
+
+def _ls_note(meta) -> str:
+    """A region's note from Label Studio's ``meta: {"text": [...]}`` (lines joined by a
+    space: label files hold one line per note), or ``""``."""
+    text = meta.get("text") if isinstance(meta, dict) else None
+    if isinstance(text, str):
+        text = [text]
+    if not isinstance(text, list):
+        return ""
+    return " ".join(" ".join(str(t).split()) for t in text if str(t).strip())
 
 
 def _ls_time(value, what: str, where: str) -> float:

@@ -15,6 +15,7 @@ from . import formats
 from ._rules import (
     _bindable,
     _check_classes,
+    _check_note,
     _check_same_recording,
     _check_text,
     _choice,
@@ -37,16 +38,23 @@ _CHECKS = ("error", "warn", "ignore")
 @dataclass(frozen=True)
 class Label:
     """One labelled interval ``[start_s, end_s)`` of a recording; ``id`` is unique within its
-    LabelSet and kept when the interval is moved, resized or relabelled."""
+    LabelSet and kept when the interval is moved, resized or relabelled. ``note`` is free
+    text about it (one line; ``""`` for none), saved with it in .csv and .json files."""
 
     id: int
     start_s: float
     end_s: float
     label: str
+    note: str = ""
 
     @property
     def duration_s(self) -> float:
         return self.end_s - self.start_s
+
+    def __repr__(self) -> str:
+        note = f", note={self.note!r}" if self.note else ""
+        return (f"Label(id={self.id!r}, start_s={self.start_s!r}, end_s={self.end_s!r}, "
+                f"label={self.label!r}{note})")
 
 
 class LabelSet:
@@ -59,8 +67,8 @@ class LabelSet:
     Parameters
     ----------
     labels : iterable, optional
-        ``(start_s, end_s, label)`` tuples, :class:`Label` objects or dicts with those keys.
-        Ids are assigned afresh, 1, 2, ... in the order given.
+        ``(start_s, end_s, label)`` tuples, :class:`Label` objects or dicts with those keys
+        (and optionally ``note``). Ids are assigned afresh, 1, 2, ... in the order given.
     classes : sequence of str, optional
         The allowed labels. None: any label (an open set; :attr:`classes` then lists the
         labels in use, in the order they were created).
@@ -212,9 +220,10 @@ class LabelSet:
         return out.reshape(t.shape)
 
     def to_records(self) -> list[dict]:
-        """``[{"id", "start_s", "end_s", "label"}, ...]`` sorted by ``(start_s, id)``."""
-        return [{"id": lab.id, "start_s": lab.start_s, "end_s": lab.end_s, "label": lab.label}
-                for lab in self._labels]
+        """``[{"id", "start_s", "end_s", "label"}, ...]`` sorted by ``(start_s, id)``, with
+        a ``"note"`` key in the records of labels that have one."""
+        return [{"id": lab.id, "start_s": lab.start_s, "end_s": lab.end_s, "label": lab.label,
+                 **({"note": lab.note} if lab.note else {})} for lab in self._labels]
 
     # -- changing ------------------------------------------------------------------------------
     def add(self, start_s: float, end_s: float, label: str) -> Label:
@@ -231,20 +240,22 @@ class LabelSet:
         return new
 
     def update(self, id: int, *, start_s: float | None = None, end_s: float | None = None,
-               label: str | None = None) -> Label:
-        """Move, resize or relabel the label ``id`` (it keeps its id); returns the new Label.
+               label: str | None = None, note: str | None = None) -> Label:
+        """Move, resize, relabel or annotate the label ``id`` (it keeps its id); returns the
+        new Label. A note change is saved and undone like any other change.
 
         Raises
         ------
         KeyError
             No label with that id.
         LabelError
-            The changed label is invalid (as for :meth:`add`).
+            The changed label is invalid (as for :meth:`add`), or the note holds a line break.
         """
         old = self[id]
         new = self._make(old.start_s if start_s is None else start_s,
                          old.end_s if end_s is None else end_s,
-                         old.label if label is None else label, old.id, "")
+                         old.label if label is None else label, old.id, "",
+                         old.note if note is None else note)
         if new != old:
             self._commit(tuple(new if lab.id == old.id else lab for lab in self._labels))
         return new
@@ -258,12 +269,43 @@ class LabelSet:
     def extend(self, items) -> list[Label]:
         """Add several intervals as one undo step; returns them in the order given."""
         items = list(items)
-        new = [self._make(*_coerce(item, f"items[{i}]: "), self._next_id + i, f"items[{i}]: ")
-               for i, item in enumerate(items)]
+        rows = [_coerce(item, f"items[{i}]: ") for i, item in enumerate(items)]
+        new = [self._make(*row[:3], self._next_id + i, f"items[{i}]: ", *row[3:])
+               for i, row in enumerate(rows)]
         if new:
             self._commit(self._labels + tuple(new))
             self._next_id += len(new)
         return new
+
+    def add_class(self, name: str) -> None:
+        """Allow one more label, ``name`` (saved with the file's classes at once).
+
+        For an open set (``classes=None``) there is nothing to allow: any label is accepted.
+        Not an undo step: undoing labels never takes a class away from under them.
+
+        Raises
+        ------
+        LabelError
+            An empty name, one with a tab, line break or surrounding spaces, or one already
+            in :attr:`classes`.
+        """
+        text = _check_text(name, "add_class: ")
+        if text in self.classes:
+            raise LabelError(f"class {text!r} exists already ({list(self.classes)}); pick it "
+                             "instead of adding it")
+        if self._classes is None:
+            return
+        old = self._classes
+        self._classes = old + (text,)
+        if self._path is not None:
+            try:
+                self.save()
+            except BaseException as e:
+                self._classes = old
+                e.add_note(f"autosave to {str(self._path)!r} failed, so class {text!r} was "
+                           "not added")
+                raise
+        self._notify()
 
     def clear(self) -> None:
         """Delete every label, as one undo step."""
@@ -329,10 +371,22 @@ class LabelSet:
     def to_csv(self, path) -> None:
         """Write the native CSV (with recording info and classes when known), atomically."""
         atomic_write_text(path, formats.format_csv(self._rows(), recording=self._info,
-                                                   classes=self._classes))
+                                                   classes=self._classes,
+                                                   notes=self._notes()))
 
     def to_audacity(self, path) -> None:
-        """Write an Audacity label track (importable with *File > Import > Labels*)."""
+        """Write an Audacity label track (importable with *File > Import > Labels*).
+
+        Raises
+        ------
+        LabelError
+            A label has a note, which an Audacity track cannot hold (nothing is written, so
+            an autosave never drops a note silently).
+        """
+        noted = next((lab for lab in self._labels if lab.note), None)
+        if noted is not None:
+            raise LabelError(f"{_describe(noted)} has a note, which an Audacity label track "
+                             "cannot hold; save to a .csv or .json label file to keep notes")
         atomic_write_text(path, formats.format_audacity(self._rows()))
 
     def to_label_studio(self, path, *, data_key: str | None = None,
@@ -356,7 +410,7 @@ class LabelSet:
             self._rows(), data_key=data_key, data_value=data_value,
             from_name=from_name or ls.get("from_name") or "label",
             to_name=to_name or ls.get("to_name") or ("audio" if kind == "audio" else "ts"),
-            kind=kind, recording=self._info, task_data=task_data))
+            kind=kind, recording=self._info, task_data=task_data, notes=self._notes()))
 
     @classmethod
     def load(cls, path, *, recording=None, classes=None, overlap: str = "forbid",
@@ -439,18 +493,21 @@ class LabelSet:
                        recording=recording if recording is not None else table.recording,
                        overlap=overlap)
         labelset._label_studio = table.label_studio
-        labelset._initial([(s, e, lab) for s, e, lab in table.rows], table.where)
+        notes = table.notes or [""] * len(table.rows)
+        labelset._initial([(s, e, lab, note) for (s, e, lab), note in zip(table.rows, notes)],
+                          table.where)
         return labelset
 
     def _initial(self, rows, wheres) -> None:
-        labels = [self._make(s, e, lab, i + 1, f"{where}: ")
-                  for i, ((s, e, lab), where) in enumerate(zip(rows, wheres))]
+        """The first state, from ``(start_s, end_s, label[, note])`` rows."""
+        labels = [self._make(*row[:3], i + 1, f"{where}: ", *row[3:])
+                  for i, (row, where) in enumerate(zip(rows, wheres))]
         state = tuple(sorted(labels, key=_order))
         self._check_overlaps(state, lambda lab: f"{_describe(lab)} ({wheres[lab.id - 1]})")
         self._set(state)
         self._next_id = len(labels) + 1
 
-    def _make(self, start_s, end_s, label, id: int, where: str) -> Label:
+    def _make(self, start_s, end_s, label, id: int, where: str, note: str = "") -> Label:
         start = _seconds(start_s, "start_s", where)
         end = _seconds(end_s, "end_s", where)
         if not start < end:
@@ -460,7 +517,7 @@ class LabelSet:
         if self._classes is not None and text not in self._classes:
             raise LabelError(f"{where}label {text!r} is not one of the classes "
                              f"{list(self._classes)}; use one of them, or add it to classes=")
-        new = Label(id, start, end, text)
+        new = Label(id, start, end, text, _check_note(note, where))
         info = self._info
         if info is not None:
             tol = 0.5 / info.samplerate_hz
@@ -539,6 +596,9 @@ class LabelSet:
     def _rows(self) -> list[tuple[float, float, str]]:
         return [(lab.start_s, lab.end_s, lab.label) for lab in self._labels]
 
+    def _notes(self) -> list[str]:
+        return [lab.note for lab in self._labels]
+
 
 def _order(lab: Label):
     return (lab.start_s, lab.id)
@@ -551,10 +611,10 @@ def _describe(lab: Label) -> str:
 
 def _coerce(item, where: str):
     if isinstance(item, Label):
-        return item.start_s, item.end_s, item.label
+        return item.start_s, item.end_s, item.label, item.note
     if isinstance(item, Mapping):
         try:
-            return item["start_s"], item["end_s"], item["label"]
+            return item["start_s"], item["end_s"], item["label"], item.get("note", "")
         except KeyError:
             raise LabelError(f"{where}expected a dict with keys start_s, end_s, label; got "
                              f"keys {sorted(map(str, item))}") from None

@@ -100,6 +100,9 @@ class Spectrogram:
         self.window = np.hanning(self.n_fft).astype(np.float32) * np.float32(self.scale)
         self.bands = _mel_matrix(self.n_fft, samplerate_hz, _SPEC_BANDS)
         self.n_bands = self.bands.shape[0]
+        freqs_hz = np.fft.rfftfreq(self.n_fft, 1.0 / samplerate_hz)
+        # each band's centre of mass, Hz: what the frequency axis beside the picture reads
+        self.band_hz = (self.bands @ freqs_hz) / self.bands.sum(axis=1)
         self.hop = max(self.n_fft // 4, -(-len(self.signal) // 20_000))
         self._frames = None
 

@@ -5,6 +5,10 @@ that needs new samples) as small JSON messages; Python applies them to the Label
 validates and autosaves, and answers with the new regions (a synced trait) or with a tile of
 samples as little-endian bytes. The view never edits labels on its own, so what the kernel and
 the label file hold is what is drawn.
+
+A model's predictions can be laid over the timeline (:meth:`LabelWidget.predict`,
+:meth:`LabelWidget.show_predictions`): the view then offers the least confident unlabelled
+stretch next (key N) and turns a predicted stretch into labels with one key (A).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import traitlets
 
 from ..exceptions import EmlearnLabError
 from ..labels import LabelSet
+from ..labels import suggest
 from ..recordings.recording import Recording
 from . import _tiles
 
@@ -42,6 +47,11 @@ class LabelWidget(anywidget.AnyWidget):
     message = traitlets.Unicode("").tag(sync=True)
     can_undo = traitlets.Bool(False).tag(sync=True)
     can_redo = traitlets.Bool(False).tag(sync=True)
+    message_id = traitlets.Int(0).tag(sync=True)      # bumped per message: repeats show too
+    y_scale = traitlets.Enum(("channel", "shared"), "channel").tag(sync=True)
+    channel_gain = traitlets.List(traitlets.Float()).tag(sync=True)
+    predictions = traitlets.Dict().tag(sync=True)     # {"segments": [...], "slots": [...]}
+    suggestion = traitlets.Dict().tag(sync=True)      # the segment offered next, or {}
 
     def __init__(self, recording: Recording, labels: LabelSet, *, classes=(), **kwargs):
         self._recording = recording
@@ -56,13 +66,18 @@ class LabelWidget(anywidget.AnyWidget):
                 "units": list(recording.units), "kind": recording.kind,
                 "overview_cols": n_cols, "source": recording.source or "",
                 "saving_to": str(labels.path) if labels.path else ""}
+        if self._spectrogram is not None:
+            meta["spec_band_hz"] = [float(f) for f in self._spectrogram.band_hz]
         super().__init__(meta=meta, overview=overview, view_start_s=0.0,
-                         view_end_s=recording.duration_s, **kwargs)
+                         view_end_s=recording.duration_s,
+                         channel_gain=[1.0] * len(recording.channels), **kwargs)
         self._labels = None
+        self._predictions: suggest.Predictions | None = None
+        self._segments: list[dict] = []
         self.labels = labels
         if not labels.path:
-            self.message = ("labels are kept in memory only: pass labels='file.labels.csv' "
-                            "to save every change")
+            self._say("labels are kept in memory only: pass labels='file.labels.csv' to save "
+                      "every change")
         self.on_msg(self._on_message)
 
     # -- the LabelSet, synced both ways -----------------------------------------------------
@@ -100,6 +115,135 @@ class LabelWidget(anywidget.AnyWidget):
             raise ValueError(f"show() needs end_s > start_s, got {start_s}, {end_s}")
         self.view_start_s, self.view_end_s = float(start_s), float(end_s)
 
+    def _say(self, text: str) -> None:
+        """The status line under the plot: the outcome of the latest gesture."""
+        with self.hold_sync():
+            self.message = text
+            self.message_id += 1
+
+    # -- model-assisted labelling -----------------------------------------------------------
+    def predict(self, model, *, window_s: float, hop_s: float | None = None):
+        """Run a fitted classifier or feature Pipeline over the recording and show what it
+        predicts, and how sure it is, above the labels.
+
+        Windows are cut like :func:`emlearn_lab.windows` cuts them (use the training
+        ``window_s`` / ``hop_s``). Then N jumps to the least confident unlabelled stretch, A
+        accepts it as labels, 1–9 correct its class.
+
+        Returns
+        -------
+        times_s, classes, confidence : numpy.ndarray
+            What was shown (window centres in s, classes, top class probability).
+        """
+        times_s, classes, confidence = suggest.predict_recording(
+            model, self._recording, window_s=window_s, hop_s=hop_s)
+        self.show_predictions(times_s, classes, confidence, window_s=window_s)
+        return times_s, classes, confidence
+
+    def show_predictions(self, times_s, classes, confidence=None, *,
+                         window_s: float | None = None) -> None:
+        """Show per-window predictions above the labels.
+
+        Parameters
+        ----------
+        times_s : array-like of float
+            Each window's centre, seconds from the first sample.
+        classes : array-like of str
+            The predicted class per window.
+        confidence : array-like of float, optional
+            In [0, 1], e.g. ``pipe.predict_proba(win.X).max(axis=1)``; default 1.
+        window_s : float, optional
+            The window length (how far the first and last predictions reach).
+
+        Raises
+        ------
+        LabelError
+            Mismatched lengths, times outside the recording, confidence outside [0, 1].
+        """
+        pred = suggest.from_windows(times_s, classes, confidence,
+                                    duration_s=self._recording.duration_s, window_s=window_s)
+        self._predictions = pred
+        self._segments = suggest.segments(pred)
+        new = [c for c in dict.fromkeys(pred.classes.tolist()) if c not in self.classes]
+        if new:
+            self.classes = self.classes + new
+        with self.hold_sync():
+            self.suggestion = {}
+            self.predictions = {
+                "segments": self._segments,
+                "slots": [[round(float(a), 6), round(float(b), 6), round(float(c), 4)]
+                          for a, b, c in zip(pred.start_s, pred.end_s, pred.confidence)]}
+        low = min(self._segments, key=lambda s: s["confidence"])
+        self._say(f"showing {len(pred)} predictions in {len(self._segments)} stretches; the "
+                  f"least sure is {low['confidence']:.0%}: press N to go there, A to accept")
+
+    def clear_predictions(self) -> None:
+        """Remove the predictions from the view."""
+        self._predictions, self._segments = None, []
+        with self.hold_sync():
+            self.predictions, self.suggestion = {}, {}
+
+    def next_suggestion(self) -> dict | None:
+        """Offer (and show) the least confident predicted stretch not yet labelled; None when
+        every stretch is labelled."""
+        if self._predictions is None:
+            raise EmlearnLabError("no predictions to suggest from: call w.predict(pipe, "
+                                  "window_s=...) or w.show_predictions(times_s, classes) first")
+        min_s = 0.5 * float(np.median(self._predictions.end_s - self._predictions.start_s))
+        best = suggest.least_confident_unlabelled(self._segments, self._labels, min_s)
+        if best is None:
+            self.suggestion = {}
+            self._say("every predicted stretch is labelled")
+            return None
+        best["free"] = [list(p) for p in best["free"]]
+        a, b = best["free"][0][0], best["free"][-1][1]
+        span = max(self.view_end_s - self.view_start_s, 1.0)
+        if b - a > 0.8 * span:
+            span = (b - a) * 1.5
+        centre = (a + b) / 2
+        start = min(max(0.0, centre - span / 2), max(0.0, self._recording.duration_s - span))
+        with self.hold_sync():
+            self.suggestion = best
+            self.selected_id = -1
+            self.show(start, min(start + span, self._recording.duration_s))
+        self._say(f"model: '{best['label']}' {a:.2f}–{b:.2f} s, {best['confidence']:.0%} sure;"
+                  " A accepts, 1–9 then correct the class")
+        return best
+
+    def suggest_at(self, t_s: float) -> dict | None:
+        """Offer the predicted stretch at ``t_s`` seconds (a click on the model's strip)."""
+        if self._predictions is None:
+            raise EmlearnLabError("no predictions shown: call w.predict(pipe, window_s=...) "
+                                  "first")
+        seg = next((g for g in self._segments if g["start_s"] <= t_s < g["end_s"]), None)
+        free = suggest.free_pieces(seg["start_s"], seg["end_s"], self._labels) if seg else []
+        if not free:
+            self.suggestion = {}
+            self._say(f"nothing to offer at {t_s:.2f} s: it is labelled already")
+            return None
+        self.suggestion = dict(seg, free=[list(p) for p in free])
+        self._say(f"model: '{seg['label']}' {free[0][0]:.2f}–{free[-1][1]:.2f} s, "
+                  f"{seg['confidence']:.0%} sure; A accepts")
+        return self.suggestion
+
+    def accept_suggestion(self) -> list:
+        """Label the unlabelled parts of the offered stretch with its predicted class (one undo
+        step); the first new label is selected, so 1–9 correct it. Returns the new Labels."""
+        seg = self.suggestion
+        if not seg:
+            raise EmlearnLabError("no suggestion to accept: press N (or w.next_suggestion()) "
+                                  "to be offered the least confident stretch first")
+        pieces = [(self._on_sample(a), self._on_sample(b), seg["label"])
+                  for a, b in seg["free"]]
+        added = self._labels.extend([p for p in pieces if p[1] > p[0]])
+        with self.hold_sync():
+            self.suggestion = {}
+            if added:
+                self.selected_id = added[0].id
+                self.current_class = added[0].label
+        self._say(f"accepted {', '.join(_describe(lab) for lab in added)} from the model")
+        return added
+
     # -- gestures from the view -------------------------------------------------------------
     def _on_message(self, _widget, content: dict, _buffers) -> None:
         kind = content.get("type")
@@ -111,10 +255,10 @@ class LabelWidget(anywidget.AnyWidget):
             else:
                 self._apply(kind, content)
         except EmlearnLabError as e:
-            self.message = str(e)
+            self._say(str(e).split("\n")[0])
             self._sync_regions(self._labels)     # the view drops its unaccepted draft
         except (KeyError, TypeError, ValueError) as e:
-            self.message = f"ignored a malformed {kind!r} message from the view: {e}"
+            self._say(f"ignored a malformed {kind!r} message from the view: {e}")
 
     def _on_sample(self, t_s) -> float:
         """A time from the view (a pixel position) moved to the nearest sample boundary."""
@@ -127,20 +271,50 @@ class LabelWidget(anywidget.AnyWidget):
             label = labels.add(self._on_sample(c["start_s"]), self._on_sample(c["end_s"]),
                                str(c["label"]))
             self.selected_id = label.id
-            self.message = f"added {_describe(label)}"
+            self._say(f"added {_describe(label)}")
         elif kind == "update":
-            changes = {k: (str(c[k]) if k == "label" else self._on_sample(c[k]))
-                       for k in ("start_s", "end_s", "label") if c.get(k) is not None}
+            changes = {k: (str(c[k]) if k in ("label", "note") else self._on_sample(c[k]))
+                       for k in ("start_s", "end_s", "label", "note") if c.get(k) is not None}
             label = labels.update(int(c["id"]), **changes)
-            self.message = f"changed {_describe(label)}"
+            self._say(f"noted {_describe(label)}: {label.note!r}" if set(changes) == {"note"}
+                      else f"changed {_describe(label)}")
         elif kind == "remove":
             label = labels.remove(int(c["id"]))
-            self.message = f"deleted {_describe(label)}"
+            self._say(f"deleted {_describe(label)}")
         elif kind in ("undo", "redo"):
             done = labels.undo() if kind == "undo" else labels.redo()
-            self.message = f"{kind} done" if done else f"nothing to {kind}"
+            self._say(f"{kind} done" if done else f"nothing to {kind}")
+        elif kind == "add_class":
+            self.add_class(str(c["name"]))
+        elif kind == "next":
+            self.next_suggestion()
+        elif kind == "accept":
+            self.accept_suggestion()
+        elif kind == "suggest_at":
+            self.suggest_at(float(c["t_s"]))
         else:
             raise ValueError(f"unknown message type {kind!r}")
+
+    def add_class(self, name: str) -> None:
+        """Offer one more class in the picker (and allow it in the LabelSet, saved at once).
+
+        Raises
+        ------
+        LabelError
+            An empty or malformed name, or one offered already.
+        """
+        name = str(name).strip()
+        if name in self.classes:
+            from ..exceptions import LabelError
+            raise LabelError(f"class {name!r} is offered already; pick it in the picker")
+        self._labels.add_class(name)             # its observer may offer it already
+        self._offered.append(name)
+        with self.hold_sync():
+            if name not in self.classes:
+                self.classes = self.classes + [name]
+            self.current_class = name
+        self._say(f"added class {name!r} (key {len(self.classes)})" if len(self.classes) <= 9
+                  else f"added class {name!r} (click it in the picker)")
 
     def _send_tile(self, c: dict) -> None:
         header, buffers = _tiles.tile(self._pyramid, self._spectrogram,
@@ -165,7 +339,8 @@ class LabelWidget(anywidget.AnyWidget):
         self.send({"type": "audio", "samplerate_hz": rec.samplerate_hz, "start_s": start_s,
                    "end_s": end_s}, [samples.tobytes()])
         clipped = " (first 120 s)" if end_s < float(c["end_s"]) - 1e-9 else ""
-        self.message = f"playing {start_s:.2f}–{end_s:.2f} s{clipped}"
+        loop = " in a loop" if c.get("loop") else ""
+        self._say(f"playing {start_s:.2f}–{end_s:.2f} s{clipped}{loop}")
 
 
 def _describe(label) -> str:

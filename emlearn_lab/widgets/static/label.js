@@ -6,12 +6,15 @@ const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b
   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 const VIRIDIS = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"];
 const LANE_PX = 72, SPEC_PX = 128, OVERVIEW_PX = 34, AXIS_PX = 22, EDGE_PX = 6, DRAG_PX = 3;
+const GUTTER_PX = 100, PRED_PX = 30;           // y axis gutter / model strip heights
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const HELP = "drag: new region · drag a region: move (it is selected) · the selected " +
   "region's inner edges: resize · 1–9: class " +
-  "(relabels the selected region) · Del: delete · Ctrl+Z / Ctrl+Shift+Z: undo / redo · " +
-  "←/→ or drag the time axis: pan · wheel, +/−: zoom · 0: all · [ ]: previous / next region" +
-  " · Space: play (audio) · Esc: deselect";
+  "(relabels the selected region; Shift+1–9: classes 10–18) · Del: delete · " +
+  "Ctrl+Z / Ctrl+Shift+Z: undo / redo · ←/→ or drag the time axis: pan · wheel, +/−: zoom · " +
+  "0: all · [ ]: previous / next region · click the list: jump · with a model: N next least " +
+  "sure stretch, A accept it · audio: click: set the playhead, Space: play, L: loop · Esc: " +
+  "deselect, clear the playhead";
 
 function float32s(view) {
   const n = view.byteLength >> 2;
@@ -47,13 +50,38 @@ function niceStep(span, target) {
   return 10 * p;
 }
 
-function formatTime(t, step) {
-  const digits = Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
-  if (t >= 60) {
-    const m = Math.floor(t / 60), s = t - 60 * m;
-    return `${m}:${s.toFixed(digits).padStart(digits ? 3 + digits : 2, "0")}`;
+// One time format per widget, whatever the view: minutes:seconds for recordings longer than
+// a minute (every tick, 0:50 and 1:40 alike), plain seconds otherwise; the decimals follow the
+// tick step, so neighbouring ticks always read alike.
+function timeFormatter(durationS) {
+  const minutes = durationS > 60;
+  return (t, step) => {
+    const digits = Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
+    if (minutes) {
+      const m = Math.floor((t + 1e-9) / 60), s = Math.max(0, t - 60 * m);
+      return `${m}:${s.toFixed(digits).padStart(digits ? 3 + digits : 2, "0")}`;
+    }
+    return `${t.toFixed(digits)} s`;
+  };
+}
+
+// A y value as short text: 3 significant digits, no exponent for everyday magnitudes.
+function formatValue(v, step) {
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (a >= 1e5 || a < 1e-3) return v.toExponential(1);
+  const digits = Math.max(0, Math.min(4, -Math.floor(Math.log10(step) + 1e-9)));
+  return v.toFixed(digits);
+}
+
+// Text cut to fit maxPx (with an ellipsis), or "" when not even one letter fits.
+function fitText(ctx, text, maxPx) {
+  if (ctx.measureText(text).width <= maxPx) return text;
+  for (let n = text.length - 1; n > 0; n--) {
+    const t = text.slice(0, n) + "…";
+    if (ctx.measureText(t).width <= maxPx) return t;
   }
-  return `${t.toFixed(digits)}s`;
+  return "";
 }
 
 function el(tag, cls, parent, text) {
@@ -99,12 +127,72 @@ function render({ model, el: host }) {
   button("all", "whole recording (0)", () => setView(0, duration));
   const playBtn = isAudio ? button("▶", "play the view or the selected region (Space)",
     () => togglePlay()) : null;
+  const loopBtn = isAudio ? button("⟳", "loop playback (L)", () => toggleLoop()) : null;
+  const scaleSel = el("select", "emlab-scale", tools);
+  scaleSel.title = "y scale: each channel its own range, or one range shared by all";
+  for (const [v, text] of [["channel", "scale: per channel"], ["shared", "scale: shared"]]) {
+    const o = el("option", "", scaleSel, text);
+    o.value = v;
+  }
+  on(scaleSel, "change", () => {
+    model.set("y_scale", scaleSel.value);
+    model.save_changes();
+    root.focus();
+  });
   const readout = el("span", "emlab-readout", tools);
-  const overviewCv = el("canvas", "emlab-overview", root);
-  const mainCv = el("canvas", "emlab-main", root);
-  const specCv = isAudio ? el("canvas", "emlab-spec", root) : null;
-  const axisCv = el("canvas", "emlab-axis", root);
+
+  // Plot (gutter with axis values beside each canvas) and the region list beside it.
+  const body = el("div", "emlab-body", root);
+  const plot = el("div", "emlab-plot", body);
+  const row = (cls, gutterCls) => {
+    const r = el("div", `emlab-row ${cls}`, plot);
+    const g = el("div", "emlab-gutter" + (gutterCls ? ` ${gutterCls}` : ""), r);
+    return [r, g];
+  };
+  const [, overviewGutter] = row("emlab-row-overview");
+  el("span", "emlab-gutter-note", overviewGutter, "whole");
+  const overviewCv = el("canvas", "emlab-overview", overviewGutter.parentNode);
+  const [predRow, predGutter] = row("emlab-row-pred");
+  const predGutterCv = el("canvas", "emlab-pred-gutter", predGutter);
+  const predCv = el("canvas", "emlab-pred", predRow);
+  const [mainRow, mainGutter] = row("emlab-row-main", "emlab-ygutter");
+  const yAxisCv = el("canvas", "emlab-yaxis", mainGutter);
+  const laneNames = meta.channels.map((name, c) => {
+    const box = el("div", "emlab-lane", mainGutter);
+    box.style.top = `${c * LANE_PX}px`;
+    box.style.height = `${LANE_PX}px`;
+    const title = el("div", "emlab-lane-name", box, name);
+    title.title = `${name}${meta.units[c] ? ` [${meta.units[c]}]` : ""}`;
+    const unit = el("div", "emlab-lane-unit", box);
+    const gains = el("div", "emlab-gain", box);
+    const gainBtn = (text, factor, tip) => {
+      const b = el("button", "emlab-gain-btn", gains, text);
+      b.title = tip;
+      b.dataset.channel = String(c);
+      on(b, "click", () => { setGain(c, factor); root.focus(); });
+    };
+    gainBtn("−", 0.5, `halve ${name}'s gain`);
+    gainBtn("+", 2, `double ${name}'s gain`);
+    return unit;
+  });
+  const mainCv = el("canvas", "emlab-main", mainRow);
+  let specRow = null, freqCv = null, specCv = null;
+  if (isAudio) {
+    let specGutter;
+    [specRow, specGutter] = row("emlab-row-spec");
+    freqCv = el("canvas", "emlab-freq", specGutter);
+    specCv = el("canvas", "emlab-spec", specRow);
+  }
+  const [axisRow] = row("emlab-row-axis");
+  const axisCv = el("canvas", "emlab-axis", axisRow);
+  const list = el("div", "emlab-list", body);
+  const table = el("table", "emlab-regions", list);
+  const thead = el("tr", "", el("thead", "", table));
+  for (const h of ["class", "start", "end", "duration", "note"]) el("th", "", thead, h);
+  const tbody = el("tbody", "", table);
   const status = el("div", "emlab-status", root);
+  el("div", "emlab-file", root, meta.saving_to ? `saving every change to ${meta.saving_to}` :
+    "labels in memory only: pass labels='file.labels.csv' to save them");
   el("div", "emlab-help", root, HELP);
   root.dataset.state = "loading";
 
@@ -115,7 +203,8 @@ function render({ model, el: host }) {
   let seq = 0, inflight = 0, wanted = false;
   let changedAt = null, firstDraw = true;
   let drag = null, hover = null;
-  let audio = null;
+  let audio = null, loop = false, playhead = null, loops = 0;
+  const formatTime = timeFormatter(duration);
   let viewSaveTimer = null, adoptingView = false;
   const overview = float32s(model.get("overview"));
   const ranges = channelRanges(overview, nCh);
@@ -145,29 +234,31 @@ function render({ model, el: host }) {
   const tOf = (x) => view.start + (x / width) * (view.end - view.start);
 
   // -- layout ----------------------------------------------------------------------------
-  function size(cv, h) {
+  function size(cv, h, w = width) {
     const dpr = window.devicePixelRatio || 1;
-    cv.width = Math.round(width * dpr);
+    cv.width = Math.round(w * dpr);
     cv.height = Math.round(h * dpr);
-    cv.style.width = `${width}px`;
+    cv.style.width = `${w}px`;
     cv.style.height = `${h}px`;
     const ctx = cv.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     return ctx;
   }
   function layout() {
-    // The content box: clientWidth includes the padding, and canvases that wide ran past
-    // it (the last seconds of a long recording hidden under the border).
-    const css = getComputedStyle(root);
-    const inner = root.clientWidth - parseFloat(css.paddingLeft || 0) -
-      parseFloat(css.paddingRight || 0);
-    const w = Math.max(200, Math.floor(inner || 800));
+    // The plot column's content box (it has no padding; the root's padding is outside it),
+    // less the gutter that carries the axis values: canvases never run past the border.
+    const inner = plot.clientWidth - GUTTER_PX;
+    const w = Math.max(120, Math.floor(inner || 600));
     if (w === width) return;
     width = w;
     size(overviewCv, OVERVIEW_PX);
+    size(predCv, PRED_PX);
+    size(predGutterCv, PRED_PX, GUTTER_PX);
     size(mainCv, LANE_PX * nCh);
-    if (specCv) size(specCv, SPEC_PX);
+    size(yAxisCv, LANE_PX * nCh, GUTTER_PX);
+    if (specCv) { size(specCv, SPEC_PX); size(freqCv, SPEC_PX, GUTTER_PX); }
     size(axisCv, AXIS_PX);
+    list.style.maxHeight = `${Math.max(160, plot.offsetHeight)}px`;
     requestTile();
     draw();
   }
@@ -256,20 +347,41 @@ function render({ model, el: host }) {
   function draw() {
     if (!width) return;
     drawOverview();
+    drawPred();
     drawMain();
-    if (specCv) drawSpec();
+    drawYAxis();
+    if (specCv) { drawSpec(); drawFreq(); }
     drawAxis();
     const regions = model.get("regions");
     root.dataset.regions = regions.map((r) => r.label).sort().join(",");   // for tests
     root.dataset.view = `${view.start},${view.end}`;
     root.dataset.selected = String(model.get("selected_id"));
+    root.dataset.playhead = playhead === null ? "" : playhead.toFixed(3);
     undoBtn.disabled = !model.get("can_undo");
     redoBtn.disabled = !model.get("can_redo");
-    readout.textContent = `${formatTime(view.start, (view.end - view.start) / 10)} – ` +
-      `${formatTime(view.end, (view.end - view.start) / 10)} of ${formatTime(duration, 1)}` +
+    const step = niceStep(view.end - view.start, 10);
+    readout.textContent = `${formatTime(view.start, step)} – ` +
+      `${formatTime(view.end, step)} of ${formatTime(duration, step)}` +
       ` · ${regions.length} region${regions.length === 1 ? "" : "s"}` +
-      (hover === null ? "" : ` · cursor ${hover.toFixed(3)} s`);
+      (hover === null ? "" : ` · cursor ${formatTime(hover, step / 100)}`);
   }
+
+  // The value range drawn in each lane: the channel's own, or one shared by all, shrunk
+  // around its middle by the lane's gain.
+  function laneRange(c) {
+    let [lo, hi] = ranges[c];
+    if (model.get("y_scale") === "shared") {
+      lo = Math.min(...ranges.map((r) => r[0]));
+      hi = Math.max(...ranges.map((r) => r[1]));
+    }
+    const gain = (model.get("channel_gain") || [])[c] || 1;
+    const mid = (lo + hi) / 2, half = (hi - lo) / 2 / gain;
+    return [mid - half, mid + half];
+  }
+  const laneY = (c) => {
+    const [lo, hi] = laneRange(c), top = c * LANE_PX;
+    return (v) => top + LANE_PX - 2 - ((v - lo) / (hi - lo)) * (LANE_PX - 4);
+  };
 
   function shownRegions() {
     const regions = model.get("regions").slice();
@@ -282,7 +394,8 @@ function render({ model, el: host }) {
   }
 
   function drawRegions(ctx, h, withText) {
-    const selected = model.get("selected_id");
+    const selected = model.get("selected_id"), boxes = [];
+    ctx.font = "bold 11px sans-serif";
     for (const r of shownRegions()) {
       if (r.end_s < view.start || r.start_s > view.end) continue;
       const x0 = xOf(r.start_s), x1 = xOf(r.end_s), color = colorOf(r.label);
@@ -294,11 +407,43 @@ function render({ model, el: host }) {
       ctx.lineWidth = r.id === selected ? 2.5 : 1;
       ctx.strokeRect(x0, 0.5, Math.max(1, x1 - x0), h - 1);
       if (withText) {
-        ctx.fillStyle = color;
-        ctx.font = "bold 11px sans-serif";
-        ctx.fillText(r.label, Math.max(x0, 0) + 3, 12);
+        // The name stays inside its region (cut with "…" or left out when too narrow), on a
+        // white tab, so neighbouring names never run together.
+        const left = Math.max(x0, 0) + 3, room = Math.min(x1, width) - 3 - left - 6;
+        const text = room > 8 ? fitText(ctx, r.label, room) : "";
+        if (text) {
+          const w = ctx.measureText(text).width;
+          ctx.fillStyle = "rgba(255,255,255,0.85)";
+          ctx.fillRect(left - 2, 1, w + 4, 14);
+          ctx.fillStyle = color;
+          ctx.fillText(text, left, 12);
+          boxes.push([Math.round(left - 2), Math.round(left + w + 2), text]);
+        }
       }
     }
+    if (withText) root.dataset.labelBoxes = JSON.stringify(boxes);    // for tests
+  }
+
+  function drawPlayhead(ctx, h) {
+    if (playhead === null || playhead < view.start || playhead > view.end) return;
+    const x = Math.round(xOf(playhead)) + 0.5;
+    ctx.strokeStyle = isAudio && ctx.canvas === specCv ? "#fff" : "#000";
+    ctx.lineWidth = 1.5;
+    ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, h); ctx.stroke();
+  }
+
+  function drawSuggestion(ctx, h) {
+    const sug = model.get("suggestion");
+    if (!sug || !sug.free) return;
+    ctx.save();
+    ctx.setLineDash([5, 4]);
+    ctx.strokeStyle = "#000";
+    ctx.lineWidth = 2;
+    for (const [a, b] of sug.free) {
+      if (b < view.start || a > view.end) continue;
+      ctx.strokeRect(xOf(a), 1, Math.max(2, xOf(b) - xOf(a)), h - 2);
+    }
+    ctx.restore();
   }
 
   function drawMain() {
@@ -308,26 +453,64 @@ function render({ model, el: host }) {
       const top = c * LANE_PX;
       ctx.fillStyle = c % 2 ? "#fafafa" : "#f3f3f3";
       ctx.fillRect(0, top, width, LANE_PX);
-      ctx.fillStyle = "#666";
-      ctx.font = "10px sans-serif";
-      ctx.fillText(`${meta.channels[c]}${meta.units[c] ? ` [${meta.units[c]}]` : ""}`,
-        4, top + LANE_PX - 4);
+      ctx.strokeStyle = "#e0e0e0";
+      ctx.lineWidth = 1;
+      const y = laneY(c);
+      for (const v of yTicks(c)) {
+        ctx.beginPath(); ctx.moveTo(0, Math.round(y(v)) + 0.5);
+        ctx.lineTo(width, Math.round(y(v)) + 0.5); ctx.stroke();
+      }
     }
     drawRegions(ctx, h, true);
     if (tile) drawTrace(ctx);
-    if (audio && audio.playing) {
-      const t = audio.start_s + (audio.ctx.currentTime - audio.t0);
-      ctx.strokeStyle = "#000";
-      ctx.beginPath(); ctx.moveTo(xOf(t), 0); ctx.lineTo(xOf(t), h); ctx.stroke();
+    drawSuggestion(ctx, h);
+    drawPlayhead(ctx, h);
+  }
+
+  function yTicks(c) {
+    const [lo, hi] = laneRange(c), step = niceStep(hi - lo, 3), out = [];
+    for (let v = Math.ceil(lo / step) * step; v <= hi; v += step) {
+      out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
     }
+    return out;
+  }
+
+  function drawYAxis() {
+    const ctx = yAxisCv.getContext("2d"), h = LANE_PX * nCh, texts = [];
+    ctx.clearRect(0, 0, GUTTER_PX, h);
+    ctx.font = "10px sans-serif";
+    ctx.textAlign = "right";
+    ctx.fillStyle = ctx.strokeStyle = "#333";
+    const gains = model.get("channel_gain") || [];
+    for (let c = 0; c < nCh; c++) {
+      const [lo, hi] = laneRange(c), step = niceStep(hi - lo, 3), y = laneY(c);
+      const lane = [];
+      for (const v of yTicks(c)) {
+        const yy = Math.round(y(v)) + 0.5, text = formatValue(v, step);
+        ctx.beginPath(); ctx.moveTo(GUTTER_PX - 4, yy); ctx.lineTo(GUTTER_PX, yy); ctx.stroke();
+        ctx.fillText(text, GUTTER_PX - 6, Math.min(Math.max(yy + 3, c * LANE_PX + 9),
+          (c + 1) * LANE_PX - 2));
+        lane.push(text);
+      }
+      texts.push(lane.join(" "));
+      ctx.strokeStyle = "#ccc";
+      ctx.beginPath(); ctx.moveTo(0, (c + 1) * LANE_PX - 0.5);
+      ctx.lineTo(GUTTER_PX, (c + 1) * LANE_PX - 0.5); ctx.stroke();
+      ctx.strokeStyle = "#333";
+      const gain = gains[c] || 1;
+      laneNames[c].textContent = `${meta.units[c] || ""}${gain !== 1 ? ` ×${gain}` : ""}`;
+    }
+    ctx.textAlign = "left";
+    root.dataset.yTicks = JSON.stringify(texts);                    // for tests
   }
 
   function drawTrace(ctx) {
     const { i0, i1, n_cols: n, mode, values } = tile;
     const perCol = (i1 - i0) / n;
     for (let c = 0; c < nCh; c++) {
-      const [lo, hi] = ranges[c], top = c * LANE_PX;
-      const y = (v) => top + LANE_PX - 2 - ((v - lo) / (hi - lo)) * (LANE_PX - 4);
+      const top = c * LANE_PX, y = laneY(c);
+      ctx.save();
+      ctx.beginPath(); ctx.rect(0, top, width, LANE_PX); ctx.clip();   // gain: stay in lane
       ctx.strokeStyle = ctx.fillStyle = "#2b4c7e";
       ctx.lineWidth = 1;
       if (mode === "minmax") {
@@ -356,6 +539,7 @@ function render({ model, el: host }) {
           }
         }
       }
+      ctx.restore();
     }
   }
 
@@ -369,6 +553,81 @@ function render({ model, el: host }) {
       ctx.drawImage(spec, xa, 0, xb - xa, SPEC_PX);
     }
     drawRegions(ctx, SPEC_PX, false);
+    drawPlayhead(ctx, SPEC_PX);
+  }
+
+  // Frequency axis beside the spectrogram: its rows are mel bands (centres in meta), so a
+  // tick at f Hz sits where f falls between the two nearest band centres.
+  function drawFreq() {
+    const ctx = freqCv.getContext("2d"), hz = meta.spec_band_hz || [], texts = [];
+    ctx.clearRect(0, 0, GUTTER_PX, SPEC_PX);
+    if (hz.length < 2) return;
+    ctx.font = "10px sans-serif";
+    ctx.textAlign = "right";
+    ctx.fillStyle = ctx.strokeStyle = "#333";
+    const rowOf = (f) => {
+      let k = 0;
+      while (k < hz.length - 2 && hz[k + 1] < f) k++;
+      return k + (f - hz[k]) / (hz[k + 1] - hz[k]);
+    };
+    const bandPx = SPEC_PX / hz.length;
+    let lastY = Infinity;
+    for (const f of [100, 200, 500, 1000, 2000, 4000, 8000, 16000]) {
+      if (f < hz[0] || f > hz[hz.length - 1]) continue;
+      const y = SPEC_PX - (rowOf(f) + 0.5) * bandPx;
+      if (lastY - y < 12) continue;
+      lastY = y;
+      const text = f >= 1000 ? `${f / 1000} kHz` : `${f} Hz`;
+      ctx.beginPath(); ctx.moveTo(GUTTER_PX - 4, y); ctx.lineTo(GUTTER_PX, y); ctx.stroke();
+      ctx.fillText(text, GUTTER_PX - 6, Math.max(9, Math.min(SPEC_PX - 2, y + 3)));
+      texts.push(text);
+    }
+    ctx.textAlign = "left";
+    ctx.fillText("mel", 4, 12);
+    root.dataset.freqTicks = texts.join(",");                          // for tests
+  }
+
+  // The model's strip: each predicted stretch in its class colour, a line for how sure the
+  // model is (top: certain), the offered stretch outlined.
+  function drawPred() {
+    const pred = model.get("predictions") || {}, segs = pred.segments || [];
+    predRow.style.display = segs.length ? "" : "none";
+    root.dataset.predictions = String(segs.length);
+    const sug = model.get("suggestion") || {};
+    root.dataset.suggestion = sug.label ? `${sug.label}@${sug.free[0][0]}` : "";
+    if (!segs.length) return;
+    const ctx = predCv.getContext("2d"), h = PRED_PX;
+    ctx.clearRect(0, 0, width, h);
+    ctx.font = "10px sans-serif";
+    for (const g of segs) {
+      if (g.end_s < view.start || g.start_s > view.end) continue;
+      const x0 = xOf(g.start_s), x1 = xOf(g.end_s);
+      ctx.globalAlpha = 0.45;
+      ctx.fillStyle = colorOf(g.label);
+      ctx.fillRect(x0, 0, Math.max(1, x1 - x0), h);
+      ctx.globalAlpha = 1;
+      const text = x1 - x0 > 24 ? fitText(ctx, g.label, Math.min(x1, width) -
+        Math.max(x0, 0) - 6) : "";
+      if (text) { ctx.fillStyle = "#111"; ctx.fillText(text, Math.max(x0, 0) + 3, 10); }
+    }
+    ctx.strokeStyle = "#111";
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    for (const [a, b, c] of pred.slots || []) {
+      if (b < view.start || a > view.end) continue;
+      const y = h - 1 - c * (h - 12);
+      ctx.moveTo(xOf(a), y); ctx.lineTo(xOf(b), y);
+    }
+    ctx.stroke();
+    drawSuggestion(ctx, h);
+    const g = predGutterCv.getContext("2d");
+    g.clearRect(0, 0, GUTTER_PX, h);
+    g.font = "bold 11px sans-serif";
+    g.fillStyle = "#222";
+    g.fillText("model", 4, 12);
+    g.font = "10px sans-serif";
+    g.fillStyle = "#555";
+    g.fillText("line: how sure", 4, 25);
   }
 
   function drawOverview() {
@@ -402,16 +661,74 @@ function render({ model, el: host }) {
   }
 
   function drawAxis() {
-    const ctx = axisCv.getContext("2d");
+    const ctx = axisCv.getContext("2d"), texts = [];
     ctx.clearRect(0, 0, width, AXIS_PX);
     const step = niceStep(view.end - view.start, width / 110);
     ctx.fillStyle = ctx.strokeStyle = "#444";
     ctx.font = "10px sans-serif";
-    for (let t = Math.ceil(view.start / step) * step; t <= view.end; t += step) {
-      const x = xOf(t);
+    for (let k = Math.ceil(view.start / step); k * step <= view.end + 1e-9; k++) {
+      const t = k * step, x = xOf(t), text = formatTime(t, step);
       ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, 5); ctx.stroke();
-      ctx.fillText(formatTime(t, step), x + 2, 15);
+      ctx.fillText(text, x + 2, 15);
+      texts.push(text);
     }
+    if (playhead !== null && playhead >= view.start && playhead <= view.end) {
+      const x = xOf(playhead);
+      ctx.fillStyle = "#000";
+      ctx.beginPath(); ctx.moveTo(x - 5, 0); ctx.lineTo(x + 5, 0); ctx.lineTo(x, 7);
+      ctx.fill();
+    }
+    root.dataset.ticks = texts.join("|");                             // for tests
+  }
+
+  // -- the region list -------------------------------------------------------------------
+  function buildList() {
+    tbody.textContent = "";
+    const regions = model.get("regions"), step = 0.01;
+    for (const r of regions) {
+      const tr = el("tr", "", tbody);
+      tr.dataset.id = String(r.id);
+      const cls = el("td", "emlab-list-class", tr);
+      el("span", "emlab-swatch", cls).style.background = colorOf(r.label);
+      cls.appendChild(document.createTextNode(r.label));
+      el("td", "emlab-num", tr, formatTime(r.start_s, step));
+      el("td", "emlab-num", tr, formatTime(r.end_s, step));
+      el("td", "emlab-num", tr, `${(r.end_s - r.start_s).toFixed(2)} s`);
+      const input = el("input", "emlab-note", el("td", "", tr));
+      input.value = r.note || "";
+      input.placeholder = "note…";
+      input.addEventListener("change", () => {
+        model.send({ type: "update", id: r.id, note: input.value });
+      });
+      input.addEventListener("keydown", (e) => {
+        e.stopPropagation();                        // typing is not a widget shortcut
+        if (e.key === "Enter") input.blur();
+        if (e.key === "Escape") { input.value = r.note || ""; input.blur(); root.focus(); }
+      });
+      tr.addEventListener("click", (e) => {
+        if (e.target === input) return;
+        clearStatus();
+        jumpTo(r);
+        root.focus({ preventScroll: true });
+      });
+    }
+    markListSelection();
+  }
+  function markListSelection() {
+    const sel = String(model.get("selected_id"));
+    for (const tr of tbody.children) {
+      const on = tr.dataset.id === sel;
+      tr.classList.toggle("emlab-sel", on);
+      if (on && !tr.contains(document.activeElement)) tr.scrollIntoView({ block: "nearest" });
+    }
+  }
+  function jumpTo(r) {
+    select(r.id);
+    const len = r.end_s - r.start_s;
+    const span = Math.max(view.end - view.start < len * 1.2 ? len * 1.5 : view.end - view.start,
+      minSpan);
+    const mid = (r.start_s + r.end_s) / 2;
+    setView(mid - span / 2, mid + span / 2);
   }
 
   // -- gestures --------------------------------------------------------------------------
@@ -438,14 +755,20 @@ function render({ model, el: host }) {
     if (x >= x1 - EDGE_PX && x <= x1 + 1) return { r, edge: "end_s" };
     return null;
   }
+  // Selecting a region makes its class the picker's: what the picker shows is the class of
+  // what is selected, and the class the next new region gets.
   function select(id) {
-    model.set("selected_id", id);
+    const r = model.get("regions").find((q) => q.id === id);
+    model.set(r ? { selected_id: id, current_class: r.label } : { selected_id: id });
     model.save_changes();
   }
+  function say(text) { status.textContent = text; }
+  function clearStatus() { status.textContent = ""; }
   const localX = (e, cv) => e.clientX - cv.getBoundingClientRect().left;
 
   function onDown(e) {
     root.focus({ preventScroll: true });
+    clearStatus();
     const cv = e.currentTarget, x = localX(e, cv);
     cv.setPointerCapture(e.pointerId);
     if (e.button === 1 || e.shiftKey) {
@@ -505,9 +828,11 @@ function render({ model, el: host }) {
     const d = drag;
     drag = null;
     if (!d) return;
-    if (d.kind === "create" && !d.moved) select(-1);
-    else if (d.kind === "create" && d.draft.end_s > d.draft.start_s) {
-      if (!d.draft.label) status.textContent = "pick a class first (buttons or keys 1–9)";
+    if (d.kind === "create" && !d.moved) {
+      select(-1);
+      if (isAudio) seek(tOf(d.x0));
+    } else if (d.kind === "create" && d.draft.end_s > d.draft.start_s) {
+      if (!d.draft.label) say("pick a class first (buttons or keys 1–9)");
       else model.send({ type: "add", start_s: d.draft.start_s, end_s: d.draft.end_s,
         label: d.draft.label });
     } else if ((d.kind === "move" || d.kind === "resize") && d.moved && d.draft) {
@@ -535,15 +860,28 @@ function render({ model, el: host }) {
     const t = (localX(e, overviewCv) / width) * duration, span = view.end - view.start;
     setView(t - span / 2, t + span / 2);
   }
+  // The time axis: drag to pan; a click without a drag sets the playhead (audio).
   function onAxis(e) {
     if (e.type === "pointerdown") {
       axisCv.setPointerCapture(e.pointerId);
-      drag = { kind: "pan", x0: localX(e, axisCv), view0: { ...view }, moved: true };
+      drag = { kind: "pan", x0: localX(e, axisCv), view0: { ...view }, moved: false };
     } else if (e.type === "pointermove" && drag && drag.kind === "pan") {
+      const x = localX(e, axisCv);
+      if (Math.abs(x - drag.x0) >= DRAG_PX) drag.moved = true;
+      if (!drag.moved) return;
       const span = drag.view0.end - drag.view0.start;
-      const shift = -((localX(e, axisCv) - drag.x0) / width) * span;
+      const shift = -((x - drag.x0) / width) * span;
       setView(drag.view0.start + shift, drag.view0.end + shift);
-    } else if (e.type === "pointerup") drag = null;
+    } else if (e.type === "pointerup") {
+      if (drag && drag.kind === "pan" && !drag.moved && isAudio) seek(tOf(drag.x0));
+      drag = null;
+    }
+  }
+  // The model's strip: a click offers the predicted stretch under it (A then accepts it).
+  function onPred(e) {
+    clearStatus();
+    model.send({ type: "suggest_at", t_s: tOf(localX(e, predCv)) });
+    root.focus({ preventScroll: true });
   }
 
   function jumpRegion(direction) {
@@ -560,41 +898,80 @@ function render({ model, el: host }) {
     setView((r.start_s + r.end_s) / 2 - span / 2, (r.start_s + r.end_s) / 2 + span / 2);
   }
 
+  function pickClass(cls) {
+    model.set("current_class", cls);
+    model.save_changes();
+    const sel = model.get("selected_id");
+    if (sel >= 0) model.send({ type: "update", id: sel, label: cls });
+    buildPicker();
+  }
+
   function onKey(e) {
     const k = e.key, ctrl = e.ctrlKey || e.metaKey, sel = model.get("selected_id");
+    if (e.target !== root) return;                 // typing a note or a class name
+    const digit = /^Digit[1-9]$/.test(e.code) ? Number(e.code.slice(5)) : null;
     let handled = true;
+    clearStatus();
     if (k === "ArrowLeft") pan(e.shiftKey ? -0.5 : -0.1);
     else if (k === "ArrowRight") pan(e.shiftKey ? 0.5 : 0.1);
     else if (k === "+" || k === "=") zoom(0.5);
     else if (k === "-" || k === "_") zoom(2);
     else if (k === "0") setView(0, duration);
-    else if (/^[1-9]$/.test(k) && !ctrl) {
-      const cls = model.get("classes")[Number(k) - 1];
-      if (cls === undefined) status.textContent = `no class ${k}`;
-      else {
-        model.set("current_class", cls);
-        model.save_changes();
-        if (sel >= 0) model.send({ type: "update", id: sel, label: cls });
-      }
+    else if (digit !== null && !ctrl) {
+      const n = digit + (e.shiftKey ? 9 : 0), cls = model.get("classes")[n - 1];
+      if (cls === undefined) say(`no class ${n}: add one in the picker's "+ class" box`);
+      else pickClass(cls);
     } else if ((k === "Delete" || k === "Backspace") && sel >= 0) {
       model.send({ type: "remove", id: sel });
     } else if (ctrl && (k === "z" || k === "Z")) {
       model.send({ type: e.shiftKey ? "redo" : "undo" });
     } else if (ctrl && (k === "y" || k === "Y")) model.send({ type: "redo" });
-    else if (k === "Escape") select(-1);
+    else if (k === "Escape") {               // deselect, and back to playing the view
+      select(-1);
+      if (!(audio && audio.playing)) playhead = null;
+      draw();
+    }
     else if (k === "[") jumpRegion(-1);
     else if (k === "]") jumpRegion(1);
     else if (k === " " && isAudio) togglePlay();
+    else if ((k === "l" || k === "L") && isAudio) toggleLoop();
+    else if ((k === "n" || k === "N") && !ctrl) model.send({ type: "next" });
+    else if ((k === "a" || k === "A") && !ctrl) model.send({ type: "accept" });
     else handled = false;
     if (handled) { e.preventDefault(); e.stopPropagation(); }
   }
 
   // -- audio -----------------------------------------------------------------------------
-  function togglePlay() {
-    if (audio && audio.playing) { audio.source.stop(); return; }
+  // What plays: the selected region, else from the playhead to the end of the view, else the
+  // view. The playhead follows playback (on the traces and the spectrogram); with loop on,
+  // the range repeats until stopped.
+  function playRange() {
     const sel = model.get("regions").find((r) => r.id === model.get("selected_id"));
-    const range = sel ? [sel.start_s, sel.end_s] : [view.start, view.end];
-    model.send({ type: "play", start_s: range[0], end_s: range[1] });
+    if (sel) return [sel.start_s, sel.end_s];
+    if (playhead !== null && playhead >= view.start && playhead < view.end - 1e-3) {
+      return [playhead, view.end];
+    }
+    return [view.start, view.end];
+  }
+  function togglePlay() {
+    if (audio && audio.playing) { audio.stopped = true; audio.source.stop(); return; }
+    const [a, b] = playRange();
+    model.send({ type: "play", start_s: a, end_s: b, loop });
+  }
+  function toggleLoop() {
+    loop = !loop;
+    root.dataset.loop = String(loop);
+    if (loopBtn) loopBtn.classList.toggle("emlab-on", loop);
+    if (audio && audio.playing) audio.source.loop = loop;
+  }
+  function seek(t) {
+    playhead = Math.min(Math.max(t, 0), duration);
+    if (audio && audio.playing) {                  // playing: go on from there
+      audio.stopped = true;
+      audio.source.stop();
+      model.send({ type: "play", start_s: playhead, end_s: playRange()[1], loop });
+    }
+    draw();
   }
   function onAudio(msg, buffers) {
     const samples = int16s(buffers[0]);
@@ -605,18 +982,38 @@ function render({ model, el: host }) {
     buf.copyToChannel(samples, 0);
     const source = ctx.createBufferSource();
     source.buffer = buf;
+    source.loop = loop;
     source.connect(ctx.destination);
-    audio = { ctx, source, playing: true, t0: ctx.currentTime, start_s: msg.start_s };
+    const length = samples.length / msg.samplerate_hz;
+    const mine = { ctx, source, playing: true, t0: ctx.currentTime, start_s: msg.start_s,
+      length };
+    audio = mine;
     root.dataset.playing = "true";
     if (playBtn) playBtn.textContent = "■";
     source.onended = () => {
-      audio.playing = false;
+      mine.playing = false;
+      if (audio !== mine) return;                 // a seek started the next one already
       root.dataset.playing = "false";
       if (playBtn) playBtn.textContent = "▶";
+      if (/^playing/.test(status.textContent)) clearStatus();   // no stale "playing" line
       draw();
     };
+    if (ctx.state === "suspended") ctx.resume();
     source.start();
-    const tick = () => { if (audio.playing) { drawMain(); requestAnimationFrame(tick); } };
+    let lastOffset = 0;
+    const tick = () => {
+      if (!mine.playing || audio !== mine) return;
+      let offset = ctx.currentTime - mine.t0;
+      if (source.loop) offset %= mine.length;
+      if (offset < lastOffset) root.dataset.loops = String(++loops);  // wrapped: a new lap
+      lastOffset = offset;
+      playhead = mine.start_s + Math.min(offset, mine.length);
+      root.dataset.playhead = playhead.toFixed(3);
+      drawMain();
+      if (specCv) drawSpec();
+      drawAxis();
+      requestAnimationFrame(tick);
+    };
     requestAnimationFrame(tick);
   }
 
@@ -624,19 +1021,29 @@ function render({ model, el: host }) {
   function buildPicker() {
     picker.textContent = "";
     const current = model.get("current_class");
+    scaleSel.value = model.get("y_scale");
     model.get("classes").forEach((cls, i) => {
+      const key = i < 9 ? `${i + 1} ` : i < 18 ? `⇧${i - 8} ` : "";
       const b = el("button", "emlab-class" + (cls === current ? " emlab-current" : ""),
-        picker, `${i < 9 ? i + 1 + " " : ""}${cls}`);
+        picker, `${key}${cls}`);
       b.style.borderColor = colorOf(cls);
       b.dataset.cls = cls;
-      on(b, "click", () => {
-        model.set("current_class", cls);
-        model.save_changes();
-        const sel = model.get("selected_id");
-        if (sel >= 0) model.send({ type: "update", id: sel, label: cls });
-        root.focus();
-      });
+      b.title = key ? `key ${key.trim()}` : "click to pick";
+      on(b, "click", () => { clearStatus(); pickClass(cls); root.focus(); });
     });
+    const add = el("input", "emlab-newclass", picker);
+    add.placeholder = "+ class";
+    add.title = "type a new class name and press Enter";
+    add.addEventListener("keydown", (e) => {
+      e.stopPropagation();
+      if (e.key === "Enter" && add.value.trim()) {
+        clearStatus();
+        model.send({ type: "add_class", name: add.value.trim() });
+        add.value = "";
+        root.focus();
+      } else if (e.key === "Escape") { add.value = ""; root.focus(); }
+    });
+    root.dataset.current = current;                              // for tests
   }
   function onMessage(msg, buffers) {
     if (msg.type === "tile") onTile(msg, buffers);
@@ -648,14 +1055,29 @@ function render({ model, el: host }) {
   }
   const redraw = () => draw();
   const showMessage = () => { status.textContent = model.get("message"); };
+  const onRegions = () => { buildList(); buildPicker(); draw(); };
+  const onSelected = () => { markListSelection(); buildPicker(); draw(); };
+  const onScale = () => { scaleSel.value = model.get("y_scale"); draw(); };
+  function setGain(c, factor) {
+    const gains = (model.get("channel_gain") || []).slice();
+    while (gains.length < nCh) gains.push(1);
+    gains[c] = Math.min(64, Math.max(1 / 64, (gains[c] || 1) * factor));
+    model.set("channel_gain", gains);
+    model.save_changes();
+    draw();
+  }
   model.on("msg:custom", onMessage);
-  model.on("change:regions", redraw);
-  model.on("change:selected_id", redraw);
+  model.on("change:regions", onRegions);
+  model.on("change:selected_id", onSelected);
+  model.on("change:y_scale", onScale);
+  model.on("change:channel_gain", redraw);
+  model.on("change:predictions", redraw);
+  model.on("change:suggestion", redraw);
   model.on("change:can_undo", redraw);
   model.on("change:can_redo", redraw);
-  model.on("change:classes", buildPicker);
+  model.on("change:classes", onRegions);
   model.on("change:current_class", buildPicker);
-  model.on("change:message", showMessage);
+  model.on("change:message_id", showMessage);
   model.on("change:view_start_s", onViewTrait);
   model.on("change:view_end_s", onViewTrait);
 
@@ -671,23 +1093,28 @@ function render({ model, el: host }) {
     on(axisCv, type, onAxis);
   }
   on(overviewCv, "wheel", onWheel, { passive: false });
+  on(predCv, "click", onPred);
   on(root, "keydown", onKey);
   buildPicker();
+  buildList();
   showMessage();
   const resizer = new ResizeObserver(() => layout());
-  resizer.observe(root);
+  resizer.observe(plot);
   layout();
 
   return () => {                                  // anywidget calls this when the view goes
     resizer.disconnect();
     listeners.forEach((off) => off());
     model.off("msg:custom", onMessage);
-    for (const name of ["regions", "selected_id", "can_undo", "can_redo"]) {
+    for (const name of ["can_undo", "can_redo", "channel_gain", "predictions", "suggestion"]) {
       model.off(`change:${name}`, redraw);
     }
-    model.off("change:classes", buildPicker);
+    model.off("change:regions", onRegions);
+    model.off("change:selected_id", onSelected);
+    model.off("change:y_scale", onScale);
+    model.off("change:classes", onRegions);
     model.off("change:current_class", buildPicker);
-    model.off("change:message", showMessage);
+    model.off("change:message_id", showMessage);
     model.off("change:view_start_s", onViewTrait);
     model.off("change:view_end_s", onViewTrait);
     if (viewSaveTimer) clearTimeout(viewSaveTimer);
