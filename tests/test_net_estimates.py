@@ -52,3 +52,21 @@ def test_network_verdicts_and_tables(nets):
     # A 32-bit port without the heap-resident machine code: smaller fixed costs than x64.
     esp = eml.estimate(small, "esp32s3-devkitc")
     assert 0 < esp.heap.fixed_bytes < eml.estimate(small, "virtual").heap.fixed_bytes
+
+
+def test_nonzero_macs_count_each_layers_nonzero_inputs(nets):
+    """The soft-float layers skip a zero input cheaply: the estimate counts the
+    multiply-accumulates whose input is not zero, layer by layer, on the median row."""
+    import numpy as np
+
+    from emlearn_lab.boards.net_estimate import net_work_counts, nonzero_macs
+    from emlearn_lab.nets import float32 as f32
+    models, rows = nets
+    net = models[0]                                   # float32, 64-40(relu)-10
+    X = rows.astype(np.float32).copy()
+    X[:, ::2] = 0.0                                   # half the pixels off
+    hidden = f32.activate(f32.dense(X, net.layers[0].weights, net.layers[0].bias), "relu")
+    want = (np.count_nonzero(X, axis=1) * 40 + np.count_nonzero(hidden, axis=1) * 10)
+    assert nonzero_macs(net, X) == float(np.median(want))
+    assert net_work_counts(net)["nonzero_mac"] == net.n_macs       # no rows: every one
+    assert nonzero_macs(models[1], X) == 0.0                       # int8: value-independent

@@ -245,7 +245,7 @@ def calibrate_net_latency() -> dict:
                     key = net_key(net, not bytecode)
                     repeats = 300 if key == "net_int8" else 3
                     us = dev.deploy(net, X[:16], repeats=repeats).us_per_predict_median
-                    counts = net_work_counts(net)
+                    counts = net_work_counts(net, X[:16])
                     rows.setdefault(key, []).append(([counts[t] for t in NET_TERMS],
                                                      us * 1000.0))
         for key, pts in rows.items():

@@ -114,7 +114,7 @@ def fit_latency(measured: dict, arch: str | None = None) -> dict:
     from .latency import MCU_TERMS, leaf_values, work_counts
     from .net_estimate import NET_TERMS, net_work_counts
     trees = {label: (model, rows) for label, model, rows in tree_models()}
-    nets = {label: net for label, net, _ in net_models()}
+    nets = {label: (net, X) for label, net, X in net_models()}
     out = {}
     for key, points in measured.items():
         A, b = [], []
@@ -125,7 +125,8 @@ def fit_latency(measured: dict, arch: str | None = None) -> dict:
                                      float(np.median(leaf_values(model, rows, key, arch))), arch)
                 terms = MCU_TERMS
             else:
-                counts, terms = net_work_counts(nets[label]), NET_TERMS
+                net, X = nets[label]
+                counts, terms = net_work_counts(net, X[:8]), NET_TERMS
             A.append([counts[t] for t in terms])
             b.append(got)
         A, b = np.array(A, dtype=float), np.array(b, dtype=float)

@@ -197,7 +197,7 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     model = _as_model(model)
     chosen, bundle = deploy_plan(model, board, form, name)
     if isinstance(model, NetModel):
-        return _net_estimate(model, board, chosen, bundle)
+        return _net_estimate(model, board, chosen, bundle, X)
     files = [(a.path, len(a.data)) for a in bundle.files]
     inline_info = (inline_layout(model, arch=board_target(board).arch) if chosen == "inline"
                    else None)
@@ -280,19 +280,19 @@ def _buffer_sizes(obj, depth: int = 0) -> list:
     return sizes
 
 
-def _net_estimate(model, board: Board, form: str, bundle) -> Estimate:
+def _net_estimate(model, board: Board, form: str, bundle, X=None) -> Estimate:
     from .net_estimate import net_heap, net_latency
     files = [(a.path, len(a.data)) for a in bundle.files]
     notes = list(bundle.notes)
     heap = net_heap(model, bundle.files, word_bytes(board), board.native_code_in_heap,
                     core=core_for(board))
-    latency = net_latency(model, board, bundle.native)
+    latency = net_latency(model, board, bundle.native, X)
     if not board.native_code_in_heap and heap.machine_code_bytes and not board.virtual:
         notes.append(f"this port keeps {heap.machine_code_bytes} B of machine code outside the "
                      "GC heap (executable RAM, not counted in RAM)")
-    if model.int8 is None:
-        notes.append("float32 weights run as bytecode (exact float32, slow): weights='int8' "
-                     "runs in the viper kernel, ~100x faster")
+    if model.int8 is None and not bundle.native:
+        notes.append("float32 weights run as bytecode on this core (exact float32, slow): "
+                     "weights='int8' runs in the native kernel, ~100x faster")
     return Estimate(board=board, form=form, model=repr(model), files=files,
                     flash_bytes=sum(n for _, n in files),
                     fs_bytes=board.fs_used_bytes(n for _, n in files), heap=heap,
