@@ -26,7 +26,7 @@ def label(recording, classes=None, labels=None, *, overlap: str = "forbid",
     check : {"error", "warn", "ignore"}
         What to do when the label file was made for another recording.
     video : path, optional
-        A video of the session (``.webm`` or ``.ogv``; ``.mp4`` where the browser plays H.264)
+        A video of the session (``.webm``; ``.mp4`` or ``.ogv`` where the browser has the codec)
         shown beside the plot: the playhead moves the video, the playing video moves the
         playhead. ``w.video = path`` shows or replaces one later.
     video_offset_s : float

@@ -17,8 +17,9 @@ __all__ = ["CHUNK_BYTES", "MAX_VIDEO_BYTES", "VIDEO_TYPES", "describe", "read_ch
 
 CHUNK_BYTES = 2 * 1024 * 1024          # per message: well under any websocket frame limit
 MAX_VIDEO_BYTES = 1024 * 1024 * 1024   # the browser keeps the whole file in memory
-# What a browser can play. Chromium builds without proprietary codecs (Debian's) play WebM
-# (VP8/VP9/AV1) and Ogg (Theora) but may not play H.264 in MP4: the view then says so.
+# What a browser may play. WebM (VP8/VP9) plays everywhere; H.264/AV1 MP4 and Theora Ogg
+# depend on the build (Debian 12's chromium plays H.264 and AV1, not Theora): the view says
+# when it cannot, with the remedy.
 VIDEO_TYPES = {".webm": "video/webm", ".ogv": "video/ogg", ".ogg": "video/ogg",
                ".mp4": "video/mp4", ".m4v": "video/mp4"}
 _REMEDY = "convert it with: ffmpeg -i IN -c:v libvpx-vp9 -b:v 1M OUT.webm"
