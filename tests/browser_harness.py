@@ -126,6 +126,17 @@ def browser(viewport=(1280, 1000)):
             b.close()
 
 
+@contextlib.contextmanager
+def run_notebook(root: Path, name: str, ready_js: str, timeout_s: float = 60.0):
+    """JupyterLab serving ``root`` with notebook ``name`` open and run in chromium, once
+    ``ready_js`` (a JS expression) holds, e.g. its widgets have drawn. Yields (page, nb)."""
+    with jupyter_lab(root) as (base, token), browser() as page:
+        nb = Notebook(page, base, token, name)
+        nb.run_all()
+        page.wait_for_function(f"() => {ready_js}", timeout=timeout_s * 1000)
+        yield page, nb
+
+
 class Notebook:
     """One notebook open in JupyterLab in a Playwright page."""
 

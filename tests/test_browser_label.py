@@ -43,12 +43,9 @@ def lab(tmp_path_factory):
         f"wp = eml.label(motions, classes={MOTIONS!r}, labels='assist.labels.csv')\n"
         "wp",
     ])
-    with bh.jupyter_lab(root) as (base, token), bh.browser() as page:
-        nb = bh.Notebook(page, base, token, "label.ipynb")
-        nb.run_all()
-        page.wait_for_function("() => [...document.querySelectorAll('.emlab-label')]"
-                               ".filter((e) => e.dataset.state === 'ready').length === 4",
-                               timeout=60_000)
+    ready = ("[...document.querySelectorAll('.emlab-label')]"
+             ".filter((e) => e.dataset.state === 'ready').length === 4")
+    with bh.run_notebook(root, "label.ipynb", ready) as (page, nb):
         yield root, page, nb
 
 

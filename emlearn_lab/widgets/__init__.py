@@ -7,7 +7,7 @@ __all__ = ["label", "live"]
 
 
 def label(recording, classes=None, labels=None, *, overlap: str = "forbid",
-          check: str = "error"):
+          check: str = "error", video=None, video_offset_s: float = 0.0):
     """Open the labelling widget on a recording.
 
     Parameters
@@ -25,6 +25,13 @@ def label(recording, classes=None, labels=None, *, overlap: str = "forbid",
         Whether regions may overlap (sound events may; activities usually not).
     check : {"error", "warn", "ignore"}
         What to do when the label file was made for another recording.
+    video : path, optional
+        A video of the session (``.webm``; ``.mp4`` or ``.ogv`` where the browser has the codec)
+        shown beside the plot: the playhead moves the video, the playing video moves the
+        playhead. ``w.video = path`` shows or replaces one later.
+    video_offset_s : float
+        Video time minus recording time (2.5: the recording's 0 s is the video's 2.5 s). Or
+        align one event in the view (key V) or with ``w.align_video(video_s, signal_s)``.
 
     Returns
     -------
@@ -38,6 +45,8 @@ def label(recording, classes=None, labels=None, *, overlap: str = "forbid",
         The label file records another recording's length, rate or content hash.
     LabelError
         The file holds intervals outside the recording or labels not in ``classes``.
+    InputError
+        The video file is missing or of a type browsers do not play.
 
     Examples
     --------
@@ -66,7 +75,8 @@ def label(recording, classes=None, labels=None, *, overlap: str = "forbid",
         from ..exceptions import LabelError
         raise LabelError("no classes to label with: pass classes=['walk', 'run', ...] (the "
                          "names offered by the picker and keys 1-9)")
-    return LabelWidget(rec, labelset, classes=classes or ())
+    return LabelWidget(rec, labelset, classes=classes or (), video=video,
+                       video_offset_s=video_offset_s)
 
 
 def live(dev, models, X=None, *, autostart: bool = True, **kwargs):

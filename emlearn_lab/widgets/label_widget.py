@@ -9,6 +9,11 @@ the label file hold is what is drawn.
 A model's predictions can be laid over the timeline (:meth:`LabelWidget.predict`,
 :meth:`LabelWidget.show_predictions`): the view then offers the least confident unlabelled
 stretch next (key N) and turns a predicted stretch into labels with one key (A).
+
+A video of the session can play beside the plot (``video=``, :attr:`LabelWidget.video`):
+video time = recording time + :attr:`LabelWidget.video_offset_s`; the playhead drives the
+video and the playing video drives the playhead; the offset is set by aligning one event
+(:meth:`LabelWidget.align_video`, or key V in the view).
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from ..labels import LabelSet
 from ..labels import suggest
 from ..recordings.recording import Recording
 from . import _tiles
+from . import _video
 
 __all__ = ["LabelWidget"]
 
@@ -52,8 +58,12 @@ class LabelWidget(anywidget.AnyWidget):
     channel_gain = traitlets.List(traitlets.Float()).tag(sync=True)
     predictions = traitlets.Dict().tag(sync=True)     # {"segments": [...], "slots": [...]}
     suggestion = traitlets.Dict().tag(sync=True)      # the segment offered next, or {}
+    video_info = traitlets.Dict().tag(sync=True)      # the video the view fetches, or {}
+    video_offset_s = traitlets.Float(0.0).tag(sync=True)   # video time - recording time
 
-    def __init__(self, recording: Recording, labels: LabelSet, *, classes=(), **kwargs):
+    def __init__(self, recording: Recording, labels: LabelSet, *, classes=(), video=None,
+                 video_offset_s: float = 0.0, **kwargs):
+        video_info = _video.describe(video, 1) if video is not None else {}
         self._recording = recording
         self._offered = [str(c) for c in classes]      # picker: these first, then the set's
         self._pyramid = _tiles.Pyramid(recording.data)
@@ -70,7 +80,8 @@ class LabelWidget(anywidget.AnyWidget):
             meta["spec_band_hz"] = [float(f) for f in self._spectrogram.band_hz]
         super().__init__(meta=meta, overview=overview, view_start_s=0.0,
                          view_end_s=recording.duration_s,
-                         channel_gain=[1.0] * len(recording.channels), **kwargs)
+                         channel_gain=[1.0] * len(recording.channels),
+                         video_info=video_info, video_offset_s=float(video_offset_s), **kwargs)
         self._labels = None
         self._predictions: suggest.Predictions | None = None
         self._segments: list[dict] = []
@@ -120,6 +131,35 @@ class LabelWidget(anywidget.AnyWidget):
         with self.hold_sync():
             self.message = text
             self.message_id += 1
+
+    # -- a video beside the plot ------------------------------------------------------------
+    @property
+    def video(self) -> str | None:
+        """The video file shown beside the plot (a path), or None; set a path to show one,
+        None to remove it. The offset (:attr:`video_offset_s`) is kept."""
+        return self.video_info.get("path") if self.video_info else None
+
+    @video.setter
+    def video(self, path) -> None:
+        serial = int(self.video_info.get("serial", 0)) + 1 if self.video_info else 1
+        self.video_info = _video.describe(path, serial) if path is not None else {}
+
+    def align_video(self, video_s: float, signal_s: float) -> float:
+        """Set the offset so that ``video_s`` in the video shows ``signal_s`` in the recording
+        (the same event seen in both): offset = video time - recording time. Returns it."""
+        offset_s = round(float(video_s) - float(signal_s), 6)
+        self.video_offset_s = offset_s
+        self._say(f"video offset {offset_s:+.3f} s: video {float(video_s):.3f} s shows "
+                  f"recording {float(signal_s):.3f} s")
+        return offset_s
+
+    def _send_video_chunk(self, c: dict) -> None:
+        info = self.video_info
+        if not info or int(c["serial"]) != info["serial"]:
+            return                                  # asked for a video since replaced
+        index = int(c["index"])
+        self.send({"type": "video_chunk", "serial": info["serial"], "index": index},
+                  [_video.read_chunk(info, index)])
 
     # -- model-assisted labelling -----------------------------------------------------------
     def predict(self, model, *, window_s: float, hop_s: float | None = None):
@@ -252,6 +292,8 @@ class LabelWidget(anywidget.AnyWidget):
                 self._send_tile(content)
             elif kind == "play":
                 self._send_audio(content)
+            elif kind == "video_chunk":
+                self._send_video_chunk(content)
             else:
                 self._apply(kind, content)
         except EmlearnLabError as e:
@@ -292,6 +334,8 @@ class LabelWidget(anywidget.AnyWidget):
             self.accept_suggestion()
         elif kind == "suggest_at":
             self.suggest_at(float(c["t_s"]))
+        elif kind == "align":
+            self.align_video(float(c["video_s"]), float(c["signal_s"]))
         else:
             raise ValueError(f"unknown message type {kind!r}")
 

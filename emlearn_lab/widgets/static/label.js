@@ -13,8 +13,9 @@ const HELP = "drag: new region · drag a region: move (it is selected) · the se
   "(relabels the selected region; Shift+1–9: classes 10–18) · Del: delete · " +
   "Ctrl+Z / Ctrl+Shift+Z: undo / redo · ←/→ or drag the time axis: pan · wheel, +/−: zoom · " +
   "0: all · [ ]: previous / next region · click the list: jump · with a model: N next least " +
-  "sure stretch, A accept it · audio: click: set the playhead, Space: play, L: loop · Esc: " +
-  "deselect, clear the playhead";
+  "sure stretch, A accept it · audio: click: set the playhead, Space: play, L: loop · " +
+  "video: click or pan: scrub, Space: play, V: align (pause at an event, V, click it in " +
+  "the signal, V) · Esc: deselect, clear the playhead";
 
 function float32s(view) {
   const n = view.byteLength >> 2;
@@ -128,6 +129,8 @@ function render({ model, el: host }) {
   const playBtn = isAudio ? button("▶", "play the view or the selected region (Space)",
     () => togglePlay()) : null;
   const loopBtn = isAudio ? button("⟳", "loop playback (L)", () => toggleLoop()) : null;
+  const alignBtn = button("⇄ align", "align the video: pause it at an event, press this, " +
+    "click the same event in the signal, press this again (V)", () => toggleAlign());
   const scaleSel = el("select", "emlab-scale", tools);
   scaleSel.title = "y scale: each channel its own range, or one range shared by all";
   for (const [v, text] of [["channel", "scale: per channel"], ["shared", "scale: shared"]]) {
@@ -185,7 +188,14 @@ function render({ model, el: host }) {
   }
   const [axisRow] = row("emlab-row-axis");
   const axisCv = el("canvas", "emlab-axis", axisRow);
-  const list = el("div", "emlab-list", body);
+  const side = el("div", "emlab-side", body);
+  const videoBox = el("div", "emlab-video", side);
+  const videoEl = el("video", "", videoBox);
+  videoEl.controls = true;
+  videoEl.preload = "auto";
+  videoEl.playsInline = true;
+  const videoNote = el("div", "emlab-video-note", videoBox);
+  const list = el("div", "emlab-list", side);
   const table = el("table", "emlab-regions", list);
   const thead = el("tr", "", el("thead", "", table));
   for (const h of ["class", "start", "end", "duration", "note"]) el("th", "", thead, h);
@@ -204,6 +214,10 @@ function render({ model, el: host }) {
   let changedAt = null, firstDraw = true;
   let drag = null, hover = null;
   let audio = null, loop = false, playhead = null, loops = 0;
+  // The video: its blob URL, the chunks still arriving, the time we last seeked it to (so a
+  // seek of our own is not taken for the user's), and whether an alignment is under way.
+  let video = { serial: 0, url: null, chunks: [], ready: false, ownSeek: null };
+  let aligning = false;
   const formatTime = timeFormatter(duration);
   let viewSaveTimer = null, adoptingView = false;
   const overview = float32s(model.get("overview"));
@@ -244,12 +258,12 @@ function render({ model, el: host }) {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     return ctx;
   }
-  function layout() {
+  function layout(force) {
     // The plot column's content box (it has no padding; the root's padding is outside it),
     // less the gutter that carries the axis values: canvases never run past the border.
     const inner = plot.clientWidth - GUTTER_PX;
     const w = Math.max(120, Math.floor(inner || 600));
-    if (w === width) return;
+    if (w === width && !force) return;
     width = w;
     size(overviewCv, OVERVIEW_PX);
     size(predCv, PRED_PX);
@@ -258,7 +272,7 @@ function render({ model, el: host }) {
     size(yAxisCv, LANE_PX * nCh, GUTTER_PX);
     if (specCv) { size(specCv, SPEC_PX); size(freqCv, SPEC_PX, GUTTER_PX); }
     size(axisCv, AXIS_PX);
-    list.style.maxHeight = `${Math.max(160, plot.offsetHeight)}px`;
+    list.style.maxHeight = `${Math.max(160, plot.offsetHeight - videoBox.offsetHeight)}px`;
     requestTile();
     draw();
   }
@@ -270,6 +284,7 @@ function render({ model, el: host }) {
     if (start === view.start && start + span === view.end) return;
     view = { start, end: start + span };
     changedAt = changedAt ?? performance.now();
+    scrubWithView();
     requestTile();
     draw();
     if (!fromPython) saveView();
@@ -830,7 +845,7 @@ function render({ model, el: host }) {
     if (!d) return;
     if (d.kind === "create" && !d.moved) {
       select(-1);
-      if (isAudio) seek(tOf(d.x0));
+      if (isAudio || video.ready) seek(tOf(d.x0));
     } else if (d.kind === "create" && d.draft.end_s > d.draft.start_s) {
       if (!d.draft.label) say("pick a class first (buttons or keys 1–9)");
       else model.send({ type: "add", start_s: d.draft.start_s, end_s: d.draft.end_s,
@@ -873,7 +888,9 @@ function render({ model, el: host }) {
       const shift = -((x - drag.x0) / width) * span;
       setView(drag.view0.start + shift, drag.view0.end + shift);
     } else if (e.type === "pointerup") {
-      if (drag && drag.kind === "pan" && !drag.moved && isAudio) seek(tOf(drag.x0));
+      if (drag && drag.kind === "pan" && !drag.moved && (isAudio || video.ready)) {
+        seek(tOf(drag.x0));
+      }
       drag = null;
     }
   }
@@ -928,12 +945,15 @@ function render({ model, el: host }) {
     } else if (ctrl && (k === "y" || k === "Y")) model.send({ type: "redo" });
     else if (k === "Escape") {               // deselect, and back to playing the view
       select(-1);
-      if (!(audio && audio.playing)) playhead = null;
+      if (aligning) setAligning(false);
+      else if (!(audio && audio.playing) && videoEl.paused) playhead = null;
       draw();
     }
     else if (k === "[") jumpRegion(-1);
     else if (k === "]") jumpRegion(1);
+    else if (k === " " && video.ready) toggleVideo();
     else if (k === " " && isAudio) togglePlay();
+    else if ((k === "v" || k === "V") && !ctrl) toggleAlign();
     else if ((k === "l" || k === "L") && isAudio) toggleLoop();
     else if ((k === "n" || k === "N") && !ctrl) model.send({ type: "next" });
     else if ((k === "a" || k === "A") && !ctrl) model.send({ type: "accept" });
@@ -971,6 +991,7 @@ function render({ model, el: host }) {
       audio.source.stop();
       model.send({ type: "play", start_s: playhead, end_s: playRange()[1], loop });
     }
+    if (!aligning) seekVideo();
     draw();
   }
   function onAudio(msg, buffers) {
@@ -1017,6 +1038,145 @@ function render({ model, el: host }) {
     requestAnimationFrame(tick);
   }
 
+  // -- video -----------------------------------------------------------------------------
+  // Video time = recording time + offset. While the video is paused the playhead drives it
+  // (a click; a pan that leaves the playhead outside the view puts it at the view's centre);
+  // while the video plays, or is scrubbed by its own controls, it drives the playhead and the
+  // view follows. While aligning neither drives the other: the user pauses the video at an
+  // event, clicks the same event in the signal, and Python sets the offset from the two.
+  const offsetS = () => model.get("video_offset_s") || 0;
+  const fmtOffset = () => `${offsetS() >= 0 ? "+" : ""}${offsetS().toFixed(2)} s`;
+  function setVideoState(state, note) {
+    root.dataset.video = state;
+    videoNote.textContent = note || "";
+  }
+  function loadVideo() {
+    const info = model.get("video_info") || {};
+    if (video.url) URL.revokeObjectURL(video.url);
+    videoEl.pause();
+    videoEl.removeAttribute("src");
+    video = { serial: info.serial || 0, url: null, chunks: [], ready: false, ownSeek: null,
+      info };
+    side.classList.toggle("emlab-has-video", Boolean(info.serial));
+    videoBox.style.display = alignBtn.style.display = info.serial ? "" : "none";
+    if (aligning) setAligning(false);
+    if (!info.serial) { setVideoState("none"); return; }
+    setVideoState("loading", `loading ${info.name}…`);
+    model.send({ type: "video_chunk", serial: info.serial, index: 0 });
+  }
+  // One chunk arrived: ask for the next, or play the whole file from a blob URL.
+  function onVideoChunk(msg, buffers) {
+    if (msg.serial !== video.serial || msg.index !== video.chunks.length) return;
+    video.chunks.push(buffers[0]);
+    const n = video.info.n_chunks, got = video.chunks.length;
+    if (got < n) {
+      setVideoState("loading", `loading ${video.info.name}… ${Math.round((100 * got) / n)}%`);
+      model.send({ type: "video_chunk", serial: video.serial, index: got });
+      return;
+    }
+    video.url = URL.createObjectURL(new Blob(video.chunks, { type: video.info.mime }));
+    video.chunks = [];
+    videoEl.src = video.url;
+  }
+  function onVideoMeta() {
+    video.ready = true;
+    setVideoState("ready", `${video.info.name} · offset ${fmtOffset()} (video − recording)`);
+    if (playhead === null) playhead = (view.start + view.end) / 2;
+    seekVideo();
+    layout(true);
+    draw();
+  }
+  function onVideoError() {
+    if (!video.serial || !videoEl.getAttribute("src")) return;   // unloaded on purpose
+    video.ready = false;
+    const info = video.info, code = videoEl.error ? videoEl.error.code : 0;
+    const why = code === 4 ? "its format or codec is not supported here" : "it is damaged";
+    setVideoState("error", `cannot play ${info.name}: ${why}; ${info.remedy}`);
+    say(videoNote.textContent);
+  }
+  // The playhead moves the paused video (or a playing one, which goes on from there).
+  function seekVideo() {
+    if (!video.ready || playhead === null || aligning) return;
+    const d = videoEl.duration || 0, t = playhead + offsetS();
+    root.dataset.videoOutside = String(t < 0 || t > d);   // no picture for this time
+    const target = Math.min(Math.max(t, 0), d);
+    if (Math.abs(videoEl.currentTime - target) < 1e-3) return;
+    video.ownSeek = target;
+    videoEl.currentTime = target;
+  }
+  // The view moved away from the playhead: scrub the paused video to the view's centre.
+  function scrubWithView() {
+    if (!video.ready || aligning || !videoEl.paused) return;
+    if (playhead !== null && playhead >= view.start && playhead <= view.end) return;
+    playhead = (view.start + view.end) / 2;
+    seekVideo();
+  }
+  // The video moved (playing, or its own scrubber): the playhead, and the view, follow.
+  function followVideo() {
+    const t = Math.min(Math.max(videoEl.currentTime - offsetS(), 0), duration);
+    root.dataset.videoTime = videoEl.currentTime.toFixed(3);
+    playhead = t;
+    root.dataset.playhead = t.toFixed(3);
+    if (t < view.start || t > view.end) {
+      const span = view.end - view.start;
+      setView(t - 0.1 * span, t + 0.9 * span);
+    }
+    drawMain();
+    if (specCv) drawSpec();
+    drawAxis();
+  }
+  function onVideoSeeked() {
+    const own = video.ownSeek !== null && Math.abs(videoEl.currentTime - video.ownSeek) < 0.05;
+    video.ownSeek = null;
+    root.dataset.videoTime = videoEl.currentTime.toFixed(3);
+    root.dataset.videoSeeks = String(Number(root.dataset.videoSeeks || 0) + 1);  // for tests
+    if (!own && !aligning) followVideo();
+  }
+  function onVideoPlay() {
+    root.dataset.videoPlaying = "true";
+    const tick = () => {
+      if (videoEl.paused) return;
+      if (!aligning) followVideo();
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  }
+  function onVideoPause() {
+    if (!aligning) followVideo();
+    root.dataset.videoPlaying = "false";
+  }
+  function toggleVideo() {
+    if (!videoEl.paused) { videoEl.pause(); return; }
+    if (aligning) setAligning(false);
+    videoEl.play().catch((e) => say(`the video would not play: ${e.message}`));
+  }
+  function setAligning(on) {
+    aligning = on;
+    root.dataset.aligning = String(on);
+    alignBtn.classList.toggle("emlab-on", on);
+  }
+  // V / the align button: first press starts aligning, the second sends the two times.
+  function toggleAlign() {
+    if (!video.ready) {
+      say("no video to align: pass video='clip.webm' to eml.label, or set w.video");
+    } else if (!aligning) {
+      videoEl.pause();
+      setAligning(true);
+      say("aligning: pause the video at an event you can see, click the same event in the " +
+        "signal, then press V (or ⇄ align) again; Esc cancels");
+    } else if (playhead === null) {
+      say("click the event in the signal first, then press V again");
+    } else {
+      model.send({ type: "align", video_s: videoEl.currentTime, signal_s: playhead });
+      setAligning(false);
+    }
+  }
+  function onOffset() {
+    if (!video.ready) return;
+    setVideoState("ready", `${video.info.name} · offset ${fmtOffset()} (video − recording)`);
+    if (videoEl.paused) seekVideo(); else followVideo();
+  }
+
   // -- wiring ----------------------------------------------------------------------------
   function buildPicker() {
     picker.textContent = "";
@@ -1048,6 +1208,7 @@ function render({ model, el: host }) {
   function onMessage(msg, buffers) {
     if (msg.type === "tile") onTile(msg, buffers);
     else if (msg.type === "audio") onAudio(msg, buffers);
+    else if (msg.type === "video_chunk") onVideoChunk(msg, buffers);
   }
   function onViewTrait() {
     if (adoptingView) return;
@@ -1080,6 +1241,13 @@ function render({ model, el: host }) {
   model.on("change:message_id", showMessage);
   model.on("change:view_start_s", onViewTrait);
   model.on("change:view_end_s", onViewTrait);
+  model.on("change:video_info", loadVideo);
+  model.on("change:video_offset_s", onOffset);
+  on(videoEl, "loadedmetadata", onVideoMeta);
+  on(videoEl, "error", onVideoError);
+  on(videoEl, "seeked", onVideoSeeked);
+  on(videoEl, "play", onVideoPlay);
+  on(videoEl, "pause", onVideoPause);
 
   for (const cv of [mainCv, specCv].filter(Boolean)) {
     on(cv, "pointerdown", onDown);
@@ -1101,6 +1269,7 @@ function render({ model, el: host }) {
   const resizer = new ResizeObserver(() => layout());
   resizer.observe(plot);
   layout();
+  loadVideo();
 
   return () => {                                  // anywidget calls this when the view goes
     resizer.disconnect();
@@ -1117,6 +1286,10 @@ function render({ model, el: host }) {
     model.off("change:message_id", showMessage);
     model.off("change:view_start_s", onViewTrait);
     model.off("change:view_end_s", onViewTrait);
+    model.off("change:video_info", loadVideo);
+    model.off("change:video_offset_s", onOffset);
+    videoEl.pause();
+    if (video.url) URL.revokeObjectURL(video.url);
     if (viewSaveTimer) clearTimeout(viewSaveTimer);
     if (audio && audio.playing) audio.source.stop();
     if (audio) audio.ctx.close();
