@@ -187,6 +187,9 @@ def test_aligning_one_event_sets_the_offset(lab):
     signal (7 s), press V: the offset is 2.5 s, in the kernel and in the view."""
     _, page, nb = lab
     _wait(page, "d.video === 'ready'")
+    # A video still playing (the test before, on a loaded machine) pages the view along.
+    page.evaluate("() => document.querySelector('.emlab-label video').pause()")
+    _wait(page, "v.paused && d.videoPlaying !== 'true'")
     nb.run_code("w.video_offset_s = 0.0")
     _show(page, nb, 0, 30)
     page.locator(".emlab-main").first.click(position={"x": 3, "y": 3})

@@ -1,6 +1,7 @@
 """Notebook 01 in a real JupyterLab (headless Debian chromium): run top to bottom, its label
 widget draws, and the %%emlearn_deploy cell's live comparison streams the test windows through
 the virtual device and the host until every window of both models agrees."""
+import shutil
 from pathlib import Path
 
 import browser_harness as bh
