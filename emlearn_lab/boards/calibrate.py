@@ -167,8 +167,11 @@ def net_models() -> list:
     from ..nets.model import DenseLayer, NetModel
     rng = np.random.default_rng(0)
     out = []
-    for widths in ((8, 4), (64, 32, 10), (16, 24, 24, 3), (32, 96, 48, 10), (100, 80, 2),
-                   (24, 16, 4)):
+    # float32 inputs with a share of exact zeros, varied per network: the integer soft-float
+    # layers skip a zero input cheaply, and the fit needs that share to vary to see it.
+    zero_shares = (0.0, 0.75, 0.25, 0.5, 0.0, 0.5)
+    for widths, zeros in zip(((8, 4), (64, 32, 10), (16, 24, 24, 3), (32, 96, 48, 10),
+                              (100, 80, 2), (24, 16, 4)), zero_shares):
         layers = [DenseLayer(rng.standard_normal((a, b)).astype("f4"),
                              rng.standard_normal(b).astype("f4"),
                              "relu" if i < len(widths) - 2 else "softmax")
@@ -184,7 +187,9 @@ def net_models() -> list:
             if weights == "int8":
                 net.int8 = quantise_net([(la.weights, la.bias, la.activation)
                                          for la in layers], X)
-            out.append((f"{weights} {widths}", net, X))
+            rows = X if weights == "int8" else np.where(
+                np.random.default_rng(len(widths)).random(X.shape) < zeros, 0.0, X)
+            out.append((f"{weights} {widths}", net, rows))
     return out
 
 
