@@ -75,10 +75,16 @@ def test_live_widget_draws_agreement_and_stops(lab, tmp_path):
     # row, so that 100% agreement is not read as accuracy.
     legend = page.locator(".emlab-live-legend").first.text_content()
     assert "median" in legend and "slower than the axis top" in legend, legend
+    # The axis top is the widget's rule (90% of the calls, at least 3x the median, never
+    # above the slowest; test_live checks the rule) applied to the calls drawn: compared
+    # with the kernel's, not with a bound on the timings themselves (wall clock, here).
     medians = nb.run_code("s = w.comparison.summary(); print(max(s[m]['device_us_median'] "
                           "for m in s))")
+    rule = nb.run_code("from emlearn_lab.widgets.live_widget import build_frame\n"
+                       "print(build_frame(w.comparison)[1]['us_max'])")
     us_max = float(widget.get_attribute("data-us-max"))
-    assert float(medians) <= us_max <= 10 * float(medians), (us_max, medians)
+    assert us_max == pytest.approx(float(rule)) and us_max >= float(medians), (
+        us_max, rule, medians)
     assert page.locator(".emlab-live-truth").count() == 2
     caption = page.locator(".emlab-live-truth-caption").first.text_content()
     assert re.fullmatch(r"device vs true labels: \d+\.\d% correct of \d+", caption), caption
