@@ -13,6 +13,7 @@ import subprocess
 import browser_harness as bh
 import numpy as np
 import pytest
+from _require import skip_or_fail
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,10 +49,7 @@ def make_counter_video(path, vpxenc: str) -> None:
 def _vpxenc() -> str:
     exe = shutil.which("vpxenc")
     if exe is None:
-        why = "vpxenc not found (apt-get install vpx-tools; .ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(f"the video test must run in CI: {why}")
-        pytest.skip(why)
+        skip_or_fail("vpxenc not found (apt-get install vpx-tools; .ci/run does)")
     return exe
 
 

@@ -8,6 +8,8 @@ time first (a probe with a generous timeout), then in batches sized from that fi
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 __all__ = ["timeout_s", "bench_plan", "run_batches", "items_that_fit", "remove_scratch", "DATA_PATHS", "FIRST_ROW_TIMEOUT_S"]
 
 BASE_TIMEOUT_S = 20.0        # a round trip, opening files, a collection on a slow board
@@ -61,18 +63,8 @@ def run_batches(n: int, item_bytes: int, us_per_item: float | None, run,
     items done (progress.py: on a terminal only). Returns the device microseconds per item
     measured."""
     from ..progress import bar
-    with bar(n, progress, "item") if progress else _nothing() as b:
+    with bar(n, progress, "item") if progress else nullcontext() as b:
         return _batches(n, items_that_fit(item_bytes, fs_free_bytes), us_per_item, run, b)
-
-
-class _nothing:
-    """Stands in for a progress bar where none is asked for."""
-
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _batches(n: int, max_items: int, us_per_item: float | None, run, progress) -> float:
