@@ -11,17 +11,23 @@ from html import escape
 
 from .glossary import terms_html
 
-__all__ = ["DeployVerdict", "kilobytes"]
+__all__ = ["DeployVerdict", "kilobytes", "figure"]
 
 
 def kilobytes(n_bytes: float) -> str:
     """Bytes as kB with three significant figures: 35.2 kB, 227 kB (1 kB = 1000 B)."""
-    return f"{n_bytes / 1000:.3g} kB"
+    return f"{figure(n_bytes / 1000)} kB"
 
 
 def _count(n: float) -> str:
     """A count grouped by thousands with a thin space: 2 960, 11 035."""
     return f"{n:,.0f}".replace(",", " ")
+
+
+def figure(x: float) -> str:
+    """Three significant figures below 1000 (1.64, 67.4, 227), whole and grouped from there
+    on (12 400): never an exponent ("1.24e+04") in a line a student reads."""
+    return _count(x) if abs(x) >= 999.5 else f"{x:.3g}"
 
 
 @dataclass
@@ -50,7 +56,7 @@ class DeployVerdict:
         if lat is None:
             return head
         count = "" if lat.instructions is None else f"{_count(lat.instructions)} instructions ≈ "
-        return f"{head}, {count}{lat.us:.3g} µs per predict (estimate)"
+        return f"{head}, {count}{figure(lat.us)} µs per predict (estimate)"
 
     def device_part(self) -> str:
         """"virtual device: exact (100% of 120 rows), 15.2 µs per predict" (measured)."""
@@ -69,7 +75,7 @@ class DeployVerdict:
                 parts.append(f"{_count(r.instructions_per_predict_median)} instructions per "
                              f"{what}")
             else:
-                parts.append(f"{r.us_per_predict_median:.3g} µs per {what}")
+                parts.append(f"{figure(r.us_per_predict_median)} µs per {what}")
         if self.estimate is None:
             parts.append(f"{r.form} form, {kilobytes(r.model_ram_bytes + r.runtime_ram_bytes)}"
                          " RAM")

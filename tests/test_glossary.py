@@ -93,3 +93,11 @@ def test_verdict_with_a_board_leads_with_the_fit(digits_forest):
     html = v._repr_html_()
     assert html.index("<details>") < html.index("<table")
 
+
+
+def test_verdict_figures_never_use_an_exponent():
+    """A slow pipeline (12 400 µs per window on the virtual device) read "1.24e+04 µs"."""
+    from emlearn_lab.verdict import figure, kilobytes
+    assert [figure(x) for x in (1.6423, 67.43, 227.2, 999.4, 999.6, 12403.0, 0.5)] == \
+        ["1.64", "67.4", "227", "999", "1 000", "12 403", "0.5"]
+    assert kilobytes(1_234_567) == "1 235 kB" and kilobytes(35_210) == "35.2 kB"
