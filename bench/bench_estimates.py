@@ -49,8 +49,8 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 import emlearn_lab as eml
 from emlearn_lab.boards.calibrate import measure_heap
 from emlearn_lab.boards.estimate import board_target, deploy_plan
-from emlearn_lab.build import ARCHS, mpy_cross_binary
-from emlearn_lab.device.artifacts import device_source
+from emlearn_lab.runtime.build import ARCHS, mpy_cross_binary
+from emlearn_lab.device_src import device_source
 from emlearn_lab.exceptions import DeviceMemoryError
 
 HERE = Path(__file__).parent

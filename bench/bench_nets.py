@@ -102,7 +102,7 @@ def device_rows(keras_model, ref_classes, X_train, X_test, passes=5, device="vir
                 rows=None):
     """(device description, rows, instructions per ticks_us microsecond or None, test rows)"""
     import emlearn_lab as eml
-    from emlearn_lab.build import compile_source
+    from emlearn_lab.runtime.build import compile_source
     out = []
     with eml.connect(device) as dev:
         target = dev.target

@@ -32,8 +32,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import train_test_split
 
 import emlearn_lab as eml
-from emlearn_lab.build import compile_source
-from emlearn_lab.device.artifacts import runtime_bundle, tie_files
+from emlearn_lab.runtime.build import compile_source
+from emlearn_lab.runtime.artifacts import runtime_bundle, tie_files
 from emlearn_lab.trees.inline import inline_source
 from emlearn_lab.trees.modelfile import to_bytes
 

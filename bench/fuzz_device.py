@@ -40,8 +40,8 @@ _CODE = {"L": "loaded", "V": "ValueError", "E": "other", "U": "unbounded"}
 # -- the device ------------------------------------------------------------------------------
 def runtime_files(target) -> list:
     """(device path, bytes) of every runtime module and the harness for this target."""
-    from emlearn_lab.device.artifacts import module_artifact
-    from emlearn_lab.device.kernels import kernels_source
+    from emlearn_lab.runtime.artifacts import module_artifact
+    from emlearn_lab.runtime.kernels import kernels_source
     notes = []
     native = target.arch is not None
     files = [module_artifact(m, target, False, notes)

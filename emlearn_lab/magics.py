@@ -23,11 +23,10 @@ from traitlets import Bool, Enum, Int, TraitError, Unicode, validate
 
 from . import boards, connect, estimate, fit_table, get_board, list_serial_ports
 from .exceptions import DeviceError, EmlearnLabError
+from .runtime.plan import DEVICE_FORMS as _FORMS
 from .verdict import DeployVerdict
 
 __all__ = ["EmlearnLab", "load_ipython_extension"]
-
-_FORMS = ("auto", "loadable", "inline")
 
 
 def _show(obj) -> None:

@@ -15,9 +15,9 @@ import emlearn_lab as eml
 from emlearn_lab.boards.estimate import HEAP_FIT_FRACTION, board_target, deploy_plan
 from emlearn_lab.boards.memory import calibration, runtime_hash
 from emlearn_lab.boards.mpyfile import parse_mpy
-from emlearn_lab.build import ARCHS, Target, compile_source
-from emlearn_lab.device.artifacts import device_source
-from emlearn_lab.device.kernels import kernels_source
+from emlearn_lab.runtime.build import ARCHS, Target, compile_source
+from emlearn_lab.device_src import device_source
+from emlearn_lab.runtime.kernels import kernels_source
 from emlearn_lab.exceptions import InputError, UnsupportedModelError
 from emlearn_lab.trees.modelfile import kernel_name
 
@@ -369,7 +369,7 @@ def test_fit_table_grid_of_several_models(small_forest, classification_data):
 def test_mean_leaf_depth_matches_scikit_learn_trees(classification_data):
     """The data-free latency count: leaves are shared between trees after de-duplication, so
     each tree's leaf depths must come from walking that tree."""
-    from emlearn_lab.boards.estimate import _mean_leaf_depth
+    from emlearn_lab.trees.deployment import _mean_leaf_depth
     X_train, _, y_train, _ = classification_data["digits"]
     clf = RandomForestClassifier(10, random_state=0).fit(X_train, y_train)
     expected = 0.0
@@ -390,7 +390,7 @@ def test_the_heap_model_and_the_walkers_agree_with_the_runtime_layout_table():
     import re
 
     from emlearn_lab.boards.memory import LAYOUT_TABLE_CELLS
-    from emlearn_lab.device import rv32_walker, thumb_walker
+    from emlearn_lab.runtime import rv32_walker, thumb_walker
     cells = re.search(r"^_LAYOUT_TABLE = (\d+)$", device_source("emltrees.py"), re.M)
     assert cells and int(cells.group(1)) == LAYOUT_TABLE_CELLS
     scratch = (thumb_walker._T, thumb_walker._BLOB, thumb_walker._ROOTS, thumb_walker._OUT)

@@ -5,9 +5,9 @@ import stat
 
 import pytest
 
-from emlearn_lab import build
-from emlearn_lab.build import Target, compile_source
-from emlearn_lab.device.artifacts import device_source
+from emlearn_lab.runtime import build
+from emlearn_lab.runtime.build import Target, compile_source
+from emlearn_lab.device_src import device_source
 
 TARGET = Target(6, 3, "armv7m")
 

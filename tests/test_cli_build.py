@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from emlearn_lab.build import ARCHS, Target, compile_source, mpy_cross_binary
-from emlearn_lab.device.artifacts import device_source
+from emlearn_lab.runtime.build import ARCHS, Target, compile_source, mpy_cross_binary
+from emlearn_lab.device_src import device_source
 from emlearn_lab.exceptions import BuildError
 
 

@@ -118,8 +118,8 @@ def test_quantiser_rejects_bad_calibration():
 def test_device_quantiser_equals_host_bit_for_bit(device, module):
     """The viper and the bytecode quantiser on the device against the host, on adversarial
     float32 values (subnormals, ±0, ±inf, every exponent) and several scales."""
-    from emlearn_lab.build import compile_source
-    from emlearn_lab.device.artifacts import device_source
+    from emlearn_lab.runtime.build import compile_source
+    from emlearn_lab.device_src import device_source
     x = _adversarial_floats(1500)
     with np.errstate(over="ignore"):
         X = np.column_stack([x, -x, x * np.float32(3), x])

@@ -114,7 +114,7 @@ def test_bytecode_kernels_match_viper(device, digits_forest):
                     " sys.modules.pop(m, None)")
         device.exec("import emltrees\nm = emltrees.load('model.eml', 'model.ties')\n"
                     "assert emltrees._k.__name__ == 'emltrees_pure', emltrees._k")
-        from emlearn_lab.device.deploy import _run_rows
+        from emlearn_lab.device.session import run_rows as _run_rows
         device.exec("_emlab_models['model'] = m")
         index, scores = _run_rows(device, model, model.check_X(X_test[:100]), "model")
         np.testing.assert_array_equal(scores, model.scores(X_test[:100]))
@@ -154,8 +154,8 @@ def test_auto_form_prefers_inline_when_it_fits(digits_forest):
 
 def test_inline_split_into_several_functions(device, classification_data):
     """Big models are split into several viper functions; results are unchanged."""
-    from emlearn_lab.build import compile_source
-    from emlearn_lab.device.deploy import _run_rows
+    from emlearn_lab.runtime.build import compile_source
+    from emlearn_lab.device.session import run_rows as _run_rows
     from emlearn_lab.trees.inline import inline_source
     X_train, X_test, y_train, _ = classification_data["tricky"]
     clf = RandomForestClassifier(n_estimators=7, max_leaf_nodes=100, min_samples_leaf=3,
@@ -179,7 +179,7 @@ def test_inline_split_into_several_functions(device, classification_data):
     ((4, 0, "x64"), "sent emltrees.py as source"),
 ])
 def test_fallbacks_still_exact(digits_forest, monkeypatch, target, expect):
-    from emlearn_lab.build import Target
+    from emlearn_lab.runtime.build import Target
     from emlearn_lab.device.transport import Device
     clf, X_test = digits_forest
     with eml.connect("virtual") as dev:
@@ -220,8 +220,8 @@ def test_auto_without_boards_is_virtual(monkeypatch):
 
 @pytest.mark.parametrize("layout", ["tiny", "small", "large"])
 def test_every_layout_on_device(device, classification_data, layout):
-    from emlearn_lab.device.artifacts import runtime_bundle
-    from emlearn_lab.device.deploy import _HELPERS, _run_rows
+    from emlearn_lab.runtime.artifacts import runtime_bundle
+    from emlearn_lab.device.session import HELPERS as _HELPERS, run_rows as _run_rows
     from emlearn_lab.trees.modelfile import to_bytes
     X_train, X_test, y_train, _ = classification_data["tricky"]
     clf = RandomForestClassifier(n_estimators=7, max_leaf_nodes=100, min_samples_leaf=3,

@@ -88,7 +88,7 @@ def test_keras_on_device(device, classification_data):
 
 def test_bytecode_int8_kernel_matches(classification_data, monkeypatch):
     """A port without native code runs the bytecode twin of the viper kernel: same ints."""
-    from emlearn_lab.build import Target
+    from emlearn_lab.runtime.build import Target
     from emlearn_lab.device.transport import Device
     X_train, X_test, y_train, _ = classification_data["digits"]
     clf = _mlp(MLPClassifier, X_train, y_train, hidden_layer_sizes=(16,), activation="tanh",

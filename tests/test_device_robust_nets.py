@@ -110,7 +110,7 @@ def test_int8_predict_proba_of_extreme_scores_is_bounded(device, nets):
 @pytest.fixture(scope="module")
 def fx_runtime(device):
     """The feature runtime and the TimeStats extractor on the device, and a good .fx spec."""
-    from emlearn_lab.device.features import feature_bundle
+    from emlearn_lab.runtime.feature_bundle import feature_bundle
     X = np.random.default_rng(0).normal(size=(4, 32, 3)).astype("f4")
     fx = eml.features.TimeStats(stats=("mean", "max")).fit(X)
     bundle = feature_bundle(device.target, [fx], "fx_good")

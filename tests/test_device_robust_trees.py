@@ -51,8 +51,8 @@ def _rb_try(path, ties, pure, rows):
 
 
 def _compiled(dev, name, native, source=None):
-    from emlearn_lab.build import compile_source
-    from emlearn_lab.device.artifacts import device_source
+    from emlearn_lab.runtime.build import compile_source
+    from emlearn_lab.device_src import device_source
     return compile_source(device_source(name + ".py") if source is None else source,
                           name + ".py", dev.target, native)
 
@@ -60,7 +60,7 @@ def _compiled(dev, name, native, source=None):
 @pytest.fixture(scope="module")
 def rt(device):
     """The tree runtime on the device with every layout's walker, and the device helper."""
-    from emlearn_lab.device.kernels import kernels_source
+    from emlearn_lab.runtime.kernels import kernels_source
     for name in ("emlab_common", "emltrees", "emltrees_pure", "emlab_f64"):
         device.write_file(name + ".mpy", _compiled(device, name, False))
     if device.target.arch is not None:

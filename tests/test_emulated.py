@@ -18,7 +18,7 @@ from _require import skip_or_fail
 from sklearn.ensemble import RandomForestClassifier
 
 import emlearn_lab as eml
-from emlearn_lab.build import ARCHS, Target, compile_source
+from emlearn_lab.runtime.build import ARCHS, Target, compile_source
 from emlearn_lab.device import emulated
 from emlearn_lab.device.report import DeployReport
 from emlearn_lab.exceptions import DeviceError, DeviceNotFoundError

@@ -89,7 +89,7 @@ def test_a_nan_score_equals_a_nan_of_any_sign():
     0xffc00000 on x86 (the host, the unix port), 0x7fc00000 on the Arm and RISC-V boards (a
     float32 MLP fed +3.4e38 differed in that bit only). A NaN score equals any NaN; every other
     float32 still compares by its bits (-0.0 != 0.0, NaN != inf)."""
-    from emlearn_lab.device.deploy import _same_rows
+    from emlearn_lab.device.session import same_rows as _same_rows
     bits = np.array([0xffc00000, 0x7fc00000, 0x80000000, 0, 0x7f800000], "<u4").view("<f4")
     host, device = bits[[0, 0, 3, 4, 0]], bits[[1, 0, 2, 1, 4]]
     assert _same_rows(device[:, None], host[:, None]).tolist() == [True, True, False, False,
@@ -303,8 +303,8 @@ def test_networks_exact_on_the_core(board, net_data, case, weights):
     report = board.deploy(net, X, name="mcu", repeats=1)
     # Native: the int8 kernel, or the float32 layers on the M4F's FPU (emlnet_fpu) or in the
     # M3's integer code (emlnet_soft).
-    from emlearn_lab.device.thumb_fpu_net import FPU_ARCHS
-    from emlearn_lab.device.thumb_soft_net import SOFT_ARCHS
+    from emlearn_lab.runtime.thumb_fpu_net import FPU_ARCHS
+    from emlearn_lab.runtime.thumb_soft_net import SOFT_ARCHS
     native = weights == "int8" or board.target.arch in FPU_ARCHS | SOFT_ARCHS
     assert report.n_rows == len(X) and report.native == native, str(report)
     _exact(report, f"{case} MLP {weights}")
@@ -387,7 +387,7 @@ def test_time_stats_exact_on_the_core(board):
 
 
 def _order_windows(samples, seed=7) -> np.ndarray:
-    """int16 3-axis windows for TimeStats' machine code (device/thumb_time_stats.py): every
+    """int16 3-axis windows for TimeStats' machine code (runtime/thumb_time_stats.py): every
     radix case (a spread below 256: one pass; 256, below 2**14 and from 2**14 up to 65535:
     two), ties, the range's edges, constant and alternating full-scale windows, and an
     outlier that makes the spread large while the quartiles sit in a few counts."""
@@ -543,7 +543,7 @@ def test_settle_f64_rounds_as_numpy_on_the_core(board):
     where its fixed-width arithmetic cannot be exact (more than 255 trees, a subnormal sum)."""
     import struct
 
-    from emlearn_lab.build import compile_source
+    from emlearn_lab.runtime.build import compile_source
     from emlearn_lab.trees.ties_thumb import settle_f64_source
     cases = _f64_cases(np.random.default_rng(5), 240)
     board.write_file("f64t.mpy", compile_source("import micropython\n" + settle_f64_source(),
@@ -598,9 +598,9 @@ def test_every_walker_exact_on_the_virtual_device(device, tree_cases):
 
 
 def _every_walker_exact(board, tree_cases):
-    from emlearn_lab.build import compile_source
-    from emlearn_lab.device.deploy import _HELPERS, _run_rows
-    from emlearn_lab.device.kernels import kernels_source
+    from emlearn_lab.runtime.build import compile_source
+    from emlearn_lab.device.session import HELPERS as _HELPERS, run_rows as _run_rows
+    from emlearn_lab.runtime.kernels import kernels_source
     from emlearn_lab.trees.modelfile import LAYOUTS, kernel_name, to_bytes
     cases = {name: tree_cases[name][:2] for name in
              ("rf", "rf-int16", "rf-regressor", "compressed-int16", "compressed-votes")}
@@ -613,7 +613,7 @@ def _every_walker_exact(board, tree_cases):
     board.write_file("emltrees_kernels.mpy", compile_source(
         kernels_source(walkers, board.target.arch), "emltrees_kernels.py", board.target))
     if any(m.quantiser is not None for m, _ in cases.values()):
-        from emlearn_lab.device.artifacts import quantiser_files
+        from emlearn_lab.runtime.artifacts import quantiser_files
         for art in quantiser_files(cases["compressed-int16"][0], board.target, []):
             board.write_file(art.path, art.data)
     board.reset()

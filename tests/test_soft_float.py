@@ -1,4 +1,4 @@
-"""The integer float32 multiply-add of emlnet_soft (device/thumb_soft_net.py), bit for bit
+"""The integer float32 multiply-add of emlnet_soft (runtime/thumb_soft_net.py), bit for bit
 against numpy on the emulated Cortex-M3 (marker ``mcu``, as tests/test_mcu.py).
 
 ``soft_mac_source()`` wraps the very instructions dense() runs per input (the fast paths and
@@ -128,8 +128,8 @@ def test_cases_cover_the_classes():
 @on_boards
 @pytest.mark.parametrize("board", ["cortex-m3"], indirect=True)
 def test_soft_float_mac_equals_numpy_on_the_core(board):
-    from emlearn_lab.build import compile_source
-    from emlearn_lab.device.thumb_soft_net import soft_mac_source
+    from emlearn_lab.runtime.build import compile_source
+    from emlearn_lab.runtime.thumb_soft_net import soft_mac_source
     triples, want = mac_cases()
     board.write_file("softmac.mpy", compile_source(soft_mac_source(), "softmac.py",
                                                    board.target, native=True))

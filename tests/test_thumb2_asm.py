@@ -1,4 +1,4 @@
-"""The Thumb-2 wide encodings (emlearn_lab/device/thumb2_asm.py) equal GNU as's, halfword for
+"""The Thumb-2 wide encodings (emlearn_lab/runtime/thumb2_asm.py) equal GNU as's, halfword for
 halfword (marker ``toolchain``: skips without arm-none-eabi-as, fails under CI)."""
 import re
 import shutil
@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from _require import skip_or_fail
 
-from emlearn_lab.device import thumb2_asm as T
+from emlearn_lab.runtime import thumb2_asm as T
 
 pytestmark = pytest.mark.toolchain
 

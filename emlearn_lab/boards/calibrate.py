@@ -41,7 +41,7 @@ def measure_heap(model, form: str, heap_bytes=None, bytecode: bool = False) -> i
     import dataclasses
 
     from ..device.connect import connect
-    from ..device.deploy import _HELPERS, forget, send_bundle
+    from ..device.session import HELPERS, forget, send_bundle
     from .estimate import deploy_plan
     from .table import get_board
     board = get_board("virtual")
@@ -49,11 +49,11 @@ def measure_heap(model, form: str, heap_bytes=None, bytecode: bool = False) -> i
         board = dataclasses.replace(board, arch="none")
     _, bundle = deploy_plan(model, board, form)
     with connect("virtual", heap_bytes=heap_bytes) as dev:
-        # The device-side steps of a deploy before its load (see deploy.forget).
+        # The device-side steps of a deploy before its load (see session.forget).
         forget(dev, "model")
         dev.info
         send_bundle(dev, bundle.files, "model", "")
-        dev.exec(_HELPERS)
+        dev.exec(HELPERS)
         runtime, loaded, _ = dev.eval(f"_emlab_load({bundle.modules!r}, {bundle.loader!r}, "
                                       f"{bundle.args!r}, 'model')", timeout_s=120)
     return runtime + loaded

@@ -12,18 +12,19 @@ from html import escape
 
 import numpy as np
 
-from ..build import Target
-from ..exceptions import InputError
+from typing import Callable
+
 from ..glossary import terms_html
-from ..nets.model import NetModel
-from ..trees.inline import inline_layout
+from ..runtime.build import Target
+from ..runtime.plan import check_form, plan
 from .cores import core_for
-from .latency import LatencyEstimate, latency_estimate, leaf_values
-from .memory import HeapEstimate, heap_estimate
+from .latency import LatencyEstimate
+from .memory import HeapEstimate
 from .table import Board, get_board
 
 __all__ = ["Estimate", "estimate", "deploy_plan", "MPY_TARGET", "HEAP_FIT_FRACTION",
-           "LARGEST_BLOCK_FRACTION", "TIGHT_BLOCK_FRACTION"]
+           "LARGEST_BLOCK_FRACTION", "TIGHT_BLOCK_FRACTION", "board_target", "word_bytes",
+           "c_flash", "machine_code_note"]
 
 # Boards are assumed to run MicroPython 1.23 or later (.mpy v6.3); older firmware loads the
 # same files once rebuilt for it, with sizes within a few bytes.
@@ -42,7 +43,6 @@ LARGEST_BLOCK_FRACTION = 0.25
 # Up to this share the verdict is "tight" (loads on a fresh heap: every model up to 51% loaded
 # right after boot in the bench) rather than "does not fit".
 TIGHT_BLOCK_FRACTION = 0.5
-_FORMS = ("auto", "loadable", "inline")
 
 
 @dataclass
@@ -55,12 +55,11 @@ class Estimate:
     fs_bytes: int                  # filesystem space (whole blocks)
     heap: HeapEstimate
     latency: LatencyEstimate | None
-    n_trees: int = 1
-    features: str = "float32"
     notes: list = field(default_factory=list)
     c_flash: object = None         # CFlashEstimate of the C export (Cortex-M boards) or None
     kind: str = "trees"            # or "network"
-    weights: str = ""              # networks: "float32" or "int8"
+    # The model kind's advice for an estimate that does not fit (Model.board_estimate sets it).
+    remedy_rule: Callable | None = field(default=None, repr=False, compare=False)
 
     @property
     def ram_bytes(self) -> int:
@@ -105,7 +104,9 @@ class Estimate:
     @property
     def remedy(self) -> str:
         """What to change when the model does not fit ("" when it fits)."""
-        return _remedy(self) if not self.fits else ""
+        if self.fits or self.remedy_rule is None:
+            return ""
+        return self.remedy_rule(self)
 
     def rows(self) -> list:
         b = self.board
@@ -187,42 +188,23 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     Estimate
         ``flash_bytes``, ``ram_bytes``, ``latency_us``, ``fits``, ``remedy``.
     """
-    if form not in _FORMS:
-        raise InputError(f"form must be one of {_FORMS}, got {form!r}")
+    check_form(form)
     board = get_board(board)
     from sklearn.pipeline import Pipeline
     if isinstance(model, Pipeline):
         return _pipeline_estimate(model, board, form, X, name)
-    from ..device.deploy import _as_model
-    model = _as_model(model)
+    from ..convert import convert
+    model = convert(model)
     chosen, bundle = deploy_plan(model, board, form, name)
-    if isinstance(model, NetModel):
-        return _net_estimate(model, board, chosen, bundle, X)
-    files = [(a.path, len(a.data)) for a in bundle.files]
-    inline_info = (inline_layout(model, arch=board_target(board).arch) if chosen == "inline"
-                   else None)
-    heap = heap_estimate(chosen, model, bundle.files, word_bytes(board),
-                         board.native_code_in_heap, inline_info, core=core_for(board),
-                         arch=board_target(board).arch)
-    notes = list(bundle.notes)
-    latency = None
-    if bundle.native:
-        visits = model.node_visits(X).mean() if X is not None else _mean_leaf_depth(model)
-        values = None if X is None else float(
-                leaf_values(model, X, chosen, board_target(board).arch).mean())
-        latency = latency_estimate(chosen, model, board, float(visits), counted=X is not None,
-                                   values=values)
-    else:
-        notes.append("no latency estimate for bytecode kernels (calibrated for native code)")
+    return model.board_estimate(board, chosen, bundle, X)
+
+
+def machine_code_note(board: Board, heap: HeapEstimate) -> list:
+    """[a note] when the board's port keeps machine code outside the GC heap, else []."""
     if not board.native_code_in_heap and heap.machine_code_bytes and not board.virtual:
-        notes.append(f"this port keeps {heap.machine_code_bytes} B of machine code outside the "
-                     "GC heap (executable RAM, not counted in RAM)")
-    return Estimate(board=board, form=chosen, model=repr(model), files=files,
-                    flash_bytes=sum(n for _, n in files),
-                    fs_bytes=board.fs_used_bytes(n for _, n in files),
-                    heap=heap, latency=latency, n_trees=model.n_trees,
-                    features=model.features, notes=notes,
-                    c_flash=_c_flash(model, board, "inline" if chosen == "inline" else "table"))
+        return [f"this port keeps {heap.machine_code_bytes} B of machine code outside the "
+                "GC heap (executable RAM, not counted in RAM)"]
+    return []
 
 
 _FX_RUNTIME_BYTES_X64 = 3600
@@ -235,15 +217,18 @@ def _pipeline_estimate(pipe, board: Board, form: str, X, name: str) -> Estimate:
     (the arrays their device objects allocate, built here from the same source)."""
     import dataclasses
 
-    from ..device.features import feature_bundle, split_pipeline
+    from ..features.pipeline import split_pipeline
+    from ..runtime.feature_bundle import feature_bundle
     extractors, estimator = split_pipeline(pipe)
     features = None if X is None else np.hstack([e.transform(X) for e in extractors])
     est = estimate(estimator, board, form, features, name=name)
     have = {path for path, _ in est.files}
-    extra = [(a.path, len(a.data)) for a in feature_bundle(board_target(board), extractors,
-                                                           name).files if a.path not in have]
+    fx_files = [a for a in feature_bundle(board_target(board), extractors, name).files
+                if a.path not in have]
+    extra = [(a.path, len(a.data)) for a in fx_files]
+    natives = {a.path for a in fx_files if a.is_native}
     buffers = [b for e in extractors for b in _buffer_sizes(e._build())]
-    native = sum(n for path, n in extra if path.startswith("emlfx_") and path.endswith(".mpy"))
+    native = sum(n for path, n in extra if path in natives)
     # The feature runtime's import and each extractor's module and objects: allowances from
     # gc.mem_alloc() on the virtual device (64-bit words: 3.6 KB; 5.7-11 KB per extractor),
     # scaled to the board's word size.
@@ -280,42 +265,6 @@ def _buffer_sizes(obj, depth: int = 0) -> list:
     return sizes
 
 
-def _net_estimate(model, board: Board, form: str, bundle, X=None) -> Estimate:
-    from .net_estimate import net_heap, net_latency
-    files = [(a.path, len(a.data)) for a in bundle.files]
-    notes = list(bundle.notes)
-    heap = net_heap(model, bundle.files, word_bytes(board), board.native_code_in_heap,
-                    core=core_for(board))
-    latency = net_latency(model, board, bundle.native, X)
-    if not board.native_code_in_heap and heap.machine_code_bytes and not board.virtual:
-        notes.append(f"this port keeps {heap.machine_code_bytes} B of machine code outside the "
-                     "GC heap (executable RAM, not counted in RAM)")
-    if model.int8 is None and not bundle.native:
-        notes.append("float32 weights run as bytecode on this core (exact float32, slow): "
-                     "weights='int8' runs in the native kernel, ~100x faster")
-    return Estimate(board=board, form=form, model=repr(model), files=files,
-                    flash_bytes=sum(n for _, n in files),
-                    fs_bytes=board.fs_used_bytes(n for _, n in files), heap=heap,
-                    latency=latency, n_trees=0, features="float32", notes=notes,
-                    c_flash=_c_flash(model, board, "table"), kind="network",
-                    weights=model.weights)
-
-
-def _net_remedy(est: "Estimate") -> str:
-    tips = []
-    if est.weights == "float32":
-        tips.append("weights='int8' (eml.convert(net, weights='int8', X_calib=X_train): a "
-                    "quarter of the weight bytes)")
-    tips.append("fewer or narrower hidden layers (RAM grows with the number of weights)")
-    if est.ram_fraction > HEAP_FIT_FRACTION or not est._block_fits:
-        need = int(est.ram_bytes / HEAP_FIT_FRACTION)
-        tips.append(f"or a board with at least {need} B free heap (see eml.fit_table(model))")
-    if est.flash_fraction > 1.0:
-        tips.append(f"the files take {est.fs_bytes} B of filesystem, the board has "
-                    f"{est.board.fs_bytes} B")
-    return "; ".join(tips)
-
-
 def c_cpu(board: Board) -> str | None:
     """The C build c_size / c_flash_estimate model for a board's core: Cortex-M0+ as
     cortex-m0plus; Cortex-M4F, M33 and M7 as cortex-m4f (same Thumb-2 code, near enough for
@@ -328,7 +277,8 @@ def c_cpu(board: Board) -> str | None:
     return None
 
 
-def _c_flash(model, board: Board, form: str):
+def c_flash(model, board: Board, form: str):
+    """The C export's flash estimate on the board's core (Cortex-M), or None."""
     from ..export.c_estimate import c_flash_estimate
     cpu = c_cpu(board)
     return None if cpu is None else c_flash_estimate(model, cpu=cpu, form=form)
@@ -337,61 +287,6 @@ def _c_flash(model, board: Board, form: str):
 def deploy_plan(model, board: Board, form: str = "auto", name: str = "model"):
     """(form, Bundle): what deploy would choose and write on this board (its heap decides
     "auto"), with the runtime compiled for the board's architecture."""
-    from ..device.deploy import _choose
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # the fallbacks are in bundle.notes
-        return _choose(form, model, board_target(board), name, board.heap_bytes)
-
-
-def _mean_leaf_depth(model) -> float:
-    """Decision nodes on the way to a leaf, averaged over each tree's leaves, summed over
-    trees (every leaf weighted alike: the data-free stand-in for counted visits). Depth is
-    carried down each tree: leaves are shared between trees, so it is not a per-leaf fact."""
-    total = 0.0
-    for root in model.roots:
-        stack, depths = [(int(root), 0)], []
-        while stack:
-            n, d = stack.pop()
-            if n >= model.n_nodes:
-                depths.append(d)
-            else:
-                stack += [(int(model.left[n]), d + 1), (int(model.right[n]), d + 1)]
-        total += float(np.mean(depths))
-    return total
-
-
-def _remedy(est: "Estimate") -> str:
-    """Concrete changes that would make the model fit, largest effect first."""
-    if est.kind == "network":
-        return _net_remedy(est)
-    b, heap, tips = est.board, est.heap, []
-    if not est._block_fits:
-        tips.append(f"its largest allocation, {est.heap.largest_block_bytes} B in one piece, is "
-                    f"over {LARGEST_BLOCK_FRACTION:.0%} of the free heap and may not find a "
-                    "contiguous block once the heap is in use (load it early, right after boot); "
-                    "to be safe: " + ("form='loadable' (code split over functions)"
-                                            if est.form == "inline" else "fewer or smaller trees"))
-    if est.ram_fraction > HEAP_FIT_FRACTION:
-        if est.form == "inline":
-            where = "loaded into the heap on this port" if b.native_code_in_heap else "in RAM"
-            tips.append(f"use form='loadable' (the model as data, not machine code, {where})")
-            if est.features == "float32":
-                tips.append("or int16 features (eml.convert(clf, features='int16') on integer "
-                            "inputs): no threshold table, thresholds become immediates")
-        room = int(b.heap_bytes * HEAP_FIT_FRACTION) - heap.fixed_bytes
-        model_bytes = heap.buffer_bytes + heap.native_code_bytes
-        if room > 0 and model_bytes > 0 and est.n_trees > 1:
-            keep = int(est.n_trees * room / model_bytes)
-            tips.append(f"at most {max(keep, 1)} of the {est.n_trees} trees (each takes about "
-                        f"{model_bytes // est.n_trees} B of heap)")
-        tips.append("smaller trees: lower max_leaf_nodes or raise min_samples_leaf")
-        need = int(est.ram_bytes / HEAP_FIT_FRACTION)
-        tips.append(f"or a board with at least {need} B free heap (the model takes "
-                    f"{est.ram_bytes} B; {1 - HEAP_FIT_FRACTION:.0%} is kept as headroom; see "
-                    "eml.fit_table(model))")
-    if est.flash_fraction > 1.0:
-        biggest = max(est.files, key=lambda f: f[1])
-        tips.append(f"the files take {est.fs_bytes} B of filesystem, the board has "
-                    f"{b.fs_bytes} B (largest: {biggest[0]}, {biggest[1]} B): fewer or smaller "
-                    "trees" + (", or form='loadable'" if est.form == "inline" else ""))
-    return "; ".join(tips)
+        return plan(model, form, board_target(board), name, board.heap_bytes)

@@ -168,7 +168,7 @@ def fit_table(models, boards=None, *, form="auto", X=None) -> FitTable:
     A board whose estimate fails (e.g. no mpy-cross for its architecture) gets a row with the
     reason instead of stopping the table.
     """
-    from ..device.deploy import _as_model
+    from ..convert import convert
     named = models if isinstance(models, dict) else {"model": models}
     if not named:
         raise InputError("fit_table needs a model, or a dict of name -> model")
@@ -178,7 +178,7 @@ def fit_table(models, boards=None, *, form="auto", X=None) -> FitTable:
     from sklearn.pipeline import Pipeline
     for name, model in named.items():
         if not isinstance(model, Pipeline):       # estimate() takes feature Pipelines as is
-            model = _as_model(model)
+            model = convert(model)
         reprs[name], estimates[name], errors[name] = repr(model), [], {}
         for board in chosen:
             try:

@@ -66,7 +66,7 @@ def leaf_values(model, X=None, form: str | None = None, arch: str | None = None)
     leaf is added), the others sparsely (its non-zero values); the loadable Thumb walkers
     (form "loadable" on an ``arch`` of thumb_walker.THUMB_ARCHS) add only the non-zero values
     of dense leaves too."""
-    from ..device.thumb_walker import THUMB_ARCHS
+    from ..runtime.thumb_walker import THUMB_ARCHS
     from ..trees.modelfile import dense_leaves
     dense = dense_leaves(model) and not (form == "loadable" and arch in THUMB_ARCHS)
     if X is None:
@@ -89,8 +89,8 @@ def work_counts(form: str, model, visits: float, values: float | None = None,
     result and of a forest that keeps its float64 tie-breaking probabilities. arch: the
     core's mpy-cross -march; on Thumb-2 cores the inline form of a learned-scale int16 model
     compares float32 bits and quantises nothing (trees/inline_thumb.py), nor does the
-    loadable form on every Thumb core (float32 keys per node, device/thumb_walker.py)."""
-    from ..device.thumb_walker import THUMB_ARCHS
+    loadable form on every Thumb core (float32 keys per node, runtime/thumb_walker.py)."""
+    from ..runtime.thumb_walker import THUMB_ARCHS
     from ..trees.inline_thumb import thumb_inline_supported
     features = model.n_features if form == "loadable" else len(set(int(f) for f in model.feature))
     as_float = (form == "inline" and thumb_inline_supported(model, arch)) or (

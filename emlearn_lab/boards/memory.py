@@ -63,14 +63,14 @@ def runtime_hash(networks: bool = False) -> str:
         if _is_net_source(name) != networks and not (networks and name == "emlab_common.py"):
             continue
         digest.update(name.encode() + b"\0" + src.joinpath(name).read_bytes() + b"\0")
-    extras = ([("nets", "netfile.py"), ("device", "thumb_net.py"),
-               ("device", "thumb_fpu_net.py"), ("device", "thumb_soft_net.py"),
-               ("device", "thumb2_asm.py")] if networks
+    extras = ([("nets", "netfile.py"), ("runtime", "thumb_net.py"),
+               ("runtime", "thumb_fpu_net.py"), ("runtime", "thumb_soft_net.py"),
+               ("runtime", "thumb2_asm.py")] if networks
               else [("trees", "inline.py"), ("trees", "inline_thumb.py"),
                     ("trees", "ties_thumb.py"),
-                    ("device", "thumb_walker.py"),
-                    ("device", "rv32_walker.py")])
-    extras.append(("device", "thumb_asm.py"))
+                    ("runtime", "thumb_walker.py"),
+                    ("runtime", "rv32_walker.py")])
+    extras.append(("runtime", "thumb_asm.py"))
     for package, name in extras:
         digest.update(resources.files("emlearn_lab." + package).joinpath(name).read_bytes())
     return digest.hexdigest()[:16]
@@ -116,7 +116,7 @@ LAYOUT_TABLE_CELLS = 28   # emltrees.py's _LAYOUT_TABLE
 
 def _allocations(form: str, model, inline_info: dict, arch: str | None = None) -> list:
     """Byte sizes of the model-sized allocations a loaded model keeps on a core `arch`."""
-    from ..device.thumb_walker import THUMB_ARCHS
+    from ..runtime.thumb_walker import THUMB_ARCHS
     from ..trees.modelfile import dense_leaves
     thumb = form == "loadable" and arch in THUMB_ARCHS
     work = 4 * (model.n_features + model.n_outputs + model.n_trees)

@@ -11,7 +11,7 @@ from html import escape
 from importlib import resources
 from pathlib import Path
 
-from ..build import ARCHS
+from ..runtime.build import ARCHS
 from ..exceptions import InputError
 
 __all__ = ["Board", "BoardTable", "boards", "get_board", "add_board", "load_board_file",

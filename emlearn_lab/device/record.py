@@ -21,7 +21,7 @@ from ..device_src import emlab_sensor as _fmt
 from ..exceptions import DeviceError, DeviceRuntimeError, InputError
 from ..progress import bar
 from ..recordings.recording import Recording
-from .artifacts import module_artifact
+from ..runtime.artifacts import module_artifact
 
 __all__ = ["playback", "record", "playback_bytes", "PLAYBACK_PATH"]
 

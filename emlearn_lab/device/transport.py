@@ -10,7 +10,7 @@ import hashlib
 import re
 import threading
 
-from ..build import Target
+from ..runtime.build import Target
 from ..exceptions import (
     DeviceBusyError,
     DeviceDisconnectedError,

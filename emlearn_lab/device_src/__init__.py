@@ -16,3 +16,11 @@ The emlfx_* extractor modules are also imported by CPython on the host (emlearn_
 runs them through features/_viper.py): one source computes the features on both sides.
 The others are never imported by CPython.
 """
+from importlib import resources
+
+__all__ = ["device_source"]
+
+
+def device_source(name: str) -> str:
+    """The text of one of these files, e.g. ``device_source("emltrees.py")``."""
+    return resources.files(__name__).joinpath(name).read_text()

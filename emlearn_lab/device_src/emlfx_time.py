@@ -35,7 +35,7 @@ _ORDER = (4, 5, 6, 7)        # statistics that need the sorted window
 # h+0 sum(u), h+1 sum(v*v) >> 30, h+2 sum(v*v) & (2**30 - 1) (loaded back by Python only),
 # h+3+i statistic STATS[i] + 2**24 (std filled in by Python: it needs more than 32 bits). Every
 # word the kernels load back is >= 0: a 64-bit port zero-extends ptr32 loads.
-# On Thumb-2 cores (Cortex-M3/M4/M7) emlfx_time_thumb (device/thumb_time_stats.py) computes the
+# On Thumb-2 cores (Cortex-M3/M4/M7) emlfx_time_thumb (runtime/thumb_time_stats.py) computes the
 # same blocks, std included, in machine code and writes the features; this code is the
 # reference it is tested against and runs everywhere else.
 # u is a series biased to uint16 (u = v + 32768). w: the radix sort's buffer w[0:n], its

@@ -2,9 +2,9 @@
 # operation's result is rounded to float32 by storing it in an array('f') on ports whose
 # floats are double precision (the unix port); ports with single-precision floats compute in
 # float32 already. Bytecode, except on cores with an FPU, where the dense layers (and ReLU,
-# argmax) run as machine code (emlnet_fpu, device/thumb_fpu_net.py) with the same roundings,
+# argmax) run as machine code (emlnet_fpu, runtime/thumb_fpu_net.py) with the same roundings,
 # and on ARMv7-M cores without one, where they run as integer machine code with those roundings
-# written out (emlnet_soft, device/thumb_soft_net.py).
+# written out (emlnet_soft, runtime/thumb_soft_net.py).
 import array
 import math
 

@@ -11,14 +11,12 @@ import re
 
 import numpy as np
 
+from ..convert import convert
 from ..device import budget
-from ..device.artifacts import module_artifact
-from ..device.deploy import _HELPERS as _MODEL_HELPERS
-from ..device.deploy import _as_model, _same_rows
-from ..device.features import _HELPERS as _FX_HELPERS
-from ..device.features import _fitted, split_pipeline
+from ..device.session import agreement, ensure_loaded, result_dtype, row_bytes, scores_of
 from ..exceptions import DeviceError, InputError
-from ..nets.model import NetModel
+from ..features.pipeline import check_fitted, split_pipeline
+from ..runtime.artifacts import module_artifact
 
 X_PATH = "_emlab_live_x.bin"
 OUT_PATH = "_emlab_live_out.bin"
@@ -28,6 +26,13 @@ OUT_PATH = "_emlab_live_out.bin"
 # in 1 KiB chunks, which any board's heap takes.
 INLINE_MAX_BYTES = 6144
 OUTPUT_MAX_BYTES = 4096
+# What the device prints instead of running a batch when the model is not loaded (it was
+# reset behind the host's back: dev.reset() in the notebook, a board's reset button).
+_NOT_LOADED = "emlab: not loaded"
+
+
+class ModelNotLoaded(DeviceError):
+    """The device has the model's files but not the model in memory: load it and run again."""
 
 
 def device_names(labels) -> dict:
@@ -74,10 +79,10 @@ class LiveModel:
             return
         if self.is_pipeline:
             extractors, estimator = split_pipeline(self.host)
-            _fitted(extractors)
-            self.model, self.extractors = _as_model(estimator), extractors
+            check_fitted(extractors)
+            self.model, self.extractors = convert(estimator), extractors
         else:
-            self.model = _as_model(self.host)
+            self.model = convert(self.host)
 
     @property
     def classifier(self) -> bool:
@@ -122,10 +127,8 @@ class LiveModel:
         if self.classifier:
             # An index the device got wrong may be out of range: clipped for display only,
             # the item is a disagreement anyway (the index is compared as it came).
-            return np.take(self.model.classes_, klass, mode="clip")
-        if isinstance(self.model, NetModel):
-            return self.model.values(scores)
-        return scores[:, 0] / self.model.score_denominator
+            klass = np.clip(klass, 0, len(self.model.classes_) - 1)
+        return self.model.decode(klass, scores)
 
     # -- device side ------------------------------------------------------------------------
     def deploy(self, dev) -> bool:
@@ -144,11 +147,7 @@ class LiveModel:
         """Load the model (and extractors) on the device unless loaded: after a reset or a
         reconnect the device has the files but nothing in memory. Also notes the free
         filesystem, which bounds the items sent at once."""
-        d = self.deployed
-        code = _MODEL_HELPERS + f"if {d.name!r} not in _emlab_models:\n {d.load_call}\n"
-        if self.is_pipeline:
-            code += _FX_HELPERS + f"if {d.name!r} not in _emlab_fx:\n {d.fx_load_call}\n"
-        dev.exec(code, timeout_s=2 * d.load_timeout_s, what=f"loading model {self.label!r}")
+        ensure_loaded(dev, self.deployed, f"loading model {self.label!r}")
         self.fs_free_bytes = dev.fs_free_bytes()
 
     fs_free_bytes = None
@@ -161,10 +160,7 @@ class LiveModel:
         model's speed on this device is not known yet (one item first, its timeout
         generous), when the items would take long (pieces of a few seconds of device time)
         or would crowd the device's filesystem (pieces of what fits)."""
-        model = self.model
-        score = getattr(model, "score_dtype", np.dtype("<i4"))
-        row = np.dtype([("index", "<i4"), ("scores", score, (model.n_outputs,)),
-                        ("us", "<u4")])
+        row = result_dtype(self.model, timed=True)
         n = len(items)
         size = items[0].nbytes
         fit = budget.items_that_fit(size + row.itemsize, self.fs_free_bytes)
@@ -181,7 +177,7 @@ class LiveModel:
                 send, first = data, start
                 data = None                  # sent with the first piece
             else:
-                dev.put_data(X_PATH, item_bytes(items[start:stop]))
+                dev.put_data(X_PATH, row_bytes(items[start:stop]))
                 send, first = None, 0
             out, us = self._run_piece(dev, send, first, stop - start, row, timeout_s)
             outs.append(out)
@@ -190,7 +186,7 @@ class LiveModel:
         self.deployed.us_per_row = budget.run_batches(
             n, size + row.itemsize, self.deployed.us_per_row, piece, self.fs_free_bytes)
         out = np.frombuffer(b"".join(outs), dtype=row, count=n)
-        scores = out["scores"] if score.kind == "f" else out["scores"].astype(np.int64)
+        scores = scores_of(out)
         klass = out["index"].astype(np.int64) if self.classifier else \
             np.full(n, -1, dtype=np.int64)
         return scores, klass, out["us"].astype(np.float64)
@@ -200,12 +196,19 @@ class LiveModel:
         writing ``data`` (bytes, inline in the exec) there if given."""
         inline = None if data is None else binascii.b2a_base64(data, newline=False).decode()
         fx = f", features=_emlab_fx[{self.name!r}]" if self.is_pipeline else ""
-        text = dev.exec(f"__import__('emlab_stream').batch(_emlab_models[{self.name!r}], "
+        loaded = f"{self.name!r} in globals().get('_emlab_models', ())"
+        if self.is_pipeline:
+            loaded += f" and {self.name!r} in globals().get('_emlab_fx', ())"
+        text = dev.exec(f"if {loaded}:\n"
+                        f" __import__('emlab_stream').batch(_emlab_models[{self.name!r}], "
                         f"{X_PATH!r}, {OUT_PATH!r}, {inline!r}{fx}, "
-                        f"send_max={OUTPUT_MAX_BYTES}, start={start}, count={count})",
+                        f"send_max={OUTPUT_MAX_BYTES}, start={start}, count={count})\n"
+                        f"else:\n print({_NOT_LOADED!r})",
                         timeout_s=timeout_s,
                         what=f"items {start}-{start + count - 1} of a batch of model "
                              f"{self.label!r}")
+        if text.strip() == _NOT_LOADED:
+            raise ModelNotLoaded(f"model {self.label!r} is not loaded on the device")
         lines = text.split()
         try:
             n, us = int(lines[0]), float(lines[1])
@@ -227,12 +230,5 @@ class LiveModel:
 
     def agree(self, host: tuple, device: tuple) -> np.ndarray:
         """Item by item: device scores bit-for-bit equal to the host's, same class index."""
-        same = _same_rows(device[0], host[0])
-        if self.classifier:
-            same &= device[1] == host[1]
-        return same
-
-
-def item_bytes(items: np.ndarray) -> bytes:
-    return np.ascontiguousarray(items).astype(items.dtype.newbyteorder("<")).tobytes()
+        return agreement(self.model, host, device)
 

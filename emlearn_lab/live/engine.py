@@ -20,13 +20,20 @@ from ..exceptions import (
     DeviceDisconnectedError,
     DeviceError,
     DeviceNotFoundError,
-    DeviceRuntimeError,
     InputError,
 )
 from ..device.budget import remove_scratch
+from ..device.session import row_bytes
 from . import _sources
 from ._columns import Columns
-from ._models import OUT_PATH, X_PATH, LiveModel, device_names, item_bytes, push_stream_module
+from ._models import (
+    OUT_PATH,
+    X_PATH,
+    LiveModel,
+    ModelNotLoaded,
+    device_names,
+    push_stream_module,
+)
 from .summary import LiveSummary, model_summary
 
 __all__ = ["LiveComparison", "STATES"]
@@ -428,15 +435,11 @@ class LiveComparison:
             sent = None
             for m in self._models:
                 items = batch.items[m.label]
-                data = item_bytes(items)
+                data = row_bytes(items)
                 try:
                     outputs[m.label] = m.run(dev, items, None if data == sent else data)
-                except DeviceRuntimeError as e:
-                    # Nothing loaded: the device was reset behind our back (dev.reset() in
-                    # the notebook, a board's reset button). Load and run again, once.
-                    if "KeyError" not in str(e) and "NameError" not in str(e):
-                        raise
-                    m.load(dev)
+                except ModelNotLoaded:
+                    m.load(dev)                  # and run again, once
                     outputs[m.label] = m.run(dev, items, data)
                 sent = data if m.holds_all else None
         for m in self._models:                 # the host reference, outside the device lock

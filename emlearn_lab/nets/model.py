@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..protocol import register
 from ..rows import as_rows, finite_float32
 from . import float32 as _f32
 from .int8 import Int8Net, forward_int8
@@ -32,6 +33,7 @@ class DenseLayer:
         return self.weights.shape[1]
 
 
+@register
 @dataclass(eq=False)
 class NetModel:
     """A Dense-layer network (classifier or regressor) with exact float32 or int8 inference.
@@ -57,6 +59,7 @@ class NetModel:
     meta: dict = field(default_factory=dict)
 
     features = "float32"      # the device takes raw float32 rows, for both weight types
+    device_forms = ("loadable",)
 
     @property
     def weights(self) -> str:
@@ -158,6 +161,29 @@ class NetModel:
         if self.kind == "classifier":
             return self.classes_[self.predict_index(X)]
         return self.values(self.scores(X))
+
+
+    # -- the Model protocol's device and board parts (emlearn_lab.protocol) ----------------
+    def decode(self, index, scores) -> np.ndarray:
+        """What predict returns, from the class indices or scores the device wrote."""
+        if self.kind == "classifier":
+            return self.classes_[index]
+        return self.values(scores)
+
+    def device_plan(self, form: str, target, name: str, heap_free_bytes: int) -> tuple:
+        from .deployment import device_plan
+        return device_plan(self, form, target, name, heap_free_bytes)
+
+    def device_remedy(self, form: str) -> str:
+        from .deployment import device_remedy
+        return device_remedy(self, form)
+
+    def pipeline_input_error(self) -> str | None:
+        return None  # float32 rows, as the extractors' features are
+
+    def board_estimate(self, board, form: str, bundle, X=None):
+        from .deployment import board_estimate
+        return board_estimate(self, board, form, bundle, X)
 
     def compare(self, source, X) -> dict:
         """How this conversion agrees with the model it came from (a Keras model or a fitted

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..exceptions import InputError
+from ..protocol import register
 from ..rows import as_rows, finite_float32, nonfinite_message
 from . import keys as _keys
 from .quantise import FeatureQuantiser
@@ -16,6 +17,7 @@ from .quantise import FeatureQuantiser
 __all__ = ["TreeModel"]
 
 
+@register
 @dataclass(eq=False)
 class TreeModel:
     """A tree ensemble (classifier or regressor) with exact integer inference.
@@ -66,6 +68,9 @@ class TreeModel:
     quantiser: FeatureQuantiser | None = None
     source: str = ""
     meta: dict = field(default_factory=dict)
+
+    device_forms = ("loadable", "inline")    # besides "auto" (see trees.deployment)
+    score_dtype = np.dtype("<i4")             # integer sums of fixed-point leaves
 
     # -- sizes ---------------------------------------------------------------------------
     @property
@@ -210,6 +215,30 @@ class TreeModel:
         if self.kind == "classifier":
             return self.classes_[self.predict_index(X)]
         return self.scores(X)[:, 0] / self.score_denominator
+
+
+    # -- the Model protocol's device and board parts (emlearn_lab.protocol) ----------------
+    def decode(self, index, scores) -> np.ndarray:
+        """What predict returns, from the class indices or scores the device wrote."""
+        if self.kind == "classifier":
+            return self.classes_[index]
+        return scores[:, 0] / self.score_denominator
+
+    def device_plan(self, form: str, target, name: str, heap_free_bytes: int) -> tuple:
+        from .deployment import device_plan
+        return device_plan(self, form, target, name, heap_free_bytes)
+
+    def device_remedy(self, form: str) -> str:
+        from .deployment import device_remedy
+        return device_remedy(self, form)
+
+    def pipeline_input_error(self) -> str | None:
+        from .deployment import pipeline_input_error
+        return pipeline_input_error(self)
+
+    def board_estimate(self, board, form: str, bundle, X=None):
+        from .deployment import board_estimate
+        return board_estimate(self, board, form, bundle, X)
 
     def __repr__(self) -> str:
         extra = "" if self.leaf_bits is None else f", {self.leaf_bits}-bit leaves"

@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._procs import pid_alive
-from .exceptions import BuildError
+from .._procs import pid_alive
+from ..exceptions import BuildError
 
 __all__ = ["Target", "ARCHS", "mpy_cross_binary", "compile_source", "cache_dir"]
 

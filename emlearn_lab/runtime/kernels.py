@@ -8,7 +8,7 @@ walker is machine code that a microcontroller keeps in its heap.
 import re
 from string import Template
 
-from .artifacts import device_source
+from ..device_src import device_source
 from .rv32_walker import RV32_ARCHS, rv32_walker_source
 from ..trees.ties_thumb import THUMB2_ARCHS, settle_f64_source
 from .thumb_net import thumb_net_source

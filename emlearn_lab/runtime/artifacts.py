@@ -1,22 +1,44 @@
 """What goes onto a device for a model: runtime modules (.mpy built for its target) and model."""
 import warnings
 from dataclasses import dataclass
-from importlib import resources
 
-from ..build import Target, compile_source
+from ..device_src import device_source
 from ..exceptions import BuildError
+from .build import Target, compile_source
 from .thumb_fpu_net import FPU_ARCHS, fpu_net_source
 from .thumb_soft_net import SOFT_ARCHS, soft_net_source
 
-__all__ = ["Artifact", "Bundle", "runtime_bundle", "net_bundle", "float_layer_files",
-           "device_source",
+__all__ = ["Artifact", "Bundle", "ROLES", "runtime_bundle", "net_bundle", "float_layer_files",
            "module_artifact", "tie_files"]
+
+# What a file is to the device, so that no one classifies files by their names:
+# "runtime"    a bytecode module of the runtime (shared by every model of its kind)
+# "native"     a module of native (viper or machine) code, kept in the heap on microcontrollers
+# "model"      the model as data (a tree or network file), read into RAM at load
+# "model_code" the model compiled to native code (the inline form)
+# "data"       what else a model or pipeline reads (near-tie probabilities, a feature spec)
+ROLES = ("runtime", "native", "model", "model_code", "data")
 
 
 @dataclass(frozen=True)
 class Artifact:
-    path: str      # on the device
+    path: str               # on the device
     data: bytes
+    role: str = "runtime"
+    heap_bytes: int = 0     # what loading it allocates at least (its payload in RAM)
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"Artifact role must be one of {ROLES}, got {self.role!r}")
+
+    @property
+    def is_model(self) -> bool:
+        """The model itself, as data or as code (not the runtime, not auxiliary data)."""
+        return self.role in ("model", "model_code")
+
+    @property
+    def is_native(self) -> bool:
+        return self.role in ("native", "model_code")
 
 
 @dataclass
@@ -30,17 +52,14 @@ class Bundle:
     notes: list
 
 
-def device_source(name: str) -> str:
-    return resources.files("emlearn_lab.device_src").joinpath(name).read_text()
-
-
 def module_artifact(name: str, target: Target, native: bool, notes: list,
                     source: str | None = None) -> Artifact:
     """name.py (or the given source) compiled for target; the .py source itself when no
     mpy-cross matches."""
     source = device_source(name + ".py") if source is None else source
     try:
-        return Artifact(name + ".mpy", compile_source(source, name + ".py", target, native))
+        return Artifact(name + ".mpy", compile_source(source, name + ".py", target, native),
+                        "native" if native else "runtime")
     except BuildError as e:
         if "no mpy-cross" not in str(e):
             raise
@@ -48,7 +67,7 @@ def module_artifact(name: str, target: Target, native: bool, notes: list,
         if not any(str(e) in n for n in notes):
             warnings.warn(msg, RuntimeWarning, stacklevel=4)
         notes.append(msg)
-        return Artifact(name + ".py", source.encode())
+        return Artifact(name + ".py", source.encode(), "native" if native else "runtime")
 
 
 def tie_files(model, name: str, target: Target, notes: list) -> tuple:
@@ -56,7 +75,7 @@ def tie_files(model, name: str, target: Target, notes: list) -> tuple:
     module and the model's float64 leaf probabilities; nothing for other models."""
     if model.leaf_proba is None:
         return [], ()
-    ties = Artifact(name + ".ties", model.leaf_proba.astype("<f8").tobytes())
+    ties = Artifact(name + ".ties", model.leaf_proba.astype("<f8").tobytes(), "data")
     return [module_artifact("emlab_f64", target, False, notes), ties], (ties.path,)
 
 
@@ -75,7 +94,7 @@ def quantiser_files(model, target: Target, notes: list) -> list:
 def runtime_bundle(target: Target, model, name: str, layout: str | None = None) -> Bundle:
     """The loadable form: tree runtime + the model file (+ tie file). The native kernels
     module carries the walker for the model file's layout (smallest, or `layout`)."""
-    from ..trees.modelfile import LAYOUTS, kernel_name, to_bytes
+    from ..trees.modelfile import HEADER_BYTES, LAYOUTS, kernel_name, to_bytes
     from .kernels import kernels_source
     notes: list = []
     model_path = name + ".eml"
@@ -97,7 +116,8 @@ def runtime_bundle(target: Target, model, name: str, layout: str | None = None) 
         notes.append(msg)
     files += quantiser_files(model, target, notes)
     ties, tie_paths = tie_files(model, name, target, notes)
-    files += [Artifact(model_path, to_bytes(model, layout=layout))] + ties
+    data = to_bytes(model, layout=layout)
+    files += [Artifact(model_path, data, "model", len(data) - HEADER_BYTES)] + ties
     return Bundle(files, ("emlab_common", "emltrees_pure", "emlab_quant", "emltrees_kernels",
                           "emltrees"), "load", (model_path,) + tie_paths, native, notes)
 
@@ -148,7 +168,8 @@ def net_bundle(target: Target, model, name: str) -> Bundle:
                    "bytecode int8 kernel, roughly 50-100x slower per predict")
             warnings.warn(msg, RuntimeWarning, stacklevel=3)
             notes.append(msg)
-    files.append(Artifact(model_path, to_bytes(model)))
+    data = to_bytes(model)
+    files.append(Artifact(model_path, data, "model", len(data)))
     return Bundle(files, ("emlab_common", "emlnet_pure", "emlnet_kernels", "emlnet_fpu",
                           "emlnet_soft", arith, "emlnet"),
                   "load", (model_path,), native, notes)
