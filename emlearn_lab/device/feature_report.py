@@ -55,14 +55,16 @@ class FeatureCheck:
                                                 "running the device source)"))
         return out
 
-    def _mismatches(self) -> list:
-        """The first mismatching values, one line each."""
-        return [f"window {w} {f}: host {h} device {d}" for w, f, h, d in self.first_mismatches]
+    def _details(self) -> list:
+        """The worst error of each mismatching feature (the first 20), then the first
+        mismatching values, one line each."""
+        return ([f"{name}: max |error| {err}"
+                 for name, err in list(self.max_error_by_feature.items())[:20]]
+                + [f"window {w} {f}: host {h} device {d}"
+                   for w, f, h, d in self.first_mismatches])
 
     def __str__(self) -> str:
-        worst = [f"{name}: max |error| {err}"
-                 for name, err in list(self.max_error_by_feature.items())[:20]]
-        return kv_text(self.rows(), worst + self._mismatches())
+        return kv_text(self.rows(), self._details())
 
     def _repr_html_(self) -> str:
-        return kv_html(self.rows(), self._mismatches(), terms=False)
+        return kv_html(self.rows(), self._details(), terms=False)
