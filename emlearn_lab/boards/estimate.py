@@ -8,13 +8,12 @@
 """
 import warnings
 from dataclasses import dataclass, field
-from html import escape
 
 import numpy as np
 
 from typing import Callable
 
-from ..glossary import terms_html
+from .._kv_report import kv_html, kv_text
 from ..runtime.build import Target
 from ..runtime.plan import check_form, plan
 from .cores import core_for
@@ -135,16 +134,10 @@ class Estimate:
         return out
 
     def __str__(self) -> str:
-        width = max(len(k) for k, _ in self.rows())
-        return "\n".join([f"{k:<{width}}  {v}" for k, v in self.rows()]
-                         + [f"note: {n}" for n in self.notes])
+        return kv_text(self.rows(), notes=self.notes)
 
     def _repr_html_(self) -> str:
-        body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th>"
-                       f"<td style='text-align:left'>{terms_html(v)}</td></tr>"
-                       for k, v in self.rows())
-        notes = "".join(f"<li>{terms_html(n)}</li>" for n in self.notes)
-        return f"<table>{body}</table>" + (f"<ul>{notes}</ul>" if notes else "")
+        return kv_html(self.rows(), notes=self.notes)
 
 
 def _fixed_basis(board: Board) -> str:

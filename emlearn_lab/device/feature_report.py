@@ -1,8 +1,9 @@
 """FeatureCheck: device features compared with the host's, window by window."""
 from dataclasses import dataclass, field
-from html import escape
 
 import numpy as np
+
+from .._kv_report import kv_html, kv_text
 
 __all__ = ["FeatureCheck"]
 
@@ -54,19 +55,16 @@ class FeatureCheck:
                                                 "running the device source)"))
         return out
 
+    def _details(self) -> list:
+        """The worst error of each mismatching feature (the first 20), then the first
+        mismatching values, one line each."""
+        return ([f"{name}: max |error| {err}"
+                 for name, err in list(self.max_error_by_feature.items())[:20]]
+                + [f"window {w} {f}: host {h} device {d}"
+                   for w, f, h, d in self.first_mismatches])
+
     def __str__(self) -> str:
-        width = max(len(k) for k, _ in self.rows())
-        lines = [f"{k:<{width}}  {v}" for k, v in self.rows()]
-        lines += [f"  {name}: max |error| {err}" for name, err in
-                  list(self.max_error_by_feature.items())[:20]]
-        lines += [f"  window {w} {f}: host {h} device {d}"
-                  for w, f, h, d in self.first_mismatches]
-        return "\n".join(lines)
+        return kv_text(self.rows(), self._details())
 
     def _repr_html_(self) -> str:
-        body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th>"
-                       f"<td style='text-align:left'>{escape(v)}</td></tr>"
-                       for k, v in self.rows())
-        items = "".join(f"<li>window {w} {escape(f)}: host {h} device {d}</li>"
-                        for w, f, h, d in self.first_mismatches)
-        return f"<table>{body}</table>" + (f"<ul>{items}</ul>" if items else "")
+        return kv_html(self.rows(), self._details(), terms=False)

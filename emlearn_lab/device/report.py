@@ -1,8 +1,7 @@
 """DeployReport: what deploy() did and measured, as text (terminal) and HTML (notebook)."""
 from dataclasses import dataclass, field
-from html import escape
 
-from ..glossary import terms_html
+from .._kv_report import kv_html, kv_text
 
 __all__ = ["DeployReport"]
 
@@ -147,22 +146,16 @@ class DeployReport:
                                         "emulated core, no wait states or caches"))
         return out
 
+    def _details(self) -> list:
+        """The disagreeing rows (the first 20), one line each."""
+        return [f"row {d['row']}: host {d['host']} device {d['device']}"
+                for d in self.disagreements]
+
     def __str__(self) -> str:
-        width = max(len(k) for k, _ in self.rows())
-        lines = [f"{k:<{width}}  {v}" for k, v in self.rows()]
-        for d in self.disagreements:
-            lines.append(f"  row {d['row']}: host {d['host']} device {d['device']}")
-        lines += [f"note: {n}" for n in self.notes]
-        return "\n".join(lines)
+        return kv_text(self.rows(), self._details(), self.notes)
 
     def _repr_html_(self) -> str:
-        body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th>"
-                       f"<td style='text-align:left'>{terms_html(v)}</td></tr>" for k, v in self.rows())
-        extra = "".join(f"<li>row {d['row']}: host {d['host']} device {d['device']}</li>"
-                        for d in self.disagreements)
-        notes = "".join(f"<li>{terms_html(n)}</li>" for n in self.notes)
-        return (f"<table>{body}</table>" + (f"<ul>{extra}</ul>" if extra else "")
-                + (f"<ul>{notes}</ul>" if notes else ""))
+        return kv_html(self.rows(), self._details(), self.notes)
 
 
 def _count(n: float) -> str:
