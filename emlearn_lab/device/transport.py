@@ -169,6 +169,11 @@ class Device:
         except DeviceError:
             raise
         except (TransportError, OSError) as e:  # pyserial's SerialException is an OSError
+            # mpremote's fs_* helpers turn the device's OSError into a host one
+            # (FileNotFoundError for ENOENT...), raised while handling the TransportExecError
+            # that carries the device traceback: an error on the device, not a lost link.
+            if isinstance(e, OSError) and isinstance(e.__context__, TransportExecError):
+                raise _device_exception(e.__context__.error_output, what) from None
             # mpremote's exec_raw says "timeout waiting for ... EOF reception" when the device
             # stayed silent for timeout_s: it is alive but busy (a loop, a slow board), not
             # gone. Left so, every later call would wait and fail too: bring it back now.
