@@ -12,5 +12,20 @@ def test_missing_file_is_an_error_on_the_device_not_a_lost_link(device):
         device.read_file("no_such_file")
     with pytest.raises(DeviceRuntimeError, match=r"during writing no_such_dir/x.*ENOENT"):
         device.put_data("no_such_dir/x", b"1")
+    with pytest.raises(DeviceRuntimeError, match=r"during removing no_such_file.*ENOENT"):
+        device.remove("no_such_file")
     assert repr(device).endswith(", connected)")  # the link was kept: no reconnect
     assert device.eval("1 + 1") == 2
+
+
+@pytest.mark.device
+def test_write_file_skips_a_file_whose_hash_matches(device):
+    import hashlib
+    assert device.file_sha256("no_such_file") is None
+    assert device.write_file("hashed.bin", b"abc" * 400) is True
+    assert device.file_sha256("hashed.bin") == hashlib.sha256(b"abc" * 400).digest()
+    assert device.write_file("hashed.bin", b"abc" * 400) is False
+    assert device.write_file("hashed.bin", b"abd" * 400) is True
+    assert device.read_file("hashed.bin") == b"abd" * 400
+    device.remove("hashed.bin")
+    assert "hashed.bin" not in dict(device.listdir())

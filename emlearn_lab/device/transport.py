@@ -297,13 +297,7 @@ class Device:
     def file_sha256(self, path: str) -> bytes | None:
         """SHA-256 of a file on the device; None if it does not exist or the port has no
         hashlib.sha256 (then files are always sent)."""
-        code = (f"try:\n import hashlib\n h=hashlib.sha256()\n f=open({path!r},'rb')\n"
-                "except (ImportError, AttributeError, OSError):\n print(None)\n"
-                "else:\n b=bytearray(512)\n while True:\n"
-                "  n=f.readinto(b)\n  if not n:\n   break\n  h.update(b[:n])\n f.close()\n"
-                " print(repr(h.digest()))")
-        import ast
-        return ast.literal_eval(self.exec(code).strip())
+        return self.file_hashes([path]).get(path, (0, None))[1]
 
     @_locked
     def write_file(self, path: str, data: bytes, skip_unchanged: bool = True) -> bool:
@@ -328,6 +322,9 @@ class Device:
         """{path: (size_bytes, SHA-256 or None)} of those of ``paths`` that exist on the
         device, in one round trip (the digest is None where the port has no
         hashlib.sha256)."""
+        # Not mpremote's fs_hashfile: it takes three round trips per file, leaves its hasher
+        # and buffer in the device's globals (heap the budget then misses), and without
+        # hashlib reads the whole file back, slower than sending it again.
         code = ("import os\ntry:\n import hashlib\n hashlib.sha256\nexcept (ImportError, "
                 "AttributeError):\n hashlib = None\nb = bytearray(512)\nr = {}\n"
                 f"for p in {list(paths)!r}:\n try:\n  n = os.stat(p)[6]\n"
@@ -356,6 +353,7 @@ class Device:
 
     def remove_quietly(self, paths) -> None:
         """Remove those of ``paths`` that exist (one round trip)."""
+        # Not fs_rmfile per path: a round trip each, and an error for each missing one.
         self.exec(f"import os\nfor p in {list(paths)!r}:\n try:\n  os.remove(p)\n"
                   " except OSError:\n  pass")
 
@@ -367,12 +365,18 @@ class Device:
 
     def listdir(self, path: str = "") -> list:
         """(name, size_bytes) of the files in a device directory."""
+        # Not mpremote's fs_listdir: it takes sizes from os.ilistdir, whose entries have none
+        # on the unix port (the virtual device): every file would read 0 bytes.
         return self.eval(f"[(n, t == 0x8000 and __import__('os').stat({path!r} + '/' + n "
                          f"if {path!r} else n)[6] or 0) for n, t, *_ in "
                          f"__import__('os').ilistdir({path!r})]")
 
+    @_locked
     def remove(self, path: str) -> None:
-        self.exec(f"import os\nos.remove({path!r})")
+        """Remove a file from the device; DeviceRuntimeError (ENOENT) if it is not there."""
+        self.ensure_connected()
+        with self._translate(f"removing {path}"):
+            self._transport.fs_rmfile(path)
 
     # -- models ----------------------------------------------------------------------------
     @_locked
