@@ -9,6 +9,7 @@ import functools
 import hashlib
 import re
 import threading
+import time
 
 from ..build import Target
 from ..exceptions import (
@@ -63,6 +64,8 @@ class Device:
         self.closed = False      # close() was called (a background user then stops)
         self.deployed = None     # the last DeployedModel (see deploy.py)
         self.deployments = {}    # every DeployedModel of this session, by name
+        self._streaming = False  # exec_streaming's program runs, its end not read yet
+        self._stream_ends_at = None  # when it ends by itself (time.monotonic()), if known
         self.ensure_connected()
 
     # -- connection ------------------------------------------------------------------------
@@ -153,6 +156,7 @@ class Device:
         self._info = None
 
     def _drop_transport(self) -> None:
+        self._streaming = False
         if self._transport is not None:
             with contextlib.suppress(Exception):
                 self._transport.close()
@@ -256,6 +260,119 @@ class Device:
             if self.virtual is not None and not self.virtual.alive:
                 raise OSError("the virtual device process exited")
             return out.decode(errors="replace")
+
+    @_locked
+    def exec_streaming(self, code: str, data_consumer, *, idle_timeout_s: float = 10.0,
+                       runs_for_s: float | None = None, what: str = "exec") -> None:
+        """Run code on the device and hand what it prints to ``data_consumer`` as it arrives,
+        for programs whose output is too long or too slow for :meth:`exec`.
+
+        Parameters
+        ----------
+        code : str
+            Program to run in the device's raw REPL (its globals are the REPL's).
+        data_consumer : callable
+            Called with each byte printed (a ``bytes`` of length 1), then with ``b"\\x04"``
+            when the program returns. If it raises, the program is stopped
+            (:meth:`interrupt`) and the exception propagates.
+        idle_timeout_s : float
+            Longest silence between two bytes, not a bound on the whole run (stretched by an
+            emulated board's timeout_scale, as for :meth:`exec`).
+        runs_for_s : float, optional
+            How long the program runs if not stopped (a paced stream), which tells
+            :meth:`interrupt` whether the virtual device can still be signalled.
+        what : str
+            The job, named in errors.
+
+        Raises
+        ------
+        DeviceRuntimeError
+            The program raised; the message carries the device traceback
+            (DeviceMemoryError for a MemoryError).
+        DeviceTimeoutError
+            The device was silent for ``idle_timeout_s``; it was interrupted or restarted
+            (the message says which) and is ready again.
+        DeviceDisconnectedError
+            The link was lost; the next call reconnects.
+
+        Examples
+        --------
+        >>> lines = []
+        >>> dev.exec_streaming("for i in range(3):\\n print(i)",
+        ...                    lambda b: lines.append(b))  # doctest: +SKIP
+        >>> b"".join(lines).split()  # doctest: +SKIP
+        [b'0', b'1', b'2', b'\\x04']
+        """
+        self.ensure_connected()
+        idle_timeout_s = idle_timeout_s * getattr(self.virtual, "timeout_scale", 1.0)
+        ends_at = None if runs_for_s is None else time.monotonic() + runs_for_s
+
+        def consume(byte: bytes) -> None:
+            if byte == b"\x04":  # the program returned: nothing left to interrupt
+                self._streaming = False
+            data_consumer(byte)
+
+        with self._translate(what, idle_timeout_s):
+            transport = self._transport
+            transport.exec_raw_no_follow(code)
+            self._streaming, self._stream_ends_at = True, ends_at
+            try:
+                _, err = transport.follow(idle_timeout_s, consume)
+            except BaseException as e:
+                # pyserial's OSError is a dead link, with no program left to stop
+                if not isinstance(e, OSError) or isinstance(e, DeviceError):
+                    self.interrupt()
+                raise
+            finally:
+                self._streaming = False
+            if err:
+                from mpremote.transport import TransportExecError
+                raise TransportExecError(b"", err.decode(errors="replace"))
+            if self.virtual is not None and not self.virtual.alive:
+                raise OSError("the virtual device process exited")
+
+    @_locked
+    def interrupt(self, timeout_s: float = 5.0) -> bool:
+        """Stop the program :meth:`exec_streaming` runs, if it still runs, and read its
+        output up to the raw REPL prompt, so that the next call works. exec_streaming does
+        this itself when its consumer raises or the host is interrupted.
+
+        Boards take Ctrl-C; the virtual device (the unix port) takes a SIGINT instead, which
+        ends its process if it arrives after the program returned: so it is signalled only
+        while more than a second of a ``runs_for_s`` run remains, and otherwise left to
+        finish. Native code never checks for Ctrl-C: a device that does not answer within
+        ``timeout_s`` is dropped, and the next call reconnects (restarting the virtual
+        device).
+
+        Parameters
+        ----------
+        timeout_s : float
+            How long to wait for the prompt, after the end of the run when it is left to
+            finish.
+
+        Returns
+        -------
+        bool
+            True if the device is ready again (or nothing was running); False if it did not
+            answer, and the next call reconnects.
+        """
+        if not self._streaming or self._transport is None:
+            return True
+        self._streaming = False
+        left_s = None if self._stream_ends_at is None else \
+            self._stream_ends_at - time.monotonic()
+        try:
+            signal = getattr(self.virtual, "interrupt", None)
+            if signal is None:  # a board, or an emulated board: both take the Ctrl-C byte
+                self._transport.serial.write(b"\x03")
+            elif self.virtual.alive and (left_s is None or left_s > 1.0):
+                signal()
+            self._transport.follow(max(timeout_s, (left_s or 0.0) + timeout_s),
+                                   lambda b: None)
+        except Exception:
+            self._drop_transport()
+            return False
+        return True
 
     def eval(self, expression: str, timeout_s: float = 10.0, what: str = "exec"):
         """Evaluate an expression on the device and return its value (via repr/literal_eval)."""
