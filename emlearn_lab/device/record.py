@@ -12,7 +12,6 @@ import ast
 import binascii
 import math
 import struct
-import time
 from fractions import Fraction
 
 import numpy as np
@@ -168,16 +167,13 @@ class _Receiver:
         self.total, self.block, self.progress = total, block_frames, progress
         self.frames = 0
         self.end = None        # (frames, elapsed_us) from the end line
-        self.finished = False  # the device's program returned (first EOF seen)
         self.line = bytearray()
 
     def __call__(self, byte: bytes) -> None:
         if byte == b"\n":
             self._line(bytes(self.line).rstrip(b"\r"))
             self.line.clear()
-        elif byte == b"\x04":
-            self.finished = True
-        else:
+        elif byte != b"\x04":  # the program's end: the end line said it all
             self.line += byte
 
     def _line(self, line: bytes) -> None:
@@ -200,24 +196,6 @@ class _Receiver:
         self.frames += want // self.frame_bytes
         if self.progress is not None:
             self.progress(self.frames, self.total)
-
-
-def _abort(dev, receiver: _Receiver, deadline: float) -> None:
-    """Stop the device's program and read up to its prompt again, after the host failed or
-    was interrupted mid-stream. Boards take Ctrl-C; the unix port only a SIGINT, and a SIGINT
-    outside a running program ends it, so the virtual device is signalled only while its
-    (paced) stream still has a second to go, and is otherwise left to finish."""
-    transport = dev._transport
-    if transport is None or receiver.finished:
-        return
-    try:
-        if dev.virtual is None:
-            transport.serial.write(b"\x03")
-        elif dev.virtual.alive and deadline - time.monotonic() > 1.0:
-            dev.virtual.interrupt()
-        transport.follow(max(5.0, deadline - time.monotonic() + 5.0), lambda b: None)
-    except Exception:
-        dev._drop_transport()
 
 
 def parse_description(text: str, what: str) -> tuple:
@@ -316,24 +294,12 @@ def record(dev, seconds: float, *, sensor: str | None = None, block_frames: int 
     receiver = _Receiver(total, len(channels), dtype, block, progress)
     # Between two characters the device waits at most one block for its sensor.
     timeout_s = 10.0 + 2.0 * block / rate_hz
-    deadline = time.monotonic() + total / rate_hz
     code = (f"try:\n emlab_sensor.stream(_emlab_rec, {total}, {block})\n"
             "finally:\n emlab_sensor.close(_emlab_rec)\n del _emlab_rec\n")
-    dev.ensure_connected()
-    with shown, dev._translate(f"record from sensor {what}"):
-        transport = dev._transport
-        transport.exec_raw_no_follow(code)
-        try:
-            _, err = transport.follow(timeout_s, receiver)
-        except BaseException as e:
-            if not isinstance(e, OSError):  # a dead link has no program left to stop
-                _abort(dev, receiver, deadline)
-            raise
-        if err:
-            from mpremote.transport import TransportExecError
-            raise TransportExecError(b"", err.decode(errors="replace"))
-        if dev.virtual is not None and not dev.virtual.alive:
-            raise OSError("the virtual device process exited")
+    with shown:
+        # If progress (the receiver) raises, exec_streaming stops the device's program.
+        dev.exec_streaming(code, receiver, idle_timeout_s=timeout_s,
+                           runs_for_s=total / rate_hz, what=f"record from sensor {what}")
     if receiver.end is None or receiver.frames != total or receiver.end[0] != total:
         raise DeviceRuntimeError(f"record from sensor {what} ended after {receiver.frames} of "
                                  f"{total} frames without an error")

@@ -9,6 +9,7 @@ import functools
 import hashlib
 import re
 import threading
+import time
 
 from ..runtime.build import Target
 from ..exceptions import (
@@ -63,6 +64,8 @@ class Device:
         self.closed = False      # close() was called (a background user then stops)
         self.deployed = None     # the last DeployedModel (see deploy.py)
         self.deployments = {}    # every DeployedModel of this session, by name
+        self._streaming = False  # exec_streaming's program runs, its end not read yet
+        self._stream_ends_at = None  # when it ends by itself (time.monotonic()), if known
         self.ensure_connected()
 
     # -- connection ------------------------------------------------------------------------
@@ -153,6 +156,7 @@ class Device:
         self._info = None
 
     def _drop_transport(self) -> None:
+        self._streaming = False
         if self._transport is not None:
             with contextlib.suppress(Exception):
                 self._transport.close()
@@ -169,6 +173,11 @@ class Device:
         except DeviceError:
             raise
         except (TransportError, OSError) as e:  # pyserial's SerialException is an OSError
+            # mpremote's fs_* helpers turn the device's OSError into a host one
+            # (FileNotFoundError for ENOENT...), raised while handling the TransportExecError
+            # that carries the device traceback: an error on the device, not a lost link.
+            if isinstance(e, OSError) and isinstance(e.__context__, TransportExecError):
+                raise _device_exception(e.__context__.error_output, what) from None
             # mpremote's exec_raw says "timeout waiting for ... EOF reception" when the device
             # stayed silent for timeout_s: it is alive but busy (a loop, a slow board), not
             # gone. Left so, every later call would wait and fail too: bring it back now.
@@ -252,6 +261,119 @@ class Device:
                 raise OSError("the virtual device process exited")
             return out.decode(errors="replace")
 
+    @_locked
+    def exec_streaming(self, code: str, data_consumer, *, idle_timeout_s: float = 10.0,
+                       runs_for_s: float | None = None, what: str = "exec") -> None:
+        """Run code on the device and hand what it prints to ``data_consumer`` as it arrives,
+        for programs whose output is too long or too slow for :meth:`exec`.
+
+        Parameters
+        ----------
+        code : str
+            Program to run in the device's raw REPL (its globals are the REPL's).
+        data_consumer : callable
+            Called with each byte printed (a ``bytes`` of length 1), then with ``b"\\x04"``
+            when the program returns. If it raises, the program is stopped
+            (:meth:`interrupt`) and the exception propagates.
+        idle_timeout_s : float
+            Longest silence between two bytes, not a bound on the whole run (stretched by an
+            emulated board's timeout_scale, as for :meth:`exec`).
+        runs_for_s : float, optional
+            How long the program runs if not stopped (a paced stream), which tells
+            :meth:`interrupt` whether the virtual device can still be signalled.
+        what : str
+            The job, named in errors.
+
+        Raises
+        ------
+        DeviceRuntimeError
+            The program raised; the message carries the device traceback
+            (DeviceMemoryError for a MemoryError).
+        DeviceTimeoutError
+            The device was silent for ``idle_timeout_s``; it was interrupted or restarted
+            (the message says which) and is ready again.
+        DeviceDisconnectedError
+            The link was lost; the next call reconnects.
+
+        Examples
+        --------
+        >>> lines = []
+        >>> dev.exec_streaming("for i in range(3):\\n print(i)",
+        ...                    lambda b: lines.append(b))  # doctest: +SKIP
+        >>> b"".join(lines).split()  # doctest: +SKIP
+        [b'0', b'1', b'2', b'\\x04']
+        """
+        self.ensure_connected()
+        idle_timeout_s = idle_timeout_s * getattr(self.virtual, "timeout_scale", 1.0)
+        ends_at = None if runs_for_s is None else time.monotonic() + runs_for_s
+
+        def consume(byte: bytes) -> None:
+            if byte == b"\x04":  # the program returned: nothing left to interrupt
+                self._streaming = False
+            data_consumer(byte)
+
+        with self._translate(what, idle_timeout_s):
+            transport = self._transport
+            transport.exec_raw_no_follow(code)
+            self._streaming, self._stream_ends_at = True, ends_at
+            try:
+                _, err = transport.follow(idle_timeout_s, consume)
+            except BaseException as e:
+                # pyserial's OSError is a dead link, with no program left to stop
+                if not isinstance(e, OSError) or isinstance(e, DeviceError):
+                    self.interrupt()
+                raise
+            finally:
+                self._streaming = False
+            if err:
+                from mpremote.transport import TransportExecError
+                raise TransportExecError(b"", err.decode(errors="replace"))
+            if self.virtual is not None and not self.virtual.alive:
+                raise OSError("the virtual device process exited")
+
+    @_locked
+    def interrupt(self, timeout_s: float = 5.0) -> bool:
+        """Stop the program :meth:`exec_streaming` runs, if it still runs, and read its
+        output up to the raw REPL prompt, so that the next call works. exec_streaming does
+        this itself when its consumer raises or the host is interrupted.
+
+        Boards take Ctrl-C; the virtual device (the unix port) takes a SIGINT instead, which
+        ends its process if it arrives after the program returned: so it is signalled only
+        while more than a second of a ``runs_for_s`` run remains, and otherwise left to
+        finish. Native code never checks for Ctrl-C: a device that does not answer within
+        ``timeout_s`` is dropped, and the next call reconnects (restarting the virtual
+        device).
+
+        Parameters
+        ----------
+        timeout_s : float
+            How long to wait for the prompt, after the end of the run when it is left to
+            finish.
+
+        Returns
+        -------
+        bool
+            True if the device is ready again (or nothing was running); False if it did not
+            answer, and the next call reconnects.
+        """
+        if not self._streaming or self._transport is None:
+            return True
+        self._streaming = False
+        left_s = None if self._stream_ends_at is None else \
+            self._stream_ends_at - time.monotonic()
+        try:
+            signal = getattr(self.virtual, "interrupt", None)
+            if signal is None:  # a board, or an emulated board: both take the Ctrl-C byte
+                self._transport.serial.write(b"\x03")
+            elif self.virtual.alive and (left_s is None or left_s > 1.0):
+                signal()
+            self._transport.follow(max(timeout_s, (left_s or 0.0) + timeout_s),
+                                   lambda b: None)
+        except Exception:
+            self._drop_transport()
+            return False
+        return True
+
     def eval(self, expression: str, timeout_s: float = 10.0, what: str = "exec"):
         """Evaluate an expression on the device and return its value (via repr/literal_eval)."""
         import ast
@@ -292,13 +414,7 @@ class Device:
     def file_sha256(self, path: str) -> bytes | None:
         """SHA-256 of a file on the device; None if it does not exist or the port has no
         hashlib.sha256 (then files are always sent)."""
-        code = (f"try:\n import hashlib\n h=hashlib.sha256()\n f=open({path!r},'rb')\n"
-                "except (ImportError, AttributeError, OSError):\n print(None)\n"
-                "else:\n b=bytearray(512)\n while True:\n"
-                "  n=f.readinto(b)\n  if not n:\n   break\n  h.update(b[:n])\n f.close()\n"
-                " print(repr(h.digest()))")
-        import ast
-        return ast.literal_eval(self.exec(code).strip())
+        return self.file_hashes([path]).get(path, (0, None))[1]
 
     @_locked
     def write_file(self, path: str, data: bytes, skip_unchanged: bool = True) -> bool:
@@ -323,6 +439,9 @@ class Device:
         """{path: (size_bytes, SHA-256 or None)} of those of ``paths`` that exist on the
         device, in one round trip (the digest is None where the port has no
         hashlib.sha256)."""
+        # Not mpremote's fs_hashfile: it takes three round trips per file, leaves its hasher
+        # and buffer in the device's globals (heap the budget then misses), and without
+        # hashlib reads the whole file back, slower than sending it again.
         code = ("import os\ntry:\n import hashlib\n hashlib.sha256\nexcept (ImportError, "
                 "AttributeError):\n hashlib = None\nb = bytearray(512)\nr = {}\n"
                 f"for p in {list(paths)!r}:\n try:\n  n = os.stat(p)[6]\n"
@@ -351,6 +470,7 @@ class Device:
 
     def remove_quietly(self, paths) -> None:
         """Remove those of ``paths`` that exist (one round trip)."""
+        # Not fs_rmfile per path: a round trip each, and an error for each missing one.
         self.exec(f"import os\nfor p in {list(paths)!r}:\n try:\n  os.remove(p)\n"
                   " except OSError:\n  pass")
 
@@ -362,12 +482,18 @@ class Device:
 
     def listdir(self, path: str = "") -> list:
         """(name, size_bytes) of the files in a device directory."""
+        # Not mpremote's fs_listdir: it takes sizes from os.ilistdir, whose entries have none
+        # on the unix port (the virtual device): every file would read 0 bytes.
         return self.eval(f"[(n, t == 0x8000 and __import__('os').stat({path!r} + '/' + n "
                          f"if {path!r} else n)[6] or 0) for n, t, *_ in "
                          f"__import__('os').ilistdir({path!r})]")
 
+    @_locked
     def remove(self, path: str) -> None:
-        self.exec(f"import os\nos.remove({path!r})")
+        """Remove a file from the device; DeviceRuntimeError (ENOENT) if it is not there."""
+        self.ensure_connected()
+        with self._translate(f"removing {path}"):
+            self._transport.fs_rmfile(path)
 
     # -- models ----------------------------------------------------------------------------
     @_locked
