@@ -1,8 +1,13 @@
 """emlearn_lab.validate: every check accepts what it should and fails with the one message
 shape "The 'p' parameter of owner must be <expected>. Got <value> instead. <remedy>"."""
+import re
+
 import numpy as np
 import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.neural_network import MLPClassifier
 
+import emlearn_lab as eml
 from emlearn_lab.exceptions import EmlearnLabError, InputError, UnsupportedModelError
 from emlearn_lab.validate import identifier, int_in, invalid, number_in, one_of
 
@@ -90,3 +95,44 @@ def test_identifier_refuses(value):
 def test_identifier_accepts():
     assert identifier("name", "_gesture_model2") == "_gesture_model2"
     assert identifier("name", "int") == "int"          # reserved only when told
+
+
+# -- one mistake, one message from every entry point -------------------------------------------
+@pytest.fixture(scope="module")
+def tiny():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=2, max_depth=2, random_state=0).fit(X, y)
+    net = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2000, random_state=0).fit(X, y)
+    return forest, net, X
+
+
+@pytest.mark.parametrize("owner", ["eml.convert", "eml.compress"])
+def test_an_unknown_features_value_reads_alike_from_convert_and_compress(tiny, owner):
+    call = {"eml.convert": eml.convert, "eml.compress": eml.compress}[owner]
+    with pytest.raises(InputError, match=rf"^The 'features' parameter of {re.escape(owner)} "
+                                         r"must be 'float32' or 'int16'\. Got 'x' instead\.$"):
+        call(tiny[0], features="x")
+
+
+def test_an_unknown_features_value_is_still_caught_as_unsupported_model_error(tiny):
+    # eml.convert raised UnsupportedModelError (a TypeError) for it before this module.
+    with pytest.raises(UnsupportedModelError, match=r"^The 'features' parameter"):
+        eml.convert(tiny[0], features="x")
+    with pytest.raises(TypeError, match=r"^The 'features' parameter"):
+        eml.convert(tiny[0], features="x")
+
+
+@pytest.mark.parametrize("owner,kwargs,needed", [
+    ("eml.convert", {"weights": "int8"}, "weights='int8'"),
+    ("eml.compress", {"features": "int16"}, "features='int16'"),
+])
+def test_a_missing_x_calib_reads_alike_from_convert_and_compress(tiny, owner, kwargs, needed):
+    call, model = {"eml.convert": (eml.convert, tiny[1]),
+                   "eml.compress": (eml.compress, tiny[0])}[owner]
+    with pytest.raises(InputError, match=rf"^The 'X_calib' parameter of {re.escape(owner)} "
+                                         r"must be rows of training features when "
+                                         rf"{needed}\. Got None instead\. .*pass e\.g\. "
+                                         r"X_calib=X_train\.$"):
+        call(model, **kwargs)
