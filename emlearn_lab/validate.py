@@ -98,11 +98,11 @@ def number_in(name: str, value, low: float, high: float | None = None, *,
 
 def identifier(name: str, value, *, reserved=frozenset(), owner: str | None = None,
                remedy: str | None = None) -> str:
-    """``value`` if it is an ASCII identifier not starting with ``'__'`` (reserved in C and
-    Python) and not in ``reserved``, else InputError."""
+    """``value`` if it is a C identifier (ASCII; not starting with ``'__'``, which C reserves)
+    and not in ``reserved``, else InputError."""
     if not (isinstance(value, str) and _IDENTIFIER.match(value)
             and not value.startswith("__") and value not in reserved):
-        expected = ("an identifier (ASCII letters, digits and '_', not starting with a digit "
-                    "or '__')" + (" that is not a reserved word" if reserved else ""))
+        expected = ("a C identifier (ASCII letters, digits and '_', not starting with a digit "
+                    "or '__')" + (" and not a reserved word" if reserved else ""))
         raise invalid(name, value, expected, owner=owner, remedy=remedy)
     return value

@@ -85,9 +85,9 @@ def test_number_in_accepts_numbers_in_range():
 
 @pytest.mark.parametrize("value", ["2fast", "", "a-b", "__x", "é", 3, None, "int"])
 def test_identifier_refuses(value):
-    with pytest.raises(InputError, match=r"^The 'name' parameter of export_c must be an "
+    with pytest.raises(InputError, match=r"^The 'name' parameter of export_c must be a C "
                                          r"identifier \(ASCII letters, digits and '_', not "
-                                         r"starting with a digit or '__'\) that is not a "
+                                         r"starting with a digit or '__'\) and not a "
                                          r"reserved word\. Got .* instead\. E\.g\. 'm'\.$"):
         identifier("name", value, reserved={"int"}, owner="export_c", remedy="E.g. 'm'.")
 
