@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from .exceptions import InputError, UnsupportedModelError
 from .trees.compress import compress_model
 from .trees.model import TreeModel
+from .validate import invalid
 
 __all__ = ["compress", "compression_sweep", "CompressedTrees", "Sweep", "METRICS"]
 
@@ -181,9 +182,10 @@ def _metric_fn(metric):
     if callable(metric):
         return metric
     table = _metrics()
-    if metric not in table:
-        raise InputError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}, or a "
-                         "callable metric(model, X, y) -> float (higher is better)")
+    if not isinstance(metric, str) or metric not in table:
+        raise invalid("metric", metric, f"one of {', '.join(map(repr, METRICS))} or a callable "
+                      "metric(model, X, y) -> float", owner="eml.compression_sweep",
+                      remedy="Higher must be better.")
     return table[metric]
 
 

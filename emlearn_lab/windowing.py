@@ -2,7 +2,6 @@
 from, one label per window and the recording each window came from."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,10 +10,12 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .exceptions import InputError
 from .labels.labelset import LabelSet
 from .recordings.recording import Recording
+from .validate import invalid, number_in, one_of
 
 __all__ = ["windows", "Windows"]
 
 _RULES = ("majority", "center", "any")
+_OWNER = "eml.windows"
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,15 +184,12 @@ def windows(recordings, labels=None, *, window_s: float, hop_s: float | None = N
     rate = _common_rate(recs)
     n = _samples(window_s, "window_s", rate)
     hop = n if hop_s is None else _samples(hop_s, "hop_s", rate)
-    if label_rule not in _RULES:
-        raise InputError(f"label_rule must be one of {_RULES}, got {label_rule!r}")
+    one_of("label_rule", label_rule, _RULES, owner=_OWNER)
     if not isinstance(unlabeled, str) or not unlabeled:
-        raise InputError(f"unlabeled must be 'drop', 'keep' or a class name for unlabelled "
-                         f"windows, got {unlabeled!r}")
-    if not (isinstance(min_coverage, (int, float)) and 0 <= min_coverage <= 1):
-        raise InputError(f"min_coverage must be a fraction in [0, 1], got {min_coverage!r}")
-    if groups not in ("recording", "interval"):
-        raise InputError(f"groups must be 'recording' or 'interval', got {groups!r}")
+        raise invalid("unlabeled", unlabeled, "'drop', 'keep' or a class name for unlabelled "
+                      "windows", owner=_OWNER)
+    number_in("min_coverage", min_coverage, 0, 1, owner=_OWNER)
+    one_of("groups", groups, ("recording", "interval"), owner=_OWNER)
     fill = {"drop": None, "keep": "unlabeled"}.get(unlabeled, unlabeled)
     names, picks = _channels(recs, channels)
     for i, rec in enumerate(recs):
@@ -296,9 +294,7 @@ def _common_rate(recs) -> float:
 
 
 def _samples(seconds, what: str, rate: float) -> int:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.number)) or not (
-            math.isfinite(seconds) and seconds > 0):
-        raise InputError(f"{what} must be a positive number of seconds, got {seconds!r}")
+    number_in(what, seconds, 0, low_open=True, owner=_OWNER)
     n = round(seconds * rate)
     if n < 1:
         raise InputError(f"{what}={float(seconds)} s is shorter than one sample at {rate:g} Hz "

@@ -53,7 +53,10 @@ def test_estimate_needs_no_compiler(models, monkeypatch):
 def test_estimate_errors(models):
     with pytest.raises(eml.InputError, match="unknown cpu 'cortex-m7'"):
         c_flash_estimate(models["forest"], cpu="cortex-m7")
-    with pytest.raises(eml.InputError, match="form must be one of 'table'"):
+    with pytest.raises(eml.InputError, match=r"^The 'form' parameter of export_c must be "
+                                             r"'table'\. Got 'inline' instead\. This model is "
+                                             r"written as a table only \('inline' is for "
+                                             r"trees\)\.$"):
         c_flash_estimate(models["net int8"], form="inline")
     assert np.isfinite(c_flash_estimate(models["net int8"]).flash_bytes)
 

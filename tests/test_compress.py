@@ -206,11 +206,17 @@ def test_regressor_leaves_are_clustered(regression_data):
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"leaf_bits": 9}, "leaf_bits must be an integer 0..8"),
-    ({"leaf_bits": 2.5}, "leaf_bits must be an integer 0..8"),
-    ({"leaves_per_class": 0}, "leaves_per_class must be a positive integer"),
-    ({"features": "int8"}, "features must be 'float32' or 'int16'"),
-    ({"features": "int16"}, "pass X_calib"),
+    ({"leaf_bits": 9}, r"^The 'leaf_bits' parameter of eml\.compress must be an int in the "
+                       r"range \[0, 8\] or None\. Got 9 instead\. 0: one vote .*hard voting"),
+    ({"leaf_bits": 2.5}, r"^The 'leaf_bits' parameter of eml\.compress must be an int in the "
+                         r"range \[0, 8\] or None\. Got 2\.5 instead\."),
+    ({"leaves_per_class": 0}, r"^The 'leaves_per_class' parameter of eml\.compress must be an "
+                              r"int in the range \[1, inf\) or None\. Got 0 instead\."),
+    ({"features": "int8"}, r"^The 'features' parameter of eml\.compress must be 'float32' or "
+                           r"'int16'\. Got 'int8' instead\.$"),
+    ({"features": "int16"}, r"^The 'X_calib' parameter of eml\.compress must be rows of "
+                            r"training features when features='int16'\. Got None instead\. "
+                            r".*pass e\.g\. X_calib=X_train"),
 ])
 def test_bad_settings_are_explained(forest, kwargs, message):
     with pytest.raises(eml.InputError, match=message):
@@ -220,7 +226,9 @@ def test_bad_settings_are_explained(forest, kwargs, message):
 def test_regressor_leaf_bits_and_double_compression_are_explained(forest, regression_data):
     X_train, _, y_train, _ = regression_data["diabetes"]
     reg = RandomForestRegressor(n_estimators=3, max_depth=3).fit(X_train, y_train)
-    with pytest.raises(eml.InputError, match="regression leaves stay 32-bit"):
+    with pytest.raises(eml.InputError, match=r"^The 'leaf_bits' parameter of eml\.compress "
+                                             r"must be None for a regressor\. Got 4 instead\. "
+                                             r"Regression leaves stay 32-bit"):
         eml.compress(reg, leaf_bits=4)
     with pytest.raises(eml.InputError, match="already compressed"):
         eml.compress(eml.compress(forest[0]))
@@ -244,7 +252,7 @@ def test_compressed_trees_estimator(forest):
     fitted = clone(est).fit(X_train, clf.predict(X_train))
     assert fitted.size_bytes == fitted.model_.size_bytes
     assert fitted.predict_proba(X_test).shape == (len(X_test), 2)
-    with pytest.raises(eml.InputError, match="leaf_bits"):
+    with pytest.raises(eml.InputError, match=r"The 'leaf_bits' parameter .* Got 12 instead"):
         clone(est).set_params(leaf_bits=12).fit(X_train, clf.predict(X_train))
 
 
@@ -270,7 +278,10 @@ def test_sweep_table_plot_and_best(forest):
     assert_sweep_plot_readable(sweep, fig)
     with pytest.raises(eml.InputError, match="no setting is within"):
         sweep.best(max_drop=0.01, budget_bytes=10)
-    with pytest.raises(eml.InputError, match="unknown metric"):
+    with pytest.raises(eml.InputError, match=r"^The 'metric' parameter of "
+                                             r"eml\.compression_sweep must be one of "
+                                             r"'roc_auc_ovo_weighted', .* or a callable "
+                                             r"metric\(model, X, y\) -> float\. Got 'auc' "):
         eml.compression_sweep(clf, X_test, y_test, metric="auc")
 
 

@@ -555,15 +555,26 @@ def test_export_c_writes_self_contained_headers(digits_forest, tmp_path):
 
 def test_export_c_errors(digits_forest, tmp_path):
     clf, _ = digits_forest
-    with pytest.raises(eml.InputError, match="must be a C identifier.*got '2fast'"):
+    with pytest.raises(eml.InputError, match=r"^The 'name' parameter of export_c must be a C "
+                                             r"identifier .*\. Got '2fast' instead\. .*"
+                                             r"e\.g\. name='gesture_model'"):
         export_c(clf, tmp_path / "m.h", name="2fast")
-    with pytest.raises(eml.InputError, match="C identifier.*got 'int'"):
+    with pytest.raises(eml.InputError, match=r"must be a C identifier .*and not a reserved "
+                                             r"word\. Got 'int' instead\. C and C\+\+ keywords "
+                                             r"are reserved"):
         export_c(clf, tmp_path / "m.h", name="int")
-    with pytest.raises(eml.InputError, match="form must be one of 'table', 'inline'"):
+    with pytest.raises(eml.InputError, match=r"^The 'form' parameter of export_c must be "
+                                             r"'table' or 'inline'\. Got 'loadable' instead\. "
+                                             r"'table' is smallest, 'inline' fastest\.$"):
         export_c(clf, tmp_path / "m.h", form="loadable")
-    with pytest.raises(eml.InputError, match="directory .* does not exist; create it"):
+    with pytest.raises(eml.InputError, match=r"^The 'path' parameter of export_c must be in an "
+                                             r"existing directory\. Got '.*m\.h' instead\. "
+                                             r"Directory '.*missing' does not exist; create it"):
         export_c(clf, tmp_path / "missing" / "m.h")
-    with pytest.raises(eml.InputError, match="ending in '.h'"):
+    with pytest.raises(eml.InputError, match=r"^The 'path' parameter of export_c must be a C "
+                                             r"header ending in '\.h' \(other than "
+                                             r"'eml_lab_trees\.h' or 'eml_lab_net\.h'\)\. Got "
+                                             r"'.*m\.c' instead\.$"):
         export_c(clf, tmp_path / "m.c")
     X = np.random.default_rng(0).standard_normal((20, 3))
     with pytest.raises(eml.UnsupportedModelError, match="got LogisticRegression: convert"):

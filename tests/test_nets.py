@@ -155,9 +155,12 @@ def test_errors(digits_mlp, classification_data):
     clf, X_train, X_test = digits_mlp
     with pytest.raises(eml.NotFittedError, match="not fitted"):
         eml.convert(MLPClassifier())
-    with pytest.raises(eml.InputError, match="needs X_calib"):
+    with pytest.raises(eml.InputError, match=r"^The 'X_calib' parameter of eml\.convert must "
+                                             r"be rows of training features when "
+                                             r"weights='int8'\. Got None instead\."):
         eml.convert(clf, weights="int8")
-    with pytest.raises(eml.InputError, match="weights must be"):
+    with pytest.raises(eml.InputError, match=r"^The 'weights' parameter of eml\.convert must "
+                                             r"be 'float32' or 'int8'\. Got 'int4' instead"):
         eml.convert(clf, weights="int4")
     bad = X_train.copy()
     bad[3, 5] = np.nan

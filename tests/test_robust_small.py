@@ -3,6 +3,7 @@ gets a one-line error saying what is accepted, or is cleaned up, instead of a ra
 silently replaced file or a directory that leaks."""
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -35,9 +36,24 @@ def _dead_pid() -> int:
 # -- connect --------------------------------------------------------------------------------
 @pytest.mark.parametrize("port", [None, 3, b"/dev/ttyACM0"])
 def test_connect_names_what_port_accepts(port):
-    with pytest.raises(InputError, match=r"port must be 'virtual', .*'auto' or a serial port "
-                                         rf"path .*; got .* of type {type(port).__name__}"):
+    with pytest.raises(InputError, match=r"^The 'port' parameter of eml\.connect must be "
+                                         r"'virtual', 'emulated:BOARD', 'auto' or a serial "
+                                         rf"port path\. Got {re.escape(repr(port))} instead\. "
+                                         rf"Pass a str \(not a {type(port).__name__}\), "
+                                         r"e\.g\. '/dev/ttyACM0'"):
         eml.connect(port)
+
+
+@pytest.mark.parametrize("port", ["emulated:cortex-m3", "/dev/ttyNOPE", "auto"])
+@pytest.mark.parametrize("name,value", [("heap_bytes", 65536), ("workdir", "/tmp/x")])
+def test_virtual_only_arguments_for_another_port_are_an_input_error(port, name, value):
+    # Was DeviceNotFoundError: the arguments are wrong whether or not the port exists.
+    with pytest.raises(InputError, match=rf"^The '{name}' parameter of eml\.connect must be "
+                                         rf"None for port={re.escape(repr(port))}\. Got "
+                                         rf"{re.escape(repr(value))} instead\. heap_bytes and "
+                                         r"workdir apply to port='virtual' only\.$") as info:
+        eml.connect(port, **{name: value})
+    assert not isinstance(info.value, eml.DeviceError)
 
 
 @pytest.mark.parametrize("heap_bytes", [-5, 0, 100, 1.5, True, "64k", 2**40])

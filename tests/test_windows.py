@@ -135,7 +135,8 @@ def test_interval_groups_number_each_labelled_session():
     assert win.groups.tolist() == [1, 1, 1, 2, 2, 2, 0, 3, 3, 3]   # the gap: group 0
     train, test = windows(rec, ls, window_s=1.0, groups="interval").split(test_size=0.34)
     assert not set(train.groups) & set(test.groups)
-    with pytest.raises(InputError, match="groups must be 'recording' or 'interval'"):
+    with pytest.raises(InputError, match=r"^The 'groups' parameter of eml\.windows must be "
+                                         r"'recording' or 'interval'\. Got 'session' instead"):
         windows(rec, ls, window_s=1.0, groups="session")
 
 
@@ -243,20 +244,31 @@ def test_label_pairing_errors():
         windows(a, {"a": [(0, 1)]}, window_s=1.0)
 
 
+_POSITIVE = (r"^The '{}' parameter of eml\.windows must be a number in the range "
+             r"\(0, inf\)\. ")
+
+
 @pytest.mark.parametrize("kwargs, match", [
-    ({"window_s": 0}, r"window_s must be a positive number of seconds, got 0"),
-    ({"window_s": -1.0}, r"window_s must be a positive"),
-    ({"window_s": float("nan")}, r"window_s must be a positive"),
-    ({"window_s": float("inf")}, r"window_s must be a positive"),
-    ({"window_s": "1"}, r"window_s must be a positive number of seconds, got '1'"),
-    ({"window_s": 1.0, "hop_s": 0.0}, r"hop_s must be a positive"),
+    ({"window_s": 0}, _POSITIVE.format("window_s") + r"Got 0 instead\.$"),
+    ({"window_s": -1.0}, _POSITIVE.format("window_s") + r"Got -1\.0 instead\.$"),
+    ({"window_s": float("nan")}, _POSITIVE.format("window_s") + r"Got nan instead\.$"),
+    ({"window_s": float("inf")}, _POSITIVE.format("window_s") + r"Got inf instead\.$"),
+    ({"window_s": "1"}, _POSITIVE.format("window_s") + r"Got '1' instead\.$"),
+    ({"window_s": 1.0, "hop_s": 0.0}, _POSITIVE.format("hop_s") + r"Got 0\.0 instead\.$"),
     ({"window_s": 0.01}, r"window_s=0.01 s is shorter than one sample at 10 Hz \(0.1 s\): "
                          r"use window_s >= 0.1"),
     ({"window_s": 1.0, "hop_s": 0.04}, r"hop_s=0.04 s is shorter than one sample"),
-    ({"window_s": 1.0, "label_rule": "mode"}, r"label_rule must be one of \('majority', "),
-    ({"window_s": 1.0, "unlabeled": ""}, r"unlabeled must be 'drop', 'keep' or a class name"),
-    ({"window_s": 1.0, "unlabeled": None}, r"unlabeled must be 'drop'"),
-    ({"window_s": 1.0, "min_coverage": 1.5}, r"min_coverage must be a fraction in \[0, 1\]"),
+    ({"window_s": 1.0, "label_rule": "mode"},
+     r"^The 'label_rule' parameter of eml\.windows must be one of 'majority', 'center', "
+     r"'any'\. Got 'mode' instead\.$"),
+    ({"window_s": 1.0, "unlabeled": ""},
+     r"^The 'unlabeled' parameter of eml\.windows must be 'drop', 'keep' or a class name for "
+     r"unlabelled windows\. Got '' instead\.$"),
+    ({"window_s": 1.0, "unlabeled": None}, r"^The 'unlabeled' parameter of eml\.windows must "
+                                           r"be 'drop', .* Got None instead\.$"),
+    ({"window_s": 1.0, "min_coverage": 1.5},
+     r"^The 'min_coverage' parameter of eml\.windows must be a number in the range \[0, 1\]\. "
+     r"Got 1\.5 instead\.$"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(InputError, match=match):

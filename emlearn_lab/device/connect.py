@@ -1,7 +1,8 @@
 """eml.connect: a Device for "virtual", "emulated:BOARD", "auto" or a serial port path."""
 import os
 
-from ..exceptions import DeviceNotFoundError, InputError
+from ..exceptions import DeviceNotFoundError
+from ..validate import invalid
 from .emulated import PREFIX as _EMULATED, EmulatedDevice
 from .transport import Device
 from .virtual import VirtualDevice
@@ -49,6 +50,9 @@ def connect(port: str = "virtual", *, heap_bytes: int | None = None, workdir=Non
 
     Raises
     ------
+    InputError
+        ``port`` is not a str (or path), or ``heap_bytes`` / ``workdir`` given for a port
+        other than "virtual".
     DeviceNotFoundError
         Nothing at that port, or it does not answer as MicroPython; an unknown emulated
         board, or its qemu or firmware missing (the message says how to get them).
@@ -65,9 +69,10 @@ def connect(port: str = "virtual", *, heap_bytes: int | None = None, workdir=Non
     if isinstance(port, os.PathLike):
         port = os.fspath(port)
     if not isinstance(port, str):
-        raise InputError("port must be 'virtual', 'emulated:cortex-m3' (or another emulated "
-                         "board), 'auto' or a serial port path such as "
-                         f"'/dev/ttyACM0' or 'COM3'; got {port!r} of type {type(port).__name__}")
+        raise invalid("port", port, "'virtual', 'emulated:BOARD', 'auto' or a serial port path",
+                      owner="eml.connect",
+                      remedy=f"Pass a str (not a {type(port).__name__}), e.g. '/dev/ttyACM0', "
+                             "'COM3' or 'emulated:cortex-m3'.")
     if port == "virtual":
         vdev = VirtualDevice(workdir=workdir, heap_bytes=heap_bytes)
         try:
@@ -75,8 +80,10 @@ def connect(port: str = "virtual", *, heap_bytes: int | None = None, workdir=Non
         except Exception:
             vdev.close()
             raise
-    if heap_bytes is not None or workdir is not None:
-        raise DeviceNotFoundError("heap_bytes and workdir apply to the virtual device only")
+    for name, value in (("heap_bytes", heap_bytes), ("workdir", workdir)):
+        if value is not None:
+            raise invalid(name, value, f"None for port={port!r}", owner="eml.connect",
+                          remedy="heap_bytes and workdir apply to port='virtual' only.")
     if port.startswith(_EMULATED) or port == _EMULATED.rstrip(":"):
         board = EmulatedDevice(port[len(_EMULATED):])
         try:

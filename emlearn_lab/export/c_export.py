@@ -1,18 +1,17 @@
 """export_c: a model -> a self-contained C99 model header (plus the runtime it includes)."""
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..exceptions import InputError, UnsupportedModelError
+from ..exceptions import UnsupportedModelError
 from ..nets.model import NetModel
 from ..trees.model import TreeModel
+from ..validate import identifier, invalid, one_of
 from . import c_net, c_trees
 
 __all__ = ["export_c", "model_header", "dispatch", "runtime_header_path", "check_name"]
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _C_KEYWORDS = frozenset("""auto break case char const continue default do double else enum
 extern float for goto if inline int long register restrict return short signed sizeof static
 struct switch typedef union unsigned void volatile while _Bool _Complex _Imaginary bool class
@@ -27,12 +26,9 @@ def runtime_header_path(runtime: str = c_trees.RUNTIME_HEADER) -> Path:
 
 def check_name(name) -> str:
     """``name`` if it is a C identifier usable as a prefix, else InputError."""
-    if not isinstance(name, str) or not _IDENTIFIER.match(name) or name in _C_KEYWORDS \
-            or name.startswith("__"):
-        raise InputError(f"name must be a C identifier (letters, digits and '_', not starting "
-                         f"with a digit or '__', not a C/C++ keyword), got {name!r}: e.g. "
-                         "name='gesture_model'")
-    return name
+    return identifier("name", name, reserved=_C_KEYWORDS, owner="export_c",
+                      remedy="C and C++ keywords are reserved (it prefixes every name in the "
+                             "header): e.g. name='gesture_model'.")
 
 
 def _tree_model(model):
@@ -80,12 +76,10 @@ def dispatch(model) -> Exporter:
         f"models, got {type(model).__name__}: convert it first with eml.convert()")
 
 
-def _check_form(exporter: Exporter, form: str) -> None:
-    if form not in exporter.forms:
-        raise InputError(f"form must be one of {', '.join(map(repr, exporter.forms))} for "
-                         f"this model, got {form!r}"
-                         + (": 'table' is smallest, 'inline' fastest"
-                            if len(exporter.forms) > 1 else ""))
+def _check_form(exporter: Exporter, form: str, owner: str = "export_c") -> None:
+    one_of("form", form, exporter.forms, owner=owner,
+           remedy="'table' is smallest, 'inline' fastest." if len(exporter.forms) > 1 else
+           "This model is written as a table only ('inline' is for trees).")
 
 
 def model_header(model, name: str = "model", form: str = "table") -> str:
@@ -136,12 +130,13 @@ def export_c(model, path, name: str = "model", form: str = "table") -> list:
     """
     path = Path(path)
     if not path.parent.is_dir():
-        raise InputError(f"cannot write {str(path)!r}: directory {str(path.parent)!r} does "
-                         "not exist; create it first (e.g. os.makedirs)")
+        raise invalid("path", str(path), "in an existing directory", owner="export_c",
+                      remedy=f"Directory {str(path.parent)!r} does not exist; create it first "
+                             "(e.g. os.makedirs).")
     runtimes = (c_trees.RUNTIME_HEADER, c_net.RUNTIME_HEADER)
     if path.suffix != ".h" or path.name in runtimes:
-        raise InputError(f"path must name a C header ending in '.h' (other than "
-                         f"{' or '.join(map(repr, runtimes))}), got {str(path)!r}")
+        raise invalid("path", str(path), "a C header ending in '.h' (other than "
+                      f"{' or '.join(map(repr, runtimes))})", owner="export_c")
     exporter = dispatch(model)
     source = model_header(exporter.model, name, form)
     if path.name != f"{name}.h":

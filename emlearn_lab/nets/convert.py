@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..exceptions import InputError, NotFittedError, UnsupportedModelError
+from ..validate import invalid, one_of
 from .int8 import MAX_INPUTS, quantise_net
 from .model import DenseLayer, NetModel
 
@@ -25,8 +26,7 @@ def is_network(estimator) -> bool:
 
 def convert_net(estimator, *, weights="float32", X_calib=None, classes=None) -> NetModel:
     """Convert a network; see :func:`emlearn_lab.convert` for the parameters."""
-    if weights not in ("float32", "int8"):
-        raise InputError(f"weights must be 'float32' or 'int8', got {weights!r}")
+    one_of("weights", weights, ("float32", "int8"), owner="eml.convert")
     if _is_keras(estimator):
         layers, output, source = _from_keras(estimator)
     else:
@@ -47,12 +47,14 @@ def convert_net(estimator, *, weights="float32", X_calib=None, classes=None) -> 
                      source=source)
     if weights == "int8":
         if X_calib is None:
-            raise InputError("weights='int8' needs X_calib: rows of training features to "
-                             "calibrate the int8 scales (e.g. X_calib=X_train)")
+            raise invalid("X_calib", X_calib, "rows of training features when weights='int8'",
+                          owner="eml.convert", remedy="They set the int8 scales: pass e.g. "
+                                                      "X_calib=X_train.")
         model.int8 = quantise_net([(la.weights, la.bias, la.activation) for la in layers],
                                   X_calib)
     elif X_calib is not None:
-        raise InputError("X_calib is only used with weights='int8'")
+        raise invalid("X_calib", X_calib, "None unless weights='int8'", owner="eml.convert",
+                      remedy="It calibrates int8 weights; float32 weights need none.")
     return model
 
 
@@ -61,8 +63,8 @@ def _task(estimator, output, n_out, classes):
         classes = np.asarray(classes)
         want = 2 if n_out == 1 else n_out
         if classes.ndim != 1 or len(classes) != want:
-            raise InputError(f"classes must list {want} labels for {n_out} output(s), got "
-                             f"{classes.tolist()}")
+            raise invalid("classes", classes.tolist(), f"{want} labels, one per class, for "
+                          f"{n_out} output(s)", owner="eml.convert")
         return "classifier", classes
     if hasattr(estimator, "classes_"):
         return "classifier", np.asarray(estimator.classes_)

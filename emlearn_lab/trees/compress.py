@@ -22,6 +22,8 @@ Steps, in order:
 import numpy as np
 
 from ..exceptions import InputError
+from ..validate import int_in, invalid, one_of
+from .convert import FEATURES
 from .model import TreeModel
 from .quantise import Q_MAX, Q_MIN, fit_quantiser
 
@@ -42,29 +44,24 @@ def _leaf_weights(model: TreeModel) -> np.ndarray:
 
 
 def _check_params(model, leaves_per_class, leaf_bits, features, X_calib):
-    clf = model.kind == "classifier"
-    if leaves_per_class is not None:
-        if isinstance(leaves_per_class, bool) or not isinstance(leaves_per_class,
-                                                                (int, np.integer)) \
-                or leaves_per_class < 1:
-            raise InputError(f"leaves_per_class must be a positive integer or None, got "
-                             f"{leaves_per_class!r}")
-    if leaf_bits is not None:
-        if not clf:
-            raise InputError("leaf_bits applies to classifiers (class-probability leaves); "
-                             "regression leaves stay 32-bit fixed point: pass leaf_bits=None")
-        if isinstance(leaf_bits, bool) or not isinstance(leaf_bits, (int, np.integer)) \
-                or not 0 <= leaf_bits <= 8:
-            raise InputError(f"leaf_bits must be an integer 0..8 (0: hard votes) or None "
-                             f"(full precision), got {leaf_bits!r}")
-    if features not in ("float32", "int16"):
-        raise InputError(f"features must be 'float32' or 'int16', got {features!r}")
+    owner = "eml.compress"
+    int_in("leaves_per_class", leaves_per_class, 1, allow_none=True, owner=owner,
+           remedy="None keeps every distinct leaf (exact de-duplication only).")
+    if leaf_bits is not None and model.kind != "classifier":
+        raise invalid("leaf_bits", leaf_bits, "None for a regressor", owner=owner,
+                      remedy="Regression leaves stay 32-bit fixed point; leaf_bits applies "
+                             "to classifiers (class-probability leaves).")
+    int_in("leaf_bits", leaf_bits, 0, 8, allow_none=True, owner=owner,
+           remedy="0: one vote for the most probable class (hard voting); None: full "
+                  "precision; 'auto': 8 for classifiers.")
+    one_of("features", features, FEATURES, owner=owner)
     if model.features == "int16" and features == "float32":
-        raise InputError("the model was converted with int16 features; compress it with "
-                         "features='int16' (its thresholds stay as they are)")
+        raise invalid("features", features, "'int16' for a model converted with int16 "
+                      "features", owner=owner, remedy="Its thresholds stay as they are.")
     if features == "int16" and model.features == "float32" and X_calib is None:
-        raise InputError("features='int16' learns a scale per feature: pass X_calib (e.g. "
-                         "the training rows)")
+        raise invalid("X_calib", X_calib, "rows of training features when features='int16'",
+                      owner=owner, remedy="They set the scale of each feature: pass e.g. "
+                                          "X_calib=X_train.")
 
 
 def _cluster(values, weights, n_clusters, random_state):

@@ -1,7 +1,8 @@
 """scikit-learn trees and forests -> TreeModel."""
 import numpy as np
 
-from ..exceptions import NotFittedError, UnsupportedModelError
+from ..exceptions import InputError, NotFittedError, UnsupportedModelError
+from ..validate import one_of
 from . import keys as _keys
 from .model import TreeModel
 
@@ -11,6 +12,14 @@ _SUPPORTED = ("DecisionTreeClassifier", "DecisionTreeRegressor", "RandomForestCl
               "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor",
               "ExtraTreeClassifier", "ExtraTreeRegressor")
 _INT32_MAX = 2**31 - 1
+FEATURES = ("float32", "int16")
+
+
+class _FeaturesError(InputError, UnsupportedModelError):
+    """An unknown ``features=`` value: a bad keyword value, so an InputError (as eml.compress
+    raises for it); also an UnsupportedModelError, which eml.convert raised for it before (and
+    its docstring lists), so that ``except UnsupportedModelError`` / ``TypeError`` keep
+    catching it."""
 
 
 def is_tree_estimator(est) -> bool:
@@ -44,15 +53,15 @@ def convert_trees(est, features: str = "float32") -> TreeModel:
     Raises
     ------
     NotFittedError, UnsupportedModelError
+    InputError
+        An unknown ``features`` value (also an UnsupportedModelError, as it was before).
     """
     if not hasattr(est, "n_features_in_"):
         if type(est).__name__ in _SUPPORTED:
             raise NotFittedError(f"This {type(est).__name__} instance is not fitted yet. "
                                  "Call 'fit' with appropriate arguments before converting it.")
     trees = _trees_of(est)
-    if features not in ("float32", "int16"):
-        raise UnsupportedModelError(
-            f"features must be 'float32' or 'int16', got {features!r}")
+    one_of("features", features, FEATURES, owner="eml.convert", error=_FeaturesError)
     if getattr(est, "n_outputs_", 1) != 1:
         raise UnsupportedModelError(
             f"multi-output estimators are not supported (n_outputs_={est.n_outputs_}); "
