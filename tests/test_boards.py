@@ -102,7 +102,8 @@ def test_user_board_file_extends_the_table(tmp_path, monkeypatch):
     (lambda t: t.replace('coremark = "x"', 'coremark = ""'), "no source given for coremark"),
     (lambda t: t.replace("[my-board]\n", "[my-board]\nvoltage = 3\n"), "unknown field.*voltage"),
     (lambda t: t.replace("[my-board]", "[my-board"), "not valid TOML"),
-])
+], ids=["missing-field", "unknown-arch", "clock-not-a-number", "no-coremark-source",
+        "unknown-field", "invalid-toml"])
 def test_bad_board_files_say_what_is_wrong(tmp_path, edit, message):
     path = tmp_path / "bad.toml"
     path.write_text(edit(BOARD_TOML))
