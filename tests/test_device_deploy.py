@@ -84,9 +84,8 @@ def test_int16_model_on_device(device, classification_data, form):
 
 
 @pytest.mark.slow
-def test_large_layout_on_device():
-    from test_convert import large_forest
-    clf, X_test = large_forest()
+def test_large_layout_on_device(large_forest):
+    clf, X_test = large_forest
     model = eml.convert(clf)
     with eml.connect("virtual", heap_bytes=8 * 1024 * 1024) as dev:  # a 1 MB model
         report = dev.deploy(model, X_test[:200], form="loadable", repeats=5)
