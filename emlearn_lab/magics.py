@@ -175,12 +175,8 @@ class EmlearnLab(Magics):
         if args.no_live or not self.live:
             return
         with self._user_errors("%%emlearn_deploy"):
-            try:
-                from .live import live
-                self.live_widget = live(dev, models, X, y=y)
-            except ImportError as e:     # the live module or its widget is not installed
-                print(f"live comparison skipped: emlearn_lab.live is not available ({e})")
-                return
+            from .live import live
+            self.live_widget = live(dev, models, X, y=y)
         display(self.live_widget)
 
     @staticmethod

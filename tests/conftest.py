@@ -65,6 +65,17 @@ def digits_forest(classification_data):
     return clf.fit(X_train, y_train), X_test
 
 
+@pytest.fixture(scope="session")
+def large_forest():
+    """A forest past 65 535 decision nodes + leaves (needs 32-bit indices), and test rows."""
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+    X, y = make_classification(n_samples=4000, n_features=20, n_informative=10, flip_y=0.2,
+                               random_state=0)
+    clf = RandomForestClassifier(n_estimators=200, random_state=0).fit(X[:3000], y[:3000])
+    return clf, X[3000:]
+
+
 @pytest.fixture(scope="module")
 def device(request):
     """One device per test module (fresh virtual device, or the given board)."""

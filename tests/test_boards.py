@@ -102,7 +102,8 @@ def test_user_board_file_extends_the_table(tmp_path, monkeypatch):
     (lambda t: t.replace('coremark = "x"', 'coremark = ""'), "no source given for coremark"),
     (lambda t: t.replace("[my-board]\n", "[my-board]\nvoltage = 3\n"), "unknown field.*voltage"),
     (lambda t: t.replace("[my-board]", "[my-board"), "not valid TOML"),
-])
+], ids=["missing-field", "unknown-arch", "clock-not-a-number", "no-coremark-source",
+        "unknown-field", "invalid-toml"])
 def test_bad_board_files_say_what_is_wrong(tmp_path, edit, message):
     path = tmp_path / "bad.toml"
     path.write_text(edit(BOARD_TOML))
@@ -389,10 +390,38 @@ def test_the_heap_model_and_the_walkers_agree_with_the_runtime_layout_table():
     spare cells (24 and up: emltrees uses 0 .. 23)."""
     import re
 
-    from emlearn_lab.boards.memory import LAYOUT_TABLE_CELLS
     from emlearn_lab.runtime import rv32_walker, thumb_walker
+    from emlearn_lab.trees.modelfile import LAYOUT_TABLE_CELLS, TABLE_SCRATCH
     cells = re.search(r"^_LAYOUT_TABLE = (\d+)$", device_source("emltrees.py"), re.M)
     assert cells and int(cells.group(1)) == LAYOUT_TABLE_CELLS
     scratch = (thumb_walker._T, thumb_walker._BLOB, thumb_walker._ROOTS, thumb_walker._OUT)
-    assert len(set(scratch)) == 4 and all(24 <= c < LAYOUT_TABLE_CELLS for c in scratch)
-    assert 24 <= rv32_walker._BLOB < LAYOUT_TABLE_CELLS
+    assert len(set(scratch)) == 4
+    assert all(TABLE_SCRATCH <= c < LAYOUT_TABLE_CELLS for c in scratch)
+    assert TABLE_SCRATCH <= rv32_walker._BLOB < LAYOUT_TABLE_CELLS
+
+
+def test_the_layout_table_slot_names_are_the_runtimes_slots():
+    """trees/modelfile.py names the slots emltrees.py fills with bare numbers."""
+    import re
+
+    from emlearn_lab.trees import modelfile as mf
+    src = device_source("emltrees.py")
+    sections = re.search(r"^_SECTIONS = \(([\d, ]+)\)$", src, re.M).group(1)
+    assert tuple(mf.TABLE_SECTION.values()) == tuple(int(s) for s in sections.split(","))
+    assert tuple(mf.TABLE_SECTION) == mf.SECTIONS
+    filled = dict(re.findall(r"^ +h\[(\d+)\] = (.*?)(?:  #.*)?$", src, re.M))
+    assert {int(k) for k in filled} | set(mf.TABLE_SECTION.values()) | {
+        mf.TABLE_SUM_MIN, mf.TABLE_SUM_MAX, mf.TABLE_ZERO_SUM_OK} == set(range(mf.TABLE_SCRATCH))
+    for slot, value in [(mf.TABLE_N_TREES, "n_trees"), (mf.TABLE_N_NODES, "n_nodes"),
+                        (mf.TABLE_N_OUTPUTS, "n_outputs"), (mf.TABLE_N_FEATURES, "n_features"),
+                        (mf.TABLE_KEYS, "_LAYOUT_TABLE"),
+                        (mf.TABLE_SUMS, "_LAYOUT_TABLE + n_features"),
+                        (mf.TABLE_N_LEAVES, "n_leaves"), (mf.TABLE_N_CELLS, "n_cells"),
+                        (mf.TABLE_CHILD_BASE, "base"),
+                        (mf.TABLE_ROW_KIND, "0 if features == FEATURES_F32 else 1"),
+                        (mf.TABLE_TIE_MARGIN, "n_trees + 1 if ties_path else 0"),
+                        (mf.TABLE_FLAGS, "layout | (features << 2) | (dense << 4)")]:
+        assert filled[str(slot)] == value, (slot, filled[str(slot)])
+    sums = re.findall(r"^ +h\[(\d+)\], h\[(\d+)\], h\[(\d+)\] = ", src, re.M)
+    assert set(sums) == {tuple(str(s) for s in (mf.TABLE_SUM_MIN, mf.TABLE_SUM_MAX,
+                                                mf.TABLE_ZERO_SUM_OK))}

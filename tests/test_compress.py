@@ -348,7 +348,7 @@ def test_sweep_on_a_dask_cluster(forest):
     {"leaves_per_class": 4, "leaf_bits": 4, "features": "int16"},
     {"leaves_per_class": 2, "leaf_bits": 8},
     {"leaf_bits": None, "features": "int16"},
-])
+], ids=lambda setting: ",".join(f"{k}={v}" for k, v in setting.items()))
 def test_compressed_models_agree_on_the_device(device, classification_data, form, setting):
     X_train, X_test, y_train, _ = classification_data["tricky"]
     clf = ExtraTreesClassifier(n_estimators=8, min_samples_leaf=2, random_state=0)

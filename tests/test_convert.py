@@ -98,17 +98,8 @@ def test_keys_preserve_float_order():
     assert (k[:, None] <= kt[None, :]).tolist() == (x[:, None] <= t[None, :]).tolist()
 
 
-def large_forest():
-    """A forest past 65 535 decision nodes + leaves (needs 32-bit indices)."""
-    from sklearn.datasets import make_classification
-    X, y = make_classification(n_samples=4000, n_features=20, n_informative=10, flip_y=0.2,
-                               random_state=0)
-    clf = RandomForestClassifier(n_estimators=200, random_state=0).fit(X[:3000], y[:3000])
-    return clf, X[3000:]
-
-
-def test_large_forest_uses_wide_indices():
-    clf, X_test = large_forest()
+def test_large_forest_uses_wide_indices(large_forest):
+    clf, X_test = large_forest
     model = eml.convert(clf)
     assert model.n_nodes + model.n_leaves > 65535
     np.testing.assert_array_equal(model.predict(X_test), clf.predict(X_test.astype(np.float32)))
@@ -179,10 +170,9 @@ def test_model_file_roundtrip_every_layout(digits_forest, layout):
     assert per_node <= {"tiny": 7.01, "small": 9.01, "large": 14.01}[layout]
 
 
-def test_smallest_layout_is_chosen(digits_forest):
+def test_smallest_layout_is_chosen(digits_forest, large_forest):
     from emlearn_lab.trees.modelfile import to_bytes
     model = eml.convert(digits_forest[0])
     assert len(to_bytes(model)) == len(to_bytes(model, layout="tiny"))
     with pytest.raises(eml.ModelFileError, match="does not fit the 'tiny' layout"):
-        from test_convert import large_forest
-        to_bytes(eml.convert(large_forest()[0]), layout="tiny")
+        to_bytes(eml.convert(large_forest[0]), layout="tiny")

@@ -45,7 +45,7 @@ def test_near_ties_settled_on_device(device, classification_data, form):
     ("tricky", lambda: RandomForestClassifier(n_estimators=7, max_leaf_nodes=100,
                                               min_samples_leaf=3, random_state=0)),
     ("wine", lambda: RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0)),
-])
+], ids=["digits-forest", "iris-tree", "breast_cancer-extra", "tricky-forest", "wine-forest"])
 def test_classifier_device_equals_host_and_sklearn(device, classification_data, data, est, form):
     X_train, X_test, y_train, _ = classification_data[data]
     clf = est().fit(X_train, y_train)
@@ -61,7 +61,7 @@ def test_classifier_device_equals_host_and_sklearn(device, classification_data, 
 @pytest.mark.parametrize("data,est", [
     ("diabetes", lambda: RandomForestRegressor(n_estimators=10, max_depth=8, random_state=0)),
     ("friedman", lambda: DecisionTreeRegressor(max_depth=10, random_state=0)),
-])
+], ids=["diabetes-forest", "friedman-tree"])
 def test_regressor_device_equals_host(device, regression_data, data, est, form):
     X_train, X_test, y_train, _ = regression_data[data]
     reg = est().fit(X_train, y_train)
@@ -84,9 +84,8 @@ def test_int16_model_on_device(device, classification_data, form):
 
 
 @pytest.mark.slow
-def test_large_layout_on_device():
-    from test_convert import large_forest
-    clf, X_test = large_forest()
+def test_large_layout_on_device(large_forest):
+    clf, X_test = large_forest
     model = eml.convert(clf)
     with eml.connect("virtual", heap_bytes=8 * 1024 * 1024) as dev:  # a 1 MB model
         report = dev.deploy(model, X_test[:200], form="loadable", repeats=5)

@@ -3,8 +3,9 @@
 Every model is exported, compiled into a small harness that reads rows from a binary file and
 writes predict / scores (/ predict_value) to another, and the results must equal the host
 reference (TreeModel) bit for bit on every row, and scikit-learn's predict for uncompressed
-float32 models. Needs gcc, g++ and arm-none-eabi-gcc (CI installs them: a missing compiler
-fails these tests rather than skipping them).
+float32 models. The tests marked ``toolchain`` need gcc, g++ and arm-none-eabi-gcc (CI
+installs them: a missing compiler fails these tests rather than skipping them); the others run
+anywhere (``pytest -m "not toolchain"``).
 """
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -93,6 +94,7 @@ FLOAT32_CASES = [("digits", "forest"), ("digits", "extra"), ("tricky", "leafy"),
                  ("wine", "extra"), ("iris", "tree")]
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("form", ["table", "inline"])
 @pytest.mark.parametrize("data,est", FLOAT32_CASES)
 def test_float32_classifier_equals_sklearn(classification_data, tmp_path, data, est, form):
@@ -149,6 +151,7 @@ int main(int argc, char **argv)
 """
 
 
+@pytest.mark.toolchain
 def test_float64_emulation_equals_ieee(tmp_path):
     """The tie path's integer float64 sum and division equal IEEE double arithmetic bit for
     bit: probabilities as fractions, random mantissas at every scale, exact halfway cases."""
@@ -187,6 +190,7 @@ def test_float64_emulation_equals_ieee(tmp_path):
     np.testing.assert_array_equal(r[:, 0], want.view("<u8"))
 
 
+@pytest.mark.toolchain
 def test_tie_settled_by_float64_division(tmp_path):
     """Class 1's float64 sum is one ulp above class 0's, but both quotients by n_trees round
     to the same double: scikit-learn's first maximum is class 0. A synthetic 3-tree model
@@ -208,6 +212,7 @@ def test_tie_settled_by_float64_division(tmp_path):
         assert_c_equals_host(model, X, tmp_path, form)
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("layout", [
     Layout(nodes="split", thresholds="direct", values="direct", keys=False),
     Layout(nodes="split", thresholds="index", values="dict", keys=True),
@@ -237,6 +242,7 @@ def test_layout_errors():
         tree_header(model, "m", layout=Layout(nodes="packed"))
 
 
+@pytest.mark.toolchain
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # sklearn, 3e38
 @pytest.mark.parametrize("form,keys", [("table", False), ("table", True), ("inline", None)])
 def test_float32_comparisons_on_adversarial_inputs(classification_data, tmp_path, form, keys):
@@ -255,6 +261,7 @@ def test_float32_comparisons_on_adversarial_inputs(classification_data, tmp_path
     assert_c_equals_host(model, X, tmp_path, form, sklearn_est=clf, layout=Layout(keys=keys))
 
 
+@pytest.mark.toolchain
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # sklearn, 3e38
 def test_float32_bits_on_adversarial_inputs(classification_data, tmp_path):
     """Every threshold >= +0: the table form compares float32 bits as int32, no keys; inputs of
@@ -279,6 +286,7 @@ def _thresholds(model):
     return bits.astype(np.uint32).view(np.float32)
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("case", ["tie", "int16", "quantised", "dense", "regressor"])
 def test_inline_small_variant(classification_data, regression_data, tmp_path, case):
     """EML_LAB_TREES_SMALL=1 (the default under -Os): leaves return their reference and one
@@ -319,6 +327,7 @@ def test_leaf_values_kept_unless_derivable(classification_data):
     assert "values" in leaf_tables(model, derive_values=True).arrays
 
 
+@pytest.mark.toolchain
 def test_inline_split_into_functions(classification_data, tmp_path):
     X_train, X_test, y_train, _ = classification_data["digits"]
     clf = CLASSIFIERS["forest"]().fit(X_train, y_train)
@@ -329,6 +338,7 @@ def test_inline_split_into_functions(classification_data, tmp_path):
                          max_nodes_per_function=20, max_nesting=4)
 
 
+@pytest.mark.toolchain
 def test_wide_models(tmp_path):
     """300 features (2-byte feature indices, keys computed at each node; inline too) and a
     deep tree with over 65535 child codes (4-byte children)."""
@@ -348,6 +358,7 @@ def test_wide_models(tmp_path):
     assert_c_equals_host(model, Xd[::5], tmp_path, "table")
 
 
+@pytest.mark.toolchain
 def test_single_leaf_model(tmp_path):
     """One class: every tree is a lone leaf (no decision nodes, empty arrays)."""
     X = np.arange(12.0).reshape(6, 2)
@@ -359,6 +370,7 @@ def test_single_leaf_model(tmp_path):
 
 # -- int16 features ---------------------------------------------------------------------------
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("form", ["table", "inline"])
 @pytest.mark.parametrize("est", ["tree", "forest"])
 def test_int16_classifier(classification_data, tmp_path, est, form):
@@ -417,6 +429,7 @@ def tricky_forest(classification_data):
     return clf.fit(X_train, y_train), X_train, X_test
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("form", ["table", "inline"])
 @pytest.mark.parametrize("leaf_bits", [0, 4, 8])
 def test_compressed_int16_quantiser(tricky_forest, tmp_path, leaf_bits, form):
@@ -454,6 +467,7 @@ int main(int argc, char **argv)
 """
 
 
+@pytest.mark.toolchain
 def test_quantiser_bit_exact_under_sanitizers(tmp_path):
     """The C quantiser equals the host's on adversarial float32 values at scales from 2**-120
     to 2**20 and offsets up to 2**29; UB (shifts, signed overflow) aborts the run."""
@@ -478,6 +492,7 @@ def test_quantiser_bit_exact_under_sanitizers(tmp_path):
     np.testing.assert_array_equal(got, q.transform(X))
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("form,leaves", [("table", "dense"), ("table", "sparse"),
                                          ("inline", "auto")])
 @pytest.mark.parametrize("leaf_bits", [0, 4])
@@ -501,6 +516,7 @@ REGRESSORS = {
 }
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("form", ["table", "inline"])
 @pytest.mark.parametrize("data,est", [("diabetes", "forest"), ("friedman", "extra"),
                                       ("diabetes", "tree")])
@@ -510,6 +526,7 @@ def test_regressor(regression_data, tmp_path, data, est, form):
     assert_c_equals_host(model, np.vstack([X_test, X_train]), tmp_path, form)
 
 
+@pytest.mark.toolchain
 def test_compressed_regressor_quantised(regression_data, tmp_path):
     X_train, X_test, y_train, _ = regression_data["friedman"]
     reg = REGRESSORS["forest"]().fit(X_train, y_train)
@@ -521,6 +538,7 @@ def test_compressed_regressor_quantised(regression_data, tmp_path):
 
 # -- warnings, errors, export_c ---------------------------------------------------------------
 
+@pytest.mark.toolchain
 def test_headers_compile_with_strict_warnings(cancer_forest, regression_data, tmp_path):
     """Every variant, both forms, warning-free with extra warnings users often enable."""
     clf, X_train, _ = cancer_forest

@@ -275,19 +275,10 @@ def test_config_form_and_live_off(shell, forest):
 
 
 @pytest.mark.device
-def test_live_unavailable_is_a_one_line_note(shell, forest, monkeypatch):
-    monkeypatch.setitem(sys.modules, "emlearn_lab.live", None)   # import raises ImportError
-    _, stdout, shown = run(shell, "%%emlearn_deploy --repeats 5\n" + DEPLOY_BODY)
-    assert "EXACT" in shown[0]
-    assert stdout.startswith("live comparison skipped: emlearn_lab.live is not available")
-    assert stdout.count("\n") == 1
-
-
-@pytest.mark.device
 def test_live_comparison_is_displayed(shell, forest):
     with capture_output() as cap:
         shell.run_cell("%%emlearn_deploy --repeats 5\n" + DEPLOY_BODY, store_history=False)
-    assert not cap.stdout.startswith("live comparison skipped"), cap.stdout
+    assert cap.stdout == "", cap.stdout
     assert len(cap.outputs) == 2
     assert "EXACT" in cap.outputs[0].data["text/plain"]
     assert "application/vnd.jupyter.widget-view+json" in cap.outputs[1].data
@@ -307,7 +298,7 @@ def test_live_compares_every_model_and_stops_with_the_device(shell, forest,
     shell.user_ns["X_test"] = X_test                     # long enough to still be running
     _, stdout, shown = run(shell, "%%emlearn_deploy --compare small --repeats 5\n"
                                   + DEPLOY_BODY)
-    assert not stdout.startswith("live comparison skipped"), stdout
+    assert stdout == "", stdout
     assert len(shown) == 3
     comparison = lab(shell).live_widget.comparison
     assert comparison.labels == ["model", "small"]

@@ -111,9 +111,6 @@ class HeapEstimate:
         return self.fixed_bytes + self.buffer_bytes + self.native_code_bytes
 
 
-LAYOUT_TABLE_CELLS = 28   # emltrees.py's _LAYOUT_TABLE
-
-
 def _allocations(form: str, model, inline_info: dict, arch: str | None = None) -> list:
     """Byte sizes of the model-sized allocations a loaded model keeps on a core `arch`."""
     from ..runtime.thumb_walker import THUMB_ARCHS
@@ -131,7 +128,7 @@ def _allocations(form: str, model, inline_info: dict, arch: str | None = None) -
         form == "loadable" or inline_info["quantises"])
     quant = [2 * model.n_features] if quantises else []
     if form == "loadable":
-        from ..trees.modelfile import HEADER_BYTES, to_bytes
+        from ..trees.modelfile import HEADER_BYTES, LAYOUT_TABLE_CELLS, to_bytes
         from ..trees.ties_thumb import native_ties
         # The loadable work buffer is headed by the runtime's layout table (emltrees.py);
         # where near ties are settled in machine code, the probabilities are in RAM, with

@@ -38,6 +38,22 @@ __all__ = ["to_bytes", "from_bytes", "section_offsets", "kernel_name", "child_ba
 SECTIONS = ("roots", "feature", "threshold", "left", "right", "leaf_start", "leaf_class",
             "leaf_value", "quantiser")
 
+# The loadable runtime's layout table: the int32 cells heading a loaded model's work buffer
+# (device_src/emltrees.py, Trees.__init__), read by every kernel. The device code and the
+# machine-code walkers (device/thumb_walker.py, rv32_walker.py) write these slots as bare
+# numbers: their sources are part of boards.memory.runtime_hash, which calibration.toml pins.
+TABLE_N_TREES, TABLE_N_NODES, TABLE_N_OUTPUTS, TABLE_N_FEATURES = 0, 1, 2, 3
+TABLE_SECTION = dict(zip(SECTIONS, (4, 5, 6, 7, 8, 9, 15, 16, 19)))  # byte offset in the blob
+TABLE_KEYS, TABLE_SUMS = 10, 11        # first cell of the keys, of the sums (then leaf per tree)
+TABLE_N_LEAVES = 12
+TABLE_ROW_KIND = 13                    # 0 float32 keys, 1 int16, 2 float32 row of a q16 model
+TABLE_TIE_MARGIN = 14                  # 0: no near-tie flag
+TABLE_N_CELLS, TABLE_CHILD_BASE = 17, 18
+TABLE_FLAGS = 20                       # layout | features << 2 | dense << 4
+TABLE_SUM_MIN, TABLE_SUM_MAX, TABLE_ZERO_SUM_OK = 21, 22, 23   # a leaf's allowed value sum
+TABLE_SCRATCH = 24                     # 24 .. 27: the machine-code walkers' own cells
+LAYOUT_TABLE_CELLS = 28
+
 MAGIC = b"EMLT"
 FORMAT_VERSION = 2
 HEADER = "<4sBBBBHHHHIIIIbb2xI"
