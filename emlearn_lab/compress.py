@@ -20,22 +20,17 @@ from .validate import invalid
 __all__ = ["compress", "compression_sweep", "CompressedTrees", "Sweep", "METRICS"]
 
 
-def _as_tree_model(estimator) -> TreeModel:
+def _tree_model(estimator) -> TreeModel:
+    """The converted tree model eml.compress works on; UnsupportedModelError for others."""
     from .convert import convert
-    from .nets.convert import is_network
     from .nets.model import NetModel
-    if isinstance(estimator, TreeModel):
-        return estimator
-    if isinstance(estimator, NetModel) or is_network(estimator):
-        raise UnsupportedModelError(
-            "eml.compress takes tree ensembles (DecisionTree, RandomForest, ExtraTrees or "
-            f"their eml.convert model); got {type(estimator).__name__}, a network: quantise it "
-            "with eml.convert(model, weights='int8', X_calib=X_train)")
     model = convert(estimator, features="float32")
     if not isinstance(model, TreeModel):
+        network = (", a network: quantise it with eml.convert(model, weights='int8', "
+                   "X_calib=X_train)") if isinstance(model, NetModel) else ""
         raise UnsupportedModelError(
             "eml.compress takes tree ensembles (DecisionTree, RandomForest, ExtraTrees or "
-            f"their eml.convert model); got {type(estimator).__name__}")
+            f"their eml.convert model); got {type(estimator).__name__}{network}")
     return model
 
 
@@ -79,7 +74,7 @@ def compress(estimator, *, leaves_per_class=None, leaf_bits="auto", features="fl
     UnsupportedModelError
         Not a tree ensemble (networks are quantised by ``eml.convert(..., weights="int8")``).
     """
-    return compress_model(_as_tree_model(estimator), leaves_per_class=leaves_per_class,
+    return compress_model(_tree_model(estimator), leaves_per_class=leaves_per_class,
                           leaf_bits=leaf_bits, features=features, X_calib=X_calib,
                           quantile=quantile, random_state=random_state)
 
@@ -353,7 +348,7 @@ def compression_sweep(estimator, X_val, y_val, *, metric="roc_auc_ovo_weighted",
 
     from . import progress
     t0 = time.perf_counter()
-    base = _as_tree_model(estimator)
+    base = _tree_model(estimator)
     score = _metric_fn(metric)
     X_val = np.asarray(X_val)
     y_val = np.asarray(y_val)

@@ -1,11 +1,17 @@
 """eml.convert: any supported estimator -> an emlearn_lab model with a host reference."""
 from .exceptions import UnsupportedModelError
 from .nets.convert import convert_net, is_network
-from .nets.model import NetModel
+from .protocol import is_model
 from .trees.convert import convert_trees, is_tree_estimator
-from .trees.model import TreeModel
 
-__all__ = ["convert"]
+__all__ = ["convert", "convertible"]
+
+
+def convertible(obj) -> bool:
+    """Whether :func:`convert` takes ``obj``: a model, an estimator wrapping one in ``model_``
+    (a fitted CompressedTrees), or an estimator of a kind it converts (fitted or not)."""
+    return (is_model(obj) or is_model(getattr(obj, "model_", None)) or is_network(obj)
+            or is_tree_estimator(obj))
 
 
 def convert(estimator, *, features: str = "float32", weights: str | None = None,
@@ -56,9 +62,9 @@ def convert(estimator, *, features: str = "float32", weights: str | None = None,
     >>> bool((model.predict(X) == clf.predict(X.astype("float32"))).all())
     True
     """
-    if isinstance(estimator, (TreeModel, NetModel)):
+    if is_model(estimator):
         return estimator
-    if type(estimator).__name__ == "CompressedTrees" and hasattr(estimator, "model_"):
+    if is_model(getattr(estimator, "model_", None)):
         return estimator.model_             # a fitted eml.CompressedTrees: its exact model
     if is_network(estimator):
         if features != "float32":

@@ -91,7 +91,8 @@ def test_host_rejects_bad_rows_before_sending(device, digits_forest):
         device.deploy(clf, X)
     with pytest.raises(eml.InputError, match="shape"):
         device.deploy(clf, X_test[:5, :3])
-    with pytest.raises(eml.InputError, match="form must be one of"):
+    with pytest.raises(eml.InputError, match=r"^The 'form' parameter of dev.deploy must be one "
+                       r"of 'auto', 'loadable', 'inline'\. Got 'fast' instead\.$"):
         device.deploy(clf, X_test[:5], form="fast")
     with pytest.raises(eml.InputError, match="X has no rows"):
         device.deploy(clf, X_test[:0])

@@ -181,7 +181,7 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     Estimate
         ``flash_bytes``, ``ram_bytes``, ``latency_us``, ``fits``, ``remedy``.
     """
-    check_form(form)
+    check_form(form, "eml.estimate")
     board = get_board(board)
     from sklearn.pipeline import Pipeline
     if isinstance(model, Pipeline):

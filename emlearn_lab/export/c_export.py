@@ -31,19 +31,6 @@ def check_name(name) -> str:
                              "header): e.g. name='gesture_model'.")
 
 
-def _tree_model(model):
-    """A TreeModel for what export_c accepts as a tree model, else None."""
-    if isinstance(model, TreeModel):
-        return model
-    if isinstance(getattr(model, "model_", None), TreeModel):    # a fitted CompressedTrees
-        return model.model_
-    from ..trees.convert import is_tree_estimator
-    if is_tree_estimator(model):
-        from ..convert import convert
-        return convert(model)
-    return None
-
-
 @dataclass(frozen=True)
 class Exporter:
     """How export_c writes one kind of model."""
@@ -56,19 +43,18 @@ class Exporter:
 
 def dispatch(model) -> Exporter:
     """The exporter for each kind of model export_c writes: trees and networks."""
-    tree = _tree_model(model)
-    if tree is not None:
-        return Exporter(tree, c_trees.tree_header, c_trees.input_ctype(tree),
-                        c_trees.RUNTIME_HEADER, c_trees.FORMS)
+    from ..convert import convert, convertible
     if hasattr(model, "steps"):
         raise UnsupportedModelError(
             "a Pipeline is not one model: C export writes the model only; export its final "
             "estimator (export_c(pipe[-1], ...)) and compute the features its earlier steps "
             "compute in your firmware")
-    from ..nets.convert import is_network
-    if isinstance(model, NetModel) or is_network(model):
-        from ..convert import convert
-        return Exporter(convert(model), lambda m, name, form: c_net.net_header(m, name),
+    model = convert(model) if convertible(model) else model
+    if isinstance(model, TreeModel):
+        return Exporter(model, c_trees.tree_header, c_trees.input_ctype(model),
+                        c_trees.RUNTIME_HEADER, c_trees.FORMS)
+    if isinstance(model, NetModel):
+        return Exporter(model, lambda m, name, form: c_net.net_header(m, name),
                         "float", c_net.RUNTIME_HEADER, ("table",))
     raise UnsupportedModelError(
         f"export_c supports TreeModel / NetModel (from eml.convert / eml.compress), "

@@ -3,7 +3,7 @@
 Deploy and the board estimates both call :func:`plan`, so the estimate counts exactly the
 files a deploy would send.
 """
-from ..exceptions import InputError
+from ..validate import one_of
 
 __all__ = ["plan", "check_form", "DEVICE_FORMS"]
 
@@ -17,8 +17,6 @@ def plan(model, form: str, target, name: str, heap_free_bytes: int) -> tuple:
     return model.device_plan(check_form(form), target, name, heap_free_bytes)
 
 
-def check_form(form) -> str:
+def check_form(form, owner: str = "dev.deploy") -> str:
     """``form`` if deploy and estimate know it, else InputError."""
-    if form not in DEVICE_FORMS:
-        raise InputError(f"form must be one of {DEVICE_FORMS}, got {form!r}")
-    return form
+    return one_of("form", form, DEVICE_FORMS, owner=owner)
