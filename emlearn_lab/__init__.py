@@ -5,24 +5,10 @@
 >>> dev = eml.connect("virtual")                                            # doctest: +SKIP
 >>> print(dev.deploy(model, X_test))          # pushed, verified, timed     # doctest: +SKIP
 """
-from . import datasets, features
-from .boards import (
-                     Board,
-                     BoardTable,
-                     Estimate,
-                     FitTable,
-                     add_board,
-                     boards,
-                     estimate,
-                     fit_table,
-                     get_board,
-)
-from .compress import CompressedTrees, Sweep, compress, compression_sweep
-from .convert import convert
-from .device.connect import connect, list_serial_ports
-from .device.feature_report import FeatureCheck
-from .device.report import DeployReport
-from .device.transport import Device
+import importlib
+import sys
+import types
+
 from .exceptions import (
                      BuildError,
                      DeviceBusyError,
@@ -42,16 +28,68 @@ from .exceptions import (
                      RecordingError,
                      UnsupportedModelError,
 )
-from .export import CSize, c_size, export_c
-from .glossary import glossary
-from .labels import Label, LabelSet
-from .nets.model import NetModel
-from .recordings.load import load_recording
-from .recordings.recording import Recording, RecordingInfo
-from .training import class_report, cross_validate, group_cv, plot_confusion, search
-from .trees.model import TreeModel
-from .widgets import label
-from .windowing import Windows, windows
+
+# Everything else is imported on first use (PEP 562): scikit-learn, scipy, numpy and the
+# widget and device stacks cost seconds, and a script using one function should not pay for
+# all of them. Public name -> the module that defines it.
+_LAZY = {
+    **dict.fromkeys(["Board", "BoardTable", "Estimate", "FitTable", "add_board", "boards",
+                     "estimate", "fit_table", "get_board"], ".boards"),
+    **dict.fromkeys(["CompressedTrees", "Sweep", "compress", "compression_sweep"], ".compress"),
+    "convert": ".convert",
+    "connect": ".device.connect", "list_serial_ports": ".device.connect",
+    "FeatureCheck": ".device.feature_report",
+    "DeployReport": ".device.report",
+    "Device": ".device.transport",
+    **dict.fromkeys(["CSize", "c_size", "export_c"], ".export"),
+    "glossary": ".glossary",
+    "Label": ".labels", "LabelSet": ".labels",
+    "NetModel": ".nets.model",
+    "load_recording": ".recordings.load",
+    "Recording": ".recordings.recording", "RecordingInfo": ".recordings.recording",
+    **dict.fromkeys(["class_report", "cross_validate", "group_cv", "plot_confusion", "search"],
+                    ".training"),
+    "TreeModel": ".trees.model",
+    "label": ".widgets",
+    "Windows": ".windowing", "windows": ".windowing",
+}
+# Submodules that the eager imports used to leave as attributes (``eml.trees``, ...).
+_SUBMODULES = {"_procs", "build", "datasets", "device", "device_src", "export", "features",
+               "labels", "nets", "recordings", "rows", "training", "trees", "widgets",
+               "windowing"}
+# Modules that share their name with the function they define: the attribute is the function.
+_SHADOWED = {"boards", "compress", "convert", "glossary"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module("." + name, __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted((set(globals()) - _HELPERS) | set(_LAZY) | _SUBMODULES)
+
+
+class _Package(types.ModuleType):
+    """The import system binds each submodule on its package once loaded; for the modules in
+    ``_SHADOWED`` that would replace ``eml.convert`` (the function) with the module whenever
+    some other module imported ``emlearn_lab.convert`` first, so those bindings are skipped."""
+
+    def __setattr__(self, name, value):
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+_HELPERS = {"importlib", "sys", "types", "_LAZY", "_SUBMODULES", "_SHADOWED", "_Package",
+            "_HELPERS", "__getattr__", "__dir__"}
 
 __version__ = "0.1.0"
 

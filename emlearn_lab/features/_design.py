@@ -4,7 +4,6 @@ device sections (emlfx_iir), the Hann window and the FFT band / mel filter table
 import math
 
 import numpy as np
-from scipy import signal
 
 __all__ = ["a_weighting_sos", "iir_params", "hann_q15", "band_table", "linear_bands",
            "mel_bands", "hz_to_mel", "mel_to_hz"]
@@ -18,6 +17,7 @@ Q15 = 1 << 15
 def a_weighting_sos(samplerate_hz: float) -> np.ndarray:
     """The digital A-weighting filter as second-order sections (float64, scipy layout):
     the analog zpk through the bilinear transform, 0 dB at 1 kHz."""
+    from scipy import signal     # ~1 s to import: only SoundLevel's design needs it
     poles = [-2 * math.pi * f for f in A_POLES_HZ]
     z, p, k = signal.bilinear_zpk([0.0] * 4, poles, 1.0, samplerate_hz)
     sos = signal.zpk2sos(z, p, k)
@@ -27,6 +27,7 @@ def a_weighting_sos(samplerate_hz: float) -> np.ndarray:
 
 
 def _impulse_l1(sections, n: int) -> float:
+    from scipy import signal
     x = np.zeros(n)
     x[0] = 1.0
     return float(np.abs(signal.sosfilt(np.asarray(sections, float), x)).sum())
