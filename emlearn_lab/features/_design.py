@@ -17,7 +17,7 @@ Q15 = 1 << 15
 def a_weighting_sos(samplerate_hz: float) -> np.ndarray:
     """The digital A-weighting filter as second-order sections (float64, scipy layout):
     the analog zpk through the bilinear transform, 0 dB at 1 kHz."""
-    from scipy import signal     # ~1 s to import: only SoundLevel's design needs it
+    from scipy import signal  # ~1 s to import: only SoundLevel's design needs it
     poles = [-2 * math.pi * f for f in A_POLES_HZ]
     z, p, k = signal.bilinear_zpk([0.0] * 4, poles, 1.0, samplerate_hz)
     sos = signal.zpk2sos(z, p, k)
