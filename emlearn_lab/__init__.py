@@ -5,10 +5,10 @@
 >>> dev = eml.connect("virtual")                                            # doctest: +SKIP
 >>> print(dev.deploy(model, X_test))          # pushed, verified, timed     # doctest: +SKIP
 """
-import importlib
 import sys
 import types
 
+from ._lazy import attach
 from .exceptions import (
                      BuildError,
                      DeviceBusyError,
@@ -29,9 +29,7 @@ from .exceptions import (
                      UnsupportedModelError,
 )
 
-# Everything else is imported on first use (PEP 562): scikit-learn, scipy, numpy and the
-# widget and device stacks cost seconds, and a script using one function should not pay for
-# all of them. Public name -> the module that defines it.
+# Everything else is imported on first use: public name -> the module that defines it.
 _LAZY = {
     **dict.fromkeys(["Board", "BoardTable", "Estimate", "FitTable", "add_board", "boards",
                      "estimate", "fit_table", "get_board"], ".boards"),
@@ -53,27 +51,16 @@ _LAZY = {
     "label": ".widgets",
     "Windows": ".windowing", "windows": ".windowing",
 }
-# Submodules that the eager imports used to leave as attributes (``eml.trees``, ...).
-_SUBMODULES = {"_procs", "build", "datasets", "device", "device_src", "export", "features",
-               "labels", "nets", "recordings", "rows", "training", "trees", "widgets",
-               "windowing"}
+# What dir() lists besides: the submodules that importing every public name leaves bound on
+# the package (as the eager imports did). Any submodule resolves as ``eml.<name>``, listed or not.
+_SUBMODULES = {"_kv_report", "_procs", "datasets", "device", "device_src", "export", "features",
+               "labels", "nets", "protocol", "recordings", "rows", "runtime", "training", "trees",
+               "validate", "widgets", "windowing"}
 # Modules that share their name with the function they define: the attribute is the function.
 _SHADOWED = {"boards", "compress", "convert", "glossary"}
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module("." + name, __name__)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list:
-    return sorted((set(globals()) - _HELPERS) | set(_LAZY) | _SUBMODULES)
+__getattr__, __dir__ = attach(__name__, _LAZY, _SUBMODULES)
 
 
 class _Package(types.ModuleType):
@@ -88,8 +75,6 @@ class _Package(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _Package
-_HELPERS = {"importlib", "sys", "types", "_LAZY", "_SUBMODULES", "_SHADOWED", "_Package",
-            "_HELPERS", "__getattr__", "__dir__"}
 
 __version__ = "0.1.0"
 

@@ -35,6 +35,13 @@ def test_time_stats_does_not_load_scipy_signal():
     assert loaded_after("from emlearn_lab.features import TimeStats", ["scipy.signal"]) == []
 
 
+def test_device_feature_sources_import_first():
+    # emlfx_core imports features._viper: importing the package features must not come back
+    # to emlfx_core through audio.py (the eager `import emlearn_lab` used to hide that cycle)
+    assert loaded_after("from emlearn_lab.device_src import emlfx_core, emlfx_spectral",
+                        ["sklearn"]) == []
+
+
 def test_every_public_name_resolves_in_a_fresh_interpreter():
     code = ("import types, emlearn_lab as eml\n"
             "names = {n: type(getattr(eml, n)).__name__ for n in eml.__all__}\n"
