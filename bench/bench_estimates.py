@@ -47,8 +47,8 @@ from sklearn.ensemble import (
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import emlearn_lab as eml
-from emlearn_lab.boards.calibrate import measure_heap
-from emlearn_lab.boards.estimate import board_target, deploy_plan
+from emlearn_lab.board_fit.calibrate import measure_heap
+from emlearn_lab.board_fit.estimate import board_target, deploy_plan
 from emlearn_lab.runtime.build import ARCHS, mpy_cross_binary
 from emlearn_lab.device_src import device_source
 from emlearn_lab.exceptions import DeviceMemoryError
@@ -299,7 +299,7 @@ def mcu_models() -> list:
 
 def _estimated_instructions(est, model, rows) -> float:
     """Median over the rows of the estimate for each row (the device reports the median)."""
-    from emlearn_lab.boards.latency import latency_estimate, leaf_values
+    from emlearn_lab.board_fit.latency import latency_estimate, leaf_values
     if est.kind == "network":
         return est.latency.instructions
     return float(np.median([latency_estimate(est.form, model, est.board, float(v), True,
@@ -369,7 +369,7 @@ def write_mcu(rows: list) -> None:
              "`python3 bench/bench_estimates.py --mcu CORE ...`: each model deployed on a "
              "freshly started emulated board (qemu -icount: instruction counts are exact, "
              "whatever the host's load). Estimate: instructions per operation measured on "
-             "that core by `python -m emlearn_lab.boards.calibrate_mcu` (other models) x the "
+             "that core by `python -m emlearn_lab.board_fit.calibrate_mcu` (other models) x the "
              "work counted on the rows (median over rows); RAM: fixed costs measured on that "
              "core + model buffers + machine code (in the heap on these ports).", "",
              "| core | measured | latency within 10% | max / median latency error | "

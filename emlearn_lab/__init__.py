@@ -5,11 +5,8 @@
 >>> dev = eml.connect("virtual")                                            # doctest: +SKIP
 >>> print(dev.deploy(model, X_test))          # pushed, verified, timed     # doctest: +SKIP
 """
-import sys
-import types
-
 from ._lazy import attach
-from .exceptions import (
+from .exceptions import (  # noqa: F401  (every error is an attribute: eml.DeviceTimeoutError)
                      BuildError,
                      DeviceBusyError,
                      DeviceDisconnectedError,
@@ -32,15 +29,15 @@ from .exceptions import (
 # Everything else is imported on first use: public name -> the module that defines it.
 _LAZY = {
     **dict.fromkeys(["Board", "BoardTable", "Estimate", "FitTable", "add_board", "boards",
-                     "estimate", "fit_table", "get_board"], ".boards"),
-    **dict.fromkeys(["CompressedTrees", "Sweep", "compress", "compression_sweep"], ".compress"),
-    "convert": ".convert",
+                     "estimate", "fit_table", "get_board"], ".board_fit"),
+    **dict.fromkeys(["CompressedTrees", "Sweep", "compress", "compression_sweep"], ".compression"),
+    "convert": ".conversion",
     "connect": ".device.connect", "list_serial_ports": ".device.connect",
     "FeatureCheck": ".device.feature_report",
     "DeployReport": ".device.report",
     "Device": ".device.transport",
     **dict.fromkeys(["CSize", "c_size", "export_c"], ".export"),
-    "glossary": ".glossary",
+    "glossary": ".terms",
     "Label": ".labels", "LabelSet": ".labels",
     "NetModel": ".nets.model",
     "load_recording": ".recordings.load",
@@ -53,28 +50,11 @@ _LAZY = {
 }
 # What dir() lists besides: the submodules that importing every public name leaves bound on
 # the package (as the eager imports did). Any submodule resolves as ``eml.<name>``, listed or not.
-_SUBMODULES = {"_kv_report", "_procs", "datasets", "device", "device_src", "export", "features",
+_SUBMODULES = {"_kv_report", "_procs", "board_fit", "compression", "conversion", "datasets", "device", "device_src", "export", "features",
                "labels", "nets", "protocol", "recordings", "rows", "runtime", "training", "trees",
-               "validate", "widgets", "windowing"}
-# Modules that share their name with the function they define: the attribute is the function.
-_SHADOWED = {"boards", "compress", "convert", "glossary"}
-
+               "terms", "validate", "widgets", "windowing"}
 
 __getattr__, __dir__ = attach(__name__, _LAZY, _SUBMODULES)
-
-
-class _Package(types.ModuleType):
-    """The import system binds each submodule on its package once loaded; for the modules in
-    ``_SHADOWED`` that would replace ``eml.convert`` (the function) with the module whenever
-    some other module imported ``emlearn_lab.convert`` first, so those bindings are skipped."""
-
-    def __setattr__(self, name, value):
-        if name in _SHADOWED and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 __version__ = "0.1.0"
 
@@ -86,16 +66,14 @@ def load_ipython_extension(ipython) -> None:
     load(ipython)
 
 
+# The public surface: what a notebook calls, the models and devices it holds, the errors worth
+# catching by family. The result types (Estimate, DeployReport, FitTable, Sweep, ...) and the
+# specific Device*Error classes stay attributes of the package (eml.DeviceTimeoutError) too.
 __all__ = [
-    "convert", "compress", "compression_sweep", "CompressedTrees", "Sweep", "connect", "boards",
-    "get_board", "add_board", "estimate", "fit_table", "Board", "BoardTable", "Estimate",
-    "FitTable", "list_serial_ports", "Device", "DeployReport", "TreeModel", "NetModel",
-    "export_c", "c_size", "CSize", "Recording", "RecordingInfo", "load_recording",
-    "LabelSet", "Label", "label", "datasets", "windows", "Windows", "features", "FeatureCheck",
-    "group_cv", "cross_validate", "search", "plot_confusion", "class_report",
-    "EmlearnLabError", "NotFittedError", "UnsupportedModelError", "InputError",
-    "ModelFileError", "BuildError", "DeviceError", "DeviceNotFoundError", "DeviceBusyError",
-    "DeviceDisconnectedError", "DeviceMemoryError", "DeviceRuntimeError", "DeviceTimeoutError",
-    "DeviceStorageError", "RecordingError",
-    "LabelError", "LabelFileMismatchError", "glossary",
+    "convert", "compress", "compression_sweep", "CompressedTrees", "TreeModel", "NetModel",
+    "connect", "list_serial_ports", "Device", "boards", "get_board", "add_board", "Board",
+    "estimate", "fit_table", "export_c", "c_size", "Recording", "load_recording", "LabelSet",
+    "Label", "label", "datasets", "windows", "features", "group_cv", "cross_validate", "search",
+    "plot_confusion", "class_report", "glossary", "EmlearnLabError", "InputError",
+    "NotFittedError", "UnsupportedModelError", "DeviceError",
 ]

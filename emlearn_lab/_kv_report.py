@@ -4,7 +4,7 @@ their text and notebook views keep one layout."""
 from collections.abc import Sequence
 from html import escape
 
-from .glossary import terms_html
+from .terms import terms_html
 
 __all__ = ["kv_text", "kv_html"]
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 if TYPE_CHECKING:
-    from .boards.estimate import Estimate
-    from .boards.table import Board
+    from .board_fit.estimate import Estimate
+    from .board_fit.table import Board
     from .runtime.artifacts import Bundle
     from .runtime.build import Target
 

@@ -9,7 +9,7 @@ indented text elsewhere).
 from dataclasses import dataclass
 from html import escape
 
-from .glossary import terms_html
+from .terms import terms_html
 
 __all__ = ["DeployVerdict", "kilobytes", "figure"]
 

@@ -12,9 +12,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import emlearn_lab as eml
-from emlearn_lab.boards.estimate import HEAP_FIT_FRACTION, board_target, deploy_plan
-from emlearn_lab.boards.memory import calibration, runtime_hash
-from emlearn_lab.boards.mpyfile import parse_mpy
+from emlearn_lab.board_fit.estimate import HEAP_FIT_FRACTION, board_target, deploy_plan
+from emlearn_lab.board_fit.memory import calibration, runtime_hash
+from emlearn_lab.board_fit.mpyfile import parse_mpy
 from emlearn_lab.runtime.build import ARCHS, Target, compile_source
 from emlearn_lab.device_src import device_source
 from emlearn_lab.runtime.kernels import kernels_source
@@ -114,7 +114,7 @@ def test_bad_board_files_say_what_is_wrong(tmp_path, edit, message):
 
 
 def test_add_board_api(monkeypatch):
-    from emlearn_lab.boards import table
+    from emlearn_lab.board_fit import table
     monkeypatch.setattr(table, "_ADDED", {})      # boards added here stay in this test
     pico = dataclasses.asdict(eml.get_board("rp2040-pico"))
     del pico["id"]
@@ -150,10 +150,10 @@ def test_truncated_or_foreign_mpy_is_rejected():
 def test_calibration_matches_the_runtime():
     assert calibration()["heap_x64"]["runtime_hash"] == runtime_hash(), (
         "device_src/ or trees/inline.py changed since calibration.toml was measured: run "
-        "`python -m emlearn_lab.boards.calibrate` and commit calibration.toml")
+        "`python -m emlearn_lab.board_fit.calibrate` and commit calibration.toml")
     assert calibration()["heap_x64"]["net_runtime_hash"] == runtime_hash(networks=True), (
         "device_src/emlnet* or nets/netfile.py changed since calibration.toml was measured: "
-        "run `python -m emlearn_lab.boards.calibrate` and commit calibration.toml")
+        "run `python -m emlearn_lab.board_fit.calibrate` and commit calibration.toml")
 
 
 @pytest.mark.parametrize("board_id", ["rp2040-pico", "esp32-devkitc", "esp32c3-devkitm",
@@ -340,7 +340,7 @@ def test_tight_when_the_largest_allocation_needs_an_unfragmented_heap(classifica
 @pytest.mark.device
 def test_bytecode_runtime_estimate_matches_the_virtual_device(small_forest):
     """Boards without native code get the bytecode kernels; measured on the virtual device."""
-    from emlearn_lab.boards.calibrate import measure_heap
+    from emlearn_lab.board_fit.calibrate import measure_heap
     model = eml.convert(small_forest[0])
     board = dataclasses.replace(eml.get_board("virtual"), arch="none")
     est = eml.estimate(model, board, "loadable")

@@ -16,9 +16,9 @@ from sklearn.neural_network import MLPClassifier
 from test_emulated import _need
 
 import emlearn_lab as eml
-from emlearn_lab.boards.cores import CORE_ARCH, core_for, instructions
-from emlearn_lab.boards.latency import latency_estimate, leaf_values
-from emlearn_lab.boards.memory import runtime_hash
+from emlearn_lab.board_fit.cores import CORE_ARCH, core_for, instructions
+from emlearn_lab.board_fit.latency import latency_estimate, leaf_values
+from emlearn_lab.board_fit.memory import runtime_hash
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +44,10 @@ def test_instructions_were_measured_on_the_current_runtime():
     data = instructions()
     assert data["runtime_hash"] == runtime_hash(), (
         "device_src/ or trees/inline.py changed since instructions.toml was measured: run "
-        "`python -m emlearn_lab.boards.calibrate_mcu` and commit instructions.toml")
+        "`python -m emlearn_lab.board_fit.calibrate_mcu` and commit instructions.toml")
     assert data["net_runtime_hash"] == runtime_hash(networks=True), (
         "the network runtime changed since instructions.toml was measured: run "
-        "`python -m emlearn_lab.boards.calibrate_mcu` and commit instructions.toml")
+        "`python -m emlearn_lab.board_fit.calibrate_mcu` and commit instructions.toml")
     for core in data["latency"]:
         assert core in CORE_ARCH
         assert set(data["latency"][core]) >= {"loadable", "inline", "net_int8"}
@@ -88,7 +88,7 @@ def test_xtensa_keeps_coremark_scaling_and_says_so(forest, int8_net):
 
 
 def test_cpi_from_a_user_board(monkeypatch, forest):
-    from emlearn_lab.boards import table
+    from emlearn_lab.board_fit import table
     monkeypatch.setattr(table, "_ADDED", {})      # the boards added here stay in this test
     model, X = forest
     base = eml.get_board("rp2040-pico")
@@ -122,10 +122,10 @@ def _check(core, model, X, form):
     assert report.agreement == 1.0
     assert abs(want / got - 1) <= 0.10, (
         f"{core} {est.form}: estimated {want:.0f} instructions per predict, measured "
-        f"{got:.0f}: recalibrate with `python -m emlearn_lab.boards.calibrate_mcu {core}`")
+        f"{got:.0f}: recalibrate with `python -m emlearn_lab.board_fit.calibrate_mcu {core}`")
     assert abs(est.ram_bytes / ram - 1) <= 0.05, (
         f"{core} {est.form}: estimated {est.ram_bytes} B of heap, measured {ram} B: "
-        f"recalibrate with `python -m emlearn_lab.boards.calibrate_mcu {core}`")
+        f"recalibrate with `python -m emlearn_lab.board_fit.calibrate_mcu {core}`")
 
 
 @pytest.mark.device

@@ -7,7 +7,7 @@ import pytest
 
 import emlearn_lab as eml
 from emlearn_lab.device.report import DeployReport
-from emlearn_lab.glossary import GLOSSARY, terms_html
+from emlearn_lab.terms import GLOSSARY, terms_html
 from emlearn_lab.live.summary import LiveSummary, model_summary
 from emlearn_lab.verdict import DeployVerdict, kilobytes
 

@@ -59,7 +59,7 @@ def test_nonzero_macs_count_each_layers_nonzero_inputs(nets):
     multiply-accumulates whose input is not zero, layer by layer, on the median row."""
     import numpy as np
 
-    from emlearn_lab.boards.net_estimate import net_work_counts, nonzero_macs
+    from emlearn_lab.board_fit.net_estimate import net_work_counts, nonzero_macs
     from emlearn_lab.nets import float32 as f32
     models, rows = nets
     net = models[0]                                   # float32, 64-40(relu)-10

@@ -54,13 +54,25 @@ def test_every_public_name_resolves_in_a_fresh_interpreter():
     assert {n for n, kind in kinds.items() if kind == "module"} == {"datasets", "features"}
 
 
-@pytest.mark.parametrize("name", ["convert", "compress", "glossary", "boards"])
-def test_a_function_named_like_its_module_stays_the_function(name):
-    # importing the module (as other modules of the package do) binds it on the package: the
-    # package must keep the function, as the eager `from .convert import convert` did
-    code = (f"import importlib, emlearn_lab as eml\nimportlib.import_module('emlearn_lab.{name}')\n"
-            f"assert callable(eml.{name}) and eml.{name}.__name__ == {name!r}, eml.{name}")
+@pytest.mark.parametrize("name, module", [("convert", "conversion"), ("compress", "compression"),
+                                          ("glossary", "terms"), ("boards", "board_fit")])
+def test_no_function_shadows_a_module(name, module):
+    # each public function lives in a module of another name: importing the module (as other
+    # modules of the package do) binds the module, and the function stays the function
+    code = (f"import importlib, types, emlearn_lab as eml\n"
+            f"m = importlib.import_module('emlearn_lab.{module}')\n"
+            f"assert callable(eml.{name}) and eml.{name}.__name__ == {name!r}, eml.{name}\n"
+            f"assert isinstance(eml.{module}, types.ModuleType) and eml.{module} is m\n"
+            f"assert getattr(m, {name!r}) is eml.{name}")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_module_attributes_are_reachable_through_the_package():
+    import emlearn_lab.board_fit as board_fit
+    import emlearn_lab.compression
+
+    assert "accuracy" in emlearn_lab.compression.METRICS
+    assert board_fit.fit_table.__name__ == "fit_table"
 
 
 def test_an_unknown_name_is_an_attribute_error():

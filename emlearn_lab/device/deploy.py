@@ -1,7 +1,7 @@
 """deploy(): push a model to a device, load it there, verify it row by row, time it."""
 import time
 
-from ..convert import convert
+from ..conversion import convert
 from ..exceptions import DeviceError, DeviceMemoryError, InputError
 from ..features.pipeline import check_fitted, split_pipeline
 from ..progress import bar

@@ -43,7 +43,7 @@ class Exporter:
 
 def dispatch(model) -> Exporter:
     """The exporter for each kind of model export_c writes: trees and networks."""
-    from ..convert import convert, convertible
+    from ..conversion import convert, convertible
     if hasattr(model, "steps"):
         raise UnsupportedModelError(
             "a Pipeline is not one model: C export writes the model only; export its final "

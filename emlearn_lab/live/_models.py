@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from ..convert import convert
+from ..conversion import convert
 from ..device import budget
 from ..device.session import agreement, ensure_loaded, result_dtype, row_bytes, scores_of
 from ..exceptions import DeviceError, InputError

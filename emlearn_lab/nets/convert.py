@@ -25,7 +25,7 @@ def is_network(estimator) -> bool:
 
 
 def convert_net(estimator, *, weights="float32", X_calib=None, classes=None) -> NetModel:
-    """Convert a network; see :func:`emlearn_lab.convert` for the parameters."""
+    """Convert a network; see :func:`emlearn_lab.conversion` for the parameters."""
     one_of("weights", weights, ("float32", "int8"), owner="eml.convert")
     if _is_keras(estimator):
         layers, output, source = _from_keras(estimator)

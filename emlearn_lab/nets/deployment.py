@@ -21,9 +21,9 @@ def device_remedy(model, form: str) -> str:
 def board_estimate(model, board, form: str, bundle, X=None):
     """The Estimate of the network on `board`: files exact, heap and latency from
     boards/net_estimate.py."""
-    from ..boards.cores import core_for
-    from ..boards.estimate import Estimate, c_flash, machine_code_note, word_bytes
-    from ..boards.net_estimate import net_heap, net_latency
+    from ..board_fit.cores import core_for
+    from ..board_fit.estimate import Estimate, c_flash, machine_code_note, word_bytes
+    from ..board_fit.net_estimate import net_heap, net_latency
     files = [(a.path, len(a.data)) for a in bundle.files]
     notes = list(bundle.notes)
     heap = net_heap(model, bundle.files, word_bytes(board), board.native_code_in_heap,
@@ -42,7 +42,7 @@ def board_estimate(model, board, form: str, bundle, X=None):
 
 
 def _remedy(est, weights: str) -> str:
-    from ..boards.estimate import HEAP_FIT_FRACTION
+    from ..board_fit.estimate import HEAP_FIT_FRACTION
     tips = []
     if weights == "float32":
         tips.append("weights='int8' (eml.convert(net, weights='int8', X_calib=X_train): a "

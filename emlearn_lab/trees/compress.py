@@ -150,7 +150,7 @@ def _simplify(feature, threshold, left, right, roots, n_nodes, redirect):
 def compress_model(model: TreeModel, *, leaves_per_class=None, leaf_bits="auto",
                    features="float32", X_calib=None, quantile=0.001,
                    random_state=0) -> TreeModel:
-    """See :func:`emlearn_lab.compress` (this takes a converted float32/int16 TreeModel)."""
+    """See :func:`emlearn_lab.compression` (this takes a converted float32/int16 TreeModel)."""
     if model.meta.get("compression"):
         raise InputError("this model is already compressed: compress the original "
                          "estimator or its eml.convert() model instead")

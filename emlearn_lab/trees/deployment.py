@@ -75,10 +75,10 @@ def board_estimate(model, board, form: str, bundle, X=None):
     """The Estimate of `model` deployed as (form, bundle) on `board`: files exact, heap from
     boards/memory.py, latency (native code only) from counted node visits on X, or the mean
     leaf depth without X."""
-    from ..boards.cores import core_for
-    from ..boards.estimate import Estimate, board_target, c_flash, machine_code_note, word_bytes
-    from ..boards.latency import latency_estimate, leaf_values
-    from ..boards.memory import heap_estimate
+    from ..board_fit.cores import core_for
+    from ..board_fit.estimate import Estimate, board_target, c_flash, machine_code_note, word_bytes
+    from ..board_fit.latency import latency_estimate, leaf_values
+    from ..board_fit.memory import heap_estimate
     from .inline import inline_layout
     arch = board_target(board).arch
     files = [(a.path, len(a.data)) for a in bundle.files]
@@ -123,7 +123,7 @@ def _mean_leaf_depth(model) -> float:
 
 def _remedy(est, n_trees: int, features: str) -> str:
     """Concrete changes that would make the model fit, largest effect first."""
-    from ..boards.estimate import HEAP_FIT_FRACTION, LARGEST_BLOCK_FRACTION
+    from ..board_fit.estimate import HEAP_FIT_FRACTION, LARGEST_BLOCK_FRACTION
     b, heap, tips = est.board, est.heap, []
     if not est._block_fits:
         tips.append(f"its largest allocation, {est.heap.largest_block_bytes} B in one piece, is "

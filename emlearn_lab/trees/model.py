@@ -43,7 +43,7 @@ class TreeModel:
         whose integer class sums are within ``tie_margin`` are settled with them exactly as
         scikit-learn does (float64 sum in tree order, divide by n_trees, first maximum).
     leaf_bits : int or None
-        Compressed classifiers (see :func:`emlearn_lab.compress`): leaves are small integers
+        Compressed classifiers (see :func:`emlearn_lab.compression`): leaves are small integers
         (0 .. 2**leaf_bits - 1; 0 bits: one vote for one class) and the model is its own
         reference: the first maximum of the integer sums wins, and ``predict_proba`` is the
         sums normalised per row.

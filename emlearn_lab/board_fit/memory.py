@@ -8,14 +8,14 @@ from three parts:
   and leaf tables (inline form), the work array. Each is an allocation rounded up to whole
   GC blocks (4 machine words: 32 bytes on 64-bit ports, 16 on 32-bit ones);
 - fixed costs: module objects, functions, qstrs, the Model object and its closures. They are
-  measured on the virtual device (x64) by ``python -m emlearn_lab.boards.calibrate`` and
+  measured on the virtual device (x64) by ``python -m emlearn_lab.board_fit.calibrate`` and
   stored in calibration.toml with a hash of the runtime sources, so a stale calibration fails
   the test suite instead of drifting;
 - machine code of native (viper) modules, on ports that load it into the heap (ARM ports;
   see the board table's ``native_code_in_heap``), read exactly from the .mpy file.
 
 On boards with an emulated core of their family (cores.py) the fixed costs are the ones
-measured on that core (32-bit words; ``python -m emlearn_lab.boards.calibrate_mcu``, stored in
+measured on that core (32-bit words; ``python -m emlearn_lab.board_fit.calibrate_mcu``, stored in
 instructions.toml). Elsewhere (Xtensa, boards without native code) they are modelled from the
 x64 figures: bytecode keeps its size and the rest (objects, tables, pointers) scales with the
 machine word.
@@ -92,7 +92,7 @@ _CALIBRATION: dict | None = None
 def calibration() -> dict:
     global _CALIBRATION
     if _CALIBRATION is None:
-        text = resources.files("emlearn_lab.boards").joinpath("calibration.toml").read_text()
+        text = resources.files("emlearn_lab.board_fit").joinpath("calibration.toml").read_text()
         _CALIBRATION = tomllib.loads(text)
     return _CALIBRATION
 

@@ -3,9 +3,9 @@
 These figures serve the virtual device and the boards without an emulated core of their family
 (Xtensa; ports without native code). Boards with one (Cortex-M0/M3/M4F, RV32IMC) use the
 instructions and heap costs measured on that core: ``python -m
-emlearn_lab.boards.calibrate_mcu`` (instructions.toml).
+emlearn_lab.board_fit.calibrate_mcu`` (instructions.toml).
 
-    python -m emlearn_lab.boards.calibrate        # rewrites emlearn_lab/boards/calibration.toml
+    python -m emlearn_lab.board_fit.calibrate        # rewrites emlearn_lab/board_fit/calibration.toml
 
 Run it after changing anything under device_src/ or trees/inline.py: the test suite checks
 that calibration.toml was made from the current runtime (its hash).
@@ -65,7 +65,7 @@ def reference_models() -> dict:
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.tree import DecisionTreeClassifier
 
-    from ..convert import convert
+    from ..conversion import convert
     from ..trees.compress import compress_model
     X, y = load_digits(return_X_y=True)
     plain = convert(DecisionTreeClassifier(max_leaf_nodes=8, random_state=0).fit(X, y))
@@ -113,7 +113,7 @@ def latency_models() -> list:
     from sklearn.datasets import load_breast_cancer, load_digits, load_iris, make_classification
     from sklearn.ensemble import RandomForestClassifier
 
-    from ..convert import convert
+    from ..conversion import convert
 
     def deep(return_X_y=True):  # noisy labels: fully grown trees ~20 levels deep
         return make_classification(4000, 20, n_informative=10, flip_y=0.2, random_state=0)
@@ -273,7 +273,7 @@ def _host_mhz() -> float:
 
 def render(heap: dict, latency: dict) -> str:
     lines = [
-        "# Written by `python -m emlearn_lab.boards.calibrate`; do not edit by hand.",
+        "# Written by `python -m emlearn_lab.board_fit.calibrate`; do not edit by hand.",
         "# heap_x64: fixed gc.mem_alloc() costs in bytes on the virtual device (unix port, x64)",
         "# latency_x64: ns per operation on the calibrating host (see latency.py)",
         "", "[heap_x64]", f'runtime_hash = "{runtime_hash()}"',

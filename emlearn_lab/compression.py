@@ -22,7 +22,7 @@ __all__ = ["compress", "compression_sweep", "CompressedTrees", "Sweep", "METRICS
 
 def _tree_model(estimator) -> TreeModel:
     """The converted tree model eml.compress works on; UnsupportedModelError for others."""
-    from .convert import convert
+    from .conversion import convert
     from .nets.model import NetModel
     model = convert(estimator, features="float32")
     if not isinstance(model, TreeModel):
@@ -304,7 +304,7 @@ class SweepTable:
                 f"{len(self.sweep.rows)} settings in {self.sweep.seconds:.1f} s")
 
     def __str__(self) -> str:
-        from .boards.table import _text_table
+        from .board_fit.table import _text_table
         return self.caption() + "\n" + _text_table(self.head(), self.rows())
 
     __repr__ = __str__

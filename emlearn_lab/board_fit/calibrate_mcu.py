@@ -1,11 +1,11 @@
 """Measure instructions per operation and fixed heap costs on the emulated cores.
 
-    python -m emlearn_lab.boards.calibrate_mcu                 # all cores with firmware
-    python -m emlearn_lab.boards.calibrate_mcu cortex-m3       # one core (others kept)
-    python -m emlearn_lab.boards.calibrate_mcu --latency-only cortex-m3   # keep its heap costs
-    python -m emlearn_lab.boards.calibrate_mcu --refit          # refit the stored counts
+    python -m emlearn_lab.board_fit.calibrate_mcu                 # all cores with firmware
+    python -m emlearn_lab.board_fit.calibrate_mcu cortex-m3       # one core (others kept)
+    python -m emlearn_lab.board_fit.calibrate_mcu --latency-only cortex-m3   # keep its heap costs
+    python -m emlearn_lab.board_fit.calibrate_mcu --refit          # refit the stored counts
 
-Rewrites emlearn_lab/boards/instructions.toml. Deterministic: the emulated boards count
+Rewrites emlearn_lab/board_fit/instructions.toml. Deterministic: the emulated boards count
 instructions (qemu -icount), so a run on a loaded host gives the same figures (to the few
 instructions of ticks_us rounding spread over the repeats).
 
@@ -42,7 +42,7 @@ def tree_models() -> list:
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
     from sklearn.tree import DecisionTreeRegressor
 
-    from ..convert import convert
+    from ..conversion import convert
     from ..trees.compress import compress_model
 
     def deep(return_X_y=True):
@@ -217,7 +217,7 @@ CPI_DEFAULT = {
 def render(data: dict) -> str:
     from .memory import runtime_hash
     lines = [
-        "# Written by `python -m emlearn_lab.boards.calibrate_mcu`; do not edit by hand.",
+        "# Written by `python -m emlearn_lab.board_fit.calibrate_mcu`; do not edit by hand.",
         "# latency.CORE.RUNTIME: instructions per operation, measured on the emulated core",
         "#   (qemu -icount shift=0: time.ticks_us() counts 1000 instructions per us), NNLS",
         "#   fit over the models of calibrate_mcu.tree_models / net_models.",

@@ -186,7 +186,7 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     from sklearn.pipeline import Pipeline
     if isinstance(model, Pipeline):
         return _pipeline_estimate(model, board, form, X, name)
-    from ..convert import convert
+    from ..conversion import convert
     model = convert(model)
     chosen, bundle = deploy_plan(model, board, form, name)
     return model.board_estimate(board, chosen, bundle, X)

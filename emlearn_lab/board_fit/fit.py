@@ -168,7 +168,7 @@ def fit_table(models, boards=None, *, form="auto", X=None) -> FitTable:
     A board whose estimate fails (e.g. no mpy-cross for its architecture) gets a row with the
     reason instead of stopping the table.
     """
-    from ..convert import convert
+    from ..conversion import convert
     named = models if isinstance(models, dict) else {"model": models}
     if not named:
         raise InputError("fit_table needs a model, or a dict of name -> model")

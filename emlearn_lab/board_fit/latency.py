@@ -7,7 +7,7 @@ step per tree (leaf values summed). Networks: call, features, multiply-accumulat
 
 Microcontroller boards with an emulated core of their family (cores.py: Cortex-M0, M3, M4F,
 RV32IMC) use instructions per operation measured on that core (``python -m
-emlearn_lab.boards.calibrate_mcu``, stored in instructions.toml), times the board's cycles
+emlearn_lab.board_fit.calibrate_mcu``, stored in instructions.toml), times the board's cycles
 per instruction (its ``cpi`` figure: core timings plus flash wait states at its clock, with a
 source), divided by its clock:
 
@@ -18,7 +18,7 @@ is the uncertain part (caches, wait states, the mix of loads and branches): expe
 within about 30%.
 
 Other boards (Xtensa, which has no emulated core; the virtual device) use host nanoseconds per
-operation measured on the virtual device (``python -m emlearn_lab.boards.calibrate``,
+operation measured on the virtual device (``python -m emlearn_lab.board_fit.calibrate``,
 calibration.toml), scaled by CoreMark per MHz, host against board, and say so:
 
     cycles_board = ns_host * host_MHz / 1000 * (host CoreMark/MHz) / (board CoreMark/MHz)

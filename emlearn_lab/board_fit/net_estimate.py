@@ -1,7 +1,7 @@
 """RAM and latency of a network (NetModel) on a board, in the same terms as the tree estimates
 (memory.py, latency.py): buffers the loaded network keeps, counted exactly and rounded to GC
 blocks; fixed costs (runtime modules, objects, per-layer objects) and per-operation times
-measured on the virtual device by ``python -m emlearn_lab.boards.calibrate``.
+measured on the virtual device by ``python -m emlearn_lab.board_fit.calibrate``.
 
 What a loaded network keeps (device_src/emlnet*.py):
 - int8: the network file as one bytes object (the kernel reads it in place), the layout table

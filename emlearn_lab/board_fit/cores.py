@@ -5,7 +5,7 @@ boards (RP2040) -> cortex-m0, armv7m/armv7em -> cortex-m3, armv7emsp/armv7emdp (
 M7) -> cortex-m4f, rv32imc (ESP32-C3) -> rv32imc. Xtensa has no emulated core: its boards keep
 the host-measured costs scaled by CoreMark/MHz, and their estimates say so.
 
-``instructions.toml`` (written by ``python -m emlearn_lab.boards.calibrate_mcu``) holds, per
+``instructions.toml`` (written by ``python -m emlearn_lab.board_fit.calibrate_mcu``) holds, per
 core, the instructions each operation of each runtime takes (measured on the emulated board,
 qemu ``-icount``: exact, whatever the host's load) and the fixed heap costs measured there.
 """
@@ -30,7 +30,7 @@ def instructions() -> dict:
     """instructions.toml as a dict ({} when it is missing)."""
     global _DATA
     if _DATA is None:
-        path = resources.files("emlearn_lab.boards").joinpath("instructions.toml")
+        path = resources.files("emlearn_lab.board_fit").joinpath("instructions.toml")
         _DATA = tomllib.loads(path.read_text()) if path.is_file() else {}
     return _DATA
 

@@ -74,7 +74,7 @@ def _board_from_toml(board_id: str, entry, origin: str) -> Board:
     missing = [n for n in required if n not in entry]
     if missing:
         raise InputError(f"{where}: missing field(s) {', '.join(missing)}. Every board needs "
-                         f"{', '.join(required)} (see emlearn_lab/boards/boards.toml)")
+                         f"{', '.join(required)} (see emlearn_lab/board_fit/boards.toml)")
     unknown = sorted(set(entry) - set(_FIELDS))
     if unknown:
         raise InputError(f"{where}: unknown field(s) {', '.join(unknown)}; known fields: "
@@ -209,7 +209,7 @@ _ADDED: dict = {}
 def _packaged() -> dict:
     global _PACKAGED
     if _PACKAGED is None:
-        with resources.as_file(resources.files("emlearn_lab.boards") / "boards.toml") as p:
+        with resources.as_file(resources.files("emlearn_lab.board_fit") / "boards.toml") as p:
             _PACKAGED = load_board_file(p)
     return _PACKAGED
 
