@@ -9,6 +9,7 @@ from ..runtime.plan import check_form, plan
 from . import budget, features
 from .report import DeployReport
 from .session import (
+    BENCH_PATH,
     HELPERS,
     DeployedModel,
     agreement,
@@ -22,8 +23,6 @@ from .session import (
 )
 
 __all__ = ["deploy", "predict_on_device", "DeployedModel"]
-
-_BENCH_PATH = "_emlab_bench.bin"
 
 
 def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeats=200):
@@ -245,14 +244,14 @@ def _bench(dev, name, X, repeats, report) -> None:
     fit = budget.items_that_fit(X.itemsize * X.shape[1], dev.fs_free_bytes())
     rows, repeats, timeout_s = bench_plan(dev, name, min(len(X), 16, fit), int(repeats),
                                           "rows", report)
-    dev.put_data(_BENCH_PATH, row_bytes(X[:rows]))
+    dev.put_data(BENCH_PATH, row_bytes(X[:rows]))
     try:
         with bar(None, f"timing '{name}' on the device ({rows} rows x {repeats} calls)"):
             med, best, n, worst = dev.eval(
-                f"__import__('emlab_tools').bench(_emlab_models[{name!r}], {_BENCH_PATH!r}, "
+                f"__import__('emlab_tools').bench(_emlab_models[{name!r}], {BENCH_PATH!r}, "
                 f"{rows}, {repeats})", timeout_s=timeout_s, what=f"timing model '{name}'")
     finally:
-        budget.remove_scratch(dev, (_BENCH_PATH,))
+        budget.remove_scratch(dev, (BENCH_PATH,))
     report.us_per_predict_median = float(med)
     report.us_per_predict_min = float(best)
     report.us_per_predict_max = float(worst)

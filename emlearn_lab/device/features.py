@@ -11,14 +11,15 @@ from ..runtime.feature_bundle import feature_bundle
 from . import budget
 from .feature_report import FeatureCheck
 from .session import (
+    BENCH_PATH,
     FX_HELPERS,
     agreement,
     check_name,
     disagreements,
     ensure_loaded,
     load_timeout_s,
-    result_dtype,
     row_bytes,
+    run_items,
     scores_of,
     send_bundle,
 )
@@ -26,9 +27,6 @@ from .session import (
 __all__ = ["check_features", "load_extractors", "check_windows", "bench_windows",
            "verify_pipeline", "predict_windows"]
 
-_W_PATH = "_emlab_w.bin"
-_OUT_PATH = "_emlab_fout.bin"
-_BENCH_PATH = "_emlab_bench.bin"
 def load_extractors(dev, extractors, name: str) -> tuple:
     """Push and load the extractors as _emlab_fx[name]: (bundle, sent, ram, load call)."""
     bundle = feature_bundle(dev.target, extractors, name)
@@ -54,33 +52,8 @@ def check_windows(extractors, X) -> np.ndarray:
 def _run(dev, X, name: str, n_features: int, model=None,
          us_per_window: float | None = None) -> tuple:
     """(device features (n, F) [, predict index (n,), scores (n, k)], microseconds per
-    window measured on the device) for windows X, in batches sized from that figure (a
-    first window alone when ``us_per_window`` is unknown) and the free filesystem; the
-    scratch files are removed afterwards."""
-    row = result_dtype(model, n_features) if model is not None else \
-        np.dtype([("features", "<i4", (n_features,))])
-    data, size = row_bytes(X), X[0].nbytes
-    args = f"_emlab_fx[{name!r}], {_W_PATH!r}, {_OUT_PATH!r}"
-    if model is not None:
-        args += f", _emlab_models[{name!r}]"
-    outs = []
-
-    def run(start, stop, timeout_s):
-        dev.put_data(_W_PATH, data[start * size:stop * size])
-        rows, us = dev.eval(f"(lambda t: t.timed(__import__('emlfx').run, {args}))"
-                            "(__import__('emlab_tools'))", timeout_s=timeout_s,
-                            what=f"windows {start}-{stop - 1} of {len(X)} ('{name}')")
-        if rows != stop - start:
-            raise DeviceError(f"device processed {rows} of {stop - start} windows")
-        outs.append(dev.read_file(_OUT_PATH))
-        return us
-
-    try:
-        us = budget.run_batches(len(X), size + row.itemsize, us_per_window, run,
-                                dev.fs_free_bytes(), f"windows through '{name}'")
-    finally:
-        budget.remove_scratch(dev, (_W_PATH, _OUT_PATH))
-    out = np.frombuffer(b"".join(outs), dtype=row, count=len(X))
+    window measured on the device) for windows X (see session.run_items)."""
+    out, us, _ = run_items(dev, X, name, model, n_features, us_per_window, "windows")
     if model is None:
         return (out["features"],), us
     return (out["features"], out["index"].astype(np.int64), scores_of(out)), us
@@ -95,7 +68,7 @@ def bench_windows(dev, name: str, X, rows: int, repeats: int, with_model: bool,
     (emlfx.bench_pipeline: the parts never exceed the whole)."""
     fit = budget.items_that_fit(X[0].nbytes, dev.fs_free_bytes())
     rows, repeats = budget.bench_plan(us_per_window, min(rows, fit), repeats)
-    dev.put_data(_BENCH_PATH, row_bytes(X[:rows]))
+    dev.put_data(BENCH_PATH, row_bytes(X[:rows]))
     # 3 rounds per window of each step; the features and the predict loops together take
     # about as long as one pipeline call.
     timeout_s = budget.timeout_s(rows * repeats * 3 * us_per_window / 1e6)
@@ -106,16 +79,16 @@ def bench_windows(dev, name: str, X, rows: int, repeats: int, with_model: bool,
             if with_model:
                 n, *figures = dev.eval(
                     f"__import__('emlfx').bench_pipeline(_emlab_fx[{name!r}], "
-                    f"_emlab_models[{name!r}], {_BENCH_PATH!r}, {rows}, {repeats})",
+                    f"_emlab_models[{name!r}], {BENCH_PATH!r}, {rows}, {repeats})",
                     timeout_s=timeout_s, what=f"timing '{name}'")
                 figures = tuple(tuple(float(v) for v in f) for f in figures)
             else:
                 med, best, n, worst = dev.eval(
-                    f"__import__('emlfx').bench(_emlab_fx[{name!r}], {_BENCH_PATH!r}, "
+                    f"__import__('emlfx').bench(_emlab_fx[{name!r}], {BENCH_PATH!r}, "
                     f"{rows}, {repeats})", timeout_s=timeout_s, what=f"timing '{name}'")
                 figures = (float(med), float(best), float(worst))
     finally:
-        budget.remove_scratch(dev, (_BENCH_PATH,))
+        budget.remove_scratch(dev, (BENCH_PATH,))
     return int(n), repeats, figures
 
 

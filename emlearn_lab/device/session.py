@@ -16,10 +16,11 @@ from . import budget
 
 __all__ = ["DeployedModel", "HELPERS", "FX_HELPERS", "ensure_loaded", "send_bundle", "row_bytes",
            "result_dtype", "same_rows", "agreement", "check_name", "load_timeout_s",
-           "run_rows", "MAX_NAME_CHARS", "forget"]
+           "run_rows", "run_items", "MAX_NAME_CHARS", "forget"]
 
 X_PATH = "_emlab_x.bin"
 OUT_PATH = "_emlab_out.bin"
+BENCH_PATH = "_emlab_bench.bin"
 # Device file and module names derive from a deploy name (name + "_inline.mpy", ...): within
 # every board filesystem's and MicroPython's qstr limits (255 bytes), and readable.
 MAX_NAME_CHARS = 64
@@ -155,10 +156,11 @@ def row_bytes(X: np.ndarray) -> bytes:
 
 
 def result_dtype(model, n_features: int = 0, timed: bool = False) -> np.dtype:
-    """One result as the device runners write it: [features (pipelines),] the predict index
-    and the model's scores [, the microseconds predict took (the live runner)]."""
+    """One item's result as emlab_tools.run writes it: [the features (windows),] [the predict
+    index and the model's scores (a model)] [, the microseconds predict took (timed)]."""
     fields = [("features", "<i4", (n_features,))] if n_features else []
-    fields += [("index", "<i4"), ("scores", model.score_dtype, (model.n_outputs,))]
+    if model is not None:
+        fields += [("index", "<i4"), ("scores", model.score_dtype, (model.n_outputs,))]
     if timed:
         fields.append(("us", "<u4"))
     return np.dtype(fields)
@@ -196,36 +198,49 @@ def disagreements(host_scores, device_scores, same: np.ndarray, limit: int = 20)
             for r in np.flatnonzero(~same)[:limit]]
 
 
-def run_rows(dev, model, X: np.ndarray, name: str) -> tuple:
-    """Device predict() index and scores() for every row of X (already validated) with the
-    model deployed as ``name``, in batches sized from the device's measured time per row and
-    its free filesystem; the scratch files are removed afterwards."""
-    deployed = dev.deployments.get(name)
-    if deployed is not None:
-        ensure_loaded(dev, deployed)
-    row = result_dtype(model)
-    data, size = row_bytes(X), X.itemsize * X.shape[1]
+def run_items(dev, X: np.ndarray, name: str, model=None, n_features: int = 0,
+              us_per_item: float | None = None, what: str = "rows") -> tuple:
+    """Items X (rows, or windows when ``n_features``: the extractors deployed as ``name``
+    make that many features) through emlab_tools.run on the device, with the model deployed
+    as ``name`` (or none: the features alone), in batches sized from ``us_per_item`` (a
+    first item alone when unknown) and the free filesystem; the scratch files are removed
+    afterwards. Returns (results as result_dtype, microseconds per item of the batches,
+    microseconds spent in predict() in all)."""
+    row = result_dtype(model, n_features)
+    data, size = row_bytes(X), X[0].nbytes
+    args = f"{X_PATH!r}, {OUT_PATH!r}"
+    if n_features:
+        args += f", _emlab_fx[{name!r}], 0, -1, True"
+    model_arg = f"_emlab_models[{name!r}]" if model is not None else "None"
     outs, predict_us = [], [0]
 
     def run(start, stop, timeout_s):
         dev.put_data(X_PATH, data[start * size:stop * size])
-        (rows, us_predict), us = dev.eval(
-            f"(lambda t: t.timed(t.verify, _emlab_models[{name!r}], {X_PATH!r}, "
-            f"{OUT_PATH!r}))(__import__('emlab_tools'))", timeout_s=timeout_s,
-            what=f"verifying rows {start}-{stop - 1} of {len(X)}")
-        if rows != stop - start:
-            raise DeviceError(f"device processed {rows} of {stop - start} rows")
+        (n, us_predict), us = dev.eval(
+            f"(lambda t: t.timed(t.run, {model_arg}, {args}))(__import__('emlab_tools'))",
+            timeout_s=timeout_s, what=f"{what} {start}-{stop - 1} of {len(X)} ('{name}')")
+        if n != stop - start:
+            raise DeviceError(f"device processed {n} of {stop - start} {what}")
         outs.append(dev.read_file(OUT_PATH))
         predict_us[0] += us_predict
         return us
 
     try:
-        us_row = budget.run_batches(len(X), size + row.itemsize,
-                                    deployed.us_per_row if deployed else None, run,
-                                    dev.fs_free_bytes(), f"rows through '{name}'")
+        us_item = budget.run_batches(len(X), size + row.itemsize, us_per_item, run,
+                                     dev.fs_free_bytes(), f"{what} through '{name}'")
     finally:
         budget.remove_scratch(dev, (X_PATH, OUT_PATH))
+    return np.frombuffer(b"".join(outs), dtype=row, count=len(X)), us_item, predict_us[0]
+
+
+def run_rows(dev, model, X: np.ndarray, name: str) -> tuple:
+    """Device predict() index and scores() for every row of X (already validated) with the
+    model deployed as ``name`` (loaded again first if a reset lost it)."""
+    deployed = dev.deployments.get(name)
     if deployed is not None:
-        deployed.us_per_row, deployed.us_per_predict = us_row, predict_us[0] / len(X)
-    out = np.frombuffer(b"".join(outs), dtype=row, count=len(X))
+        ensure_loaded(dev, deployed)
+    out, us_row, predict_us = run_items(dev, X, name, model,
+                                        us_per_item=deployed.us_per_row if deployed else None)
+    if deployed is not None:
+        deployed.us_per_row, deployed.us_per_predict = us_row, predict_us / len(X)
     return out["index"].astype(np.int64), scores_of(out)

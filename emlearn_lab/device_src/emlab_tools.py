@@ -1,7 +1,7 @@
-# Device-side helpers used by emlearn_lab's deploy: load with RAM/time accounting, verify a
-# batch of rows against the host, and time predict(). Works with any model object that has
-# n_features, features (0 float32, 1 int16, 2 learned int16: float32 rows), n_outputs, predict(x)
-# and scores(x).
+# Device-side helpers used by emlearn_lab: load with RAM/time accounting, run a batch of rows
+# or windows (deploy's verification, feature checks and the live comparison all use run), and
+# time predict(). Works with any model object that has n_features, features (0 float32,
+# 1 int16, 2 learned int16: float32 rows), n_outputs, predict(x) and scores(x).
 import array
 import gc
 import struct
@@ -32,28 +32,54 @@ def _row_buffer(model):
     return array.array("h" if model.features == 1 else "f", [0] * model.n_features)
 
 
-def verify(model, x_path, out_path):
-    """For each row in x_path write predict() as int32 then the scores() int32s. Returns
-    (rows, microseconds spent in predict()): the host sizes timing work and timeouts from
-    it."""
-    x = _row_buffer(model)
-    row_bytes = len(bytes(memoryview(x)))
-    rows = 0
-    predict_us = 0
+def run(model, x_path, out_path, features=None, start=0, count=-1, with_features=False,
+        timed=False):
+    """The one runner of batches: the items of x_path (rows of the model, or windows of the
+    emlfx ``features`` when given; ``model`` None: the features alone) from item ``start``,
+    ``count`` of them (-1: all). Per item it writes, little-endian: the int32 features (if
+    ``with_features``), predict() as int32 (0 for regressors: the exact result is in the
+    scores) and the scores() as they are (with a model), the uint32 microseconds predict()
+    took (if ``timed``). Returns (items, microseconds spent in predict()): the host sizes its
+    timing work and timeouts from it."""
+    if features is None:
+        x = _row_buffer(model)
+        nbytes = len(bytes(memoryview(x)))
+        predict = model.predict
+        last = x
+    else:
+        import emlfx
+        x = features.window()
+        nbytes = features.nbytes
+        if model is None:
+            predict = features.transform
+        else:
+            pipe = emlfx.Pipeline(features, model)
+            predict = pipe.predict
+            last = pipe.row
     ticks_us = time.ticks_us
     ticks_diff = time.ticks_diff
+    pack = struct.pack
+    n = 0
+    predict_us = 0
+    # A collection now rather than inside a timed call: each item's figure is then the
+    # model's own cost, unless the batch itself fills the heap.
+    gc.collect()
     with open(x_path, "rb") as f, open(out_path, "wb") as out:
-        while f.readinto(x) == row_bytes:
+        f.seek(start * nbytes)
+        while count != n and f.readinto(x) == nbytes:
             t0 = ticks_us()
-            p = model.predict(x)
-            predict_us += ticks_diff(ticks_us(), t0)
-            s = model.scores(x)
-            if not isinstance(p, int):
-                p = 0  # regressors: the exact result is in scores()
-            out.write(struct.pack("<i", p))
-            out.write(s)
-            rows += 1
-    return rows, predict_us
+            p = predict(x)
+            us = ticks_diff(ticks_us(), t0)
+            predict_us += us
+            if with_features:
+                out.write(features.out)      # the int32 features of this window
+            if model is not None:
+                out.write(pack("<i", p if isinstance(p, int) else 0))
+                out.write(model.scores(last))
+            if timed:
+                out.write(pack("<I", us))
+            n += 1
+    return n, predict_us
 
 
 def timed(fn, *args):

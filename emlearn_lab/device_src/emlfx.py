@@ -118,24 +118,6 @@ class Pipeline:
         return self.model.scores(self.row_of(window))
 
 
-def run(features, x_path, out_path, model=None):
-    """For each window of x_path write its int32 features, then (with a model) predict() as
-    int32 and the scores. Returns the number of windows."""
-    import struct
-    w = features.window()
-    pipe = Pipeline(features, model) if model is not None else None
-    rows = 0
-    with open(x_path, "rb") as f, open(out_path, "wb") as out:
-        while f.readinto(w) == features.nbytes:
-            out.write(features.transform(w))
-            if pipe is not None:
-                p = pipe.model.predict(pipe.row_of(w))
-                out.write(struct.pack("<i", p if isinstance(p, int) else 0))
-                out.write(pipe.model.scores(pipe.row))
-            rows += 1
-    return rows
-
-
 def _read_windows(features, x_path, max_rows):
     rows = []
     with open(x_path, "rb") as f:

@@ -13,11 +13,16 @@ Calling convention (emlab_common.bind): ``forest_NAME(0, w, blob, x)``: a1 = the
 the row's buffer. Returns the class index, or -1 - best on a near tie.
 """
 
+from ..trees.modelfile import TABLE_CHILD_BASE, TABLE_KEYS, TABLE_N_FEATURES, TABLE_N_NODES
+from ..trees.modelfile import TABLE_N_OUTPUTS, TABLE_N_TREES, TABLE_SCRATCH
+from ..trees.modelfile import TABLE_SECTION as SECTION
+from ..trees.modelfile import TABLE_SUMS, TABLE_TIE_MARGIN
+
 __all__ = ["rv32_walker_source", "RV32_ARCHS"]
 
 RV32_ARCHS = frozenset({"rv32imc"})
 
-_BLOB = 25          # the scratch cell of the layout table that keeps the blob's address
+_BLOB = TABLE_SCRATCH + 1   # the scratch cell of the layout table that keeps the blob's address
 
 
 def _load(width: int, rd: str, base: str, index: str) -> list:
@@ -34,8 +39,8 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
     h = lambda i: 4 * i          # noqa: E731  byte offset of layout table cell i
     c = ["sw(a2, %d(a1))" % h(_BLOB)]
     # -- keys: float32 -> order-preserving uint32; int16 -> x ^ 0x8000 ---------------------
-    c += ["lw(t0, %d(a1))" % h(10), "slli(t0, t0, 2)", "add(t0, t0, a1)",     # keys
-          "lw(t1, %d(a1))" % h(3)]                                            # n_features
+    c += ["lw(t0, %d(a1))" % h(TABLE_KEYS), "slli(t0, t0, 2)", "add(t0, t0, a1)",     # keys
+          "lw(t1, %d(a1))" % h(TABLE_N_FEATURES)]                                            # n_features
     if thr_bytes == 4:
         c += ["slli(t1, t1, 2)", "li(t2, 1)", "slli(t2, t2, 31)",
               "label(KEYS)", "addi(t1, t1, -4)", "blt(t1, zero, KEYS_DONE)",
@@ -48,19 +53,19 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
               "slli(t5, t1, 1)", "add(t5, t5, t0)", "sw(t4, 0(t5))", "jal(zero, KEYS)"]
     c += ["label(KEYS_DONE)"]
     # -- sums = 0 ----------------------------------------------------------------------------
-    c += ["lw(a4, %d(a1))" % h(11), "slli(a4, a4, 2)", "add(a4, a4, a1)",     # acc
-          "lw(t1, %d(a1))" % h(2), "slli(t1, t1, 2)", "add(t3, a4, t1)",      # t3 = &acc[no]
+    c += ["lw(a4, %d(a1))" % h(TABLE_SUMS), "slli(a4, a4, 2)", "add(a4, a4, a1)",     # acc
+          "lw(t1, %d(a1))" % h(TABLE_N_OUTPUTS), "slli(t1, t1, 2)", "add(t3, a4, t1)",      # t3 = &acc[no]
           "label(ZERO)", "addi(t1, t1, -4)", "blt(t1, zero, ZERO_DONE)",
           "add(t0, a4, t1)", "sw(zero, 0(t0))", "jal(zero, ZERO)", "label(ZERO_DONE)"]
     # -- walk every tree: a0 n, a4 feature, a5 keys, a6 thresholds, a7 left, t6 right,
     #    t5 child base, a3 t, a2 n_trees, t2 n_nodes, t4 roots, t3 leaf per tree -----------
-    c += ["lw(a4, %d(a1))" % h(5), "add(a4, a4, a2)",
-          "lw(a5, %d(a1))" % h(10), "slli(a5, a5, 2)", "add(a5, a5, a1)",
-          "lw(a6, %d(a1))" % h(6), "add(a6, a6, a2)",
-          "lw(a7, %d(a1))" % h(7), "add(a7, a7, a2)",
-          "lw(t6, %d(a1))" % h(8), "add(t6, t6, a2)",
-          "lw(t4, %d(a1))" % h(4), "add(t4, t4, a2)",
-          "lw(t5, %d(a1))" % h(18), "lw(t2, %d(a1))" % h(1), "lw(a2, %d(a1))" % h(0),
+    c += ["lw(a4, %d(a1))" % h(SECTION["feature"]), "add(a4, a4, a2)",
+          "lw(a5, %d(a1))" % h(TABLE_KEYS), "slli(a5, a5, 2)", "add(a5, a5, a1)",
+          "lw(a6, %d(a1))" % h(SECTION["threshold"]), "add(a6, a6, a2)",
+          "lw(a7, %d(a1))" % h(SECTION["left"]), "add(a7, a7, a2)",
+          "lw(t6, %d(a1))" % h(SECTION["right"]), "add(t6, t6, a2)",
+          "lw(t4, %d(a1))" % h(SECTION["roots"]), "add(t4, t4, a2)",
+          "lw(t5, %d(a1))" % h(TABLE_CHILD_BASE), "lw(t2, %d(a1))" % h(TABLE_N_NODES), "lw(a2, %d(a1))" % h(TABLE_N_TREES),
           "li(a3, 0)",
           "label(TREE)", "bge(a3, a2, TREES_DONE)"]
     c += _load(root_bytes, "a0", "t4", "a3")
@@ -80,10 +85,10 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
           "addi(a3, a3, 1)", "jal(zero, TREE)",
           "label(TREES_DONE)"]
     # -- add each tree's leaf to the sums: a4 acc, t3 next leaf cell, t6 its end -------------
-    c += ["lw(a4, %d(a1))" % h(11), "slli(a4, a4, 2)", "add(a4, a4, a1)",
+    c += ["lw(a4, %d(a1))" % h(TABLE_SUMS), "slli(a4, a4, 2)", "add(a4, a4, a1)",
           "slli(t6, a2, 2)", "add(t6, t6, t3)",
-          "lw(a5, %d(a1))" % h(_BLOB), "lw(a7, %d(a1))" % h(16), "add(a7, a7, a5)",
-          "lw(a2, %d(a1))" % h(2)]                                          # a2 = no
+          "lw(a5, %d(a1))" % h(_BLOB), "lw(a7, %d(a1))" % h(SECTION["leaf_value"]), "add(a7, a7, a5)",
+          "lw(a2, %d(a1))" % h(TABLE_N_OUTPUTS)]                                          # a2 = no
     if dense:
         c += ["slli(t2, a2, 2)",
               "label(LEAF_NEXT)", "bgeu(t3, t6, SUMS_DONE)",
@@ -93,8 +98,8 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
               "lbu(t5, 0(t0))", "addi(t0, t0, 1)", "add(a3, a4, t1)", "lw(a5, 0(a3))",
               "add(a5, a5, t5)", "sw(a5, 0(a3))", "addi(t1, t1, 4)", "jal(zero, CELL)"]
     else:
-        c += ["lw(a6, %d(a1))" % h(15), "add(a6, a6, a5)",                  # classes
-              "lw(t4, %d(a1))" % h(9), "add(t4, t4, a5)",                   # leaf starts
+        c += ["lw(a6, %d(a1))" % h(SECTION["leaf_class"]), "add(a6, a6, a5)",                  # classes
+              "lw(t4, %d(a1))" % h(SECTION["leaf_start"]), "add(t4, t4, a5)",                   # leaf starts
               "label(LEAF_NEXT)", "bgeu(t3, t6, SUMS_DONE)",
               "lw(t0, 0(t3))", "addi(t3, t3, 4)", "slli(t0, t0, 2)", "add(t0, t4, t0)",
               "lw(t1, 0(t0))", "lw(t2, 4(t0))",                             # cells j .. e
@@ -110,7 +115,7 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
           "label(MAX)", "bgeu(t0, a2, MAX_DONE)", "add(t1, a4, t0)", "lw(t1, 0(t1))",
           "bge(a3, t1, MAX_NEXT)", "mv(a3, t1)", "mv(a0, t0)",
           "label(MAX_NEXT)", "addi(t0, t0, 4)", "jal(zero, MAX)",
-          "label(MAX_DONE)", "lw(t2, %d(a1))" % h(14), "beq(t2, zero, BEST)", "li(t0, 0)",
+          "label(MAX_DONE)", "lw(t2, %d(a1))" % h(TABLE_TIE_MARGIN), "beq(t2, zero, BEST)", "li(t0, 0)",
           "label(TIE)", "bgeu(t0, a2, BEST)", "beq(t0, a0, TIE_NEXT)",
           "add(t1, a4, t0)", "lw(t1, 0(t1))", "sub(t1, a3, t1)", "bge(t2, t1, NEAR)",
           "label(TIE_NEXT)", "addi(t0, t0, 4)", "jal(zero, TIE)",
