@@ -1,7 +1,7 @@
 """The seam between kinds of model and what uses them: deploy, the live comparison, estimates.
 
 A kind of model (trees, networks, ...) is a class that implements :class:`Model` and is
-registered with :func:`register`. Everything in ``device/``, ``live/`` and ``boards/`` talks to
+registered with :func:`register`. Everything in ``device/``, ``live/`` and ``board_fit/`` talks to
 a model through this protocol only, so adding a kind touches none of them: write the class
 (prediction on the host, the files a device needs, the board estimate), decorate it with
 ``@register``, and let ``eml.convert`` build it from the estimators it stands for.

@@ -1,5 +1,5 @@
 """The model protocol (emlearn_lab/protocol.py): a kind of model registered from outside
-device/, live/ and boards/ is deployed, verified, predicted on the device and estimated by
+device/, live/ and board_fit/ is deployed, verified, predicted on the device and estimated by
 the same code paths as the built-in kinds."""
 import numpy as np
 import pytest
@@ -31,7 +31,7 @@ def test_register_refuses_a_class_that_lacks_part_of_the_protocol():
 
 
 class Scaled:
-    """A new kind of model, written as a newcomer would, outside device/, live/ and boards/:
+    """A new kind of model, written as a newcomer would, outside device/, live/ and board_fit/:
     it delegates to a tree model but is its own class, so every consumer must reach it
     through the protocol (an isinstance(TreeModel) branch anywhere would not see it)."""
 

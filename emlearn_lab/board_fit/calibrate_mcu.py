@@ -83,6 +83,13 @@ def net_models() -> list:
 
 
 def _instructions(dev, model, rows, form, repeats) -> float:
+    """Median instructions per predict of ``model`` deployed on a freshly soft-reset board:
+    the port's map lookup cache (MICROPY_OPT_MAP_LOOKUP_CACHE, on in the qemu firmware) is
+    indexed by object addresses, so attribute lookups cost more or less with the heap layout
+    that the models measured before left behind (540 instructions per int8 net predict on the
+    Cortex-M0 in one sequence); after a reset a figure depends on this model alone, as a
+    deploy after boot does."""
+    dev.reset()
     report = dev.deploy(model, rows, form=form, repeats=repeats)
     assert report.n_disagreements == 0, report
     return report.instructions_per_predict_median

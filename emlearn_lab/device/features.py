@@ -43,6 +43,7 @@ def load_extractors(dev, extractors, name: str) -> tuple:
 
 
 def check_windows(extractors, X) -> np.ndarray:
+    """Windows X validated for the extractors (InputError), at least one."""
     X = extractors[0].check_windows(X)
     if len(X) == 0:
         raise InputError("X has no windows: pass the windows to check on the device")
@@ -60,7 +61,7 @@ def _run(dev, X, name: str, n_features: int, model=None,
 
 
 def bench_windows(dev, name: str, X, rows: int, repeats: int, with_model: bool,
-           us_per_window: float) -> tuple:
+                  us_per_window: float) -> tuple:
     """Time windows on the device within budget.BENCH_BUDGET_S of its time (fewer repeats,
     then rows, for slow extractors): (rows, repeats, figures), figures being (median, min,
     max) microseconds per window of the features alone, or with the model the tuple
@@ -136,6 +137,8 @@ def check_features(dev, fx, X, *, name: str = "features", repeats: int = 20) -> 
 
 
 def verify_pipeline(dev, pipe, model, extractors, W, name, report) -> None:
+    """Features, predict index and scores of every window W on the device against the host
+    (extractors, then the model), into the report."""
     t0 = time.perf_counter()
     host = np.hstack([e.transform(W) for e in extractors])
     deployed = dev.deployments[name]

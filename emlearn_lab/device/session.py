@@ -1,6 +1,6 @@
 """What a device holds in one session, and running rows through it.
 
-The host keeps a record per deployed name (``dev.deployments[name]``, a :class:`Deployed`):
+The host keeps a record per deployed name (``dev.deployments[name]``, a :class:`DeployedModel`):
 the model, the call that loads it (and its extractors), and the speed measured on the
 device. Deploy, pipeline deploy, the live comparison and calibration share these parts: the
 device-side helpers, loading what a reset lost, sending files, the row layout the device
@@ -14,9 +14,10 @@ from ..exceptions import DeviceError, DeviceStorageError, InputError
 from ..progress import bar
 from . import budget
 
-__all__ = ["DeployedModel", "HELPERS", "FX_HELPERS", "ensure_loaded", "send_bundle", "row_bytes",
-           "result_dtype", "same_rows", "agreement", "check_name", "load_timeout_s",
-           "run_rows", "run_items", "MAX_NAME_CHARS", "forget"]
+__all__ = ["DeployedModel", "HELPERS", "FX_HELPERS", "ensure_loaded", "forget", "send_bundle",
+           "row_bytes", "result_dtype", "scores_of", "same_rows", "agreement", "disagreements",
+           "check_name", "load_timeout_s", "run_items", "run_rows", "MAX_NAME_CHARS",
+           "BENCH_PATH"]
 
 X_PATH = "_emlab_x.bin"
 OUT_PATH = "_emlab_out.bin"

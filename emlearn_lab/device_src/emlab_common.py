@@ -151,7 +151,7 @@ def tie_resolver(ties_path, n_outputs, n_trees, n_leaves, work, first_leaf, nati
     return settle_native
 
 
-# trees/ties_thumb.py's MAX_TIES_BYTES (boards/memory.py counts them).
+# trees/ties_thumb.py's MAX_TIES_BYTES (board_fit/memory.py counts them).
 _NATIVE_TIES_BYTES = 16384
 
 

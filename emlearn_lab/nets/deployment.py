@@ -20,7 +20,7 @@ def device_remedy(model, form: str) -> str:
 
 def board_estimate(model, board, form: str, bundle, X=None):
     """The Estimate of the network on `board`: files exact, heap and latency from
-    boards/net_estimate.py."""
+    board_fit/net_estimate.py."""
     from ..board_fit.cores import core_for
     from ..board_fit.estimate import Estimate, c_flash, machine_code_note, word_bytes
     from ..board_fit.net_estimate import net_heap, net_latency

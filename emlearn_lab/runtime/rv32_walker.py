@@ -40,7 +40,7 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
     c = ["sw(a2, %d(a1))" % h(_BLOB)]
     # -- keys: float32 -> order-preserving uint32; int16 -> x ^ 0x8000 ---------------------
     c += ["lw(t0, %d(a1))" % h(TABLE_KEYS), "slli(t0, t0, 2)", "add(t0, t0, a1)",     # keys
-          "lw(t1, %d(a1))" % h(TABLE_N_FEATURES)]                                            # n_features
+          "lw(t1, %d(a1))" % h(TABLE_N_FEATURES)]                            # n_features
     if thr_bytes == 4:
         c += ["slli(t1, t1, 2)", "li(t2, 1)", "slli(t2, t2, 31)",
               "label(KEYS)", "addi(t1, t1, -4)", "blt(t1, zero, KEYS_DONE)",
@@ -54,7 +54,8 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
     c += ["label(KEYS_DONE)"]
     # -- sums = 0 ----------------------------------------------------------------------------
     c += ["lw(a4, %d(a1))" % h(TABLE_SUMS), "slli(a4, a4, 2)", "add(a4, a4, a1)",     # acc
-          "lw(t1, %d(a1))" % h(TABLE_N_OUTPUTS), "slli(t1, t1, 2)", "add(t3, a4, t1)",      # t3 = &acc[no]
+          "lw(t1, %d(a1))" % h(TABLE_N_OUTPUTS), "slli(t1, t1, 2)",
+          "add(t3, a4, t1)",                                                 # t3 = &acc[no]
           "label(ZERO)", "addi(t1, t1, -4)", "blt(t1, zero, ZERO_DONE)",
           "add(t0, a4, t1)", "sw(zero, 0(t0))", "jal(zero, ZERO)", "label(ZERO_DONE)"]
     # -- walk every tree: a0 n, a4 feature, a5 keys, a6 thresholds, a7 left, t6 right,
@@ -65,7 +66,8 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
           "lw(a7, %d(a1))" % h(SECTION["left"]), "add(a7, a7, a2)",
           "lw(t6, %d(a1))" % h(SECTION["right"]), "add(t6, t6, a2)",
           "lw(t4, %d(a1))" % h(SECTION["roots"]), "add(t4, t4, a2)",
-          "lw(t5, %d(a1))" % h(TABLE_CHILD_BASE), "lw(t2, %d(a1))" % h(TABLE_N_NODES), "lw(a2, %d(a1))" % h(TABLE_N_TREES),
+          "lw(t5, %d(a1))" % h(TABLE_CHILD_BASE), "lw(t2, %d(a1))" % h(TABLE_N_NODES),
+          "lw(a2, %d(a1))" % h(TABLE_N_TREES),
           "li(a3, 0)",
           "label(TREE)", "bge(a3, a2, TREES_DONE)"]
     c += _load(root_bytes, "a0", "t4", "a3")
@@ -87,7 +89,8 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
     # -- add each tree's leaf to the sums: a4 acc, t3 next leaf cell, t6 its end -------------
     c += ["lw(a4, %d(a1))" % h(TABLE_SUMS), "slli(a4, a4, 2)", "add(a4, a4, a1)",
           "slli(t6, a2, 2)", "add(t6, t6, t3)",
-          "lw(a5, %d(a1))" % h(_BLOB), "lw(a7, %d(a1))" % h(SECTION["leaf_value"]), "add(a7, a7, a5)",
+          "lw(a5, %d(a1))" % h(_BLOB), "lw(a7, %d(a1))" % h(SECTION["leaf_value"]),
+          "add(a7, a7, a5)",
           "lw(a2, %d(a1))" % h(TABLE_N_OUTPUTS)]                                          # a2 = no
     if dense:
         c += ["slli(t2, a2, 2)",
@@ -98,8 +101,8 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
               "lbu(t5, 0(t0))", "addi(t0, t0, 1)", "add(a3, a4, t1)", "lw(a5, 0(a3))",
               "add(a5, a5, t5)", "sw(a5, 0(a3))", "addi(t1, t1, 4)", "jal(zero, CELL)"]
     else:
-        c += ["lw(a6, %d(a1))" % h(SECTION["leaf_class"]), "add(a6, a6, a5)",                  # classes
-              "lw(t4, %d(a1))" % h(SECTION["leaf_start"]), "add(t4, t4, a5)",                   # leaf starts
+        c += ["lw(a6, %d(a1))" % h(SECTION["leaf_class"]), "add(a6, a6, a5)",     # classes
+              "lw(t4, %d(a1))" % h(SECTION["leaf_start"]), "add(t4, t4, a5)",     # leaf starts
               "label(LEAF_NEXT)", "bgeu(t3, t6, SUMS_DONE)",
               "lw(t0, 0(t3))", "addi(t3, t3, 4)", "slli(t0, t0, 2)", "add(t0, t4, t0)",
               "lw(t1, 0(t0))", "lw(t2, 4(t0))",                             # cells j .. e
@@ -115,7 +118,8 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
           "label(MAX)", "bgeu(t0, a2, MAX_DONE)", "add(t1, a4, t0)", "lw(t1, 0(t1))",
           "bge(a3, t1, MAX_NEXT)", "mv(a3, t1)", "mv(a0, t0)",
           "label(MAX_NEXT)", "addi(t0, t0, 4)", "jal(zero, MAX)",
-          "label(MAX_DONE)", "lw(t2, %d(a1))" % h(TABLE_TIE_MARGIN), "beq(t2, zero, BEST)", "li(t0, 0)",
+          "label(MAX_DONE)", "lw(t2, %d(a1))" % h(TABLE_TIE_MARGIN), "beq(t2, zero, BEST)",
+          "li(t0, 0)",
           "label(TIE)", "bgeu(t0, a2, BEST)", "beq(t0, a0, TIE_NEXT)",
           "add(t1, a4, t0)", "lw(t1, 0(t1))", "sub(t1, a3, t1)", "bge(t2, t1, NEAR)",
           "label(TIE_NEXT)", "addi(t0, t0, 4)", "jal(zero, TIE)",

@@ -98,7 +98,7 @@ def thumb_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes
          "str(r2, [r1, %d])" % h(_BLOB))
     # -- keys: float32 -> order-preserving uint32; int16 -> x ^ 0x8000 ---------------------
     emit("ldr(r4, [r1, %d])" % h(TABLE_KEYS), "lsl(r4, r4, 2)", "add(r4, r4, r1)",   # r4 = keys
-         "ldr(r5, [r1, %d])" % h(TABLE_N_FEATURES))                                        # r5 = n_features
+         "ldr(r5, [r1, %d])" % h(TABLE_N_FEATURES))                      # r5 = n_features
     float_keys = ["lsl(r5, r5, 2)", "mov(r6, 1)", "lsl(r6, r6, 31)",
                   "label(FKEYS)", "sub(r5, 4)", "bmi(KEYS_DONE)",
                   _ldr(7, 3, 5), "asr(r0, r7, 31)", "orr(r0, r6)", "eor(r7, r0)",
@@ -121,22 +121,26 @@ def thumb_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes
          "label(ZERO_DONE)",
          "ldr(r6, [r1, %d])" % h(TABLE_N_OUTPUTS), "lsl(r6, r6, 2)", "add(r6, r6, r0)",
          "sub(r6, 4)", "str(r6, [r1, %d])" % h(_OUT),            # &acc[no] - 4: out[t + 1]
-         "ldr(r6, [r1, %d])" % h(SECTION["roots"]), "add(r6, r6, r2)", "str(r6, [r1, %d])" % h(_ROOTS),
+         "ldr(r6, [r1, %d])" % h(SECTION["roots"]), "add(r6, r6, r2)",
+         "str(r6, [r1, %d])" % h(_ROOTS),
          "mov(r6, 0)", "str(r6, [r1, %d])" % h(_T))
     # -- walk every tree (learned-scale int16 models: by float keys for a float32 row) -----
     if thr_bytes == 4:
         emit(*_walk(h, feat_bytes, root_bytes, child_bytes, 4, SECTION["threshold"], ""))
     else:
         emit("ldr(r0, [r1, %d])" % h(TABLE_ROW_KIND), "cmp(r0, 2)", "beq(WALK_F)", "b(WALK_I)",
-             "label(WALK_F)", *_walk(h, feat_bytes, root_bytes, child_bytes, 4, SECTION["quantiser"], "_F"),
+             "label(WALK_F)",
+             *_walk(h, feat_bytes, root_bytes, child_bytes, 4, SECTION["quantiser"], "_F"),
              "b(TREES_DONE)",
-             "label(WALK_I)", *_walk(h, feat_bytes, root_bytes, child_bytes, 2, SECTION["threshold"], ""))
+             "label(WALK_I)",
+             *_walk(h, feat_bytes, root_bytes, child_bytes, 2, SECTION["threshold"], ""))
     emit("label(TREES_DONE)")
     # -- add each tree's leaf to the sums; r0 = acc, lr = w ---------------------------------
     emit("mov(r7, lr)", "ldr(r0, [r7, %d])" % h(TABLE_SUMS), "lsl(r0, r0, 2)", "add(r0, r0, r7)",
          "ldr(r6, [r7, %d])" % h(TABLE_N_OUTPUTS), "lsl(r6, r6, 2)", "add(r4, r0, r6)",
          "str(r4, [r7, %d])" % h(_T),                            # next leaf cell
-         "ldr(r6, [r7, %d])" % h(TABLE_N_TREES), "lsl(r6, r6, 2)", "add(r6, r6, r4)", "mov(r12, r6)",
+         "ldr(r6, [r7, %d])" % h(TABLE_N_TREES), "lsl(r6, r6, 2)", "add(r6, r6, r4)",
+         "mov(r12, r6)",
          "ldr(r5, [r7, %d])" % h(_BLOB))
     if dense:
         # The leaves as lists of their non-zero values (emltrees.leaf_entries, in w): a word
@@ -152,9 +156,9 @@ def thumb_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes
              "lsr(r1, r5, 8)", _uxtb(5, 5), _ldr(4, 0, 1), "add(r4, r4, r5)", _str(4, 0, 1),
              "label(CELL_TEST)", "cmp(r6, r7)", "bcc(CELL)", "b(LEAF_NEXT)")
     else:
-        emit("ldr(r3, [r7, %d])" % h(SECTION["leaf_value"]), "add(r3, r3, r5)",             # values
-             "ldr(r2, [r7, %d])" % h(SECTION["leaf_class"]), "add(r2, r2, r5)",             # classes
-             "ldr(r1, [r7, %d])" % h(SECTION["leaf_start"]), "add(r1, r1, r5)",              # leaf starts
+        emit("ldr(r3, [r7, %d])" % h(SECTION["leaf_value"]), "add(r3, r3, r5)",     # values
+             "ldr(r2, [r7, %d])" % h(SECTION["leaf_class"]), "add(r2, r2, r5)",     # classes
+             "ldr(r1, [r7, %d])" % h(SECTION["leaf_start"]), "add(r1, r1, r5)",     # leaf starts
              "str(r1, [r7, %d])" % h(_ROOTS),
              "label(LEAF_NEXT)", "mov(r7, lr)", "ldr(r4, [r7, %d])" % h(_T), "mov(r6, r12)",
              "cmp(r4, r6)", "bcs(SUMS_DONE)",

@@ -73,7 +73,7 @@ def pipeline_input_error(model) -> str | None:
 
 def board_estimate(model, board, form: str, bundle, X=None):
     """The Estimate of `model` deployed as (form, bundle) on `board`: files exact, heap from
-    boards/memory.py, latency (native code only) from counted node visits on X, or the mean
+    board_fit/memory.py, latency (native code only) from counted node visits on X, or the mean
     leaf depth without X."""
     from ..board_fit.cores import core_for
     from ..board_fit.estimate import Estimate, board_target, c_flash, machine_code_note, word_bytes
