@@ -23,14 +23,17 @@ __all__ = ["compress", "compression_sweep", "CompressedTrees", "Sweep", "METRICS
 def _tree_model(estimator) -> TreeModel:
     """The converted tree model eml.compress works on; UnsupportedModelError for others."""
     from .conversion import convert
+    from .nets.convert import is_network
     from .nets.model import NetModel
-    model = convert(estimator, features="float32")
+    # A network is refused before conversion: an unfitted one gets the same advice.
+    network = isinstance(estimator, NetModel) or is_network(estimator)
+    model = None if network else convert(estimator, features="float32")
     if not isinstance(model, TreeModel):
-        network = (", a network: quantise it with eml.convert(model, weights='int8', "
-                   "X_calib=X_train)") if isinstance(model, NetModel) else ""
+        why = (", a network: quantise it with eml.convert(model, weights='int8', "
+               "X_calib=X_train)") if network else ""
         raise UnsupportedModelError(
             "eml.compress takes tree ensembles (DecisionTree, RandomForest, ExtraTrees or "
-            f"their eml.convert model); got {type(estimator).__name__}{network}")
+            f"their eml.convert model); got {type(estimator).__name__}{why}")
     return model
 
 

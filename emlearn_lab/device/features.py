@@ -54,7 +54,7 @@ def _run(dev, X, name: str, n_features: int, model=None,
          us_per_window: float | None = None) -> tuple:
     """(device features (n, F) [, predict index (n,), scores (n, k)], microseconds per
     window measured on the device) for windows X (see session.run_items)."""
-    out, us, _ = run_items(dev, X, name, model, n_features, us_per_window, "windows")
+    out, us, _ = run_items(dev, X, name, model, n_features, us_per_window)
     if model is None:
         return (out["features"],), us
     return (out["features"], out["index"].astype(np.int64), scores_of(out)), us

@@ -200,7 +200,7 @@ def disagreements(host_scores, device_scores, same: np.ndarray, limit: int = 20)
 
 
 def run_items(dev, X: np.ndarray, name: str, model=None, n_features: int = 0,
-              us_per_item: float | None = None, what: str = "rows") -> tuple:
+              us_per_item: float | None = None) -> tuple:
     """Items X (rows, or windows when ``n_features``: the extractors deployed as ``name``
     make that many features) through emlab_tools.run on the device, with the model deployed
     as ``name`` (or none: the features alone), in batches sized from ``us_per_item`` (a
@@ -213,13 +213,19 @@ def run_items(dev, X: np.ndarray, name: str, model=None, n_features: int = 0,
     if n_features:
         args += f", _emlab_fx[{name!r}], 0, -1, True"
     model_arg = f"_emlab_models[{name!r}]" if model is not None else "None"
+    what = "windows" if n_features else "rows"
     outs, predict_us = [], [0]
+
+    def step(start, stop):           # what a timeout message says the device was doing
+        if n_features:
+            return f"windows {start}-{stop - 1} of {len(X)} ('{name}')"
+        return f"verifying rows {start}-{stop - 1} of {len(X)}"
 
     def run(start, stop, timeout_s):
         dev.put_data(X_PATH, data[start * size:stop * size])
         (n, us_predict), us = dev.eval(
             f"(lambda t: t.timed(t.run, {model_arg}, {args}))(__import__('emlab_tools'))",
-            timeout_s=timeout_s, what=f"{what} {start}-{stop - 1} of {len(X)} ('{name}')")
+            timeout_s=timeout_s, what=step(start, stop))
         if n != stop - start:
             raise DeviceError(f"device processed {n} of {stop - start} {what}")
         outs.append(dev.read_file(OUT_PATH))
