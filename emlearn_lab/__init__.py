@@ -32,6 +32,7 @@ _LAZY = {
                      "estimate", "fit_table", "get_board"], ".board_fit"),
     **dict.fromkeys(["CompressedTrees", "Sweep", "compress", "compression_sweep"], ".compression"),
     "convert": ".conversion",
+    **dict.fromkeys(["DeviceApp", "post", "actions", "sensors"], ".app"),
     "connect": ".device.connect", "list_serial_ports": ".device.connect",
     "FeatureCheck": ".device.feature_report",
     "DeployReport": ".device.report",
@@ -50,10 +51,10 @@ _LAZY = {
 }
 # What dir() lists besides: the submodules that importing every public name leaves bound on
 # the package (as the eager imports did). Any submodule resolves as ``eml.<name>``, listed or not.
-_SUBMODULES = {"_kv_report", "_procs", "board_fit", "compression", "conversion", "datasets",
-               "device", "device_src", "export", "features", "labels", "nets", "protocol",
-               "recordings", "rows", "runtime", "terms", "training", "trees", "validate",
-               "widgets", "windowing"}
+_SUBMODULES = {"_kv_report", "_procs", "app", "board_fit", "compression", "conversion",
+               "datasets", "device", "device_src", "export", "features", "labels", "nets",
+               "protocol", "recordings", "rows", "runtime", "terms", "training", "trees",
+               "validate", "widgets", "windowing"}
 
 __getattr__, __dir__ = attach(__name__, _LAZY, _SUBMODULES)
 
@@ -72,6 +73,7 @@ def load_ipython_extension(ipython) -> None:
 # specific Device*Error classes stay attributes of the package (eml.DeviceTimeoutError) too.
 __all__ = [
     "convert", "compress", "compression_sweep", "CompressedTrees", "TreeModel", "NetModel",
+    "DeviceApp", "post", "actions", "sensors",
     "connect", "list_serial_ports", "Device", "boards", "get_board", "add_board", "Board",
     "estimate", "fit_table", "export_c", "c_size", "Recording", "load_recording", "LabelSet",
     "Label", "label", "datasets", "windows", "features", "group_cv", "cross_validate", "search",

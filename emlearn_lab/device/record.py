@@ -22,7 +22,7 @@ from ..progress import bar
 from ..recordings.recording import Recording
 from ..runtime.artifacts import module_artifact
 
-__all__ = ["playback", "record", "playback_bytes", "PLAYBACK_PATH"]
+__all__ = ["playback", "record", "playback_bytes", "sample_dtype", "PLAYBACK_PATH"]
 
 PLAYBACK_PATH = "emlab_playback.bin"
 _DTYPES = {"h": np.dtype("<i2"), "i": np.dtype("<i4"), "f": np.dtype("<f4")}
@@ -46,6 +46,12 @@ def _typecode(data: np.ndarray) -> str:
     raise InputError(f"recording samples of dtype {data.dtype} range over [{lo}, {hi}], "
                      "outside int32, the widest integer the device plays back. Scale them "
                      "into int32 or convert them to float32.")
+
+
+def sample_dtype(data: np.ndarray) -> np.dtype:
+    """The little-endian dtype the playback file (and so the device's sensor) gives these
+    samples (see playback_bytes)."""
+    return _DTYPES[_typecode(data)]
 
 
 def _pace(rate_hz: float) -> tuple:

@@ -537,6 +537,29 @@ class Device:
         from .record import record
         return record(self, seconds, **kw)
 
+    # -- the standalone app -----------------------------------------------------------------
+    @_locked
+    def install(self, app, X=None, *, autostart: bool = True) -> dict:
+        """Install an eml.DeviceApp so that the board runs it on its own, atomically (see
+        emlearn_lab.app.install.install)."""
+        from ..app.install import install
+        return install(self, app, X, autostart=autostart)
+
+    @_locked
+    def uninstall(self) -> bool:
+        """Remove the installed app (main.py launcher, configuration, its model's files)."""
+        from ..app.install import uninstall
+        return uninstall(self)
+
+    @_locked
+    def app_output(self, seconds: float | None = None, *, windows: int | None = None,
+                   realtime: bool | None = None):
+        """Run the installed app for ``seconds`` of signal (or ``windows``) as the board
+        starts it at boot, and return its events, busy time and RAM (an AppOutput; see
+        emlearn_lab.app.install.app_output)."""
+        from ..app.install import app_output
+        return app_output(self, seconds, windows=windows, realtime=realtime)
+
     def __repr__(self) -> str:
         kind = getattr(self.virtual, "kind", "virtual") if self.virtual is not None else "serial"
         state = "connected" if self._transport is not None else "disconnected"

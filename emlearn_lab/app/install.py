@@ -1,0 +1,191 @@
+"""Install a DeviceApp on a board, run it, remove it: ``dev.install``, ``dev.app_output``,
+``dev.uninstall``.
+
+An install is atomic. The new app's model goes under the deploy name the installed app does
+not use (``<name>_a`` / ``<name>_b``), its configuration is loaded on the board in a trial
+(model, features, sensor, post-processing) from a side file, and only then does the
+configuration that ``main.py`` starts replace the old one (a rename). If anything before that
+fails, the old app's files are untouched and it keeps running at the next boot.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import struct
+
+from ..device.session import forget
+from ..exceptions import DeviceError, DeviceRuntimeError, InputError
+from ..runtime.artifacts import module_artifact
+from .device_app import DeviceApp
+from .output import AppOutput, parse_output
+
+__all__ = ["install", "uninstall", "app_output", "installed_config", "MAIN_PY"]
+
+CONFIG = "emlab_app.json"
+TRIAL = "emlab_app.json.new"
+OFF_FILE = "emlab_app.off"
+MARK = "# emlearn_lab app launcher"
+MAIN_PY = (MARK + "\n"
+           "# Starts the app dev.install wrote (emlab_app.json). To keep it from starting,\n"
+           "# create emlab_app.off, or hold the app's safe-boot pin low at reset.\n"
+           "import emlab_app\n"
+           "emlab_app.main()\n")
+_RUNTIME = ("emlab_sensor", "emlab_post", "emlab_app")
+# Ports whose boot does not run main.py: the unix port (the virtual device) and qemu (the
+# emulated boards). There the host starts the installed app (app_output) as boot would.
+NO_BOOT_MAIN = ("linux", "darwin", "windows", "qemu")
+
+
+def installed_config(dev) -> dict | None:
+    """The installed app's configuration, None when there is none (or it is unreadable)."""
+    try:
+        return json.loads(dev.read_file(CONFIG))
+    except (DeviceError, ValueError):
+        return None
+
+
+def _playback_rate(dev, path: str) -> float | None:
+    try:
+        head = dev.eval(f"open({path!r}, 'rb').read(20)", what="reading the playback file")
+    except DeviceRuntimeError:
+        return None
+    if len(head) < 20 or head[:4] != b"EMLS":
+        return None
+    return struct.unpack("<d", head[12:20])[0]
+
+
+def _load_spec(load_call: str) -> dict:
+    """modules, loader, args of the load call deploy recorded (literals, built with repr)."""
+    call = ast.parse(load_call, mode="eval").body
+    modules, loader, args = (ast.literal_eval(a) for a in call.args[:3])
+    return {"modules": list(modules), "loader": loader, "args": list(args)}
+
+
+def _remove_generation(dev, cfg: dict | None) -> None:
+    if cfg and isinstance(cfg.get("files"), list):
+        dev.remove_quietly([p for p in cfg["files"] if isinstance(p, str)])
+
+
+def install(dev, app: DeviceApp, X=None, *, autostart: bool = True) -> dict:
+    """Install ``app`` on the board: its model and extractors (deployed as ``dev.deploy``
+    does, verified on windows ``X`` when given), the app runtime, its configuration, and with
+    ``autostart`` a ``main.py`` that starts it at boot.
+
+    Returns a summary: the deploy report, the RAM the loaded app holds, whether this port
+    runs main.py at boot.
+
+    Raises
+    ------
+    InputError
+        Before anything is sent: not a DeviceApp, an unknown sample rate, a window the
+        extractors do not take, a main.py on the board that is not the app launcher.
+    DeviceError
+        The trial load failed (the message has the board's reason); the installed app, if
+        any, is unchanged and its files are kept.
+    """
+    if not isinstance(app, DeviceApp):
+        raise InputError(f"dev.install takes an eml.DeviceApp, got {type(app).__name__}: "
+                         "wrap the pipeline with eml.DeviceApp(pipe, window_s=..., ...)")
+    sensor = app.sensor
+    path = getattr(sensor, "path", "emlab_playback.bin")
+    rate = app.rate_hz(_playback_rate(dev, path) if sensor.samplerate_hz is None else None)
+    n, hop = app.samples(rate)
+    spec = app.post_spec(hop / rate)
+    actions = app.on_event.spec(app.labels)
+    if autostart and "main.py" in dev.listdir():
+        head = dev.read_file("main.py")[:len(MARK)]
+        if head != MARK.encode():
+            raise InputError("the board has a main.py that is not the app launcher: rename "
+                             "or remove it (dev.remove('main.py')), or install with "
+                             "autostart=False")
+    old = installed_config(dev)
+    gen = app.name + ("_b" if old and old.get("generation") == app.name + "_a" else "_a")
+    report = dev.deploy(app.pipe, X, name=gen)
+    deployed = dev.deployments[gen]
+    files = sorted(p for p, *_ in report.files if p.startswith((gen + ".", gen + "_")))
+    forget(dev, gen)              # the trial loads its own copy: free the heap it holds
+    notes: list = []
+    for m in _RUNTIME + tuple(getattr(sensor, "modules", ())):
+        art = module_artifact(m, dev.target, False, notes)
+        if dev.write_file(art.path, art.data):
+            dev.exec(f"import sys\nsys.modules.pop({m!r}, None)")
+    cfg = {"format": "emlab_app", "version": 1, "generation": gen, "files": files,
+           "model": _load_spec(deployed.load_call), "features": gen + ".fx",
+           "classifier": int(app.model.kind == "classifier"), "labels": list(app.labels),
+           "window": n, "hop": hop, "samplerate_hz": float(rate),
+           "sensor": {"expr": sensor.device_expr(), "path": path},
+           "post": spec, "actions": actions, "safe_pin": app.safe_pin}
+    dev.write_file(TRIAL, json.dumps(cfg).encode(), skip_unchanged=False)
+    try:
+        ram = dev.eval(f"__import__('emlab_app').check({TRIAL!r})",
+                       what="trying the new app on the board")
+    except DeviceError as e:
+        dev.remove_quietly([TRIAL] + ([] if old and old.get("generation") == gen else files))
+        kept = "the installed app is unchanged" if old else "nothing was installed"
+        raise type(e)(f"the new app does not load on the board, {kept}: {e}") from None
+    finally:
+        dev.exec("import gc\ngc.collect()")
+    dev.write_file(CONFIG, json.dumps(cfg).encode(), skip_unchanged=False)
+    dev.remove_quietly([TRIAL])
+    if autostart:
+        dev.write_file("main.py", MAIN_PY.encode())
+    if old and old.get("generation") != gen:
+        _remove_generation(dev, old)
+    boots = dev.info["platform"] not in NO_BOOT_MAIN
+    return {"report": report, "app_ram_bytes": ram, "window_samples": n, "hop_samples": hop,
+            "starts_at_boot": autostart and boots, "config": cfg}
+
+
+def uninstall(dev) -> bool:
+    """Remove the installed app: main.py (when it is the app launcher), its configuration and
+    its model's files. Returns False when no app was installed."""
+    cfg = installed_config(dev)
+    names = dev.listdir()
+    removed = False
+    if "main.py" in names and dev.read_file("main.py")[:len(MARK)] == MARK.encode():
+        dev.remove("main.py")
+        removed = True
+    if cfg is not None:
+        _remove_generation(dev, cfg)
+        removed = True
+    dev.remove_quietly([CONFIG, TRIAL])
+    return removed
+
+
+def app_output(dev, seconds: float | None = None, *, windows: int | None = None,
+               realtime: bool | None = None) -> AppOutput:
+    """Run the installed app as the board starts it at boot (``emlab_app.main``), for
+    ``seconds`` of signal or ``windows`` windows, and return what it printed: its events,
+    windows, busy time and the RAM it held.
+
+    On a board that runs main.py at boot the app is already running: this stops it (Ctrl-C)
+    and runs it again for the given length; reset the board to leave it running on its own.
+    ``realtime=False`` lets a playback sensor deliver samples as fast as it reads them."""
+    cfg = installed_config(dev)
+    if cfg is None:
+        raise InputError("no app is installed on the board: dev.install(app) first")
+    if windows is None:
+        if seconds is None:
+            raise InputError("app_output needs seconds= (of signal) or windows=")
+        if not seconds > 0:
+            raise InputError(f"seconds must be positive, got {seconds!r}")
+        windows = max(1, int(seconds * cfg["samplerate_hz"] / cfg["hop"]))
+    lines: list = []
+    buf = bytearray()
+
+    def consume(b: bytes) -> None:
+        if b == b"\n":
+            lines.append(buf.decode("utf-8", "replace").rstrip("\r"))
+            buf.clear()
+        elif b != b"\x04":
+            buf.extend(b)
+
+    hop_s = cfg["hop"] / cfg["samplerate_hz"]
+    paced = realtime is not False
+    dev.exec_streaming(
+        f"import sys\nfor _m in {_RUNTIME!r}:\n sys.modules.pop(_m, None)\n"
+        f"__import__('emlab_app').main(max_windows={int(windows)}, realtime={realtime!r})",
+        consume, runs_for_s=windows * hop_s if paced else None,
+        # the app prints only its events: silence may last the whole run
+        idle_timeout_s=20.0 + windows * (hop_s if paced else 0.02), what="running the app")
+    return parse_output(lines, cfg)
