@@ -61,6 +61,10 @@ def _load_spec(load_call: str) -> dict:
     return {"modules": list(modules), "loader": loader, "args": list(args)}
 
 
+def _names(dev) -> set:
+    return {name for name, _ in dev.listdir()}
+
+
 def _remove_generation(dev, cfg: dict | None) -> None:
     if cfg and isinstance(cfg.get("files"), list):
         dev.remove_quietly([p for p in cfg["files"] if isinstance(p, str)])
@@ -92,7 +96,7 @@ def install(dev, app: DeviceApp, X=None, *, autostart: bool = True) -> dict:
     n, hop = app.samples(rate)
     spec = app.post_spec(hop / rate)
     actions = app.on_event.spec(app.labels)
-    if autostart and "main.py" in dev.listdir():
+    if autostart and "main.py" in _names(dev):
         head = dev.read_file("main.py")[:len(MARK)]
         if head != MARK.encode():
             raise InputError("the board has a main.py that is not the app launcher: rename "
@@ -140,7 +144,7 @@ def uninstall(dev) -> bool:
     """Remove the installed app: main.py (when it is the app launcher), its configuration and
     its model's files. Returns False when no app was installed."""
     cfg = installed_config(dev)
-    names = dev.listdir()
+    names = _names(dev)
     removed = False
     if "main.py" in names and dev.read_file("main.py")[:len(MARK)] == MARK.encode():
         dev.remove("main.py")

@@ -163,11 +163,18 @@ class Hysteresis(_Stage):
     def _spec(self, ctx) -> list:
         model = ctx["model"]
         k = _class_index(model, self.cls, "eml.post.Hysteresis")
-        scale = score_scale(model) * ctx["sum_n"]
-        # score >= on  <=>  fixed score >= ceil(on * scale) (fixed scores are integers)
-        on, off = (int(min(max(math.ceil(t * scale), -_dev.LIMIT), _dev.LIMIT))
-                   for t in (self.on, self.off))
+        n = ctx["sum_n"]
+        scale = score_scale(model) * n
+        # score >= on  <=>  integer score >= ceil(on * scale). Float scores enter clamped to
+        # +-LIMIT (and summed over n windows), so their bounds are clamped the same way.
+        limit = _dev.LIMIT * n if np.dtype(model.score_dtype).kind == "f" else None
+        on, off = (self._bound(t * scale, limit) for t in (self.on, self.off))
         return ["hysteresis", k, on, off]
+
+    @staticmethod
+    def _bound(value: float, limit: int | None) -> int:
+        v = math.ceil(value)
+        return v if limit is None else min(max(v, -limit), limit)
 
     def __repr__(self) -> str:
         return f"Hysteresis(on={self.on!r}, off={self.off!r}, cls={self.cls!r})"
@@ -213,7 +220,8 @@ class MinDuration(_Stage):
 
 class MergeGaps(_Stage):
     """An event goes on through gaps of up to ``seconds`` (whole hops) when its class comes
-    back after them."""
+    back after them. A gap is windows of no event or of another class too short to become an
+    event (see MinDuration); an event of another class ends it: events never overlap."""
 
     kind = "merge_gaps"
 

@@ -16,8 +16,10 @@
 #   ["ignore", [k, ...]]       these classes are "no event"
 #   ["min_duration", n]        an event starts only after n consecutive windows of its class
 #                              (its start is then dated back to the first of them)
-#   ["merge_gaps", n]          an event goes on through up to n windows of other decisions
-#                              when its class comes back after them
+#   ["merge_gaps", n]          an event goes on through up to n windows of "no event" or of
+#                              other classes too short to become events (min_duration) when
+#                              its class comes back after them; an event of another class
+#                              ends it (events never overlap)
 # The per-window stages (smooth, hysteresis, ignore) come before the event stages
 # (min_duration, merge_gaps), each at most once.
 #
