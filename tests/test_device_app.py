@@ -384,3 +384,19 @@ def test_install_refuses_a_main_py_it_did_not_write(device, motions):
     finally:
         device.remove("main.py")
         device.uninstall()
+
+
+@pytest.mark.device
+def test_install_refuses_an_app_that_cannot_keep_up(device, motions):
+    rec, _, pipe = motions
+    device.uninstall()
+    fast = eml.Recording(rec.data, samplerate_hz=100_000)
+    # 20-sample windows every sample at 100 kHz: a window every 10 µs, far less than the
+    # features and forest take in MicroPython on any board
+    app = eml.DeviceApp(pipe, eml.sensors.Playback(realtime=False), window_s=2e-4, hop_s=1e-5)
+    device.playback(fast)
+    before = names_on(device)
+    with pytest.raises(eml.InputError, match=r"cannot keep up on this board: a window takes "
+                                             r"up to \d+ µs .* every 10 µs"):
+        device.install(app, fast)
+    assert names_on(device) == before

@@ -13,6 +13,8 @@ import ast
 import json
 import struct
 
+import numpy as np
+
 from ..device.session import forget
 from ..exceptions import DeviceError, DeviceRuntimeError, InputError
 from ..runtime.artifacts import module_artifact
@@ -70,10 +72,40 @@ def _remove_generation(dev, cfg: dict | None) -> None:
         dev.remove_quietly([p for p in cfg["files"] if isinstance(p, str)])
 
 
+def _timing_windows(app: DeviceApp, X):
+    """Windows to verify and time the pipeline on: X (windows, or a Recording whose first
+    32 windows are taken), else 8 windows of zeros."""
+    from ..recordings.recording import Recording
+    if isinstance(X, Recording):
+        return app.windows_of(X)[0][:32]
+    if X is not None:
+        return X
+    e = app.extractors[0]
+    return np.zeros((8, e.n_samples_, e.n_channels_), dtype=e.input_dtype_)
+
+
+def _check_keeps_up(dev, app, report, hop_s: float, files: list, old, gen: str) -> None:
+    """InputError, with the new generation's files removed, when the worst timed window
+    takes longer than a hop: the app would fall behind its sensor."""
+    worst_us = report.us_per_predict_max
+    if worst_us is None or worst_us <= hop_s * 1e6:
+        return
+    if not (old and old.get("generation") == gen):
+        dev.remove_quietly(files)
+    unit = (f" ({report.instructions(worst_us):.0f} instructions)"
+            if report.instructions_per_us else "")
+    raise InputError(f"the app cannot keep up on this board: a window takes up to "
+                     f"{worst_us:.0f} µs{unit} of features and model, and a new one comes "
+                     f"every {hop_s * 1e6:.0f} µs (hop_s={app.hop_s:g}). Use a longer hop_s, "
+                     "fewer trees or extractors, or a faster board; nothing was installed")
+
+
 def install(dev, app: DeviceApp, X=None, *, autostart: bool = True) -> dict:
     """Install ``app`` on the board: its model and extractors (deployed as ``dev.deploy``
-    does, verified on windows ``X`` when given), the app runtime, its configuration, and with
-    ``autostart`` a ``main.py`` that starts it at boot.
+    does, verified and timed on windows ``X``: windows, a Recording (its first 32 windows) or
+    None (8 windows of zeros)), the app runtime, its configuration, and with ``autostart`` a
+    ``main.py`` that starts it at boot. An app whose worst timed window takes longer than a
+    hop is refused: it would fall behind its sensor.
 
     Returns a summary: the deploy report, the RAM the loaded app holds, whether this port
     runs main.py at boot.
@@ -82,7 +114,8 @@ def install(dev, app: DeviceApp, X=None, *, autostart: bool = True) -> dict:
     ------
     InputError
         Before anything is sent: not a DeviceApp, an unknown sample rate, a window the
-        extractors do not take, a main.py on the board that is not the app launcher.
+        extractors do not take, a main.py on the board that is not the app launcher; after
+        timing, an app that cannot keep up with its sensor (its files are removed again).
     DeviceError
         The trial load failed (the message has the board's reason); the installed app, if
         any, is unchanged and its files are kept.
@@ -102,12 +135,20 @@ def install(dev, app: DeviceApp, X=None, *, autostart: bool = True) -> dict:
             raise InputError("the board has a main.py that is not the app launcher: rename "
                              "or remove it (dev.remove('main.py')), or install with "
                              "autostart=False")
+    W = _timing_windows(app, X)
     old = installed_config(dev)
     gen = app.name + ("_b" if old and old.get("generation") == app.name + "_a" else "_a")
-    report = dev.deploy(app.pipe, X, name=gen)
+    ours = (gen + ".", gen + "_")
+    try:
+        report = dev.deploy(app.pipe, W, name=gen)
+    except Exception:
+        # nothing of the new generation may stay behind; the installed app is untouched
+        dev.remove_quietly([p for p, _ in dev.listdir() if p.startswith(ours)])
+        raise
     deployed = dev.deployments[gen]
-    files = sorted(p for p, *_ in report.files if p.startswith((gen + ".", gen + "_")))
+    files = sorted(p for p, *_ in report.files if p.startswith(ours))
     forget(dev, gen)              # the trial loads its own copy: free the heap it holds
+    _check_keeps_up(dev, app, report, hop / rate, files, old, gen)
     notes: list = []
     for m in _RUNTIME + tuple(getattr(sensor, "modules", ())):
         art = module_artifact(m, dev.target, False, notes)

@@ -156,6 +156,7 @@ class App:
         scores = self.model.scores
         row = pipe.row
         push = self.post.push
+        need = self.post.needs_scores       # a new scores array per call feeds the GC
         read_into = self.sensor.read_into
         classifier = self.classifier
         ticks_us = time.ticks_us
@@ -177,7 +178,7 @@ class App:
                     read_into(tail)
                     t0 = ticks_add(t0, ticks_diff(ticks_us(), t1))   # waiting is not busy
                 p = pipe.predict(w)
-                push(i, p if classifier else 0, scores(row))
+                push(i, p if classifier else 0, scores(row) if need else None)
                 busy += ticks_diff(ticks_us(), t0)
                 i += 1
         finally:

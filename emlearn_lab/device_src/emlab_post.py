@@ -132,6 +132,9 @@ class Post:
             else:
                 self.gap_n = _count(stage, "n", 0, MAX_WINDOWS)
         self.order = [s for s in seen if s in PER_WINDOW]
+        # Only summed smoothing and hysteresis read the scores: without them push() takes
+        # None for raw and the caller can skip computing them.
+        self.needs_scores = bool(self.sums) or self.hyst is not None
         # the event state: the open event (class, start, end) and the candidate
         self.ev_cls = -1
         self.ev_start = 0
@@ -174,10 +177,12 @@ class Post:
 
     def push(self, i, decision, raw):
         """Window i (0, 1, 2, ...): the model's decision (class index; regressors 0) and its
-        n_outputs scores. Calls on/off for the events it begins or ends; returns the
+        n_outputs scores (None when not needs_scores). Calls on/off for the events it begins or ends; returns the
         decision after the per-window stages (-1: no event)."""
         scores = self.scores
-        if self.floats:
+        if not self.needs_scores:
+            pass
+        elif self.floats:
             for c in range(self.k):
                 scores[c] = fixed(raw[c])
         else:

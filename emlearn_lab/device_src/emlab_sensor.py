@@ -182,6 +182,13 @@ class PlaybackSensor:
                              % (n, self._nch))
         if self.realtime:
             self._wait(n // self._nch)
+        if n < self._left:
+            # The usual case, one read: no memoryview objects (an installed app calls this
+            # for every hop and should not feed the garbage collector).
+            if self._f.readinto(buf) != n * self._size:
+                raise ValueError("playback file %r changed while playing" % self.path)
+            self._left -= n
+            return
         mv = memoryview(buf)
         i = 0
         while i < n:
