@@ -76,10 +76,10 @@ def runtime_hash(networks: bool = False) -> str:
     return digest.hexdigest()[:16]
 
 
-# Device sources that no model deploy pushes (the playback sensor, the live comparison's
-# stream loop, the feature extractors emlfx*.py, the package's __init__.py): no fixed cost of
-# a model depends on them.
-_NOT_MODEL_RUNTIME = {"emlab_sensor.py", "emlab_stream.py"}
+# Device sources that no model deploy pushes (the playback sensor, the sensor drivers, the live
+# comparison's stream loop, the feature extractors emlfx*.py, the package's __init__.py): no
+# fixed cost of a model depends on them.
+_NOT_MODEL_RUNTIME = {"emlab_sensor.py", "emlab_drivers.py", "emlab_stream.py"}
 
 
 def _is_net_source(name: str) -> bool:
