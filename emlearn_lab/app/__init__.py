@@ -1,0 +1,1 @@
+"""Standalone apps that run on a MicroPython board: sensor, windows, features, model, events."""
