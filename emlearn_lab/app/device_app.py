@@ -121,8 +121,22 @@ class DeviceApp:
         self.name = identifier("name", name, owner=_OWNER)
         self.labels = (tuple(str(c) for c in model.classes_) if model.kind == "classifier"
                        else ("value",))
+        self._check_sensor()
         self.post_spec(self.hop_s)          # bad stages fail here, not at install
         self.on_event.spec(self.labels)
+
+    def _check_sensor(self) -> None:
+        """InputError when the sensor's samples (where it says) are not what the extractors
+        were fitted on: the board would refuse the app at install."""
+        e, s = self.extractors[0], self.sensor
+        names = {"h": "int16", "i": "int32", "f": "float32"}
+        if s.typecode is not None and s.typecode != e.input_dtype_:
+            raise InputError(f"the sensor {s!r} gives {names[s.typecode]} samples; the "
+                             f"extractors were fitted on {names[e.input_dtype_]} windows: fit "
+                             "them on windows of what the sensor gives (record with it)")
+        if s.channels is not None and len(s.channels) != e.n_channels_:
+            raise InputError(f"the sensor {s!r} gives {len(s.channels)} channels; the "
+                             f"extractors were fitted on {e.n_channels_}")
 
     # -- the numbers both sides use ------------------------------------------------------
     def rate_hz(self, fallback: float | None = None) -> float:

@@ -124,6 +124,8 @@ def install(dev, app: DeviceApp, X=None, *, autostart: bool = True) -> dict:
         raise InputError(f"dev.install takes an eml.DeviceApp, got {type(app).__name__}: "
                          "wrap the pipeline with eml.DeviceApp(pipe, window_s=..., ...)")
     sensor = app.sensor
+    if getattr(sensor, "recording", None) is not None:       # Playback.of(recording)
+        dev.playback(sensor.recording)
     path = getattr(sensor, "path", "emlab_playback.bin")
     rate = app.rate_hz(_playback_rate(dev, path) if sensor.samplerate_hz is None else None)
     n, hop = app.samples(rate)
@@ -150,7 +152,7 @@ def install(dev, app: DeviceApp, X=None, *, autostart: bool = True) -> dict:
     forget(dev, gen)              # the trial loads its own copy: free the heap it holds
     _check_keeps_up(dev, app, report, hop / rate, files, old, gen)
     notes: list = []
-    for m in _RUNTIME + tuple(getattr(sensor, "modules", ())):
+    for m in dict.fromkeys(_RUNTIME + tuple(getattr(sensor, "modules", ()))):
         art = module_artifact(m, dev.target, False, notes)
         if dev.write_file(art.path, art.data):
             dev.exec(f"import sys\nsys.modules.pop({m!r}, None)")

@@ -7,6 +7,7 @@ emlab_common.py      input check, predict/scores closures, near-tie settling (bo
 emlab_f64.py         integer IEEE-754 double arithmetic for the near-tie path
 emlab_tools.py       load with RAM accounting, row-by-row verification, timing
 emlab_sensor.py      the device's sensors (playback of a recording file)
+emlab_drivers.py     sensor drivers for apps: MPU6050, LIS3DH (I2C), ADC + timer, I2S microphone
 emlfx.py             feature pipeline runtime: feature file (JSON) -> extractors [-> model]
 emlfx_core.py        extractors' shared parts: spec checks, float32 -> int16 input, isqrt
 emlfx_time.py        TimeStats
@@ -14,7 +15,8 @@ emlfx_time.py        TimeStats
 
 The emlfx_* extractor modules are also imported by CPython on the host (emlearn_lab.features
 runs them through features/_viper.py): one source computes the features on both sides.
-The others are never imported by CPython.
+emlab_sensor and emlab_drivers are too, for the playback file format and the drivers' rate
+tables (and their unit tests). The others are never imported by CPython.
 """
 from importlib import resources
 
