@@ -123,6 +123,9 @@ class EmlearnLab(Magics):
     @argument("--labels", metavar="VAR", help="a variable holding X's true labels: the live "
                                                "view adds a ground-truth row (default: X.y "
                                                "of an eml.windows() result)")
+    @argument("--app", action="store_true", help="install the cell's `app` (an "
+                                                  "eml.DeviceApp) to run on its own, and check "
+                                                  "it on the cell's `recording`")
     @argument("--no-live", action="store_true", help="skip the live comparison")
     @argument("--repeats", type=int, help="predict() calls per timed row (default: "
                                           "EmlearnLab.repeats)")
@@ -148,6 +151,9 @@ class EmlearnLab(Magics):
         if not result.success:
             raise UsageError("%%emlearn_deploy: the cell raised an error (above); nothing "
                              "was sent.")
+        if args.app:
+            self._install_app(args.device)
+            return
         models = {args.name: self._variable("model", "what to deploy: a fitted estimator, "
                                                      "TreeModel/NetModel or fitted Pipeline")}
         X = self._variable("X", "rows to verify on the device and stream")
@@ -178,6 +184,30 @@ class EmlearnLab(Magics):
             from .live import live
             self.live_widget = live(dev, models, X, y=y)
         display(self.live_widget)
+
+    def _install_app(self, device) -> None:
+        """%%emlearn_deploy --app: install ``app``, play ``recording`` through it, show
+        whether the board's events are the simulated ones, and the events against the
+        labels (``labels``, when the cell assigns it)."""
+        from .app import DeviceApp
+        app = self._variable("app", "an eml.DeviceApp to install")
+        if not isinstance(app, DeviceApp):
+            raise UsageError(f"%%emlearn_deploy --app: `app` is a {type(app).__name__}, not an "
+                             "eml.DeviceApp. Nothing was sent.")
+        recording = self._variable("recording", "the recording to check the app on")
+        labels = self.shell.user_ns.get("labels")
+        with self._user_errors("%%emlearn_deploy"):
+            dev = self._connect(device)
+            self._stop_live()
+            dev.playback(recording)
+            installed = dev.install(app, recording)
+            check = dev.check_app(app, recording)
+        _show(check)
+        boot = ("it starts at boot" if installed["starts_at_boot"] else
+                "this port does not run main.py at boot: dev.app_output(seconds) runs it")
+        print(f"installed as {installed['config']['generation']}: {boot}")
+        if hasattr(check.simulated, "plot"):
+            check.simulated.plot(labels=labels, recording=recording)
 
     @staticmethod
     def _board_estimates(board, models: dict, form: str, X) -> dict:

@@ -265,7 +265,9 @@ def test_installed_app_produces_the_simulated_events(device, motions):
     run = app.simulate(rec)
     device.playback(rec)
     result = device.install(app)
-    out = device.app_output(windows=run.n_windows, realtime=False)
+    check = device.check_app(app, rec)
+    assert check.identical and "IDENTICAL" in repr(check)
+    out = check.device
     assert out.n_windows == run.n_windows
     assert keys(out.events) == keys(run.events)
     assert [(e.start_s, e.end_s) for e in out.events] == [(e.start_s, e.end_s)

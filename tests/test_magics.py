@@ -385,3 +385,32 @@ def test_labels_give_the_live_view_its_ground_truth(shell, forest, classificatio
     with pytest.raises(UsageError, match="--labels y_short has 3 labels for 120 items of X"):
         shell.user_ns["y_short"] = classification_data["digits"][3][:3]
         run(shell, "%%emlearn_deploy --labels y_short\n" + DEPLOY_BODY)
+
+
+APP_BODY = """
+import emlearn_lab as eml
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+recording = eml.datasets.load_sample("basic_motions")
+labels = eml.LabelSet.load(eml.datasets.sample_labels_path("basic_motions"))
+win = eml.windows(recording, labels, window_s=2.0, hop_s=0.5)
+pipe = make_pipeline(eml.features.TimeStats(axes=[0, 1, 2]),
+                     RandomForestClassifier(n_estimators=4, max_depth=4, random_state=0))
+pipe.fit(win.X, win.y)
+app = eml.DeviceApp(pipe, window_s=2.0, hop_s=0.5, post=eml.post.Smooth(3))
+"""
+
+
+@pytest.mark.device
+def test_deploy_app_installs_the_app_and_checks_its_events(shell):
+    _, stdout, shown = run(shell, "%%emlearn_deploy --app\n" + APP_BODY)
+    assert shown[0].startswith("AppCheck(IDENTICAL: ")
+    assert "installed as app_a: this port does not run main.py at boot" in stdout
+    assert "emlab_app.json" in dict(lab(shell).dev.listdir())
+
+
+@pytest.mark.device
+def test_deploy_app_needs_an_app(shell):
+    with pytest.raises(UsageError, match=r"`app` is a int, not an eml.DeviceApp. Nothing was "
+                                         "sent"):
+        run(shell, "%%emlearn_deploy --app\napp = 3\nrecording = 4\n")

@@ -560,6 +560,13 @@ class Device:
         from ..app.install import app_output
         return app_output(self, seconds, windows=windows, realtime=realtime)
 
+    @_locked
+    def check_app(self, app, recording):
+        """Play a recording through the installed app and compare its events with
+        ``app.simulate(recording)`` (an AppCheck; see emlearn_lab.app.check.check_app)."""
+        from ..app.check import check_app
+        return check_app(self, app, recording)
+
     def __repr__(self) -> str:
         kind = getattr(self.virtual, "kind", "virtual") if self.virtual is not None else "serial"
         state = "connected" if self._transport is not None else "disconnected"
