@@ -104,8 +104,8 @@ def _paired(recordings, labels) -> list:
         raise invalid("recordings", recordings, "an eml.Recording or a non-empty list of them",
                       owner=_OWNER)
     elif not isinstance(labels, (list, tuple)) or len(labels) != len(recordings):
-        got = f"{len(labels)} labellings" if isinstance(labels, (list, tuple)) else \
-            f"a {type(labels).__name__}"
+        got = (f"{len(labels)} labelling{'s' * (len(labels) != 1)}"
+               if isinstance(labels, (list, tuple)) else f"a {type(labels).__name__}")
         raise InputError(f"{_OWNER} got {len(recordings)} recordings and {got}: pass a list "
                          "with one LabelSet (or list of (start_s, end_s, label)) per recording")
     for i, rec in enumerate(recordings):
