@@ -7,6 +7,7 @@ device's source), so the events it returns are the events the installed app prod
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +54,12 @@ class AppRun:
         shown = ", ".join(f"{e.label} {e.start_s:g}-{e.end_s:g} s" for e in self.events[:5])
         more = f", ... ({len(self.events)} in all)" if len(self.events) > 5 else ""
         return f"AppRun({self.n_windows} windows, {len(self.events)} events: {shown}{more})"
+
+    def plot(self, labels=None, recording=None):
+        """The events on a timeline, above them ``labels`` and ``recording`` when given
+        (see :func:`emlearn_lab.app.plot.plot_events`). Returns the Axes of the events."""
+        from .plot import plot_events
+        return plot_events(self, labels, recording)
 
 
 class DeviceApp:
@@ -198,10 +205,15 @@ class DeviceApp:
         InputError
             A recording at another rate, with other channels, or shorter than a window.
         """
+        return self.run_post(*self.outputs(recording))
+
+    def outputs(self, recording) -> tuple:
+        """(scores, index, hop_s, window_s): the model's output per window of a recording,
+        what :meth:`run_post` takes (to try many post-processing chains on one computation)."""
         W, (n, hop), rate = self.windows_of(recording)
         features = np.hstack([e.transform(W) for e in self.extractors])
-        return self.run_post(self.model.scores(features), self.model_index(features),
-                             hop / rate, n / rate)
+        return (self.model.scores(features), self.model_index(features), hop / rate,
+                n / rate)
 
     def model_index(self, features) -> np.ndarray:
         if self.model.kind != "classifier":
@@ -217,6 +229,13 @@ class DeviceApp:
         start = np.arange(len(index)) * hop_s
         return AppRun(events, np.asarray(index), np.asarray(scores), decisions, start,
                       self.labels)
+
+    def with_post(self, post) -> DeviceApp:
+        """A copy of this app with another post-processing chain (model and sensor shared)."""
+        app = copy.copy(self)
+        app.post = _post.as_chain(post)
+        app.post_spec(app.hop_s)
+        return app
 
     def event(self, first: int, end: int, cls: int, hop_s: float, window_s: float):
         """An Event from window indices: each window stands for the hop around its centre."""

@@ -21,7 +21,7 @@ from ..exceptions import InputError
 from ..validate import int_in, invalid, number_in, one_of
 
 __all__ = ["Smooth", "Hysteresis", "Ignore", "MinDuration", "MergeGaps", "Chain", "Event",
-           "run", "score_scale"]
+           "run", "score_scale", "tune", "event_scores", "segment_scores"]
 
 
 @dataclass(frozen=True)
@@ -263,3 +263,24 @@ def run(spec: list, n_outputs: int, index, scores) -> tuple:
         decisions[i] = post.push(i, int(index[i]), row)
     post.finish()
     return decisions, events
+
+
+# Scoring and tuning live in their own modules (metrics, tune), which import this one; they are
+# reached from here through functions that import them on first call, so no import cycle.
+def event_scores(events, labels, **options):
+    """Event-based precision, recall and F1: see :func:`emlearn_lab.app.metrics.event_scores`."""
+    from .metrics import event_scores as scores
+    return scores(events, labels, **options)
+
+
+def segment_scores(events, labels, **options):
+    """Segment-based scores: see :func:`emlearn_lab.app.metrics.segment_scores`."""
+    from .metrics import segment_scores as scores
+    return scores(events, labels, **options)
+
+
+def tune(app, recordings, labels, metric: str = "event_f1", grid=None, **options):
+    """The post-processing chain that scores best on labelled recordings: see
+    :func:`emlearn_lab.app.tune.tune`."""
+    from .tune import tune as search
+    return search(app, recordings, labels, metric=metric, grid=grid, **options)
