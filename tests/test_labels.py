@@ -667,3 +667,18 @@ def test_add_class_allows_it_and_saves_the_classes(tmp_path):
         ls.add_class("walk")
     with pytest.raises(LabelError, match="empty"):
         ls.add_class(" ")
+
+
+def test_slice_s_cuts_labels_at_the_edges_and_keeps_the_classes():
+    from emlearn_lab.windowing import windows
+    rec = Recording(np.zeros((100, 1)), samplerate_hz=10)
+    ls = LabelSet([(0, 4, "walk"), (4, 9, "run"), (9.5, 10, "walk")], classes=["run", "walk"],
+                  recording=rec)
+    part = ls.slice_s(2, 6, recording=rec.slice_s(2, 6))
+    assert [(a.start_s, a.end_s, a.label) for a in part] == [(0, 2, "walk"), (2, 4, "run")]
+    assert part.classes == ("run", "walk")
+    # windows of the part line up with its labels (bound to the 4 s part, not the 10 s whole)
+    w = windows(rec.slice_s(2, 6), part, window_s=1.0)
+    assert w.y.tolist() == ["walk", "walk", "run", "run"]
+    with pytest.raises(LabelError, match="start_s < end_s"):
+        ls.slice_s(5, 5)

@@ -22,6 +22,7 @@ EXPECT = {
     "04_boards_and_c": ["C == host reference on 200 rows: True"],
     "05_your_own_csv": ["Recording(3200 samples × 3 channels", "EXACT: every value identical",
                         "device predictions == host: True"],
+    "06_device_app": ["device == host: True", "AppCheck(IDENTICAL: "],
 }
 # Notebooks whose outputs are not committed yet (tools/run_notebooks.py writes them): none.
 OUTPUTS_PENDING: set = set()

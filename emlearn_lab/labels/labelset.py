@@ -219,6 +219,27 @@ class LabelSet:
         out[order] = found
         return out.reshape(t.shape)
 
+    def slice_s(self, start_s: float, end_s: float, *, recording=None) -> LabelSet:
+        """The labels of ``[start_s, end_s)`` as a new, unbound LabelSet whose times start at
+        ``start_s`` (a label crossing an edge is cut at it), for ``recording.slice_s(start_s,
+        end_s)``; pass that part as ``recording`` to bind the new set to it. The classes
+        stay those of this set.
+
+        Examples
+        --------
+        >>> LabelSet([(0, 4, "walk"), (4, 9, "run")]).slice_s(2, 6).to_records()[1]
+        {'id': 2, 'start_s': 2.0, 'end_s': 4.0, 'label': 'run'}
+        """
+        if not (isinstance(start_s, (int, float)) and isinstance(end_s, (int, float))
+                and start_s < end_s):
+            raise LabelError(f"slice_s needs start_s < end_s in seconds, got {start_s!r}, "
+                             f"{end_s!r}")
+        cut = [(max(lab.start_s, start_s) - start_s, min(lab.end_s, end_s) - start_s,
+                lab.label) for lab in self._labels
+               if lab.end_s > start_s and lab.start_s < end_s]
+        return LabelSet(cut, classes=self.classes, recording=recording,
+                        overlap=self._overlap)
+
     def to_records(self) -> list[dict]:
         """``[{"id", "start_s", "end_s", "label"}, ...]`` sorted by ``(start_s, id)``, with
         a ``"note"`` key in the records of labels that have one."""
