@@ -100,19 +100,9 @@ class DeviceApp:
     def __init__(self, pipe, sensor=None, *, window_s: float, hop_s: float | None = None,
                  post=None, on_event=None, samplerate_hz: float | None = None,
                  safe_pin=None, name: str = "app"):
-        from ..conversion import convert
-        from ..features.pipeline import check_fitted, split_pipeline
+        from ..features.pipeline import device_pipeline
         from .sensors import Playback
-        extractors, estimator = split_pipeline(pipe)
-        check_fitted(extractors)
-        model = convert(estimator)
-        n_in = sum(e.n_features_out_ for e in extractors)
-        if model.n_features != n_in:
-            raise InputError(f"the model takes {model.n_features} features, the extractors "
-                             f"make {n_in}: fit the Pipeline as a whole")
-        why = model.pipeline_input_error()
-        if why:
-            raise InputError(why)
+        extractors, model = device_pipeline(pipe)
         self.pipe, self.extractors, self.model = pipe, extractors, model
         self.sensor = Playback() if sensor is None else sensor
         self.window_s = number_in("window_s", window_s, 0, 1e6, low_open=True, owner=_OWNER)

@@ -3,7 +3,7 @@ import time
 
 from ..conversion import convert
 from ..exceptions import DeviceError, DeviceMemoryError, InputError
-from ..features.pipeline import check_fitted, split_pipeline
+from ..features.pipeline import device_pipeline
 from ..progress import bar
 from ..runtime.plan import check_form, plan
 from . import budget, features
@@ -144,16 +144,7 @@ def _deploy_pipeline(dev, pipe, X=None, *, form: str = "auto", name: str = "mode
     """Deploy Pipeline(extractor(s), model): the model as dev.deploy does, then the
     extractors; with windows X, verify features and predictions end to end on the device and
     time a window. Returns the model's DeployReport with the feature figures added."""
-    extractors, estimator = split_pipeline(pipe)
-    check_fitted(extractors)
-    model = convert(estimator)
-    n_in = sum(e.n_features_out_ for e in extractors)
-    if model.n_features != n_in:
-        raise InputError(f"the model takes {model.n_features} features, the extractors make "
-                         f"{n_in}: fit the Pipeline as a whole")
-    why = model.pipeline_input_error()
-    if why:
-        raise InputError(why)
+    extractors, model = device_pipeline(pipe)
     W = features.check_windows(extractors, X) if X is not None else None
     report = deploy(dev, model, None, form=form, name=name, verify=False)
     bundle, sent, ram, call = features.load_extractors(dev, extractors, name)

@@ -1,7 +1,7 @@
 """A deployable scikit-learn Pipeline: eml.features extractor(s), then a model."""
 from ..exceptions import InputError, UnsupportedModelError
 
-__all__ = ["split_pipeline", "extractors_of", "check_fitted"]
+__all__ = ["split_pipeline", "extractors_of", "check_fitted", "device_pipeline"]
 
 
 def extractors_of(step) -> list:
@@ -41,3 +41,21 @@ def check_fitted(extractors) -> None:
                 first.n_samples_, first.n_channels_, first.input_dtype_, first.input_shifts_):
             raise InputError("the extractors of one FeatureUnion must be fitted on the same "
                              "windows (same shape, dtype and input scaling)")
+
+
+def device_pipeline(pipe) -> tuple:
+    """(extractors, converted model) of a fitted Pipeline that can run on a device: fitted
+    extractors whose feature count the model takes, and a model that can follow them
+    (InputError, NotFittedError or UnsupportedModelError otherwise)."""
+    from ..conversion import convert
+    extractors, estimator = split_pipeline(pipe)
+    check_fitted(extractors)
+    model = convert(estimator)
+    n_in = sum(e.n_features_out_ for e in extractors)
+    if model.n_features != n_in:
+        raise InputError(f"the model takes {model.n_features} features, the extractors make "
+                         f"{n_in}: fit the Pipeline as a whole")
+    why = model.pipeline_input_error()
+    if why:
+        raise InputError(why)
+    return extractors, model
