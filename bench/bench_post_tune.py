@@ -7,7 +7,7 @@ third, which neither training nor tuning saw.
 
 * basic_motions (6 channels at 10 Hz, 240 s, 24 ten-second activities): train 0-120 s, tune
   120-180 s, test 180-240 s; TimeStats + a 10-tree forest as in the README, 2-s windows every
-  0.5 s, and 1-s windows every 0.25 s (a twitchier model); onset tolerance 1 s (two hops of
+  0.5 s, and 1-s windows every 0.2 s (a twitchier model); onset tolerance 1 s (two hops of
   the first: event boundaries fall on hops, and the first window ends 2 s in).
 * instruments (16 kHz audio, 6 s, 9 drum hits between silences): train 0-3 s, tune 3-4.5 s,
   test 4.5-6 s (2 hits: indicative only); FFTBands + a forest, 64-ms windows every 32 ms, the
@@ -74,7 +74,7 @@ def cases() -> list:
     return [
         case("basic_motions, 2 s windows / 0.5 s", window_s=2.0, hop_s=0.5,
              extractor=eml.features.TimeStats(axes=[0, 1, 2], magnitude=True), **motions),
-        case("basic_motions, 1 s windows / 0.25 s", window_s=1.0, hop_s=0.25,
+        case("basic_motions, 1 s windows / 0.2 s", window_s=1.0, hop_s=0.2,
              extractor=eml.features.TimeStats(axes=[0, 1, 2], magnitude=True), **motions),
         case("instruments, 64 ms windows / 32 ms", "instruments",
              eml.features.FFTBands(n_bands=16, samplerate_hz=16000), window_s=0.064,
