@@ -48,7 +48,9 @@ def installed_config(dev) -> dict | None:
 
 def _playback_rate(dev, path: str) -> float | None:
     try:
-        head = dev.eval(f"open({path!r}, 'rb').read(20)", what="reading the playback file")
+        dev.exec(f"with open({path!r}, 'rb') as _f:\n _emlab_head = _f.read(20)",
+                 what="reading the playback file")
+        head = dev.eval("_emlab_head", what="reading the playback file")
     except DeviceRuntimeError:
         return None
     if len(head) < 20 or head[:4] != b"EMLS":
@@ -161,7 +163,9 @@ def install(dev, app: DeviceApp, X=None, *, autostart: bool = True) -> dict:
            "classifier": int(app.model.kind == "classifier"), "labels": list(app.labels),
            "window": n, "hop": hop, "samplerate_hz": float(rate),
            "sensor": {"expr": sensor.device_expr(), "path": path},
-           "post": spec, "actions": actions, "safe_pin": app.safe_pin}
+           "post": spec, "actions": actions, "safe_pin": app.safe_pin,
+           # the worst timed window, which sizes the host's waits in app_output
+           "us_per_window": float(report.us_per_predict_max or 0.0)}
     dev.write_file(TRIAL, json.dumps(cfg).encode(), skip_unchanged=False)
     try:
         ram = dev.eval(f"__import__('emlab_app').check({TRIAL!r})",
@@ -229,10 +233,13 @@ def app_output(dev, seconds: float | None = None, *, windows: int | None = None,
 
     hop_s = cfg["hop"] / cfg["samplerate_hz"]
     paced = realtime is not False
+    # a window's device time, with room for reading the sensor and a loaded host
+    per_window_s = 3 * float(cfg.get("us_per_window") or 0.0) / 1e6 + 0.005
     dev.exec_streaming(
         f"import sys\nfor _m in {_RUNTIME!r}:\n sys.modules.pop(_m, None)\n"
         f"__import__('emlab_app').main(max_windows={int(windows)}, realtime={realtime!r})",
         consume, runs_for_s=windows * hop_s if paced else None,
         # the app prints only its events: silence may last the whole run
-        idle_timeout_s=20.0 + windows * (hop_s if paced else 0.02), what="running the app")
+        idle_timeout_s=20.0 + windows * max(hop_s if paced else 0.0, per_window_s),
+        what="running the app")
     return parse_output(lines, cfg)
