@@ -334,8 +334,8 @@ def test_install_is_atomic_and_uninstall_removes_the_app(device, motions):
     bad = eml.DeviceApp(pipe, eml.sensors.Playback(realtime=False), window_s=2.0, hop_s=0.5)
     two = eml.Recording(rec.data[:, :2], samplerate_hz=rec.samplerate_hz)
     device.playback(two)
-    with pytest.raises(eml.DeviceError, match="the new app does not load on the board, the "
-                                              "installed app is unchanged: .*2 channels"):
+    with pytest.raises(eml.DeviceError, match="the new app was not installed, the installed "
+                                              "app is unchanged: .*2 channels"):
         device.install(bad)
     assert json.loads(device.read_file("emlab_app.json")) == cfg
     assert names_on(device) == before
@@ -402,3 +402,19 @@ def test_install_refuses_an_app_that_cannot_keep_up(device, motions):
                                              r"up to \d+ µs .* every 10 µs"):
         device.install(app, fast)
     assert names_on(device) == before
+
+
+@pytest.mark.device
+def test_a_missing_driver_is_refused_and_nothing_stays_behind(device, motions):
+    rec, _, pipe = motions
+    device.uninstall()
+    before = names_on(device)
+    sensor = eml.sensors.Custom("nosuchdriver.IMU()", samplerate_hz=10.0,
+                                channels=tuple(rec.channels), typecode="f")
+    app = eml.DeviceApp(pipe, sensor, window_s=2.0, hop_s=0.5)
+    with pytest.raises(eml.DeviceError, match="the new app was not installed, nothing was "
+                                              "installed: .*nosuchdriver"):
+        device.install(app)
+    # the shared runtime modules may stay; the app's own files and config do not
+    left = names_on(device) - before
+    assert not {n for n in left if n.startswith("app_") or n.startswith("emlab_app.json")}

@@ -86,20 +86,47 @@ def _timing_windows(app: DeviceApp, X):
     return np.zeros((8, e.n_samples_, e.n_channels_), dtype=e.input_dtype_)
 
 
-def _check_keeps_up(dev, app, report, hop_s: float, files: list, old, gen: str) -> None:
-    """InputError, with the new generation's files removed, when the worst timed window
-    takes longer than a hop: the app would fall behind its sensor."""
+def _check_keeps_up(app, report, hop_s: float) -> None:
+    """InputError when the worst timed window takes longer than a hop: the app would fall
+    behind its sensor."""
     worst_us = report.us_per_predict_max
     if worst_us is None or worst_us <= hop_s * 1e6:
         return
-    if not (old and old.get("generation") == gen):
-        dev.remove_quietly(files)
     unit = (f" ({report.instructions(worst_us):.0f} instructions)"
             if report.instructions_per_us else "")
     raise InputError(f"the app cannot keep up on this board: a window takes up to "
                      f"{worst_us:.0f} µs{unit} of features and model, and a new one comes "
                      f"every {hop_s * 1e6:.0f} µs (hop_s={app.hop_s:g}). Use a longer hop_s, "
                      "fewer trees or extractors, or a faster board; nothing was installed")
+
+
+def _try_on_board(dev, app, report, gen: str, files: list, sizes: tuple, spec: list,
+                  actions: list, path: str) -> tuple:
+    """Check the new generation can keep up, push the app runtime, write its configuration
+    to the side file and load it there as main() would: (RAM the loaded app holds, config)."""
+    n, hop, rate = sizes
+    forget(dev, gen)              # the trial loads its own copy: free the heap it holds
+    _check_keeps_up(app, report, hop / rate)
+    notes: list = []
+    for m in dict.fromkeys(_RUNTIME + tuple(getattr(app.sensor, "modules", ()))):
+        art = module_artifact(m, dev.target, False, notes)
+        if dev.write_file(art.path, art.data):
+            dev.exec(f"import sys\nsys.modules.pop({m!r}, None)")
+    cfg = {"format": "emlab_app", "version": 1, "generation": gen, "files": files,
+           "model": _load_spec(dev.deployments[gen].load_call), "features": gen + ".fx",
+           "classifier": int(app.model.kind == "classifier"), "labels": list(app.labels),
+           "window": n, "hop": hop, "samplerate_hz": float(rate),
+           "sensor": {"expr": app.sensor.device_expr(), "path": path},
+           "post": spec, "actions": actions, "safe_pin": app.safe_pin,
+           # the worst timed window, which sizes the host's waits in app_output
+           "us_per_window": float(report.us_per_predict_max or 0.0)}
+    dev.write_file(TRIAL, json.dumps(cfg).encode(), skip_unchanged=False)
+    try:
+        ram = dev.eval(f"__import__('emlab_app').check({TRIAL!r})",
+                       what="trying the new app on the board")
+    finally:
+        dev.exec("import gc\ngc.collect()")
+    return ram, cfg
 
 
 def install(dev, app: DeviceApp, X=None, *, autostart: bool = True) -> dict:
@@ -119,8 +146,8 @@ def install(dev, app: DeviceApp, X=None, *, autostart: bool = True) -> dict:
         extractors do not take, a main.py on the board that is not the app launcher; after
         timing, an app that cannot keep up with its sensor (its files are removed again).
     DeviceError
-        The trial load failed (the message has the board's reason); the installed app, if
-        any, is unchanged and its files are kept.
+        Putting the new app on the board or its trial load failed (the message has the
+        board's reason); the installed app, if any, is unchanged and its files are kept.
     """
     if not isinstance(app, DeviceApp):
         raise InputError(f"dev.install takes an eml.DeviceApp, got {type(app).__name__}: "
@@ -143,39 +170,32 @@ def install(dev, app: DeviceApp, X=None, *, autostart: bool = True) -> dict:
     old = installed_config(dev)
     gen = app.name + ("_b" if old and old.get("generation") == app.name + "_a" else "_a")
     ours = (gen + ".", gen + "_")
+    keep = set(old.get("files") or ()) if old else set()
+
+    def clean_up(files) -> None:
+        # nothing of the new generation stays behind; the installed app's files are kept.
+        # A lost link cannot clean up: the next install replaces the leftovers.
+        try:
+            dev.remove_quietly([TRIAL] + [p for p in files if p not in keep])
+        except DeviceError:
+            pass
+
     try:
         report = dev.deploy(app.pipe, W, name=gen)
     except Exception:
-        # nothing of the new generation may stay behind; the installed app is untouched
-        dev.remove_quietly([p for p, _ in dev.listdir() if p.startswith(ours)])
+        clean_up([p for p, _ in dev.listdir() if p.startswith(ours)])
         raise
-    deployed = dev.deployments[gen]
     files = sorted(p for p, *_ in report.files if p.startswith(ours))
-    forget(dev, gen)              # the trial loads its own copy: free the heap it holds
-    _check_keeps_up(dev, app, report, hop / rate, files, old, gen)
-    notes: list = []
-    for m in dict.fromkeys(_RUNTIME + tuple(getattr(sensor, "modules", ()))):
-        art = module_artifact(m, dev.target, False, notes)
-        if dev.write_file(art.path, art.data):
-            dev.exec(f"import sys\nsys.modules.pop({m!r}, None)")
-    cfg = {"format": "emlab_app", "version": 1, "generation": gen, "files": files,
-           "model": _load_spec(deployed.load_call), "features": gen + ".fx",
-           "classifier": int(app.model.kind == "classifier"), "labels": list(app.labels),
-           "window": n, "hop": hop, "samplerate_hz": float(rate),
-           "sensor": {"expr": sensor.device_expr(), "path": path},
-           "post": spec, "actions": actions, "safe_pin": app.safe_pin,
-           # the worst timed window, which sizes the host's waits in app_output
-           "us_per_window": float(report.us_per_predict_max or 0.0)}
-    dev.write_file(TRIAL, json.dumps(cfg).encode(), skip_unchanged=False)
     try:
-        ram = dev.eval(f"__import__('emlab_app').check({TRIAL!r})",
-                       what="trying the new app on the board")
+        ram, cfg = _try_on_board(dev, app, report, gen, files, (n, hop, rate), spec, actions,
+                                 path)
     except DeviceError as e:
-        dev.remove_quietly([TRIAL] + ([] if old and old.get("generation") == gen else files))
+        clean_up(files)
         kept = "the installed app is unchanged" if old else "nothing was installed"
-        raise type(e)(f"the new app does not load on the board, {kept}: {e}") from None
-    finally:
-        dev.exec("import gc\ngc.collect()")
+        raise type(e)(f"the new app was not installed, {kept}: {e}") from None
+    except Exception:
+        clean_up(files)
+        raise
     dev.write_file(CONFIG, json.dumps(cfg).encode(), skip_unchanged=False)
     dev.remove_quietly([TRIAL])
     if autostart:
