@@ -82,7 +82,27 @@ def _motion_pipeline(dev, rec, labels, args) -> bool:
     print(class_report(test.y, pipe.predict(test.X)))
     report = dev.deploy(pipe, test.X, name="motion")
     print(report)
-    return report.ok and report.feature_check.exact
+    return report.ok and report.feature_check.exact and _motion_app(dev, rec, pipe)
+
+
+def _motion_app(dev, rec, pipe) -> bool:
+    """The motion pipeline installed as an app that runs on the board on its own; the whole
+    recording played through it gives the events the host simulated."""
+    from . import DeviceApp, post, sensors
+
+    print("\n-- the motion classifier as an app that runs on its own --")
+    app = DeviceApp(pipe, sensors.Playback(), window_s=2.0, hop_s=0.5,
+                    post=post.Smooth(votes=3) | post.MinDuration(1.0), name="motion_app")
+    print(app)
+    installed = dev.install(app, rec)
+    boot = ("it starts at boot" if installed["starts_at_boot"] else
+            "this port does not run main.py at boot: dev.app_output starts it")
+    print(f"installed as {installed['config']['generation']} ({boot})")
+    check = dev.check_app(app, rec)
+    print(check)
+    for e in check.device.events[:4]:
+        print(f"  event on the device: {e.label} {e.start_s:g}-{e.end_s:g} s")
+    return check.identical
 
 
 def _load_model(path: str):

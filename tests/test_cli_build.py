@@ -16,6 +16,7 @@ def test_cli_demo_runs_on_virtual_device():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "100.00% of 899 rows (EXACT" in proc.stdout
     assert "host reference vs scikit-learn: 100.00%" in proc.stdout
+    assert "AppCheck(IDENTICAL: " in proc.stdout           # the installed app == simulate
 
 
 def test_target_from_sys_mpy():
