@@ -54,7 +54,7 @@ class AppOutput:
 
     def __repr__(self) -> str:
         return (f"AppOutput({self.n_windows} windows, {len(self.events)} events, busy "
-                f"{self.busy_us} µs (duty cycle {self.duty_cycle:.3g}), app RAM "
+                f"{self.busy_us} µs (duty cycle {100 * self.duty_cycle:.3f}%), app RAM "
                 f"{self.app_ram_bytes} B, {self.alloc_bytes} B allocated while running)")
 
 
