@@ -418,3 +418,19 @@ def test_a_missing_driver_is_refused_and_nothing_stays_behind(device, motions):
     # the shared runtime modules may stay; the app's own files and config do not
     left = names_on(device) - before
     assert not {n for n in left if n.startswith("app_") or n.startswith("emlab_app.json")}
+
+
+@pytest.mark.device
+def test_the_event_log_rotates_and_stays_bounded(device, motions):
+    rec, _, pipe = motions
+    app = motion_app(pipe, on_event=eml.actions.Print() | eml.actions.Log("ev.log", 256))
+    device.playback(rec)
+    device.install(app)
+    device.remove_quietly(["ev.log", "ev.log.old"])
+    out = device.app_output(windows=app.simulate(rec).n_windows, realtime=False)
+    files = dict(device.listdir())
+    assert 0 < files["ev.log"] <= 256 and 0 < files["ev.log.old"] <= 256
+    printed = [ln for ln in out.lines if ln.startswith("emlab_app o")]
+    logged = (device.read_file("ev.log.old") + device.read_file("ev.log")).decode()
+    # the newest lines, in order, across the rotated file and the current one
+    assert logged.splitlines() == printed[-len(logged.splitlines()):]
