@@ -434,3 +434,28 @@ def test_the_event_log_rotates_and_stays_bounded(device, motions):
     logged = (device.read_file("ev.log.old") + device.read_file("ev.log")).decode()
     # the newest lines, in order, across the rotated file and the current one
     assert logged.splitlines() == printed[-len(logged.splitlines()):]
+
+
+@pytest.mark.device
+def test_a_corrupt_config_is_a_clear_error_and_the_board_still_answers(device, motions):
+    rec, _, pipe = motions
+    device.playback(rec)
+    device.install(motion_app(pipe))
+    good = device.read_file("emlab_app.json")
+    try:
+        device.write_file("emlab_app.json", good[:40])
+        with pytest.raises(eml.DeviceError, match="emlab_app.json on the board is not valid "
+                                                  r"JSON \(.*\): install the app again"):
+            device.app_output(windows=2)
+        # at boot the board reads it itself and says the same
+        with pytest.raises(eml.DeviceError, match="is not valid JSON .* install the app again"):
+            device.exec("import emlab_app\nemlab_app.main(max_windows=1)")
+        cfg = json.loads(good)
+        cfg["post"] = [["smooth", 0, "sum"]]
+        device.write_file("emlab_app.json", json.dumps(cfg).encode())
+        with pytest.raises(eml.DeviceError, match=r"n must be an int in \[1, 4096\]"):
+            device.app_output(windows=2)
+        assert device.eval("1 + 1") == 2
+    finally:
+        device.write_file("emlab_app.json", good)
+    assert device.app_output(windows=2, realtime=False).n_windows == 2

@@ -38,11 +38,20 @@ _RUNTIME = ("emlab_sensor", "emlab_post", "emlab_app")
 NO_BOOT_MAIN = ("linux", "darwin", "windows", "qemu")
 
 
-def installed_config(dev) -> dict | None:
-    """The installed app's configuration, None when there is none (or it is unreadable)."""
+def installed_config(dev, strict: bool = False) -> dict | None:
+    """The installed app's configuration, None when there is none (or, unless ``strict``,
+    when it is not valid JSON: DeviceError then)."""
+    if CONFIG not in _names(dev):
+        return None
     try:
-        return json.loads(dev.read_file(CONFIG))
-    except (DeviceError, ValueError):
+        cfg = json.loads(dev.read_file(CONFIG))
+        if not isinstance(cfg, dict):
+            raise ValueError("not a JSON object")
+        return cfg
+    except ValueError as e:
+        if strict:
+            raise DeviceError(f"the app configuration {CONFIG} on the board is not valid JSON "
+                              f"({e}): install the app again") from None
         return None
 
 
@@ -232,7 +241,7 @@ def app_output(dev, seconds: float | None = None, *, windows: int | None = None,
     On a board that runs main.py at boot the app is already running: this stops it (Ctrl-C)
     and runs it again for the given length; reset the board to leave it running on its own.
     ``realtime=False`` lets a playback sensor deliver samples as fast as it reads them."""
-    cfg = installed_config(dev)
+    cfg = installed_config(dev, strict=True)
     if cfg is None:
         raise InputError("no app is installed on the board: dev.install(app) first")
     if windows is None:
