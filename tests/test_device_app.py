@@ -459,3 +459,29 @@ def test_a_corrupt_config_is_a_clear_error_and_the_board_still_answers(device, m
     finally:
         device.write_file("emlab_app.json", good)
     assert device.app_output(windows=2, realtime=False).n_windows == 2
+
+
+@pytest.mark.device
+def test_a_one_output_network_app_votes_over_its_two_classes(device, motions):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    rec, labels, _ = motions
+    w = eml.windows(rec, labels, window_s=2.0, hop_s=0.5)
+    y = np.where(w.y == "running", "running", "other")
+    pipe = make_pipeline(eml.features.TimeStats(axes=[0, 1, 2]),
+                         MLPClassifier((8,), max_iter=300, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(w.X, y)
+    with pytest.raises(eml.InputError, match="reads one score per class; this 2-class model "
+                                             "has 1 .* use Smooth\\(how='majority'\\)"):
+        motion_app(pipe, post=eml.post.Smooth(3, how="mean"))
+    app = motion_app(pipe, post=eml.post.Smooth(3) | eml.post.Ignore("other")
+                     | eml.post.MinDuration(1.0))
+    run = app.simulate(rec)
+    assert run.events and {e.label for e in run.events} == {"running"}
+    device.playback(rec)
+    device.install(app)
+    assert device.check_app(app, rec).identical

@@ -214,7 +214,8 @@ class DeviceApp:
         """Post-processing (this app's, or ``post``) over the model's per-window output."""
         chain = self.post if post is None else _post.as_chain(post)
         spec = chain.spec(self.model, window_s, hop_s)
-        decisions, raw = _post.run(spec, self.model.n_outputs, index, scores)
+        n_classes = len(self.labels) if self.model.kind == "classifier" else 0
+        decisions, raw = _post.run(spec, self.model.n_outputs, index, scores, n_classes)
         events = [self.event(a, b, c, hop_s, window_s) for a, b, c in raw]
         start = np.arange(len(index)) * hop_s
         return AppRun(events, np.asarray(index), np.asarray(scores), decisions, start,

@@ -98,6 +98,13 @@ def _class_index(model, label, owner: str) -> int:
     return classes.index(label)
 
 
+def _one_score_per_class(model, what: str) -> None:
+    if model.kind == "classifier" and model.n_outputs != len(model.classes_):
+        raise InputError(f"{what} reads one score per class; this {len(model.classes_)}-class "
+                         f"model has {model.n_outputs} (one sigmoid output): use "
+                         "Smooth(how='majority')")
+
+
 def score_scale(model) -> float:
     """Fixed-point score units (what emlab_post compares) per unit of a threshold.
 
@@ -134,6 +141,7 @@ class Smooth(_Stage):
 
     def _spec(self, ctx) -> list:
         if self.how == "mean":
+            _one_score_per_class(ctx["model"], "Smooth(how='mean')")
             ctx["sum_n"] = self.votes
             return ["smooth", self.votes, "sum"]
         if ctx["model"].kind != "classifier":
@@ -162,6 +170,7 @@ class Hysteresis(_Stage):
 
     def _spec(self, ctx) -> list:
         model = ctx["model"]
+        _one_score_per_class(model, "Hysteresis")
         k = _class_index(model, self.cls, "eml.post.Hysteresis")
         n = ctx["sum_n"]
         scale = score_scale(model) * n
@@ -245,7 +254,7 @@ def as_chain(post) -> Chain:
     raise invalid("post", post, "eml.post stages joined with | (or None)", owner="eml.DeviceApp")
 
 
-def run(spec: list, n_outputs: int, index, scores) -> tuple:
+def run(spec: list, n_outputs: int, index, scores, n_classes: int = 0) -> tuple:
     """Run the device's post-processing over per-window predictions on the host.
 
     ``index``: the model's decision per window (class index; regressors 0), ``scores``:
@@ -256,7 +265,7 @@ def run(spec: list, n_outputs: int, index, scores) -> tuple:
     dtype = np.dtype("<f4") if typecode == "f" else np.dtype("<i4")
     events: list = []
     post = _dev.Post(spec, n_outputs, typecode == "f", lambda start, cls: None,
-                     lambda start, end, cls: events.append((start, end, cls)))
+                     lambda start, end, cls: events.append((start, end, cls)), n_classes)
     decisions = np.empty(len(scores), dtype=np.int64)
     for i in range(len(scores)):
         row = array.array(typecode, np.ascontiguousarray(scores[i], dtype=dtype).tobytes())

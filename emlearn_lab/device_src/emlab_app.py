@@ -134,13 +134,11 @@ class App:
             raise ValueError("the sensor gives %r samples x %d channels at %r Hz; the app was "
                              "built for %r x %d at %r Hz" % (got + want))
         labels = _need(cfg, "labels", list)
-        if len(labels) != self.model.n_outputs and self.classifier:
-            raise ValueError("app config: %d labels for %d classes"
-                             % (len(labels), self.model.n_outputs))
+        n_classes = len(labels) if self.classifier else 0
         self.actions = _Actions(_need(cfg, "actions", list), labels)
         floats = isinstance(self.model.scores(self.pipe.row)[0], float)
         self.post = emlab_post.Post(_need(cfg, "post", list), self.model.n_outputs, floats,
-                                    self.actions.on, self.actions.off)
+                                    self.actions.on, self.actions.off, n_classes)
         self.window = fx.window()
 
     def run(self, max_windows=-1):

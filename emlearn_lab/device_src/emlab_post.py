@@ -57,10 +57,11 @@ def _count(stage, what, low, high):
 
 class Post:
     """The stages of a spec over a stream of windows of a model with n_outputs scores, float
-    (float32 scores, taken as fixed point) or not (int32 scores). on(start, cls) and
-    off(start, end, cls) are called as events begin and end."""
+    (float32 scores, taken as fixed point) or not (int32 scores), deciding between
+    n_classes classes (0: n_outputs; a one-output sigmoid classifier has 2). on(start, cls)
+    and off(start, end, cls) are called as events begin and end."""
 
-    def __init__(self, spec, n_outputs, float_scores, on, off):
+    def __init__(self, spec, n_outputs, float_scores, on, off, n_classes=0):
         if not isinstance(n_outputs, int) or not 1 <= n_outputs <= MAX_CLASSES:
             raise ValueError("post-processing: n_outputs must be in [1, %d], got %r"
                              % (MAX_CLASSES, n_outputs))
@@ -68,6 +69,11 @@ class Post:
             raise ValueError("post-processing spec must be a list of stages")
         k = n_outputs
         self.k = k
+        nc = n_classes or n_outputs
+        if not isinstance(nc, int) or not 1 <= nc <= MAX_CLASSES:
+            raise ValueError("post-processing: n_classes must be in [1, %d], got %r"
+                             % (MAX_CLASSES, nc))
+        self.nc = nc
         self.floats = bool(float_scores)
         self.on = on
         self.off = off
@@ -96,10 +102,13 @@ class Post:
                 how = stage[2] if len(stage) == 3 else None
                 if how == "majority":
                     self.votes = n
-                    self.vote_ring = array.array("h", [k] * n)
-                    self.vote_counts = array.array("H", [0] * (k + 1))
-                    self.vote_counts[k] = n      # the ring starts full of "no event"
+                    self.vote_ring = array.array("h", [nc] * n)
+                    self.vote_counts = array.array("H", [0] * (nc + 1))
+                    self.vote_counts[nc] = n     # the ring starts full of "no event"
                 elif how == "sum":
+                    if nc != k:
+                        raise ValueError("post-processing stage smooth: 'sum' needs one score "
+                                         "per class (%d scores, %d classes)" % (k, nc))
                     self.sums = n
                     self.sum_ring = array.array("i", [0] * (n * k))
                     self.sum_totals = [0] * k
@@ -113,18 +122,19 @@ class Post:
                     raise ValueError("post-processing stage hysteresis: expected "
                                      "[\"hysteresis\", class, on, off] of ints, got %r"
                                      % (stage,))
-                if not 0 <= stage[1] < k or stage[3] > stage[2]:
+                if nc != k or not 0 <= stage[1] < k or stage[3] > stage[2]:
                     raise ValueError("post-processing stage hysteresis: class must be in "
-                                     "[0, %d) and off <= on, got %r" % (k, stage))
+                                     "[0, %d) with one score per class, and off <= on, got %r"
+                                     % (k, stage))
                 self.hyst = (stage[1], stage[2], stage[3])
                 self.active = False
             elif name == "ignore":
                 cls = stage[1] if len(stage) == 2 else None
-                if not isinstance(cls, list) or not all(isinstance(c, int) and 0 <= c < k
+                if not isinstance(cls, list) or not all(isinstance(c, int) and 0 <= c < nc
                                                         for c in cls):
                     raise ValueError("post-processing stage ignore: expected a list of class "
-                                     "indices in [0, %d), got %r" % (k, cls))
-                self.ignored = array.array("b", [0] * k)
+                                     "indices in [0, %d), got %r" % (nc, cls))
+                self.ignored = array.array("b", [0] * nc)
                 for c in cls:
                     self.ignored[c] = 1
             elif name == "min_duration":
@@ -149,16 +159,17 @@ class Post:
         if self.votes:
             ring = self.vote_ring
             counts = self.vote_counts
-            d = k if decision < 0 else decision
+            nc = self.nc
+            d = nc if decision < 0 else decision
             counts[ring[at]] -= 1
             counts[d] += 1
             ring[at] = d
             self.ring_at = at + 1 if at + 1 < self.votes else 0
             best = 0
-            for c in range(1, k + 1):
+            for c in range(1, nc + 1):
                 if counts[c] > counts[best]:
                     best = c
-            return -1 if best == k else best
+            return -1 if best == nc else best
         ring = self.sum_ring
         totals = self.sum_totals
         scores = self.scores
