@@ -11,7 +11,6 @@
 #   emlab_app done <windows> <busy_us> <alloc_bytes>
 # busy_us: time spent on windows (moving the samples, features, model, post-processing,
 # actions), not waiting for the sensor; alloc_bytes: heap allocated over the windows.
-import array
 import gc
 import os
 import time
@@ -164,7 +163,6 @@ class App:
         i = 0
         gc.collect()
         a0 = gc.mem_alloc()
-        collections = 0
         try:
             if max_windows != 0:
                 read_into(w)
