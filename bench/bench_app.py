@@ -64,7 +64,7 @@ def sounds_app():
 
 
 def keys(events):
-    return [(e.first_window, e.end_window, e.label) for e in events]
+    return [e.key for e in events]
 
 
 def run_one(dev, app, rec) -> dict:

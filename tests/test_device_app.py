@@ -42,7 +42,7 @@ def names_on(device):
 
 
 def keys(events):
-    return [(e.first_window, e.end_window, e.label) for e in events]
+    return [e.key for e in events]
 
 
 # -- post-processing on the host --------------------------------------------------------------

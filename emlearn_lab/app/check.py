@@ -10,10 +10,6 @@ from .output import AppOutput
 __all__ = ["AppCheck", "check_app"]
 
 
-def _keys(events) -> list:
-    return [(e.first_window, e.end_window, e.label) for e in events]
-
-
 @dataclass
 class AppCheck:
     """The simulated run and the board's run of the same recording.
@@ -26,7 +22,7 @@ class AppCheck:
 
     @property
     def identical(self) -> bool:
-        return _keys(self.simulated.events) == _keys(self.device.events)
+        return [e.key for e in self.simulated.events] == [e.key for e in self.device.events]
 
     def __repr__(self) -> str:
         verdict = "IDENTICAL" if self.identical else "DIFFERENT"

@@ -216,7 +216,8 @@ class DeviceApp:
         spec = chain.spec(self.model, window_s, hop_s)
         n_classes = len(self.labels) if self.model.kind == "classifier" else 0
         decisions, raw = _post.run(spec, self.model.n_outputs, index, scores, n_classes)
-        events = [self.event(a, b, c, hop_s, window_s) for a, b, c in raw]
+        events = [_post.Event.of_windows(a, b, self.labels[c], hop_s, window_s)
+                  for a, b, c in raw]
         start = np.arange(len(index)) * hop_s
         return AppRun(events, np.asarray(index), np.asarray(scores), decisions, start,
                       self.labels)
@@ -227,12 +228,6 @@ class DeviceApp:
         app.post = _post.as_chain(post)
         app.post_spec(app.hop_s)
         return app
-
-    def event(self, first: int, end: int, cls: int, hop_s: float, window_s: float):
-        """An Event from window indices: each window stands for the hop around its centre."""
-        centre = (window_s - hop_s) / 2
-        return _post.Event(first * hop_s + centre, end * hop_s + centre, self.labels[cls],
-                           first, end)
 
     def __repr__(self) -> str:
         return (f"DeviceApp({self.name!r}, {self.model!r}, sensor={self.sensor!r}, "

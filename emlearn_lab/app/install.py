@@ -15,7 +15,10 @@ import struct
 
 import numpy as np
 
+from ..device.record import PLAYBACK_PATH
 from ..device.session import forget
+from ..device_src import emlab_sensor as _playback_format
+from ..device_src.emlab_app import CONFIG
 from ..exceptions import DeviceError, DeviceRuntimeError, InputError
 from ..runtime.artifacts import module_artifact
 from .device_app import DeviceApp
@@ -23,9 +26,7 @@ from .output import AppOutput, parse_output
 
 __all__ = ["install", "uninstall", "app_output", "installed_config", "MAIN_PY"]
 
-CONFIG = "emlab_app.json"
-TRIAL = "emlab_app.json.new"
-OFF_FILE = "emlab_app.off"
+TRIAL = CONFIG + ".new"
 MARK = "# emlearn_lab app launcher"
 MAIN_PY = (MARK + "\n"
            "# Starts the app dev.install wrote (emlab_app.json). To keep it from starting,\n"
@@ -62,7 +63,7 @@ def _playback_rate(dev, path: str) -> float | None:
         head = dev.eval("_emlab_head", what="reading the playback file")
     except DeviceRuntimeError:
         return None
-    if len(head) < 20 or head[:4] != b"EMLS":
+    if len(head) < 20 or head[:4] != _playback_format.MAGIC:
         return None
     return struct.unpack("<d", head[12:20])[0]
 
@@ -164,7 +165,7 @@ def install(dev, app: DeviceApp, X=None, *, autostart: bool = True) -> dict:
     sensor = app.sensor
     if getattr(sensor, "recording", None) is not None:       # Playback.of(recording)
         dev.playback(sensor.recording)
-    path = getattr(sensor, "path", "emlab_playback.bin")
+    path = getattr(sensor, "path", PLAYBACK_PATH)
     rate = app.rate_hz(_playback_rate(dev, path) if sensor.samplerate_hz is None else None)
     n, hop = app.samples(rate)
     spec = app.post_spec(hop / rate)

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..device_src.emlab_app import PREFIX
 from ..exceptions import DeviceError
 from .post import Event
 
 __all__ = ["AppOutput", "parse_output"]
-
-PREFIX = "emlab_app"
 
 
 @dataclass
@@ -63,7 +62,6 @@ def parse_output(lines: list, cfg: dict) -> AppOutput:
     the app did not get to its ready or done line (the lines are in the message)."""
     rate, n, hop = cfg["samplerate_hz"], cfg["window"], cfg["hop"]
     hop_s, window_s = hop / rate, n / rate
-    centre = (window_s - hop_s) / 2
     events, ready, done = [], None, None
     for line in lines:
         parts = line.split()
@@ -74,10 +72,8 @@ def parse_output(lines: list, cfg: dict) -> AppOutput:
         elif parts[1] == "done" and len(parts) == 5:
             done = tuple(int(v) for v in parts[2:])
         elif parts[1] == "off" and len(parts) >= 5:
-            first, end = int(parts[2]), int(parts[3])
-            label = line.split(None, 4)[4]
-            events.append(Event(first * hop_s + centre, end * hop_s + centre, label, first,
-                                end))
+            events.append(Event.of_windows(int(parts[2]), int(parts[3]),
+                                           line.split(None, 4)[4], hop_s, window_s))
     if ready is None or done is None:
         tail = "\n".join(lines[-10:])
         raise DeviceError(f"the app did not run to its end on the board; it printed:\n{tail}")

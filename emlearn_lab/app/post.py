@@ -39,6 +39,18 @@ class Event:
     first_window: int
     end_window: int
 
+    @classmethod
+    def of_windows(cls, first: int, end: int, label: str, hop_s: float,
+                   window_s: float) -> Event:
+        """The event of windows ``first`` to ``end`` (exclusive), placed on the timeline."""
+        centre = (window_s - hop_s) / 2
+        return cls(first * hop_s + centre, end * hop_s + centre, label, first, end)
+
+    @property
+    def key(self) -> tuple:
+        """(first_window, end_window, label): what the board and the host must agree on."""
+        return self.first_window, self.end_window, self.label
+
 
 class _Stage:
     owner = "eml.post"

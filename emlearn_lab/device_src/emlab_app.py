@@ -140,6 +140,10 @@ class App:
                                     self.actions.on, self.actions.off, n_classes)
         self.window = fx.window()
 
+    def close(self):
+        import emlab_sensor
+        emlab_sensor.close(self.sensor)
+
     def run(self, max_windows=-1):
         """Windows until max_windows (-1: until stopped). Prints the done line."""
         w = self.window
@@ -202,31 +206,28 @@ def main(path=CONFIG, max_windows=-1, realtime=None):
         if machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0:
             print("%s off: safe-boot pin %r is low" % (PREFIX, pin))
             return
-    gc.collect()
-    a0 = gc.mem_alloc()
-    app = App(cfg)
+    app, ram = _loaded(cfg)
     if realtime is not None and hasattr(app.sensor, "realtime"):
         app.sensor.realtime = realtime
-    gc.collect()
-    print("%s ready %d %d %d" % (PREFIX, gc.mem_alloc() - a0, app.n, app.hop))
+    print("%s ready %d %d %d" % (PREFIX, ram, app.n, app.hop))
     try:
         return app.run(max_windows)
     finally:
-        close = getattr(app.sensor, "close", None)
-        if close is not None:
-            close()
+        app.close()
+
+
+def _loaded(cfg):
+    """(App of cfg, the heap it holds after a collection)."""
+    gc.collect()
+    a0 = gc.mem_alloc()
+    app = App(cfg)
+    gc.collect()
+    return app, gc.mem_alloc() - a0
 
 
 def check(path):
     """Load the configuration at path as main() would, without running it (dev.install's
     trial before the switch). Returns the RAM the loaded app holds."""
-    cfg = read_config(path)
-    gc.collect()
-    a0 = gc.mem_alloc()
-    app = App(cfg)
-    gc.collect()
-    ram = gc.mem_alloc() - a0
-    close = getattr(app.sensor, "close", None)
-    if close is not None:
-        close()
+    app, ram = _loaded(read_config(path))
+    app.close()
     return ram
