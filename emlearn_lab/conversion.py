@@ -1,4 +1,6 @@
 """eml.convert: any supported estimator -> an emlearn_lab model with a host reference."""
+from importlib import import_module
+
 from .exceptions import UnsupportedModelError
 from .nets.convert import convert_net, is_network
 from .protocol import is_model
@@ -6,12 +8,43 @@ from .trees.convert import convert_trees, is_tree_estimator
 
 __all__ = ["convert", "convertible"]
 
+# Kinds of model beyond trees and networks: modules with ``accepts(estimator) -> bool`` (by
+# class name, importing nothing heavy) and ``convert(estimator, features=...)``.
+FAMILIES = ()
+
+# Estimators people reach for that no family converts: the nearest supported alternative.
+NEAREST = {
+    "OneClassSVM": "EllipticEnvelope (a Gaussian boundary) or IsolationForest",
+    "SGDOneClassSVM": "EllipticEnvelope (a Gaussian boundary) or IsolationForest",
+    "LocalOutlierFactor": "IsolationForest, or KNeighborsRegressor on distances",
+    "MinCovDet": "EllipticEnvelope (MinCovDet's robust fit with a threshold)",
+    "EmpiricalCovariance": "EllipticEnvelope",
+    "KMeans": "GaussianMixture(covariance_type='spherical')",
+    "MiniBatchKMeans": "GaussianMixture(covariance_type='spherical')",
+    "RadiusNeighborsClassifier": "KNeighborsClassifier",
+    "RadiusNeighborsRegressor": "KNeighborsRegressor",
+    "NearestNeighbors": "KNeighborsClassifier",
+    "NearestCentroid": "KNeighborsClassifier(n_neighbors=1)",
+    "GradientBoostingClassifier": "RandomForestClassifier or ExtraTreesClassifier",
+    "GradientBoostingRegressor": "RandomForestRegressor or ExtraTreesRegressor",
+    "HistGradientBoostingClassifier": "RandomForestClassifier or ExtraTreesClassifier",
+    "HistGradientBoostingRegressor": "RandomForestRegressor or ExtraTreesRegressor",
+}
+
+
+def _family(estimator):
+    for name in FAMILIES:
+        module = import_module(name, __package__)
+        if module.accepts(estimator):
+            return module
+    return None
+
 
 def convertible(obj) -> bool:
     """Whether :func:`convert` takes ``obj``: a model, an estimator wrapping one in ``model_``
     (a fitted CompressedTrees), or an estimator of a kind it converts (fitted or not)."""
     return (is_model(obj) or is_model(getattr(obj, "model_", None)) or is_network(obj)
-            or is_tree_estimator(obj))
+            or is_tree_estimator(obj) or _family(obj) is not None)
 
 
 def convert(estimator, *, features: str = "float32", weights: str | None = None,
@@ -77,15 +110,18 @@ def convert(estimator, *, features: str = "float32", weights: str | None = None,
                                     "trees see eml.compress(..., X_calib=...)")
     if is_tree_estimator(estimator):
         return convert_trees(estimator, features=features)
+    family = _family(estimator)
+    if family is not None:
+        return family.convert(estimator, features=features)
     if hasattr(estimator, "steps"):
         raise UnsupportedModelError(
             "a Pipeline is not one model: Pipeline(eml.features extractor, model) deploys as "
             "it is (dev.deploy(pipe, windows), eml.estimate(pipe, board)); otherwise convert "
             "the final estimator and send the features it takes")
     name = type(estimator).__name__
-    if name.startswith(("GradientBoosting", "HistGradientBoosting")):
-        raise UnsupportedModelError(f"{name} is not supported yet; use RandomForest or "
-                                    "ExtraTrees")
+    if name in NEAREST:
+        raise UnsupportedModelError(f"{name} is not supported yet; the nearest supported "
+                                    f"estimator is {NEAREST[name]}")
     if not hasattr(estimator, "fit"):
         raise UnsupportedModelError(f"expected a fitted scikit-learn estimator, got {name}")
     raise UnsupportedModelError(

@@ -8,6 +8,7 @@ a model through this protocol only, so adding a kind touches none of them: write
 """
 from __future__ import annotations
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
@@ -91,10 +92,14 @@ def register(cls: type) -> type:
     return cls
 
 
+# The modules whose import registers the built-in kinds.
+KIND_MODULES = (".trees.model", ".nets.model")
+
+
 def model_types() -> tuple:
     """The registered model classes (the built-in kinds are registered on first use)."""
-    from .nets import model as _nets  # noqa: F401  (registers NetModel)
-    from .trees import model as _trees  # noqa: F401  (registers TreeModel)
+    for name in KIND_MODULES:
+        import_module(name, __package__)
     return tuple(_TYPES)
 
 

@@ -58,7 +58,7 @@ def runtime_hash(networks: bool = False) -> str:
     digest = hashlib.sha256()
     src = resources.files("emlearn_lab.device_src")
     for name in sorted(p.name for p in src.iterdir() if p.name.endswith((".py", ".tmpl"))):
-        if name in _NOT_MODEL_RUNTIME or name.startswith("emlfx") or name == "__init__.py":
+        if name in _NOT_MODEL_RUNTIME or name.startswith(_OTHER_KINDS) or name == "__init__.py":
             continue
         if _is_net_source(name) != networks and not (networks and name == "emlab_common.py"):
             continue
@@ -79,6 +79,9 @@ def runtime_hash(networks: bool = False) -> str:
 # Device sources that no model deploy pushes (the playback sensor and the sensor drivers, the
 # live comparison's stream loop, the installed app's loop and post-processing, the feature
 # extractors emlfx*.py, the package's __init__.py): no fixed cost of a model depends on them.
+# Device sources of the kinds whose estimates do not come from this calibration (feature
+# extractors, detectors, neighbours).
+_OTHER_KINDS = ("emlfx", "emlab_detect", "emlgauss", "emlknn")
 _NOT_MODEL_RUNTIME = {"emlab_sensor.py", "emlab_stream.py", "emlab_app.py", "emlab_post.py",
                       "emlab_drivers.py"}
 
