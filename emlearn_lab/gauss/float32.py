@@ -40,10 +40,11 @@ LOG_BITS = {"SQRT2": 0x3FB504F3,       # float32(sqrt(2))
             "C7": 0x3E924925,          # 2/7
             "C9": 0x3E638E39,          # 2/9
             "C11": 0x3E3A2E8C,         # 2/11
-            "TWO25": 0x4C000000}       # 2**25: brings a subnormal to a normal float
-SQRT2, LN2_HI, LN2_LO, C3, C5, C7, C9, C11, TWO25 = (
+            "TWO25": 0x4C000000,       # 2**25: brings a subnormal to a normal float
+            "MIN_NORMAL": 0x00800000}  # the smallest normal float32, 2**-126
+SQRT2, LN2_HI, LN2_LO, C3, C5, C7, C9, C11, TWO25, MIN_NORMAL = (
     _f(LOG_BITS[k]) for k in ("SQRT2", "LN2_HI", "LN2_LO", "C3", "C5", "C7", "C9", "C11",
-                              "TWO25"))
+                              "TWO25", "MIN_NORMAL"))
 
 
 def plog(x: np.ndarray) -> np.ndarray:
@@ -58,7 +59,7 @@ def plog(x: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
         special = ~(np.isfinite(x) & (x > 0))
         xs = np.where(special, F(1.0), x).astype(F)
-        sub = xs < F(1.1754944e-38)
+        sub = xs < MIN_NORMAL
         xs = np.where(sub, xs * TWO25, xs).astype(F)
         bits = xs.view("<u4").astype(np.int64)
         e = ((bits >> 23) & 0xFF) - 127 - np.where(sub, 25, 0)

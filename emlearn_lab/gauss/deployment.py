@@ -1,0 +1,67 @@
+"""GaussModel on a device: the files for a target, and its estimate on a board."""
+from ..exceptions import InputError
+
+__all__ = ["device_plan", "device_remedy", "gauss_bundle", "board_estimate", "MODULES"]
+
+# The runtime modules the loader imports (emlab_tools is deploy's, not the model's).
+MODULES = ("emlab_common", "emlgauss")
+
+
+def gauss_bundle(target, model, name: str):
+    """The Gaussian runtime (bytecode: float32 arithmetic one rounded operation at a time) +
+    the model file; the load call passes the threshold's float32 bits."""
+    from ..runtime.artifacts import Artifact, Bundle, module_artifact
+    from .gaussfile import to_bytes
+    notes = ["Gaussian detectors run as bytecode on every core (exact float32, one rounded "
+             "operation at a time; no native kernel)"]
+    files = [module_artifact(module, target, False, notes)
+             for module in ("emlab_common", "emlgauss", "emlab_tools")]
+    data = to_bytes(model)
+    path = name + ".emg"
+    files.append(Artifact(path, data, "model", len(data)))
+    return Bundle(files, MODULES, "load", (path, model.threshold_bits), False, notes)
+
+
+def device_plan(model, form: str, target, name: str, heap_free_bytes: int) -> tuple:
+    """("loadable", bundle): one form (the model file read by the runtime)."""
+    if form == "inline":
+        raise InputError("form='inline' is for trees; Gaussian detectors deploy as "
+                         "'loadable'")
+    return "loadable", gauss_bundle(target, model, name)
+
+
+def device_remedy(model, form: str) -> str:
+    if model.covariance_type in ("full", "tied"):
+        return ("Try covariance_type='diag' (n values per component instead of n(n+1)/2), "
+                "fewer components or fewer features")
+    return "Try fewer components or fewer features"
+
+
+def board_estimate(model, board, form: str, bundle, X=None):
+    """Flash exact (the bundle's files), RAM from gauss/estimate.py, latency from the
+    instruction counts measured on the emulated Cortex-M3 (None on other cores)."""
+    from ..board_fit.estimate import Estimate, word_bytes
+    from .estimate import gauss_heap, gauss_latency
+    files = [(a.path, len(a.data)) for a in bundle.files]
+    notes = list(bundle.notes)
+    heap = gauss_heap(model, bundle.files, word_bytes(board))
+    latency, note = gauss_latency(model, board)
+    if note:
+        notes.append(note)
+    return Estimate(board=board, form=form, model=repr(model), files=files,
+                    flash_bytes=sum(n for _, n in files),
+                    fs_bytes=board.fs_used_bytes(n for _, n in files), heap=heap,
+                    latency=latency, notes=notes, kind="anomaly",
+                    remedy_rule=lambda est: _remedy(est, model))
+
+
+def _remedy(est, model) -> str:
+    from ..board_fit.estimate import HEAP_FIT_FRACTION
+    tips = [device_remedy(model, est.form)[4:]]
+    if est.ram_fraction > HEAP_FIT_FRACTION or not est._block_fits:
+        need = int(est.ram_bytes / HEAP_FIT_FRACTION)
+        tips.append(f"or a board with at least {need} B free heap (see eml.fit_table(model))")
+    if est.flash_fraction > 1.0:
+        tips.append(f"the files take {est.fs_bytes} B of filesystem, the board has "
+                    f"{est.board.fs_bytes} B")
+    return "; ".join(tips)
