@@ -309,6 +309,55 @@ def base_files(seed: int = 0) -> list:
         if net.int8 is None:
             out[-1].runtimes = ("bytecode",)      # float32 networks run in bytecode only
     out += [_fx_base(e, label, rng) for label, e in fxs.items()]
+    out += _gauss_bases(seed)
+    return out
+
+
+def _gauss_bases(seed: int) -> list:
+    """Gaussian detector files (.emg): a mixture of each covariance type and an envelope,
+    with their header fields, every float section's first/middle/last value and the traps
+    (a header that promises more than the file, NaN/inf parameters)."""
+    from sklearn.covariance import EllipticEnvelope
+    from sklearn.datasets import load_iris
+    from sklearn.mixture import GaussianMixture
+
+    import emlearn_lab as eml
+    from emlearn_lab.gauss.gaussfile import HEADER, HEADER_BYTES, factor_count, to_bytes
+    X = load_iris(return_X_y=True)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        models = {f"gauss {cov}": GaussianMixture(3, covariance_type=cov, random_state=seed,
+                                                  max_iter=10).fit(X)
+                  for cov in ("full", "tied", "diag", "spherical")}
+        models["gauss envelope"] = EllipticEnvelope(random_state=seed).fit(X)
+    fvals = [float("nan"), float("inf"), -float("inf"), 3.4e38, -3.4e38, 1e-45, 0.0, -0.0]
+    out = []
+    for label, est in models.items():
+        det = eml.convert(est)
+        data = to_bytes(det)
+        n, k = det.n_features, det.n_components
+        fields = [("header " + name, off, fmt, _u(fmt) + [struct.unpack_from(fmt, data, off)[0]
+                                                          + 1, 300, 1000])
+                  for name, off, fmt in (("estimator", 5, "<B"), ("covariance", 6, "<B"),
+                                         ("reserved", 7, "<B"), ("n_features", 8, "<H"),
+                                         ("n_components", 10, "<H"))]
+        sections = [("means", k * n), ("consts", k),
+                    ("factor", factor_count(det.covariance_type, n, k))]
+        off, boundaries = HEADER_BYTES, [HEADER_BYTES]
+        for sname, count in sections:
+            for j in sorted({0, count // 2, count - 1}):
+                fields.append((f"{sname}[{j}]", off + 4 * j, "<f", fvals))
+            off += 4 * count
+            boundaries.append(off)
+        head = list(struct.unpack(HEADER, data[:HEADER_BYTES]))
+        sharp = [("means[0] = NaN", [(HEADER_BYTES, 4, struct.pack("<f", float("nan")))]),
+                 ("last factor = inf", [(len(data) - 4, 4, struct.pack("<f", float("inf")))]),
+                 ("n_features = 65535", [(8, 2, struct.pack("<H", 65535))]),
+                 ("n_components = 65535", [(10, 2, struct.pack("<H", 65535))])]
+        head[6] = 0                    # full covariance: more factor values than there are
+        sharp.append(("covariance = full", [(0, HEADER_BYTES, struct.pack(HEADER, *head))]))
+        out.append(Base("gauss", label, "m.emg", data, boundaries, fields,
+                        runtimes=("bytecode",), sharp=sharp))
     return out
 
 

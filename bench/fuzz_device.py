@@ -46,7 +46,7 @@ def runtime_files(target) -> list:
     native = target.arch is not None
     files = [module_artifact(m, target, False, notes)
              for m in ("emlab_common", "emlab_f64", "emltrees", "emltrees_pure", "emlnet",
-                       "emlnet_float", "emlnet_int8", "emlnet_pure", "emlfx")]
+                       "emlnet_float", "emlnet_int8", "emlnet_pure", "emlfx", "emlgauss")]
     if native:
         walkers = [f"forest_{lay}{bits}{leaves}" for lay in ("tiny", "small", "large")
                    for bits in (16, 32) for leaves in "sd"]

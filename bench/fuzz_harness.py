@@ -173,6 +173,21 @@ def _check_features(fx):
     return None
 
 
+def _check_gauss(path):
+    """Load a Gaussian detector file (threshold 0.0) and run it: None (predict 0 or 1, one
+    float score: any float, -inf and NaN included) or what was out of bounds."""
+    import emlgauss
+    m = emlgauss.load(path, 0)
+    if m.n_features > 4096:
+        return None
+    for x in _rows(m.n_features, 0):
+        p = m.predict(x)
+        s = m.scores(x)
+        if p not in (0, 1) or len(s) != 1 or m.n_outputs != 1:
+            return "predict %r, %d scores" % (p, len(s))
+    return None
+
+
 def _one(kind, name, data, extra):
     """Load the mutated file and run it: None (bounded) or what was out of bounds."""
     fs = _fs
@@ -194,6 +209,8 @@ def _one(kind, name, data, extra):
             ties = MOUNT + "/" + extra
         m = emltrees.load(path, ties)
         return _check_model(m, False)
+    if kind == "gauss":
+        return _check_gauss(path)
     if kind == "net":
         import emlnet
         m = emlnet.load(path)

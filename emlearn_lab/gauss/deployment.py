@@ -44,7 +44,7 @@ def board_estimate(model, board, form: str, bundle, X=None):
     from .estimate import gauss_heap, gauss_latency
     files = [(a.path, len(a.data)) for a in bundle.files]
     notes = list(bundle.notes)
-    heap = gauss_heap(model, bundle.files, word_bytes(board))
+    heap = gauss_heap(model, word_bytes(board))
     latency, note = gauss_latency(model, board)
     if note:
         notes.append(note)

@@ -1,29 +1,31 @@
 """RAM and latency of a Gaussian detector (GaussModel) on a board.
 
-RAM (``gauss_heap``): what emlab_tools.load measures as gc.mem_alloc() growth. The runtime
-(emlab_common + emlgauss imported: bytecode, functions, qstrs) and the loaded detector's
-objects (Gauss, its closure, six array objects) are fixed costs measured on the virtual
-device (x64; ``bench/bench_gauss.py --device virtual`` prints both per model, and
-tests/test_anomaly_gauss.py checks the estimate is an upper bound within RAM_MARGIN); on
-32-bit boards they scale with the machine word except the bytecode (memory.assemble_heap).
-The buffers follow from the model exactly: means float32[K*n], consts[K], the precision
-factor, the difference row[n], log-probabilities[K] and the output[1], each rounded to whole
-GC blocks. While loading, the file is read whole (the largest single allocation).
+RAM (``gauss_heap``): what deploy measures as gc.mem_alloc() growth (emlab_tools.load) on a
+freshly started device. The runtime (emlab_common + emlgauss imported: bytecode, functions and,
+the first time, their qstrs) and the loaded detector's objects (Gauss, its closure, six array
+objects) are fixed costs measured per machine word: on the virtual device (x64) and on the
+emulated Cortex-M3 (32-bit; the bytecode is the same on every 32-bit port).
+``bench/bench_gauss.py`` prints both per model; tests/test_anomaly_gauss.py checks the
+estimate is an upper bound within RAM_MARGIN of a first load. A reload (the qstrs interned
+already) takes ~3.7 kB (x64) / ~2.6 kB (32-bit) less. The buffers follow from the model
+exactly: means float32[K*n], consts[K], the precision factor, the difference row[n],
+log-probabilities[K] and the output[1], each rounded to whole GC blocks (4 words). While
+loading, the file is read whole (the largest single allocation).
 
 Latency (``gauss_latency``): instructions per predict from per-operation counts measured on
 the emulated Cortex-M3 (single-precision soft float, bytecode), a least-squares fit over 12
 GaussianMixture models: ``python3 bench/bench_gauss.py`` (writes
 bench/results/gauss_cortex-m3.json). Other cores: None, with a note.
 """
-from ..board_fit.memory import HeapEstimate, assemble_heap
+from ..board_fit.memory import HeapEstimate, block_round
 
 __all__ = ["gauss_heap", "gauss_latency", "work_counts", "gauss_allocations", "TERMS",
-           "M3_INSTRUCTIONS", "RUNTIME_X64_BYTES", "OBJECTS_X64_BYTES", "RAM_MARGIN"]
+           "M3_INSTRUCTIONS", "FIXED_BYTES", "RAM_MARGIN"]
 
-# gc.mem_alloc() growth on the virtual device (x64): importing emlab_common + emlgauss, and
-# the loaded detector's objects beyond its buffers (928..960 B over 25 models).
-RUNTIME_X64_BYTES = 12192
-OBJECTS_X64_BYTES = 960
+# Machine word (bytes) -> gc.mem_alloc() growth of (importing emlab_common + emlgauss on a
+# fresh device, the loaded detector's objects beyond its buffers): x64 on the virtual device
+# (objects 928..960 B over 25 models), 32-bit on the emulated Cortex-M3 (464 B over 12).
+FIXED_BYTES = {8: (15872, 960), 4: (11680, 464)}
 # The estimate is at least the measurement and at most this share above it (tested).
 RAM_MARGIN = 0.10
 
@@ -41,11 +43,17 @@ def gauss_allocations(model) -> list:
     return [4 * k * n, 4 * k, 4 * model.factor.size, 4 * n, 4 * k, 4]
 
 
-def gauss_heap(model, files, word_bytes: int) -> HeapEstimate:
-    loaded = {a.path for a in files if a.path in ("emlab_common.mpy", "emlgauss.mpy")}
-    return assemble_heap(RUNTIME_X64_BYTES + OBJECTS_X64_BYTES, files, loaded,
-                         gauss_allocations(model), word_bytes, False,
-                         at_load=(model.size_bytes,))
+def gauss_heap(model, word_bytes: int) -> HeapEstimate:
+    """The heap a loaded detector takes on a port with this machine word (bytecode only: no
+    machine code)."""
+    runtime, objects = FIXED_BYTES[8 if word_bytes == 8 else 4]
+    block = 4 * word_bytes
+    sizes = gauss_allocations(model)
+    return HeapEstimate(fixed_bytes=runtime + objects,
+                        buffer_bytes=sum(block_round(n, block) for n in sizes),
+                        native_code_bytes=0, word_bytes=word_bytes,
+                        largest_block_bytes=block_round(max(sizes + [model.size_bytes]),
+                                                        block))
 
 
 def work_counts(model) -> dict:
