@@ -13,14 +13,15 @@ log-probabilities[K] and the output[1], each rounded to whole GC blocks (4 words
 loading, the file is read whole (the largest single allocation).
 
 Latency (``gauss_latency``): instructions per predict from per-operation counts measured on
-the emulated Cortex-M3 (single-precision soft float, bytecode), a least-squares fit over 12
-GaussianMixture models: ``python3 bench/bench_gauss.py`` (writes
-bench/results/gauss_cortex-m3.json). Other cores: None, with a note.
+the board's emulated core (cores.core_for: Cortex-M0, M3, M4F, RV32), a least-squares fit over
+12 GaussianMixture models: ``python3 bench/bench_gauss.py --device emulated:cortex-m3`` (writes
+bench/results/gauss_cortex-m3.json), times the board's cycles per instruction. Boards without
+an emulated core (Xtensa, the virtual device): None, with a note.
 """
 from ..board_fit.memory import HeapEstimate, block_round
 
 __all__ = ["gauss_heap", "gauss_latency", "work_counts", "gauss_allocations", "TERMS",
-           "M3_INSTRUCTIONS", "FIXED_BYTES", "RAM_MARGIN"]
+           "INSTRUCTIONS", "FIXED_BYTES", "RAM_MARGIN"]
 
 # Machine word (bytes) -> gc.mem_alloc() growth of (importing emlab_common + emlgauss on a
 # fresh device, the loaded detector's objects beyond its buffers): x64 on the virtual device
@@ -30,11 +31,21 @@ FIXED_BYTES = {8: (15872, 960), 4: (11680, 464)}
 RAM_MARGIN = 0.10
 
 TERMS = ("call", "log", "component", "exp", "feature", "mac", "column")
-# Instructions per term on the emulated Cortex-M3 (bench/bench_gauss.py, MicroPython v1.28,
-# bytecode with single-precision soft float; the fit is within 11% of each of its 12 models;
-# e.g. 8 features, 4 components: diag 258 000, full 463 000 instructions per predict).
-M3_INSTRUCTIONS = {"call": 7380.5, "log": 28182.3, "component": 3590.9, "exp": 24392.6,
-                   "feature": 1912.0, "mac": 1477.2, "column": 1403.9}
+# Instructions per term on each emulated core (bench/bench_gauss.py --device emulated:CORE,
+# MicroPython v1.28, bytecode; single-precision floats, in software except on the M4F, whose
+# FPU hardly shows under the interpreter). Least squares over 12 GaussianMixture models; the
+# fit is within 12% of every model (e.g. Cortex-M3, 8 features, 4 components: diag 258 000,
+# full 463 000 instructions per predict, measured). Deploy was exact on all of them.
+INSTRUCTIONS = {
+    "cortex-m0": {"call": 11203.2, "log": 39853.4, "component": 4208.2, "exp": 32858.4,
+                  "feature": 2358.5, "mac": 2116.8, "column": 1455.6},
+    "cortex-m3": {"call": 7380.5, "log": 28182.3, "component": 3590.9, "exp": 24392.6,
+                  "feature": 1912.0, "mac": 1477.2, "column": 1403.9},
+    "cortex-m4f": {"call": 7382.0, "log": 27591.0, "component": 3404.9, "exp": 23613.9,
+                   "feature": 1859.0, "mac": 1412.7, "column": 1395.5},
+    "rv32imc": {"call": 8962.8, "log": 34777.3, "component": 4323.9, "exp": 30138.4,
+                "feature": 2316.6, "mac": 1843.5, "column": 1588.1},
+}
 
 
 def gauss_allocations(model) -> list:
@@ -71,11 +82,11 @@ def gauss_latency(model, board) -> tuple:
     from ..board_fit.cores import board_cpi, core_for
     from ..board_fit.latency import LatencyEstimate
     core = core_for(board)
-    if M3_INSTRUCTIONS is None or core != "cortex-m3" or board.clock_mhz <= 0:
+    if core not in INSTRUCTIONS or board.clock_mhz <= 0:
         return None, ("latency: instruction counts for Gaussian detectors are measured on the "
-                      "emulated Cortex-M3 only; no estimate for this core")
+                      f"emulated {', '.join(INSTRUCTIONS)} only; no estimate for this board")
     counts = work_counts(model)
-    n = sum(M3_INSTRUCTIONS[t] * counts[t] for t in TERMS)
+    n = sum(INSTRUCTIONS[core][t] * counts[t] for t in TERMS)
     cpi, _ = board_cpi(board)
     basis = f"{n:.0f} instructions from per-operation counts measured on the emulated {core}"
     if board.port != "qemu":
