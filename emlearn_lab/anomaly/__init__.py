@@ -1,0 +1,1 @@
+"""Anomaly detectors: converted outlier estimators that decide inlier / outlier on a device."""
