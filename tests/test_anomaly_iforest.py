@@ -242,3 +242,34 @@ def test_cortex_m3_agrees_bit_for_bit_on_adversarial_rows(m3, form):
     np.testing.assert_array_equal(got, det.predict(rows))
     np.testing.assert_array_equal(got, est.predict(rows))
     assert set(got) == {-1, 1}
+
+
+# -- C export ------------------------------------------------------------------------------
+@pytest.mark.toolchain
+@pytest.mark.parametrize("form", ["table", "inline"])
+def test_c_export_decides_and_scores_like_the_host(fitted, tmp_path, form):
+    import subprocess
+
+    from c_harness import HARNESS
+
+    from emlearn_lab.export import export_c
+    from emlearn_lab.export.c_build import compile_host
+    from emlearn_lab.export.c_export import runtime_header_path
+    est, det, Xt = fitted
+    rows = np.vstack([det.check_X(Xt), _adversarial_rows(est, _blobs())])
+    header, runtime = export_c(est, tmp_path / "iso.h", name="iso", form=form)
+    assert runtime.read_text() == runtime_header_path().read_text()
+    files = {"iso.h": header.read_text(), "eml_lab_trees.h": runtime.read_text(),
+             "harness.c": HARNESS % {"name": "iso", "N": "ISO", "xt": "float", "st": "int32_t",
+                                     "value": ""}}
+    (tmp_path / "x.bin").write_bytes(rows.astype("<f4").tobytes())
+    flags = {"gcc": ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic"),
+             "g++": ("-x", "c++", "-std=c++11", "-O2", "-Wall", "-Wextra", "-Werror")}
+    for cc, cflags in flags.items():
+        exe = compile_host(files, "harness.c", tmp_path / f"h_{cc}", compiler=cc, flags=cflags)
+        subprocess.run([str(exe), str(tmp_path / "x.bin"), str(tmp_path / "y.bin")], check=True)
+        out = np.frombuffer((tmp_path / "y.bin").read_bytes(),
+                            np.dtype([("p", "<i4"), ("s", "<i4", (1,))]))
+        np.testing.assert_array_equal(out["s"], det.scores(rows), err_msg=cc)
+        np.testing.assert_array_equal(out["p"], det.predict_index(rows), err_msg=cc)
+        np.testing.assert_array_equal(det.classes_[out["p"]], est.predict(rows), err_msg=cc)
