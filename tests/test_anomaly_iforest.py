@@ -273,3 +273,17 @@ def test_c_export_decides_and_scores_like_the_host(fitted, tmp_path, form):
         np.testing.assert_array_equal(out["s"], det.scores(rows), err_msg=cc)
         np.testing.assert_array_equal(out["p"], det.predict_index(rows), err_msg=cc)
         np.testing.assert_array_equal(det.classes_[out["p"]], est.predict(rows), err_msg=cc)
+
+
+def test_scores_stay_within_the_error_bound_and_a_row_at_offset_can_be_kept():
+    # 501 rows, contamination 0.05: offset_ is exactly the 26th lowest training score
+    X = _blobs()[:501]
+    est = IsolationForest(n_estimators=50, contamination=0.05, random_state=0).fit(X)
+    det = eml.convert(est)
+    X32 = X.astype(np.float32)
+    err = np.abs(det.score_samples(X32) - est.score_samples(X32))
+    assert 0 < err.max() <= det.score_error_bound < 1e-7
+    assert (est.score_samples(X32) == est.offset_).sum() == 1
+    assert det.compare(est, X32)["predict_agreement"] >= 1 - 1 / len(X)
+    det.threshold = est.offset_ - det.score_error_bound
+    np.testing.assert_array_equal(det.predict(X32), est.predict(X32))

@@ -209,6 +209,19 @@ class IsolationModel:
         return int(best[self.trees.roots].sum())
 
     # -- the fixed-point reference -------------------------------------------------------
+    @property
+    def score_error_bound(self) -> float:
+        """The most score_samples can differ from scikit-learn's: each tree's path length is
+        rounded by at most half a unit (2**-leaf_shift), so the mean by as much, and
+        |d score / d mean| <= ln 2 / c (plus float64 rounding). A row scoring exactly
+        ``offset_`` in scikit-learn (``contamination`` puts ``offset_`` on a training row's
+        score when (n_samples - 1) * contamination is a whole number) can land on either side;
+        ``det.threshold = est.offset_ - det.score_error_bound`` keeps it an inlier."""
+        if self.c_max_samples == 0:
+            return 0.0
+        return float(np.log(2.0) / self.c_max_samples * 0.5 / 2.0 ** self.trees.leaf_shift
+                     + 1e-12)
+
     def score_of(self, sums) -> np.ndarray:
         """score_samples from device sums S: -2**(-(S / 2**shift / n_trees) / c), float64."""
         s = np.asarray(sums, dtype=np.float64)

@@ -37,6 +37,7 @@ def board_estimate(model, board, form: str, bundle, X=None):
     from ..trees.deployment import board_estimate as trees_estimate
     est = trees_estimate(model.trees, board, form, bundle, X)
     detect = sum(len(a.data) for a in bundle.files if a.path.startswith("emlab_detect."))
-    notes = list(est.notes) + [f"the heap figure leaves out emlab_detect (a {detect} B module "
-                               "and the threshold comparison around the trees)"]
+    notes = list(est.notes) + [f"heap and latency are the trees'; emlab_detect adds a {detect} B "
+                               "module and, per predict, the threshold comparison (about 1 000 "
+                               "instructions on an emulated Cortex-M3)"]
     return replace(est, model=repr(model), notes=notes)
