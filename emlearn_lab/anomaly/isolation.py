@@ -15,6 +15,7 @@ device decides inlier iff ``S >= threshold_units`` (an int). Every sum stays bel
 small int on 32-bit MicroPython, so reading it allocates nothing.
 """
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import SimpleNamespace
 
 import numpy as np
@@ -198,9 +199,10 @@ class IsolationModel:
     def n_trees(self) -> int:
         return self.trees.n_trees
 
-    @property
+    @cached_property
     def sum_max(self) -> int:
-        """The largest sum any row can reach (each tree's largest leaf, summed)."""
+        """The largest sum any row can reach (each tree's largest leaf, summed; computed once:
+        the trees are not meant to change)."""
         best = np.zeros(self.trees.n_nodes + self.trees.n_leaves, dtype=np.int64)
         nn = self.trees.n_nodes
         best[nn:] = self.trees.leaves[:, 0]
