@@ -287,3 +287,13 @@ def test_scores_stay_within_the_error_bound_and_a_row_at_offset_can_be_kept():
     assert det.compare(est, X32)["predict_agreement"] >= 1 - 1 / len(X)
     det.threshold = est.offset_ - det.score_error_bound
     np.testing.assert_array_equal(det.predict(X32), est.predict(X32))
+
+
+def test_board_estimate_counts_the_detector_module(fitted):
+    _, det, Xt = fitted
+    est = eml.estimate(det, "rp2040-pico", X=Xt[:20])
+    names = [p for p, _ in est.files]
+    assert "emlab_detect.mpy" in names and any(p.endswith(".eml") for p in names)
+    assert est.flash_bytes == sum(n for _, n in est.files)
+    assert est.model == repr(det) and est.latency is not None
+    assert any("emlab_detect" in n for n in est.notes)
