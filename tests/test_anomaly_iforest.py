@@ -156,6 +156,23 @@ def test_device_decides_and_scores_bit_for_bit(device, fitted, form):
     np.testing.assert_array_equal(got, det.predict(Xt))
     np.testing.assert_array_equal(got, est.predict(Xt.astype(np.float32)))
     assert any(p.startswith("emlab_detect.") for p, *_ in report.files)
+    assert device.eval("_emlab_models['iso'].direct") is True     # the walker called directly
+
+
+@pytest.mark.device
+def test_the_general_path_decides_alike(device, fitted):
+    # an inline module whose sum cannot be found (index out of range): predict via scores()
+    _, det, Xt = fitted
+    device.deploy(det, None, form="inline", name="iso")
+    rows = [list(map(float, r)) for r in det.check_X(Xt)[::25]]
+    got = device.eval(
+        "(lambda d, g: (d.direct, [(d.predict(x), g.predict(x)) for x in "
+        f"[__import__('array').array('f', r) for r in {rows!r}]]))"
+        "(__import__('emlab_detect').load_trees("
+        f"{det.threshold_units}, 'iso_inline', 'load', 10**6), _emlab_models['iso'])")
+    direct, pairs = got
+    assert direct is False
+    assert [a for a, _ in pairs] == [b for _, b in pairs] == list(det.predict_index(Xt[::25]))
 
 
 @pytest.mark.device
@@ -181,14 +198,14 @@ def test_a_corrupt_model_file_is_refused_and_the_device_answers(device, fitted):
     data = bytearray(to_bytes(det.trees))
     data[16] ^= 1                                     # a bit of the header's node count
     device.write_file("iso_bad.eml", bytes(data), skip_unchanged=False)
-    call = "import emlab_detect\nemlab_detect.load_trees({}, 'emltrees', 'load', 'iso_bad.eml')"
+    call = "import emlab_detect\nemlab_detect.load_trees({}, 'emltrees', 'load', -1, 'iso_bad.eml')"
     with pytest.raises(eml.DeviceRuntimeError, match="corrupt model file"):
         device.exec(call.format(det.threshold_units))
-    with pytest.raises(eml.DeviceRuntimeError, match="threshold must be an int"):
+    with pytest.raises(eml.DeviceRuntimeError, match="threshold and sum index must be ints"):
         device.exec(call.format("'high'"))
     assert device.eval("1 + 1") == 2
     device.exec("import emlab_detect\n_d = emlab_detect.load_trees("
-                f"{det.threshold_units}, 'emltrees', 'load', 'iso.eml')")
+                f"{det.threshold_units}, 'emltrees', 'load', -1, 'iso.eml')")
     assert device.eval("(_d.n_outputs, _d.kind)") == (1, 0)
 
 
@@ -238,6 +255,7 @@ def test_cortex_m3_agrees_bit_for_bit_on_adversarial_rows(m3, form):
     rows = _adversarial_rows(est, X)
     report = m3.deploy(det, rows, form=form, name="iso", repeats=2)
     assert report.form == form and report.agreement == 1.0 and report.n_rows == len(rows)
+    assert m3.eval("_emlab_models['iso'].direct") is True
     got = m3.predict(rows, name="iso")
     np.testing.assert_array_equal(got, det.predict(rows))
     np.testing.assert_array_equal(got, est.predict(rows))

@@ -12,17 +12,22 @@ def device_plan(model, form: str, target, name: str, heap_free_bytes: int) -> tu
     detector module added; its loader loads the trees and compares their sum with the
     threshold."""
     from ..trees.deployment import device_plan as trees_plan
+    from ..trees.inline_thumb import thumb_inline_supported
     chosen, bundle = trees_plan(model.trees, form, target, name, heap_free_bytes)
-    return chosen, detector_bundle(bundle, target, int(model.threshold_units))
+    # Where the inline module's walker leaves the sum (trees/inline.py): the Thumb-2 form at
+    # the head of its work buffer, the viper form after the features; emltrees says itself.
+    sum_at = -1 if chosen != "inline" else \
+        0 if thumb_inline_supported(model.trees, target.arch) else model.n_features
+    return chosen, detector_bundle(bundle, target, int(model.threshold_units), sum_at)
 
 
-def detector_bundle(bundle: Bundle, target, threshold: int) -> Bundle:
+def detector_bundle(bundle: Bundle, target, threshold: int, sum_at: int = -1) -> Bundle:
     """``bundle`` (a tree model's) loaded through emlab_detect.load_trees(threshold, its
-    module, its loader, *its args)."""
+    module, its loader, sum_at, *its args)."""
     notes = list(bundle.notes)
     detect = module_artifact("emlab_detect", target, False, notes)
     return Bundle(bundle.files + [detect], bundle.modules + ("emlab_detect",), "load_trees",
-                  (threshold, bundle.modules[-1], bundle.loader) + tuple(bundle.args),
+                  (threshold, bundle.modules[-1], bundle.loader, sum_at) + tuple(bundle.args),
                   bundle.native, notes)
 
 
