@@ -43,6 +43,6 @@ def board_estimate(model, board, form: str, bundle, X=None):
     est = trees_estimate(model.trees, board, form, bundle, X)
     detect = sum(len(a.data) for a in bundle.files if a.path.startswith("emlab_detect."))
     notes = list(est.notes) + [f"heap and latency are the trees'; emlab_detect adds a {detect} B "
-                               "module and, per predict, the threshold comparison (about 1 000 "
-                               "instructions on an emulated Cortex-M3)"]
+                               "module, and its predict calls the trees' walker directly (as fast "
+                               "as the trees' own predict on an emulated Cortex-M3)"]
     return replace(est, model=repr(model), notes=notes)
