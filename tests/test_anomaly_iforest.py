@@ -91,7 +91,8 @@ def test_path_length_matches_scikit_learn():
 def test_default_threshold_is_the_estimators_offset_snapped_to_device_units(fitted):
     est, det, Xt = fitted
     u = det.threshold_units
-    assert det.score_of([u])[0] >= est.offset_ > det.score_of([u - 1])[0]
+    offset = est.offset_ - det.score_error_bound
+    assert det.score_of([u])[0] >= offset > det.score_of([u - 1])[0]
     assert det.threshold == det.score_of([u])[0]
     # decisions on the host are those of the device sums and of score_samples alike
     s = det.score_samples(Xt)
@@ -302,9 +303,11 @@ def test_scores_stay_within_the_error_bound_and_a_row_at_offset_can_be_kept():
     err = np.abs(det.score_samples(X32) - est.score_samples(X32))
     assert 0 < err.max() <= det.score_error_bound < 1e-7
     assert (est.score_samples(X32) == est.offset_).sum() == 1
-    assert det.compare(est, X32)["predict_agreement"] >= 1 - 1 / len(X)
-    det.threshold = est.offset_ - det.score_error_bound
+    # the default threshold keeps it an inlier, as scikit-learn does
+    assert det.threshold == pytest.approx(est.offset_ - det.score_error_bound, abs=1e-9)
     np.testing.assert_array_equal(det.predict(X32), est.predict(X32))
+    det.threshold = est.offset_          # exactly offset_: that row may fall either side
+    assert det.compare(est, X32)["predict_agreement"] >= 1 - 1 / len(X)
 
 
 def test_board_estimate_counts_the_detector_module(fitted):

@@ -75,7 +75,10 @@ def convert(est, features: str = "float32") -> "IsolationModel":
     c = float(path_length_c([max_samples])[0])
     det = IsolationModel(trees=trees, c_max_samples=c, max_samples=max_samples,
                          offset=float(est.offset_), source=_describe(est))
-    det.threshold = float(est.offset_)
+    # scikit-learn's own threshold, less the fixed point's error bound: a training row that
+    # scores exactly offset_ (an inlier to scikit-learn) stays one here (see
+    # score_error_bound); that moves the threshold by < 1e-7.
+    det.threshold = float(est.offset_) - det.score_error_bound
     return det
 
 
@@ -163,7 +166,8 @@ class IsolationModel:
         c(max_samples_): scikit-learn's normaliser of the mean path length.
     max_samples : int
     offset : float
-        The estimator's ``offset_`` (its threshold on score_samples).
+        The estimator's ``offset_`` (its threshold on score_samples; the default
+        ``threshold`` is this less ``score_error_bound``).
     threshold_units : int
         The device threshold: inlier iff S >= threshold_units (set through ``threshold``).
     """
@@ -218,7 +222,7 @@ class IsolationModel:
         |d score / d mean| <= ln 2 / c (plus float64 rounding). A row scoring exactly
         ``offset_`` in scikit-learn (``contamination`` puts ``offset_`` on a training row's
         score when (n_samples - 1) * contamination is a whole number) can land on either side;
-        ``det.threshold = est.offset_ - det.score_error_bound`` keeps it an inlier."""
+        the default threshold, ``est.offset_ - det.score_error_bound``, keeps it an inlier."""
         if self.c_max_samples == 0:
             return 0.0
         return float(np.log(2.0) / self.c_max_samples * 0.5 / 2.0 ** self.trees.leaf_shift
