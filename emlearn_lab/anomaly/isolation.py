@@ -275,7 +275,11 @@ class IsolationModel:
 
     def score_samples(self, X) -> np.ndarray:
         """scikit-learn's score_samples, from the device-exact sums (see score_of)."""
-        return self.score_of(self.scores(X)[:, 0])
+        return self.score_values(self.scores(X))
+
+    def score_values(self, scores) -> np.ndarray:
+        """score_samples from scores as the device writes them, shape (n, 1)."""
+        return self.score_of(np.asarray(scores)[:, 0])
 
     def decision_function(self, X) -> np.ndarray:
         return self.score_samples(X) - self.threshold

@@ -295,7 +295,8 @@ class LiveComparison:
         prediction, timed on the device), ``host_class``/``device_class`` (class index; -1
         for regressors), ``truth_class`` (the true label's class index; -1 without labels,
         for a label the model does not know, and for regressors) and ``start_s`` (the
-        window's start in its recording; NaN for rows)."""
+        window's start in its recording; NaN for rows). Detectors also have ``host_score``
+        and ``device_score`` (score_samples, from the scores each side computed)."""
         with self._lock:
             cols = {label: {k: c.take(k) for k in _COLUMNS}
                     for label, c in self._columns.items()}
@@ -311,6 +312,8 @@ class LiveComparison:
                             "agree": c["agree"], "device_us": c["device_us"],
                             "host_class": c["host_class"], "device_class": c["device_class"],
                             "truth_class": c["truth_class"], "start_s": c["start_s"]}
+            if m.detector:
+                out[m.label].update(host_score=c["host_value"], device_score=c["device_value"])
         return out
 
     def columns(self, label: str, start: int = 0) -> dict:
