@@ -25,6 +25,7 @@ from ..protocol import register
 from ..trees.convert import _flatten, _globalise
 from ..trees.model import TreeModel
 from ..validate import one_of
+from .detector import DetectorMixin
 
 __all__ = ["accepts", "convert", "IsolationModel", "path_length_c"]
 
@@ -153,7 +154,7 @@ def _tree_model(est, subsets, values, shift, n_features, features) -> TreeModel:
 
 @register
 @dataclass(eq=False)
-class IsolationModel:
+class IsolationModel(DetectorMixin):
     """A converted IsolationForest: a two-class classifier (outlier -1, inlier 1) with one
     integer score, the sum of the trees' fixed-point path lengths (see the module docstring).
 
@@ -180,9 +181,6 @@ class IsolationModel:
     source: str = ""
     meta: dict = field(default_factory=dict)
 
-    kind = "classifier"
-    task = "anomaly"
-    classes_ = np.array([-1, 1])
     score_dtype = np.dtype("<i4")
     device_forms = TreeModel.device_forms
 
@@ -195,9 +193,6 @@ class IsolationModel:
     def features(self) -> str:
         return self.trees.features
 
-    @property
-    def n_outputs(self) -> int:
-        return 1
 
     @property
     def n_trees(self) -> int:
@@ -273,27 +268,13 @@ class IsolationModel:
         """The device's integer sums S, shape (n_rows, 1); higher = more normal."""
         return self.trees.scores(X)
 
-    def score_samples(self, X) -> np.ndarray:
-        """scikit-learn's score_samples, from the device-exact sums (see score_of)."""
-        return self.score_values(self.scores(X))
-
     def score_values(self, scores) -> np.ndarray:
         """score_samples from scores as the device writes them, shape (n, 1)."""
         return self.score_of(np.asarray(scores)[:, 0])
 
-    def decision_function(self, X) -> np.ndarray:
-        return self.score_samples(X) - self.threshold
-
     def predict_index(self, X) -> np.ndarray:
         """0 (outlier) or 1 (inlier) per row: S >= threshold_units, as the device decides."""
         return (self.scores(X)[:, 0] >= self.threshold_units).astype(np.int64)
-
-    def predict(self, X) -> np.ndarray:
-        """-1 (outlier) or 1 (inlier) per row, like IsolationForest.predict."""
-        return self.classes_[self.predict_index(X)]
-
-    def decode(self, index, scores) -> np.ndarray:
-        return self.classes_[np.asarray(index)]
 
     def compare(self, source, X) -> dict:
         """Agreement with the scikit-learn estimator ``source`` on float32 rows X:
