@@ -51,10 +51,10 @@ _LAZY = {
 }
 # What dir() lists besides: the submodules that importing every public name leaves bound on
 # the package (as the eager imports did). Any submodule resolves as ``eml.<name>``, listed or not.
-_SUBMODULES = {"_kv_report", "_procs", "app", "board_fit", "compression", "conversion",
-               "datasets", "device", "device_src", "export", "features", "labels", "nets",
-               "protocol", "recordings", "rows", "runtime", "terms", "training", "trees",
-               "validate", "widgets", "windowing"}
+_SUBMODULES = {"_kv_report", "_procs", "anomaly", "app", "board_fit", "compression",
+               "conversion", "datasets", "device", "device_src", "export", "features", "labels",
+               "nets", "protocol", "recordings", "rows", "runtime", "terms", "training",
+               "trees", "validate", "widgets", "windowing"}
 
 __getattr__, __dir__ = attach(__name__, _LAZY, _SUBMODULES)
 

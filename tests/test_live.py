@@ -430,3 +430,32 @@ def test_ground_truth_is_kept_apart_from_agreement(device, digits_forest, classi
     # without labels, nothing of the kind is sent
     _, layout, frame = live_widget.build_frame(LiveComparison(device, {"full": clf}, X[:8]))
     assert not layout["truth"] and layout["models"][0]["accuracy"] is None
+
+
+def test_a_detector_plots_its_score_and_threshold(device):
+    """An anomaly detector streams its score (score_samples units) with its threshold, and
+    the ground-truth row says where the device's decision is the label (1 normal, -1
+    anomaly)."""
+    from sklearn.ensemble import IsolationForest
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(60, 4)), rng.normal(6, 1, size=(10, 4))]).astype("f4")
+    y = np.array([1] * 60 + [-1] * 10)
+    det = eml.convert(IsolationForest(n_estimators=20, random_state=0).fit(X[:60]))
+    det.threshold = eml.anomaly.pick_threshold(det, X, y, metric="balanced_accuracy")
+    eng = LiveComparison(device, {"det": det}, X, y=y, batch=32)
+    r = _run(eng)["det"]
+    assert r["agree"].all()
+    np.testing.assert_array_equal(r["host_score"], det.score_samples(X))
+    np.testing.assert_array_equal(r["device_score"], r["host_score"])
+    np.testing.assert_array_equal(r["device_class"], det.predict_index(X))
+    assert eng.info("det")["kind"] == "anomaly"
+    assert eng.info("det")["threshold"] == det.threshold
+    status, layout, frame = live_widget.build_frame(eng)
+    info = layout["models"][0]
+    assert info["kind"] == "anomaly" and info["threshold"] == det.threshold
+    assert info["y"][0] <= det.threshold <= info["y"][1]
+    k, m = layout["k"], layout["m"]
+    f = np.frombuffer(frame, dtype="<f4")
+    right = det.predict(X) == y
+    np.testing.assert_array_equal(f[k + m + 4 * k: k + m + 5 * k], right[-k:])
+    assert info["accuracy"] == pytest.approx(right.mean())

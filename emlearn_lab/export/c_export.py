@@ -56,6 +56,10 @@ def dispatch(model) -> Exporter:
     if isinstance(model, NetModel):
         return Exporter(model, lambda m, name, form: c_net.net_header(m, name),
                         "float", c_net.RUNTIME_HEADER, ("table",))
+    from ..anomaly.isolation import IsolationModel
+    if isinstance(model, IsolationModel):
+        from .c_iforest import iforest_header
+        return Exporter(model, iforest_header, "float", c_trees.RUNTIME_HEADER, c_trees.FORMS)
     raise UnsupportedModelError(
         f"export_c supports TreeModel / NetModel (from eml.convert / eml.compress), "
         f"CompressedTrees, fitted scikit-learn tree and MLP estimators and Keras Sequential "

@@ -89,6 +89,11 @@ class LiveModel:
         return self.model.kind == "classifier"
 
     @property
+    def detector(self) -> bool:
+        """An anomaly detector: a two-class classifier whose plot is its score over time."""
+        return getattr(self.model, "task", None) == "anomaly"
+
+    @property
     def classes(self) -> list:
         return [str(c) for c in self.model.classes_] if self.classifier else []
 

@@ -198,10 +198,12 @@ class LiveComparison:
         return self._source.recording if self.source != "rows" else None
 
     def info(self, label: str) -> dict:
-        """kind ("classifier"/"regressor"), classes, device name and form of one model."""
+        """kind ("classifier", "regressor" or "anomaly": a detector), classes, device name
+        and form of one model, and a detector's threshold (in score_samples units)."""
         m = self._model(label)
-        return {"kind": m.model.kind, "classes": m.classes, "name": m.name,
-                "form": "pipeline" if m.is_pipeline else m.deployed.form}
+        return {"kind": "anomaly" if m.detector else m.model.kind, "classes": m.classes,
+                "name": m.name, "form": "pipeline" if m.is_pipeline else m.deployed.form,
+                "threshold": float(m.model.threshold) if m.detector else None}
 
     def _model(self, label: str) -> LiveModel:
         for m in self._models:
@@ -293,7 +295,8 @@ class LiveComparison:
         prediction, timed on the device), ``host_class``/``device_class`` (class index; -1
         for regressors), ``truth_class`` (the true label's class index; -1 without labels,
         for a label the model does not know, and for regressors) and ``start_s`` (the
-        window's start in its recording; NaN for rows)."""
+        window's start in its recording; NaN for rows). Detectors also have ``host_score``
+        and ``device_score`` (score_samples, from the scores each side computed)."""
         with self._lock:
             cols = {label: {k: c.take(k) for k in _COLUMNS}
                     for label, c in self._columns.items()}
@@ -309,6 +312,8 @@ class LiveComparison:
                             "agree": c["agree"], "device_us": c["device_us"],
                             "host_class": c["host_class"], "device_class": c["device_class"],
                             "truth_class": c["truth_class"], "start_s": c["start_s"]}
+            if m.detector:
+                out[m.label].update(host_score=c["host_value"], device_score=c["device_value"])
         return out
 
     def columns(self, label: str, start: int = 0) -> dict:
@@ -446,9 +451,11 @@ class LiveComparison:
             host = m.reference(batch.items[m.label])
             device = outputs[m.label]
             agree = m.agree(host, device)
-            # what the plots draw: the class index, or a regressor's (first) output
+            # what the plots draw: a detector's score (score_samples units), the class
+            # index, or a regressor's (first) output
             host_value, device_value = (
-                (r[1] if m.classifier else m.predictions(*r[:2]))
+                (m.model.score_values(r[0]) if m.detector else
+                 r[1] if m.classifier else m.predictions(*r[:2]))
                 .astype(np.float64).reshape(len(agree), -1)[:, 0] for r in (host, device))
             with self._lock:
                 self._columns[m.label].append(

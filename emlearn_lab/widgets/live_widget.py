@@ -197,16 +197,23 @@ def build_frame(eng) -> tuple:
             y = [-0.5, max(len(info["classes"]), 1) - 0.5]
         else:
             both = np.concatenate([host, device]) if n else np.zeros(1)
+            if info["threshold"] is not None and math.isfinite(info["threshold"]):
+                both = np.append(both, info["threshold"])
+            both = both[np.isfinite(both)] if np.isfinite(both).any() else np.zeros(1)
             lo, hi = float(np.min(both)), float(np.max(both))
             pad = 0.05 * (hi - lo) or 0.5
             y = [lo - pad, hi + pad]
         parts += [_f32(host), _f32(device), _f32(agree[k0:n]), _f32(c["device_us"][k0:n])]
         if truth:
-            parts.append(_f32(c["truth_class"][k0:n]))
+            known = c["truth_class"][k0:n]
+            if info["kind"] == "anomaly":   # 1 where the device's decision is the label
+                known = np.where(known < 0, -1, known == c["device_class"][k0:n])
+            parts.append(_f32(known))
         parts.append(_f32(curve))
         m = summary[label]
         known = c["truth_class"][:n] >= 0
         models.append({"label": label, "kind": info["kind"], "form": info["form"],
+                       "threshold": info["threshold"],
                        "classes": info["classes"][:64], "y": y, "n": m["n"],
                        "agreement": None if not m["n"] else m["agreement"],
                        "disagreements": m["disagreements"],

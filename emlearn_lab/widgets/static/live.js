@@ -5,7 +5,9 @@
 //
 // frame: x[k] (item index), points[m] (item index of each agreement point), then per model
 //   host[k], device[k] (class index or regressor value), agree[k] (1/0), us[k],
-//   truth[k] (the true class index, -1 unknown; only when layout.truth), curve[m].
+//   truth[k] (the true class index, -1 unknown; only when layout.truth; detectors: 1 where
+//   the device's decision is the true label, 0 where not), curve[m].
+// A detector ("anomaly") draws its score (host line, device marks) and its threshold.
 
 const HOST = "rgba(120,120,120,0.45)", DEVICE = "#1f77b4", BAD = "#d62728";
 const GOOD = "#2ca02c", GRID = "#e6e6e6", TEXT = "#555", SLOW = "#ff7f0e", TRUTH = "#222";
@@ -174,9 +176,19 @@ function render({ model, el: host }) {
         if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
       }
       ctx.stroke();
+      if (info.threshold !== null && info.threshold !== undefined && isFinite(info.threshold)) {
+        ctx.strokeStyle = TRUTH;             // below the dashed line: flagged as anomalies
+        ctx.lineWidth = 1;
+        ctx.setLineDash([4, 3]);
+        ctx.beginPath();
+        ctx.moveTo(PAD.l, Y(info.threshold));
+        ctx.lineTo(w - PAD.r, Y(info.threshold));
+        ctx.stroke();
+        ctx.setLineDash([]);
+      }
     }
     const r = k > 200 ? 1.5 : 2.5;
-    if (d.truth) {                         // the true class: a dark outline per item
+    if (d.truth && info.kind === "classifier") {                         // the true class: a dark outline per item
       ctx.strokeStyle = TRUTH;
       ctx.lineWidth = 1;
       for (let i = 0; i < k; i++) {
@@ -214,7 +226,8 @@ function render({ model, el: host }) {
     const bw = Math.max(1, (w - PAD.l - PAD.r) / Math.max(x1 - x0, 1) - 0.5);
     for (let i = 0; i < data.x.length; i++) {
       if (d.truth[i] < 0) continue;
-      ctx.fillStyle = d.truth[i] === d.device[i] ? GOOD : BAD;
+      const right = info.kind === "anomaly" ? d.truth[i] === 1 : d.truth[i] === d.device[i];
+      ctx.fillStyle = right ? GOOD : BAD;
       ctx.fillRect(X(data.x[i]) - bw / 2, PAD.t + 1, bw, h - PAD.t - PAD.b - 2);
     }
     xAxis(ctx, w, h, layout.x_labels);
