@@ -370,3 +370,34 @@ def test_cortex_m3_full_and_diag_bit_for_bit(wine):
             assert measured <= estimate.ram_bytes <= (1 + RAM_MARGIN) * measured + 2700
             instructions = report.us_per_predict_median * 1000
             assert abs(estimate.latency.instructions - instructions) < 0.15 * instructions
+
+
+# -- with the rest of the workbench --------------------------------------------------------------
+@device
+def test_threshold_pipeline_and_live_comparison(device):
+    """pick_threshold's threshold reaches the device; the detector deploys as a Pipeline's last
+    step with its feature extractor; the live comparison streams its score bit for bit."""
+    from sklearn.pipeline import make_pipeline
+
+    from emlearn_lab.live.engine import LiveComparison
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(90, 32, 3)).astype("f4")
+    W[80:] *= 3                                   # the last ten windows are anomalies
+    y = np.array([1] * 80 + [-1] * 10)
+    fx = eml.features.TimeStats().fit(W[:60])
+    F = fx.transform(W)
+    det = eml.convert(_fit(GaussianMixture, F[:60], "diag", k=2))
+    det.threshold = eml.anomaly.pick_threshold(det, F, y, metric="balanced_accuracy")
+    assert np.mean(det.predict(F) == y) > 0.9
+    report = device.deploy(make_pipeline(fx, det), W, name="gpipe", repeats=1)
+    assert report.agreement == 1.0
+    np.testing.assert_array_equal(device.predict(W[75:85], name="gpipe"), det.predict(F[75:85]))
+    eng = LiveComparison(device, {"det": det}, F, y=y, batch=32)
+    eng.start()
+    assert eng.wait(300) == "done", eng.message
+    r = eng.results["det"]
+    assert r["agree"].all()
+    np.testing.assert_array_equal(r["host_score"], det.score_samples(F))
+    np.testing.assert_array_equal(r["device_score"], r["host_score"])
+    assert eng.info("det")["kind"] == "anomaly"
+    assert eng.info("det")["threshold"] == det.threshold

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..anomaly.detector import DetectorMixin
 from ..exceptions import InputError
 from ..protocol import register
 from ..rows import as_rows, nonfinite_message
@@ -41,8 +42,9 @@ def snap_threshold(value) -> np.float32:
 
 @register
 @dataclass(eq=False)
-class GaussModel:
-    """A Gaussian detector with exact float32 inference.
+class GaussModel(DetectorMixin):
+    """A Gaussian detector with exact float32 inference (scikit-learn's detector interface
+    from DetectorMixin: score_samples, decision_function, predict, decode).
 
     Attributes
     ----------
@@ -69,11 +71,9 @@ class GaussModel:
     source: str = ""
     meta: dict = field(default_factory=dict)
 
-    kind = "classifier"
-    task = "anomaly"
     features = "float32"
     device_forms = ("loadable",)
-    classes_ = np.array([-1, 1])
+    score_dtype = np.dtype("<f4")
 
     @property
     def n_features(self) -> int:
@@ -82,14 +82,6 @@ class GaussModel:
     @property
     def n_components(self) -> int:
         return self.means.shape[0]
-
-    @property
-    def n_outputs(self) -> int:
-        return 1
-
-    @property
-    def score_dtype(self):
-        return np.dtype("<f4")
 
     @property
     def size_bytes(self) -> int:
@@ -147,24 +139,15 @@ class GaussModel:
             lp[:, k] = self.consts[k] - F(0.5) * m
         return _f32.log_sum_exp(lp)
 
-    def score_samples(self, X) -> np.ndarray:
-        """float64 score in scikit-learn's units (from the device-exact float32 score)."""
-        return self.scores(X)[:, 0].astype(np.float64)
-
-    def decision_function(self, X) -> np.ndarray:
-        return self.score_samples(X) - self.threshold
+    def score_values(self, scores) -> np.ndarray:
+        """score_samples from scores as the device writes them, shape (n, 1): the float32
+        score itself, widened to float64."""
+        return np.asarray(scores, dtype=np.float32)[:, 0].astype(np.float64)
 
     def predict_index(self, X) -> np.ndarray:
         """0 (outlier) / 1 (inlier): score >= threshold in float32, as the device compares
         (a NaN score is an outlier)."""
         return (self.scores(X)[:, 0] >= self.device_threshold).astype(np.int64)
-
-    def predict(self, X) -> np.ndarray:
-        """-1 (outlier) / 1 (inlier), like scikit-learn's outlier detectors."""
-        return self.classes_[self.predict_index(X)]
-
-    def decode(self, index, scores) -> np.ndarray:
-        return self.classes_[np.asarray(index)]
 
     # -- the Model protocol's device and board parts --------------------------------------
     def device_plan(self, form: str, target, name: str, heap_free_bytes: int) -> tuple:
@@ -186,7 +169,8 @@ class GaussModel:
         """Agreement with the fitted scikit-learn estimator on float32 rows X:
         ``predict_agreement`` (EllipticEnvelope: its predict; a mixture has no outlier
         predict, so its score_samples against this model's threshold) and
-        ``max_score_error`` (largest |score_samples - theirs|; equal infinities count 0)."""
+        ``max_score_error`` (largest |score_samples - theirs|; equal infinities count 0),
+        ``n_rows``."""
         X32 = self.check_X(X)
         theirs = np.asarray(source.score_samples(X32), dtype=np.float64)
         ours = self.score_samples(X32)
@@ -198,8 +182,9 @@ class GaussModel:
             diff = np.where(ours == theirs, 0.0, np.abs(ours - theirs))
         # Both NaN: the same (no density either way); one NaN: as far apart as can be.
         diff = np.where(np.isnan(ours) & np.isnan(theirs), 0.0, np.nan_to_num(diff, nan=np.inf))
-        return {"predict_agreement": float(np.mean(self.predict(X32) == their_pred)),
-                "max_score_error": float(np.max(diff, initial=0.0))}
+        return {"predict_agreement": float(np.mean(self.predict(X32) == their_pred))
+                if len(X32) else 1.0,
+                "max_score_error": float(np.max(diff, initial=0.0)), "n_rows": len(X32)}
 
     def __repr__(self) -> str:
         what = ("EllipticEnvelope" if self.estimator == "envelope"
