@@ -2,10 +2,10 @@
 emlearn on the host, exactness and cost on each device, in one run.
 
 Data: condition monitoring on the basic_motions sample (6-axis IMU at 10 Hz, 240 s). Features:
-eml.features.TimeStats (per axis and the magnitude) of 2 s windows every 0.5 s. Normal is
+eml.features.TimeStats (mean, std, min, max of the 6 channels) of 2 s windows every 0.5 s. Normal is
 standing, walking and running; badminton is the anomaly no detector sees in training. The
 detectors are fitted on the normal windows of the first 120 s, thresholds picked on the next
-60 s (eml.anomaly.pick_threshold at a 1% false-positive rate), and everything is judged on the
+60 s (eml.anomaly.pick_threshold at a 5% false-positive rate), and everything is judged on the
 last 60 s. kNN and the reference forest classify the four activities (same split).
 
 Figures per model:
@@ -38,7 +38,7 @@ import emlearn_lab as eml
 HERE = Path(__file__).resolve().parent
 NORMAL = ("standing", "walking", "running")
 ANOMALY = "badminton"
-STATS = ("mean", "std", "min", "max")     # 16 features: few enough for full covariances
+STATS = ("mean", "std", "min", "max")     # of 6 channels: 24 features
 # The features are in 1/256 input counts (variances ~1e10): a component with few windows
 # needs more than scikit-learn's default regularisation (1e-6) to stay positive definite.
 REG = 1e3
@@ -49,7 +49,7 @@ TEST_ROWS = 60          # rows verified and timed on each device (the UART of an
 def data():
     rec = eml.datasets.load_sample("basic_motions")
     labels = eml.LabelSet.load(eml.datasets.sample_labels_path("basic_motions"), recording=rec)
-    fx = eml.features.TimeStats(axes=[0, 1, 2], magnitude=True, stats=STATS)
+    fx = eml.features.TimeStats(stats=STATS)
     parts = {}
     for name, (a, b) in {"train": (0, 120), "val": (120, 180), "test": (180, 240)}.items():
         part = rec.slice_s(a, b)
@@ -133,7 +133,7 @@ def host_rows(parts):
                "emlearn_agreement": emlearn_agreement(est, X_test)}
         if task == "anomaly":
             model.threshold = eml.anomaly.pick_threshold(model, X_val, _labels(y_val, task),
-                                                         fpr=0.01)
+                                                         fpr=0.05)
             rep = eml.anomaly.threshold_report(model, X_test, _labels(y_test, task))
             row.update(test_fpr=rep["false_positive_rate"], test_recall=rep["recall"])
         else:
@@ -164,7 +164,7 @@ def render(result) -> str:
     lines = [f"# Anomaly detectors and neighbours ({result['date']})", "",
              "Host: predict agreement with scikit-learn (float32 rows) of our conversion and of "
              "emlearn 0.23.2's C; detectors' held-out false-positive rate and recall at the "
-             "threshold picked for 1% on the validation part.", "",
+             "threshold picked for 5% on the validation part.", "",
              "| model | ours vs sklearn | emlearn vs sklearn | test FPR | test recall / acc |",
              "|---|---|---|---|---|"]
 

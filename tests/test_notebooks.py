@@ -23,6 +23,9 @@ EXPECT = {
     "05_your_own_csv": ["Recording(3200 samples × 3 channels", "EXACT: every value identical",
                         "device predictions == host: True"],
     "06_device_app": ["device == host: True", "AppCheck(IDENTICAL: "],
+    "07_condition_monitoring": ["EllipticEnvelope: device == host: True",
+                                "IsolationForest: device == host: True",
+                                "items    agree  disagree", "device == host: True"],
 }
 # Notebooks whose outputs are not committed yet (tools/run_notebooks.py writes them): none.
 OUTPUTS_PENDING: set = set()
