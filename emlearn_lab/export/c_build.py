@@ -209,6 +209,7 @@ def c_size(model, cpu: str = "cortex-m4f", form: str = "table") -> CSize:
     else:
         snippet = (f"*(int32_t *)output = model_predict((const {exporter.input_ctype} *)"
                    "input);")
-    headers = {"model.h": header,
-               exporter.runtime: runtime_header_path(exporter.runtime).read_text()}
+    headers = {"model.h": header}
+    for runtime in (exporter.runtime,) + exporter.includes:
+        headers[runtime] = runtime_header_path(runtime).read_text()
     return firmware_size(headers, "model.h", snippet, cpu, form)

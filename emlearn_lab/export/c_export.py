@@ -39,6 +39,7 @@ class Exporter:
     input_ctype: str           # C type of the features
     runtime: str               # the runtime header (in csrc/) the model header includes
     forms: tuple               # forms it can write, the first is the default
+    includes: tuple = ()       # runtime headers that one includes in turn
 
 
 def dispatch(model) -> Exporter:
@@ -60,10 +61,16 @@ def dispatch(model) -> Exporter:
     if isinstance(model, IsolationModel):
         from .c_iforest import iforest_header
         return Exporter(model, iforest_header, "float", c_trees.RUNTIME_HEADER, c_trees.FORMS)
+    from ..gauss.model import GaussModel
+    if isinstance(model, GaussModel):
+        from .c_gauss import RUNTIME_HEADER, gauss_header
+        return Exporter(model, gauss_header, "float", RUNTIME_HEADER, ("table",),
+                        (c_net.RUNTIME_HEADER,))
     raise UnsupportedModelError(
         f"export_c supports TreeModel / NetModel (from eml.convert / eml.compress), "
-        f"CompressedTrees, fitted scikit-learn tree and MLP estimators and Keras Sequential "
-        f"models, got {type(model).__name__}: convert it first with eml.convert()")
+        f"CompressedTrees, fitted scikit-learn tree and MLP estimators, Keras Sequential "
+        f"models and detectors (IsolationForest, GaussianMixture, EllipticEnvelope), got "
+        f"{type(model).__name__}: convert it first with eml.convert()")
 
 
 def _check_form(exporter: Exporter, form: str, owner: str = "export_c") -> None:
@@ -87,8 +94,10 @@ def export_c(model, path, name: str = "model", form: str = "table") -> list:
     ----------
     model : TreeModel (from ``eml.convert`` / ``eml.compress``), a fitted CompressedTrees, a
         fitted scikit-learn DecisionTree / RandomForest / ExtraTrees estimator (converted with
-        ``eml.convert``: float32 features), or a NetModel (float32 or int8 weights; a fitted
-        MLP or Keras Sequential model is converted with float32 weights).
+        ``eml.convert``: float32 features), a NetModel (float32 or int8 weights; a fitted
+        MLP or Keras Sequential model is converted with float32 weights), or a detector
+        (IsolationForest, GaussianMixture, BayesianGaussianMixture, EllipticEnvelope,
+        converted or fitted).
     path : str or Path
         The model header to write, e.g. ``"firmware/src/gesture_model.h"``. Its directory must
         exist.
@@ -102,8 +111,9 @@ def export_c(model, path, name: str = "model", form: str = "table") -> list:
     Returns
     -------
     list of Path
-        The model header and the runtime header (``eml_lab_trees.h`` or ``eml_lab_net.h``),
-        both in path's directory: together they are all a firmware needs.
+        The model header and the runtime headers it includes (``eml_lab_trees.h``,
+        ``eml_lab_net.h``, or for Gaussian detectors ``eml_lab_gauss.h`` and
+        ``eml_lab_net.h``), all in path's directory: together they are all a firmware needs.
 
     Raises
     ------
@@ -123,7 +133,7 @@ def export_c(model, path, name: str = "model", form: str = "table") -> list:
         raise invalid("path", str(path), "in an existing directory", owner="export_c",
                       remedy=f"Directory {str(path.parent)!r} does not exist; create it first "
                              "(e.g. os.makedirs).")
-    runtimes = (c_trees.RUNTIME_HEADER, c_net.RUNTIME_HEADER)
+    runtimes = (c_trees.RUNTIME_HEADER, c_net.RUNTIME_HEADER, "eml_lab_gauss.h")
     if path.suffix != ".h" or path.name in runtimes:
         raise invalid("path", str(path), "a C header ending in '.h' (other than "
                       f"{' or '.join(map(repr, runtimes))})", owner="export_c")
@@ -133,7 +143,10 @@ def export_c(model, path, name: str = "model", form: str = "table") -> list:
         # The header names itself (and its #include line) by the file it is written to.
         source = source.replace(f"{name}.h", path.name)
     path.write_text(source)
-    runtime = path.parent / exporter.runtime
-    if runtime.resolve() != runtime_header_path(exporter.runtime):
-        shutil.copyfile(runtime_header_path(exporter.runtime), runtime)
-    return [path, runtime]
+    written = [path]
+    for header in (exporter.runtime,) + exporter.includes:
+        runtime = path.parent / header
+        if runtime.resolve() != runtime_header_path(header):
+            shutil.copyfile(runtime_header_path(header), runtime)
+        written.append(runtime)
+    return written
