@@ -93,7 +93,7 @@ def register(cls: type) -> type:
 
 
 # The modules whose import registers the built-in kinds.
-KIND_MODULES = (".trees.model", ".nets.model")
+KIND_MODULES = (".trees.model", ".nets.model", ".neighbors.model")
 
 
 def model_types() -> tuple:
