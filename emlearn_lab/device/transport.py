@@ -520,6 +520,20 @@ class Device:
         from .deploy import predict_on_device
         return predict_on_device(self, X, name=name)
 
+    @_locked
+    def learn(self, model, x, y) -> int:
+        """Teach a deployed nearest-neighbour model examples on the device (see
+        emlearn_lab.neighbors.learning.learn); returns how many it has learned."""
+        from ..neighbors.learning import learn
+        return learn(self, model, x, y)
+
+    @_locked
+    def pull_examples(self, model) -> tuple:
+        """(X, y) the device's nearest-neighbour store holds, now also the model's mirror
+        (see emlearn_lab.neighbors.learning.pull_examples)."""
+        from ..neighbors.learning import pull_examples
+        return pull_examples(self, model)
+
     # -- sensors ---------------------------------------------------------------------------
     @_locked
     def playback(self, recording, **kw) -> bool:
