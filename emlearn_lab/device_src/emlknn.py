@@ -119,10 +119,9 @@ class KNN:
         self._bd = [0] * k              # neighbour distances, ascending
         self._bi = [0] * k              # their example indices
         self._w = [0.0] * k
-        # viper kernel: [n_examples, n_features, metric, k, max_abs]; best: k distances, k
-        # indices, then the query (biased)
-        self._p = array.array("i", [n_base, nf, metric, k, max_abs])
-        self._best = array.array("i", bytearray(4 * (2 * k + nf)))
+        # the viper kernel's [n_examples, n_features, metric, k, max_abs, k distances, k
+        # indices]
+        self._p = array.array("i", [n_base, nf, metric, k, max_abs] + [0] * (2 * k))
         if kind:
             self._out = array.array("f", [0.0])
         else:
@@ -215,13 +214,13 @@ class KNN:
         n = self._nb + self.count
         if self.features:
             if _kern is not None:
-                best = self._best
-                if _kern.nearest(self._ex, x, best, self._p) < 0:
+                p = self._p
+                if _kern.nearest(self._ex, x, 0, p) < 0:
                     self._range_error()
                 k = self.k
                 for i in range(k):
-                    self._bd[i] = best[i]
-                    self._bi[i] = best[k + i]
+                    self._bd[i] = p[5 + i]
+                    self._bi[i] = p[5 + k + i]
                 return
             _nearest_int(self, x, n)
         elif _DOUBLE:
