@@ -11,6 +11,7 @@
 # a feature of the row is beyond max_abs (the bound that keeps distances within an int32;
 # the host refuses such rows too). Every value stored is >= 0, so 64-bit ports, which load
 # 32-bit words zero-extended, read them back unchanged.
+# ruff: noqa: F821  (ptr16, ptr32, uint: viper builtins)
 import micropython
 
 
