@@ -156,16 +156,19 @@ class KNNModel:
 
     def compare(self, source, X) -> dict:
         """Agreement with the scikit-learn estimator on float32 rows X: ``predict_agreement``
-        (share of rows whose predict is the same) and, for regressors, ``max_value_error``.
-        Disagreements come from exact ties broken differently (scikit-learn does not define
-        its neighbour order among equal distances) and from float32 distances and votes."""
+        (classifiers: share of rows with the same class; regressors: share of rows whose value
+        is within float32 rounding, rtol 1e-5, of scikit-learn's) and, for regressors,
+        ``max_value_error``. Disagreements come from exact ties in distance broken otherwise
+        (scikit-learn leaves its neighbour order among equal distances undefined) and from
+        float32 distances, votes and means."""
         X32 = self.check_X(X)
         theirs = source.predict(X32.astype(np.float32))
         ours = self.predict(X32)
-        out = {"predict_agreement": float(np.mean(ours == theirs)) if len(X32) else 1.0}
-        if self.kind == "regressor":
-            out["max_value_error"] = float(np.abs(ours - theirs).max(initial=0.0))
-        return out
+        if self.kind == "classifier":
+            return {"predict_agreement": float(np.mean(ours == theirs)) if len(X32) else 1.0}
+        close = np.isclose(ours, theirs, rtol=1e-5, atol=1e-30)
+        return {"predict_agreement": float(close.mean()) if len(X32) else 1.0,
+                "max_value_error": float(np.abs(ours - theirs).max(initial=0.0))}
 
     # -- the Model protocol's device and board parts ---------------------------------------
     def device_plan(self, form: str, target, name: str, heap_free_bytes: int) -> tuple:
