@@ -181,7 +181,12 @@ class KNN:
         if tmp_size >= 0:
             os.remove(tmp)              # a write cut short: the store is the old one
         if size >= 0:
-            self._read_store(path, size)
+            try:
+                self._read_store(path, size)
+            except KNNFileError as e:
+                raise KNNFileError("%s; deploy the model again (it writes the host's copy of "
+                                   "the store) or remove %s to start without it"
+                                   % (e.args[0], path))
 
     def _read_store(self, path, size):
         what = "store file " + path
