@@ -480,8 +480,11 @@ def load(path, store_path, capacity):
         if size != HEADER_BYTES + rows + targets:
             raise KNNFileError("%s is %d bytes, its header says %d"
                                % (what, size, HEADER_BYTES + rows + targets))
-        if n < head[4]:
-            raise KNNFileError("corrupt %s: %d examples for %d neighbours" % (what, n, head[4]))
+        # Every class has an example (scikit-learn's classes come from the training labels):
+        # which also bounds the votes array by the file's size.
+        if n < head[4] or (head[0] == 0 and n < head[6]):
+            raise KNNFileError("corrupt %s: %d examples for %d neighbours and %d classes"
+                               % (what, n, head[4], head[6]))
         model = KNN(head, n, capacity, store_path)
         model._read(f, 0, n, what)
     model._load_store()
