@@ -143,6 +143,14 @@ def test_learn_refuses_bad_input_on_the_host(device):
     with pytest.raises(InputError, match=r"shape \(n_rows, 5\)"):
         device.learn(model, X[:1, :3], model.classes_[:1])
     assert device.pull_examples(model)[0].shape == (0, 5)
+    with pytest.raises(InputError, match="nearest-neighbour models"):
+        device.learn(object(), X[:1], [0])
+    # The estimator that was deployed stands for its converted model.
+    est = KNeighborsRegressor(2).fit(X, X[:, 0])
+    device.deploy(est, X[:3], repeats=1, name="from_estimator")
+    model = device.deployments["from_estimator"].model
+    assert device.learn(est, X[:1] + 0.5, [100.0]) == 1
+    np.testing.assert_array_equal(device.predict(X, name="from_estimator"), model.predict(X))
 
 
 def test_corrupt_store_is_refused_and_the_device_answers(device):
@@ -271,6 +279,8 @@ def test_emulated_cortex_m3():
     """Real firmware, single-precision floats, Thumb-2: float32 euclidean distance weights
     (bytecode, float32 arithmetic of the port itself) and int16 (viper kernel), learning."""
     from test_emulated import _need
+
+    from emlearn_lab.board_fit.cores import emulated_board
     _need("cortex-m3")
     with eml.connect("emulated:cortex-m3") as dev:
         for features, kind in (("float32", "classifier"), ("int16", "regressor")):
@@ -280,7 +290,13 @@ def test_emulated_cortex_m3():
             rows = _rows(X, rng, features, n=16)
             report = dev.deploy(model, rows, repeats=3, name="m3")
             assert report.agreement == 1.0, report.disagreements
-            assert report.instructions_per_predict_median > 0
+            # The estimate's instruction count and RAM for this core (its clock counts
+            # instructions: deterministic, not wall-clock time).
+            est = eml.estimate(model, emulated_board("cortex-m3"), name="m3")
+            measured = report.instructions_per_predict_median
+            assert 0.7 * measured <= est.latency.instructions <= 1.3 * measured, \
+                (measured, est.latency.instructions)
+            assert report.runtime_ram_bytes + report.model_ram_bytes <= est.ram_bytes
             dev.learn(model, rows[:2] + 1, model.classes_[[0, 1]] if kind == "classifier"
                       else [2.5, -1.0])
             dev.reset()

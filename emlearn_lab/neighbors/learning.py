@@ -15,12 +15,20 @@ _BATCH = 32          # examples per round trip
 
 
 def deployed_name(dev, model) -> str:
-    """The name ``model`` is deployed under on ``dev`` (the last deploy of it), or InputError."""
-    names = [name for name, d in dev.deployments.items() if d.model is model]
+    """The name ``model`` (a KNNModel, or the estimator it was deployed from) is deployed
+    under on ``dev`` (its last deploy), or InputError."""
+    from .model import KNNModel
+    names = [name for name, d in dev.deployments.items()
+             if d.model is model or (d.source is model and isinstance(d.model, KNNModel))]
     if not names:
+        if not isinstance(model, KNNModel) and type(model).__name__ not in (
+                "KNeighborsClassifier", "KNeighborsRegressor"):
+            raise InputError(f"learning on the device is for nearest-neighbour models "
+                             f"(eml.convert(KNeighborsClassifier(...))), got "
+                             f"{type(model).__name__}")
         raise InputError("this model is not deployed on the device in this session: "
                          "dev.deploy(model) first")
-    if dev.deployed is not None and dev.deployed.model is model:
+    if dev.deployed is not None and dev.deployed.name in names:
         return dev.deployed.name
     return names[-1]
 
@@ -72,8 +80,9 @@ def learn(dev, model, x, y) -> int:
     has learned. If the device refuses one, the mirror is read back from the device and the
     error raised."""
     from ..device.session import ensure_loaded
-    X, yi = check_examples(model, x, y)
     name = deployed_name(dev, model)
+    model = dev.deployments[name].model
+    X, yi = check_examples(model, x, y)
     ensure_loaded(dev, dev.deployments[name])
     count = len(model.learned_X)
     for a in range(0, len(X), _BATCH):
@@ -97,6 +106,7 @@ def pull_examples(dev, model) -> tuple:
     files (so that what it runs is what its store holds)."""
     from ..device.session import HELPERS
     name = deployed_name(dev, model)
+    model = dev.deployments[name].model
     store = paths(name)[1]
     if store in dev.file_hashes([store]):
         X, yi = parse(model, dev.read_file(store))
