@@ -51,8 +51,8 @@ def knn_bundle(target, model, name: str):
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
         notes.append(msg)
     if model.features == "float32":
-        notes.append("float32 distances run as bytecode (exact float32, slow): "
-                     "features='int16' runs them in the native kernel")
+        notes.append("float32 distances run as bytecode (exact float32, slow): whole-number "
+                     "features convert with features='int16', which runs in the native kernel")
     data = to_bytes(model)
     # In RAM: the examples and targets of the file and of a full store.
     ram = file_bytes(model, len(model.X) + capacity) - HEADER_BYTES
