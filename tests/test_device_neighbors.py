@@ -170,6 +170,15 @@ def test_corrupt_store_is_refused_and_the_device_answers(device):
         assert "store file fragile.knns" in str(e.value) and "deploy the model again" in \
             str(e.value)
         assert device.eval("1 + 1") == 2
+    # A store beyond the capacity of the load: refused, with the remedy.
+    device.put_data("fragile.knns", good)
+    out = device.exec("import emlknn\ntry:\n emlknn.load('fragile.knn', 'fragile.knns', 1)\n"
+                      "except ValueError as e:\n print(e)")
+    assert "holds 2 examples, more than the capacity 1 (set model.capacity >= 2)" in out
+    model.capacity = 1
+    with pytest.raises(InputError, match="at least"):
+        device.deploy(model, X[:2], name="fragile")
+    model.capacity = 3
     # Deploying again writes the host's mirror of the store: all is well.
     report = device.deploy(model, X[:10], repeats=1, name="fragile")
     assert report.agreement == 1.0

@@ -193,12 +193,10 @@ class KNN:
         with open(path, "rb") as f:
             head, n = _header(f, what)
             if head != self._head:
-                raise KNNFileError("%s belongs to another model (its header differs): deploy "
-                                   "the model again, which writes the host's store" % what)
+                raise KNNFileError("%s belongs to another model (its header differs)" % what)
             if n > self.capacity:
-                raise KNNFileError("%s holds %d examples, more than the capacity %d: set "
-                                   "model.capacity >= %d and deploy again"
-                                   % (what, n, self.capacity, n))
+                raise KNNFileError("%s holds %d examples, more than the capacity %d (set "
+                                   "model.capacity >= %d)" % (what, n, self.capacity, n))
             rows, targets = _sizes(head, n)
             if size != HEADER_BYTES + rows + targets:
                 raise KNNFileError("corrupt %s: %d bytes, its header says %d"
