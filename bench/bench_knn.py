@@ -7,8 +7,10 @@ per-term costs the board estimate uses (emlearn_lab/neighbors/latency.py).
 For each features type (int16: the viper kernel; float32: bytecode, exact float32) it deploys
 classifiers over a grid of examples n and features f (random whole numbers, k = 3, uniform
 and distance weights), takes deploy's median us per predict (on an emulated board 1 us = 1000
-instructions) and fits  predict = call + example * n + term * n * f  (uniform), and the extra
-per neighbour of distance weights. Then, on the host, agreement with scikit-learn's predict
+instructions) and fits  predict = call + example * n + term * t  (uniform), t the distance
+terms the device adds (it stops a sum that reaches the k-th best: counted on the host,
+neighbors.exact.summed_terms, median over the timed rows), and the extra per neighbour of
+distance weights. Then, on the host, agreement with scikit-learn's predict
 on float32 rows (iris, digits, random rows with duplicate examples; 50/50 split, k = 5) and,
 on the device, deploys of iris (75 examples, 4 features) and digits (300 examples, 64
 features; int16) with the agreement and the us per predict of each. Writes
@@ -28,6 +30,7 @@ K = 3
 def measure(dev, features: str, weights: str) -> list:
     from sklearn.neighbors import KNeighborsClassifier
     import emlearn_lab as eml
+    from emlearn_lab.neighbors.exact import summed_terms
     rng = np.random.default_rng(0)
     out = []
     for n, f in GRID:
@@ -39,12 +42,14 @@ def measure(dev, features: str, weights: str) -> list:
         Xq = rng.integers(-20, 21, (8, f)).astype(float)
         report = dev.deploy(model, Xq, repeats=5, name="bench_knn")
         assert report.agreement == 1.0, report.disagreements
-        out.append((n, f, report.us_per_predict_median))
+        terms = float(np.median(summed_terms(model.check_X(Xq[:report.bench_rows]), model.X,
+                                             model.metric, K)))
+        out.append((n, f, terms, report.us_per_predict_median))
     return out
 
 
 def fit(rows: list) -> dict:
-    A = np.array([[1.0, n, n * f] for n, f, _ in rows])
+    A = np.array([[1.0, n, t] for n, f, t, _ in rows])
     b = np.array([us for *_, us in rows])
     call, example, term = np.linalg.lstsq(A, b, rcond=None)[0]
     return {"call": float(call), "example": float(example), "term": float(term)}

@@ -257,3 +257,18 @@ def test_board_estimate():
         assert est.latency is not None and est.latency.instructions > 0
         assert est.fits
         assert eml.estimate(model, "esp32-devkitc").latency is None
+
+
+def test_summed_terms_counts_the_early_stop():
+    from emlearn_lab.neighbors.exact import summed_terms
+    rng = np.random.default_rng(4)
+    E = rng.integers(-5, 6, (40, 6)).astype(np.float32)
+    X = rng.integers(-5, 6, (7, 6)).astype(np.float32)
+    full = summed_terms(X, E, "euclidean", 40)          # never full before the last example
+    np.testing.assert_array_equal(full, 40 * 6)
+    some = summed_terms(X, E, "manhattan", 3)
+    assert np.all(some < 40 * 6) and np.all(some >= 3 * 6 + 37)
+    # Examples ever nearer the row: each enters the k best, no sum stops early.
+    far = np.arange(40, 0, -1, dtype=np.int16)[:, None] * np.ones((1, 6), dtype=np.int16)
+    np.testing.assert_array_equal(summed_terms(np.zeros((1, 6), np.int16), far, "euclidean",
+                                               2), [40 * 6])

@@ -384,6 +384,7 @@ def _nearest_double(m, x, n):
     filled = 0
     base = 0
     manhattan = m.metric
+    worst = INF
     for i in range(n):
         r[1] = 0.0
         for j in range(nf):
@@ -394,8 +395,12 @@ def _nearest_double(m, x, n):
             else:
                 r[0] = d * d
                 r[1] = r[1] + r[0]
+            if r[1] >= worst:
+                break                   # cannot enter the k best (see _insert)
         base += nf
         filled = _insert(bd, bi, k, filled, r[1], i)
+        if filled == k:
+            worst = bd[k - 1]
 
 
 def _nearest_single(m, x, n):
@@ -408,6 +413,7 @@ def _nearest_single(m, x, n):
     filled = 0
     base = 0
     manhattan = m.metric
+    worst = INF
     for i in range(n):
         acc = 0.0
         for j in range(nf):
@@ -416,8 +422,12 @@ def _nearest_single(m, x, n):
                 acc += d if d >= 0 else -d
             else:
                 acc += d * d
+            if acc >= worst:
+                break
         base += nf
         filled = _insert(bd, bi, k, filled, acc, i)
+        if filled == k:
+            worst = bd[k - 1]
 
 
 def _nearest_int(m, x, n):
@@ -434,18 +444,25 @@ def _nearest_int(m, x, n):
     filled = 0
     base = 0
     manhattan = m.metric
+    worst = 1 << 31                     # above every distance
     for i in range(n):
         acc = 0
         for j in range(nf):
             d = x[j] - ex[base + j]
             acc += (d if d >= 0 else -d) if manhattan else d * d
+            if acc >= worst:
+                break
         base += nf
         filled = _insert(bd, bi, k, filled, acc, i)
+        if filled == k:
+            worst = bd[k - 1]
 
 
 def _insert(bd, bi, k, filled, acc, i):
     """Insert (acc, i) into the ascending k best (after equal distances: lower index first).
-    Returns how many are filled."""
+    Returns how many are filled. Once k are held, an example enters only when its distance is
+    below the k-th: the searches stop summing a distance that reaches it (the terms are >= 0
+    and a rounded sum of them never decreases, so the whole sum would reach it too)."""
     if filled < k:
         pos = filled
         filled += 1

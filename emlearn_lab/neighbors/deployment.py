@@ -2,6 +2,8 @@
 estimate on a board."""
 import warnings
 
+import numpy as np
+
 from ..exceptions import BuildError, InputError
 
 __all__ = ["knn_bundle", "device_plan", "paths", "check_capacity", "board_estimate",
@@ -71,12 +73,13 @@ def device_plan(model, form: str, target, name: str, heap_free_bytes: int) -> tu
 
 
 # Instructions per predict on the emulated Cortex-M3 (qemu -icount: 1 us = 1000 instructions),
-# fitted as call + example * n + term * n * f (+ per neighbour with distance weights) over
-# random models of 30-90 examples and 4-12 features, k = 3. Reproduce with
+# fitted as call + example * n + term * t (+ per neighbour with distance weights) over random
+# models of 30-90 examples and 4-12 features, k = 3; t: the distance terms added (a sum stops
+# once it reaches the k-th best: exact.summed_terms counts them on the host). Reproduce with
 # ``python3 bench/bench_knn.py`` (writes bench/results/knn_cortex-m3.json).
 CORTEX_M3_COSTS = {
-    "int16": {"call": 17350, "example": 90, "term": 44, "distance_neighbour": 6717},
-    "float32": {"call": 52250, "example": 2132, "term": 2055, "distance_neighbour": 12300},
+    "int16": {"call": 17537, "example": 87, "term": 56, "distance_neighbour": 6717},
+    "float32": {"call": 28891, "example": 2071, "term": 2338, "distance_neighbour": 10783},
 }
 # gc.mem_alloc() growth of importing the runtime (emlab_common + emlknn) and of the model
 # object beyond its arrays, with some headroom, by word size: on the virtual device (8: 17 824
@@ -98,26 +101,36 @@ def knn_allocations(model, word_bytes: int) -> list:
 def knn_latency(model, board, native: bool, X=None):
     """LatencyEstimate from the Cortex-M3 instruction counts, for a board whose emulated
     core is the Cortex-M3 (or, int16 in native code, a Thumb-2 core with an FPU: the same
-    integer code); None elsewhere."""
+    integer code); None elsewhere. With rows X the distance terms are counted on them (the
+    median row, with the examples the model holds now), else every term of a full store."""
     from ..board_fit.cores import board_cpi, core_for
     from ..board_fit.latency import LatencyEstimate
+    from .exact import summed_terms
     core = core_for(board)
     if model.features == "int16" and not native:
         return None
     if core != "cortex-m3" and not (core == "cortex-m4f" and model.features == "int16"):
         return None
     c = CORTEX_M3_COSTS[model.features]
-    n = len(model.X) + model.capacity       # a full store: the slowest predict
-    terms = n * model.n_features
+    if X is not None:
+        E, _ = model.examples()
+        n = len(E)
+        terms = float(np.median(summed_terms(model.check_X(X), E, model.metric,
+                                             model.n_neighbors)))
+        how = f"{n} examples, distance terms counted on the given rows"
+    else:
+        n = len(model.X) + model.capacity
+        terms = float(n * model.n_features)
+        how = f"{n} examples (a full store), every distance term (the slow case)"
     instr = c["call"] + c["example"] * n + c["term"] * terms
     if model.weights == "distance":
         instr += c["distance_neighbour"] * model.n_neighbors
     cpi, _ = board_cpi(board)
-    basis = (f"{n} examples (a full store), instructions per distance term, example and "
-             "call measured on the emulated Cortex-M3 (bench/bench_knn.py)")
+    basis = (f"{how}; instructions per term, example and call measured on the emulated "
+             "Cortex-M3 (bench/bench_knn.py)")
     if board.port != "qemu":
         basis += f", x {cpi:g} cycles per instruction at {board.clock_mhz:g} MHz"
-    return LatencyEstimate(instr * cpi / board.clock_mhz, float(terms), X is not None, basis,
+    return LatencyEstimate(instr * cpi / board.clock_mhz, terms, X is not None, basis,
                            "distance terms", instructions=float(instr), core="cortex-m3")
 
 

@@ -24,7 +24,7 @@ Votes and values
 import numpy as np
 
 __all__ = ["distances", "neighbours", "weights_of", "class_votes", "regression_values",
-           "first_max", "int16_bound", "INT32_MAX"]
+           "first_max", "int16_bound", "summed_terms", "INT32_MAX"]
 
 INT32_MAX = 2**31 - 1
 _CHUNK_CELLS = 4_000_000     # distance matrix cells computed at a time
@@ -118,3 +118,33 @@ def first_max(votes: np.ndarray) -> np.ndarray:
     for j in range(1, votes.shape[1]):
         best[votes[:, j] > votes[rows, best]] = j
     return best
+
+
+def summed_terms(X: np.ndarray, E: np.ndarray, metric: str, k: int) -> np.ndarray:
+    """Distance terms the device adds per row (n_rows,): once k examples are held it stops
+    summing a distance when the sum reaches the k-th best so far (after the term that got it
+    there), as device_src/emlknn.py and emlknn_kernels do."""
+    D = distances(X, E, metric)
+    n, m = D.shape
+    big = np.iinfo(np.int64).max if D.dtype.kind == "i" else np.inf
+    W = np.full((n, m), big, dtype=D.dtype)      # the k-th best before each example
+    best = np.full((n, k), big, dtype=D.dtype)
+    for i in range(m):
+        if i >= k:
+            W[:, i] = best[:, k - 1]
+        best = np.sort(np.concatenate([best, D[:, i:i + 1]], axis=1), axis=1)[:, :k]
+    terms = np.full((n, m), X.shape[1], dtype=np.int64)
+    done = np.zeros((n, m), dtype=bool)
+    integer = X.dtype.kind == "i"
+    acc = np.zeros((n, m), dtype=np.int64 if integer else np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for j in range(X.shape[1]):
+            if integer:
+                d = X[:, j, None].astype(np.int64) - E[None, :, j].astype(np.int64)
+            else:
+                d = X[:, j, None] - E[None, :, j]
+            acc = acc + (d * d if metric == "euclidean" else np.abs(d))
+            stop = ~done & (acc >= W)
+            terms[stop] = j + 1
+            done |= stop
+    return terms.sum(axis=1)
