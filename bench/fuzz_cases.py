@@ -243,6 +243,55 @@ def _fx_texts(spec: dict, rng) -> list:
     return [(w, json.dumps(s, separators=(",", ":")).encode()) for w, s in out]
 
 
+def _knn_bases(seed: int) -> list:
+    """Nearest-neighbour examples files (.knn: a float32 classifier with distance weights,
+    an int16 regressor) and a store of learned examples (.knns, checked against its model
+    file, loaded with capacity 4)."""
+    import emlearn_lab as eml
+    from emlearn_lab.neighbors.knnfile import HEADER_BYTES, store_bytes, to_bytes
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+    rng = np.random.default_rng([seed, 20])
+    X = rng.integers(-9, 10, (12, 3)).astype(float)
+    y = rng.integers(0, 3, 12)
+    clf = eml.convert(KNeighborsClassifier(3, weights="distance").fit(X, y))
+    reg = eml.convert(KNeighborsRegressor(2, p=1).fit(X, X[:, 0] * 1.5), features="int16")
+    reg.learned_X, reg.learned_y = X[:3].astype(np.int16), np.float32([1.0, -2.0, 3.5])
+    fvals = [float("nan"), float("inf"), -float("inf"), 3.4e38, -3.4e38, 1e-45, 0.0]
+    out = []
+    for label, model, data, kind in (("knn float32 classifier", clf, to_bytes(clf), "knn"),
+                                     ("knn int16 regressor", reg, to_bytes(reg), "knn"),
+                                     ("knn store int16 regressor", reg, store_bytes(reg),
+                                      "knns")):
+        n = struct.unpack_from("<I", data, 18)[0]
+        item = 4 if model.features == "float32" else 2
+        rows = n * model.n_features * item
+        targets = HEADER_BYTES + rows + (-rows % 4)
+        fields = [("header " + name, off, fmt, _u(fmt) + [struct.unpack_from(fmt, data, off)[0]
+                                                          + 1])
+                  for name, off, fmt in (("kind", 5, "<B"), ("features", 6, "<B"),
+                                         ("metric", 7, "<B"), ("weights", 8, "<B"),
+                                         ("k", 10, "<H"), ("n_features", 12, "<H"),
+                                         ("n_outputs", 14, "<H"), ("max_abs", 16, "<H"),
+                                         ("n_examples", 18, "<I"))]
+        xfmt = "<f" if item == 4 else "<h"
+        xvals = fvals if item == 4 else _u("<h") + [model.max_abs, model.max_abs + 1]
+        for j in sorted({0, n * model.n_features // 2, n * model.n_features - 1}):
+            fields.append((f"example value[{j}]", HEADER_BYTES + j * item, xfmt, xvals))
+        tfmt, tvals = (("<H", _u("<H") + [model.n_outputs]) if model.kind == "classifier"
+                       else ("<f", fvals))
+        for j in sorted({0, n - 1}):
+            fields.append((f"target[{j}]", targets + j * struct.calcsize(tfmt), tfmt, tvals))
+        sharp = [("n_examples = 2**32-1", [(18, 4, b"\xff\xff\xff\xff")]),
+                 ("max_abs = 32767", [(16, 2, struct.pack("<H", 32767))]),
+                 ("k = n + 1", [(10, 2, struct.pack("<H", n + 1))])]
+        base = Base(kind, label, "m.knns" if kind == "knns" else "m.knn", data,
+                    [HEADER_BYTES, HEADER_BYTES + rows, targets, len(data)], fields,
+                    sharp=sharp, extra=to_bytes(model) if kind == "knns" else b"")
+        base.runtimes = ("native", "bytecode") if item == 2 else ("bytecode",)
+        out.append(base)
+    return out
+
+
 def _fx_base(extractors, label: str, rng) -> Base:
     spec = {"format": "emlfx", "version": 1, "steps": [e.device_spec() for e in extractors]}
     data = json.dumps(spec, separators=(",", ":")).encode()
@@ -310,6 +359,7 @@ def base_files(seed: int = 0) -> list:
             out[-1].runtimes = ("bytecode",)      # float32 networks run in bytecode only
     out += [_fx_base(e, label, rng) for label, e in fxs.items()]
     out += _gauss_bases(seed)
+    out += _knn_bases(seed)
     return out
 
 

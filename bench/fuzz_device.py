@@ -46,7 +46,8 @@ def runtime_files(target) -> list:
     native = target.arch is not None
     files = [module_artifact(m, target, False, notes)
              for m in ("emlab_common", "emlab_f64", "emltrees", "emltrees_pure", "emlnet",
-                       "emlnet_float", "emlnet_int8", "emlnet_pure", "emlfx", "emlgauss")]
+                       "emlnet_float", "emlnet_int8", "emlnet_pure", "emlfx", "emlgauss",
+                       "emlknn")]
     if native:
         walkers = [f"forest_{lay}{bits}{leaves}" for lay in ("tiny", "small", "large")
                    for bits in (16, 32) for leaves in "sd"]
@@ -54,7 +55,7 @@ def runtime_files(target) -> list:
                                      source=kernels_source(walkers, target.arch)))
         files += [module_artifact(m, target, True, notes)
                   for m in ("emlab_quant", "emlnet_kernels", "emlfx_core", "emlfx_time",
-                            "emlfx_iir", "emlfx_spectral")]
+                            "emlfx_iir", "emlfx_spectral", "emlknn_kernels")]
     files.append(module_artifact("emlab_fuzz", target, False, notes,
                                  source=(HERE / "fuzz_harness.py").read_text()))
     return [(a.path, a.data) for a in files]

@@ -89,6 +89,44 @@ def runtime(native):
         q = _Quant()
         q.quantise = emltrees_pure.quantise
         sys.modules["emlab_quant"] = q
+    _knn_runtime(native)
+
+
+def _knn_runtime(native):
+    """The int16 neighbour search in the viper kernel or in bytecode."""
+    import emlknn
+    emlknn._kern = None
+    if native:
+        import emlknn_kernels
+        emlknn._kern = emlknn_kernels
+
+
+def _knn_one(kind, path):
+    """Load an examples file (kind 'knn') or a store of the model file model.knn ('knns',
+    capacity 4) and run rows within the model's bound: None or what was out of bounds."""
+    import emlknn
+    if kind == "knns":
+        m = emlknn.load(MOUNT + "/model.knn", path, 4)
+    else:
+        m = emlknn.load(path, MOUNT + "/none.knns", 2)
+    n = m.n_features
+    if n > 4096:
+        return None
+    if m.features:
+        b = m.max_abs
+        rows = [array.array("h", [v] * n) for v in (0, b, -b, b // 3)]
+    else:
+        rows = [array.array("f", [v] * n) for v in (0.0, 1.0, -3.5e4, 3.4e38)]
+    for x in rows:
+        p = m.predict(x)
+        s = m.scores(x)
+        if len(s) != m.n_outputs:
+            return "scores of %d for %d outputs" % (len(s), m.n_outputs)
+        if m.kind == 0 and not (isinstance(p, int) and 0 <= p < m.n_outputs):
+            return "class %r of %d" % (p, m.n_outputs)
+        if m.kind == 1 and not isinstance(p, float):
+            return "value %r" % p
+    return None
 
 
 def _cases(path):
@@ -202,6 +240,8 @@ def _one(kind, name, data, extra):
         return None if data == b"ok" else "probe %r" % data
     fs.files[name] = data
     path = MOUNT + "/" + name
+    if kind in ("knn", "knns"):
+        return _knn_one(kind, path)
     if kind == "tree" or kind == "ties":
         import emltrees
         ties = None
@@ -228,6 +268,9 @@ def run(kind, base_path, cases_path, name, extra=None, extra_path=None):
     if kind == "ties":
         with open(extra_path, "rb") as f:
             fs.files["model.eml"] = f.read()
+    if kind == "knns":
+        with open(extra_path, "rb") as f:
+            fs.files["model.knn"] = f.read()
     for case, splices in _cases(cases_path):
         data = _apply(base, splices)
         try:

@@ -10,7 +10,7 @@ __all__ = ["convert", "convertible"]
 
 # Kinds of model beyond trees and networks: modules with ``accepts(estimator) -> bool`` (by
 # class name, importing nothing heavy) and ``convert(estimator, features=...)``.
-FAMILIES = (".anomaly.isolation", ".gauss.convert")
+FAMILIES = (".anomaly.isolation", ".gauss.convert", ".neighbors.convert")
 
 # Estimators people reach for that no family converts: the nearest supported alternative.
 NEAREST = {

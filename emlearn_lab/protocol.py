@@ -93,7 +93,8 @@ def register(cls: type) -> type:
 
 
 # The modules whose import registers the built-in kinds.
-KIND_MODULES = (".trees.model", ".nets.model", ".anomaly.isolation", ".gauss.model")
+KIND_MODULES = (".trees.model", ".nets.model", ".anomaly.isolation", ".gauss.model",
+                ".neighbors.model")
 
 
 def model_types() -> tuple:

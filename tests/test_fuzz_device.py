@@ -27,7 +27,7 @@ def test_base_files_cover_every_kind(bases):
                      "learned int16 dense"):
             assert f"tree {layout} {form}" in labels
     kinds = {b.kind for b in bases}
-    assert kinds == {"tree", "ties", "net", "fx", "gauss"}
+    assert kinds == {"tree", "ties", "net", "fx", "gauss", "knn", "knns"}
     assert any(b.kind == "net" and "float32" in b.label for b in bases)
     assert any(b.kind == "net" and "int8" in b.label for b in bases)
 

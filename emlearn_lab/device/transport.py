@@ -520,6 +520,28 @@ class Device:
         from .deploy import predict_on_device
         return predict_on_device(self, X, name=name)
 
+    @_locked
+    def learn(self, model, x, y) -> int:
+        """Teach a deployed nearest-neighbour model (a KNNModel, or the estimator deployed)
+        examples on the device: rows ``x`` (one row or several) with labels or values ``y``,
+        checked on the host first. The device appends them to its store file (atomically:
+        a power cut keeps the old store or the new one), then the host model's mirror
+        (``learned_X``, ``learned_y``), so ``model.predict`` equals the device. At most
+        ``model.capacity`` examples are learned (set it before deploying): more are refused,
+        none is dropped. Returns how many examples the device has learned (see
+        emlearn_lab.neighbors.learning)."""
+        from ..neighbors.learning import learn
+        return learn(self, model, x, y)
+
+    @_locked
+    def pull_examples(self, model) -> tuple:
+        """(X, y) of the examples the device's store holds, for when the device learned on its
+        own (an app): the model's mirror becomes them. Deploying writes the mirror to the
+        device, so pull first to keep what the device learned (see
+        emlearn_lab.neighbors.learning.pull_examples)."""
+        from ..neighbors.learning import pull_examples
+        return pull_examples(self, model)
+
     # -- sensors ---------------------------------------------------------------------------
     @_locked
     def playback(self, recording, **kw) -> bool:

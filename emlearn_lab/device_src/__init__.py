@@ -6,6 +6,8 @@ emltrees_pure.py     the same kernels as plain bytecode (no native code on the p
 emlab_common.py      input check, predict/scores closures, near-tie settling (both forms)
 emlab_f64.py         integer IEEE-754 double arithmetic for the near-tie path
 emlab_tools.py       load with RAM accounting, row-by-row verification, timing
+emlknn.py            nearest neighbours: examples file + store of learned examples, learn()
+emlknn_kernels.py    its int16 search under @micropython.viper
 emlab_sensor.py      the device's sensors (playback of a recording file)
 emlab_drivers.py     sensor drivers for apps: MPU6050, LIS3DH (I2C), ADC + timer, I2S microphone
 emlfx.py             feature pipeline runtime: feature file (JSON) -> extractors [-> model]
