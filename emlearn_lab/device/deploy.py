@@ -1,6 +1,8 @@
 """deploy(): push a model to a device, load it there, verify it row by row, time it."""
 import time
 
+import numpy as np
+
 from ..conversion import convert
 from ..exceptions import DeviceError, DeviceMemoryError, InputError
 from ..features.pipeline import device_pipeline
@@ -126,7 +128,8 @@ def deploy(dev, model, X=None, *, form="auto", name="model", verify=True, repeat
         device=repr(dev), target=str(target), form=chosen, name=name, model=repr(model),
         files=[(a.path, len(a.data), a in sent) for a in bundle.files],
         runtime_ram_bytes=runtime_ram, model_ram_bytes=model_ram, load_us=load_us,
-        heap_free_bytes=heap_free, native=bundle.native, notes=list(bundle.notes) + notes)
+        heap_free_bytes=heap_free, native=bundle.native, notes=list(bundle.notes) + notes,
+        float_scores=np.dtype(model.score_dtype).kind == "f")
     if info["platform"] == "linux" and bundle.native:
         native = sum(len(a.data) for a in bundle.files
                      if a.role == "model_code" or a.path.endswith("_kernels.mpy"))

@@ -43,6 +43,8 @@ class DeployReport:
     # The device's clock counts instructions (emulated boards, qemu -icount): ticks_us x this
     # = instructions. None on boards whose clock is time.
     instructions_per_us: float | None = None
+    # The model's scores are float32 (compared as bits), else integers.
+    float_scores: bool = False
 
     def set_pipeline_timing(self, features: tuple, predict: tuple, whole: tuple) -> None:
         """A Pipeline's figures from one device loop over the same windows
@@ -54,6 +56,11 @@ class DeployReport:
         self.timing_parts = {"features": tuple(features), "model predict": tuple(predict)}
         self.us_per_window_features = features[0]
         self.us_per_predict_median, self.us_per_predict_min, self.us_per_predict_max = whole
+
+    @property
+    def _scores_compared(self) -> str:
+        return ("float32 scores compared bit for bit" if self.float_scores
+                else "integer scores compared")
 
     def instructions(self, us: float | None) -> float | None:
         """A device ``ticks_us`` figure as instructions (None where the clock is time)."""
@@ -127,7 +134,7 @@ class DeployReport:
         if self.agreement is not None:
             verdict = "EXACT" if self.ok else f"{self.n_disagreements} rows DIFFER"
             out.append(("agreement with host", f"{self.agreement:.2%} of {self.n_rows} rows "
-                                               f"({verdict}; integer scores compared)"))
+                                               f"({verdict}; {self._scores_compared})"))
         if self.sklearn_agreement is not None:
             out.append(("agreement with sklearn", f"{self.sklearn_agreement:.2%} of windows "
                                                   "(the host Pipeline.predict)"))
