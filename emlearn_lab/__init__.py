@@ -41,6 +41,8 @@ _LAZY = {
     "glossary": ".terms",
     "Label": ".labels", "LabelSet": ".labels",
     "NetModel": ".nets.model",
+    "IsolationModel": ".anomaly.isolation", "GaussModel": ".gauss.model",
+    "KNNModel": ".neighbors.model",
     "load_recording": ".recordings.load",
     "Recording": ".recordings.recording", "RecordingInfo": ".recordings.recording",
     **dict.fromkeys(["class_report", "cross_validate", "group_cv", "plot_confusion", "search"],
@@ -52,9 +54,9 @@ _LAZY = {
 # What dir() lists besides: the submodules that importing every public name leaves bound on
 # the package (as the eager imports did). Any submodule resolves as ``eml.<name>``, listed or not.
 _SUBMODULES = {"_kv_report", "_procs", "anomaly", "app", "board_fit", "compression",
-               "conversion", "datasets", "device", "device_src", "export", "features", "labels",
-               "nets", "protocol", "recordings", "rows", "runtime", "terms", "training",
-               "trees", "validate", "widgets", "windowing"}
+               "conversion", "datasets", "device", "device_src", "export", "features", "gauss",
+               "labels", "neighbors", "nets", "protocol", "recordings", "rows", "runtime",
+               "terms", "training", "trees", "validate", "widgets", "windowing"}
 
 __getattr__, __dir__ = attach(__name__, _LAZY, _SUBMODULES)
 
@@ -73,6 +75,7 @@ def load_ipython_extension(ipython) -> None:
 # specific Device*Error classes stay attributes of the package (eml.DeviceTimeoutError) too.
 __all__ = [
     "convert", "compress", "compression_sweep", "CompressedTrees", "TreeModel", "NetModel",
+    "IsolationModel", "GaussModel", "KNNModel", "anomaly",
     "DeviceApp", "post", "actions", "sensors",
     "connect", "list_serial_ports", "Device", "boards", "get_board", "add_board", "Board",
     "estimate", "fit_table", "export_c", "c_size", "Recording", "load_recording", "LabelSet",

@@ -55,12 +55,15 @@ def convert(estimator, *, features: str = "float32", weights: str | None = None,
     ----------
     estimator : fitted scikit-learn DecisionTree*, RandomForest*, ExtraTree(s)* (classifier
         or regressor), MLPClassifier / MLPRegressor, a Keras 3 ``Sequential`` model of Dense
-        layers (activations linear, relu, sigmoid, tanh; softmax last), or an existing
-        TreeModel / NetModel (returned as is).
+        layers (activations linear, relu, sigmoid, tanh; softmax last), an anomaly detector
+        (IsolationForest, GaussianMixture, BayesianGaussianMixture, EllipticEnvelope: see
+        :mod:`emlearn_lab.anomaly`), KNeighborsClassifier / KNeighborsRegressor (euclidean or
+        manhattan, uniform or distance weights; ``dev.learn`` adds examples on the device),
+        or an existing model (returned as is).
     features : {"float32", "int16"}
-        Trees: how features reach the device. "float32" predicts exactly what scikit-learn
-        predicts for float32 input; "int16" expects whole-number features and compares
-        integers.
+        Trees and neighbours: how features reach the device. "float32" predicts exactly what
+        scikit-learn predicts for float32 input (trees; neighbours up to ties); "int16"
+        expects whole-number features and compares integers. Detectors take float32.
     weights : {"float32", "int8"}, optional
         Networks: "float32" (default) computes in float32, one rounded operation at a time;
         "int8" quantises weights to int8 with int32 accumulation (needs ``X_calib``).
@@ -73,9 +76,9 @@ def convert(estimator, *, features: str = "float32", weights: str | None = None,
 
     Returns
     -------
-    TreeModel or NetModel
-        ``predict``, ``predict_proba`` and ``scores`` on the host compute what the device
-        computes, bit for bit.
+    TreeModel, NetModel, IsolationModel, GaussModel or KNNModel
+        ``predict`` and ``scores`` on the host compute what the device computes, bit for
+        bit (detectors: ``score_samples``, ``decision_function`` and ``threshold`` too).
 
     Raises
     ------
@@ -126,6 +129,8 @@ def convert(estimator, *, features: str = "float32", weights: str | None = None,
         raise UnsupportedModelError(f"expected a fitted scikit-learn estimator, got {name}")
     raise UnsupportedModelError(
         f"cannot convert {name}: supported are DecisionTree, RandomForest and ExtraTrees "
-        "classifiers and regressors, MLPClassifier/MLPRegressor and Keras Sequential")
+        "classifiers and regressors, MLPClassifier/MLPRegressor, Keras Sequential, "
+        "IsolationForest, GaussianMixture, BayesianGaussianMixture, EllipticEnvelope and "
+        "KNeighborsClassifier/Regressor")
 
 

@@ -52,7 +52,7 @@ def test_every_public_name_resolves_in_a_fresh_interpreter():
     kinds, missing = json.loads(out.splitlines()[-1])
     assert missing == []
     assert {n for n, kind in kinds.items() if kind == "module"} == {
-        "datasets", "features", "post", "actions", "sensors"}
+        "datasets", "features", "post", "actions", "sensors", "anomaly"}
 
 
 @pytest.mark.parametrize("name, module", [("convert", "conversion"), ("compress", "compression"),
