@@ -9,7 +9,8 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.covariance import EllipticEnvelope
+from sklearn.ensemble import IsolationForest, RandomForestClassifier, RandomForestRegressor
 from sklearn.pipeline import FeatureUnion, make_pipeline
 
 import emlearn_lab as eml
@@ -291,6 +292,48 @@ def test_installed_regressor_app_with_hysteresis(device, motions):
                         | eml.post.MinDuration(1.0))
     run = app.simulate(rec)
     assert run.events and {e.label for e in run.events} == {"value"}
+    device.playback(rec)
+    device.install(app)
+    assert keys(device.app_output(windows=run.n_windows, realtime=False).events) == \
+        keys(run.events)
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("make", [
+    lambda: IsolationForest(n_estimators=20, random_state=0),
+    lambda: EllipticEnvelope(random_state=0),
+], ids=["isolation_forest", "elliptic_envelope"])
+def test_installed_detector_app_raises_the_simulated_alarms(device, motions, make):
+    """A detector fitted on normal windows only (no badminton) as an app: the anomaly events
+    (class -1, the normal class ignored) on the board are those simulate predicts."""
+    rec, labels, _ = motions
+    w = eml.windows(rec, labels, window_s=2.0, hop_s=0.5)
+    fx = eml.features.TimeStats(stats=["mean", "std", "min", "max"])
+    F = fx.fit(w.X).transform(w.X)
+    normal = w.y != "badminton"
+    det = eml.convert(make().fit(F[normal].astype(np.float64)))
+    det.threshold = eml.anomaly.pick_threshold(det, F, np.where(normal, 1, -1), fpr=0.05)
+    app = eml.DeviceApp(make_pipeline(fx, det), eml.sensors.Playback(realtime=False),
+                        window_s=2.0, hop_s=0.5,
+                        post=eml.post.Smooth(3) | eml.post.Ignore(1) | eml.post.MinDuration(2.0))
+    run = app.simulate(rec)
+    assert run.events and {e.label for e in run.events} == {"-1"}
+    device.playback(rec)
+    device.install(app)
+    assert keys(device.app_output(windows=run.n_windows, realtime=False).events) == \
+        keys(run.events)
+
+
+@pytest.mark.device
+def test_installed_neighbours_app_produces_the_simulated_events(device, motions):
+    from sklearn.neighbors import KNeighborsClassifier
+    rec, labels, _ = motions
+    w = eml.windows(rec, labels, window_s=2.0, hop_s=1.0)
+    fx = eml.features.TimeStats(axes=[0, 1, 2], stats=["mean", "std"])
+    knn = make_pipeline(fx, KNeighborsClassifier(3, weights="distance"))
+    app = motion_app(knn.fit(w.X, w.y))
+    run = app.simulate(rec)
+    assert len({e.label for e in run.events}) == 4
     device.playback(rec)
     device.install(app)
     assert keys(device.app_output(windows=run.n_windows, realtime=False).events) == \

@@ -3,6 +3,7 @@ virtual device."""
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -414,3 +415,32 @@ def test_deploy_app_needs_an_app(shell):
     with pytest.raises(UsageError, match=r"`app` is a int, not an eml.DeviceApp. Nothing was "
                                          "sent"):
         run(shell, "%%emlearn_deploy --app\napp = 3\nrecording = 4\n")
+
+
+@pytest.mark.device
+@pytest.mark.parametrize("kind", ["isolation", "gauss", "knn"])
+def test_deploy_magic_takes_detectors_and_neighbours(shell, kind):
+    """The magic is the same for every kind of model: a detector (with the threshold picked
+    for it) or a nearest-neighbour classifier, fitted in the cell's namespace, checked on a
+    board and deployed exactly."""
+    from sklearn.ensemble import IsolationForest
+    from sklearn.mixture import GaussianMixture
+    from sklearn.neighbors import KNeighborsClassifier
+
+    import emlearn_lab as eml
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(80, 4)), rng.normal(4, 1, size=(20, 4))])
+    y = np.array([1] * 80 + [-1] * 20)
+    make = {"isolation": lambda: eml.convert(IsolationForest(n_estimators=10,
+                                                             random_state=0).fit(X[:80])),
+            "gauss": lambda: eml.convert(GaussianMixture(2, random_state=0).fit(X[:80])),
+            "knn": lambda: eml.convert(KNeighborsClassifier(3).fit(X, y))}
+    model = make[kind]()
+    if kind != "knn":
+        model.threshold = eml.anomaly.pick_threshold(model, X, y, metric="f1")
+    shell.user_ns.update(det=model, X_rows=X)
+    _, _, shown = run(shell, "%%emlearn_deploy --board rp2040-pico --no-live --repeats 2\n"
+                      "model = det\nX = X_rows\n")
+    line = shown[0].splitlines()[0]
+    assert line.startswith("model on rp2040-pico: fits (")
+    assert "on the virtual device: exact (100% of 100 rows)" in line
