@@ -5,7 +5,8 @@
  * time, in the same order, with the same portable exp (eml_lab_net_exp) and log
  * (eml_lab_gauss_log), so no libm is needed. Contraction into fused multiply-adds and
  * fast-math are switched off for this code whatever the project's flags (see eml_lab_net.h,
- * which must be next to this file).
+ * which must be next to this file); a program linked with -ffast-math on x86 (crtfastmath)
+ * flushes subnormals to zero everywhere, which no header can undo: do not link with it.
  *
  * No dynamic allocation; all model data is static const (flash on a microcontroller).
  */

@@ -61,6 +61,11 @@ def dispatch(model) -> Exporter:
     if isinstance(model, IsolationModel):
         from .c_iforest import iforest_header
         return Exporter(model, iforest_header, "float", c_trees.RUNTIME_HEADER, c_trees.FORMS)
+    from ..neighbors.model import KNNModel
+    if isinstance(model, KNNModel):
+        from . import c_knn
+        return Exporter(model, c_knn.knn_header, "int16_t" if model.features == "int16"
+                        else "float", c_knn.RUNTIME_HEADER, ("table",), (c_net.RUNTIME_HEADER,))
     from ..gauss.model import GaussModel
     if isinstance(model, GaussModel):
         from .c_gauss import RUNTIME_HEADER, gauss_header
@@ -69,7 +74,8 @@ def dispatch(model) -> Exporter:
     raise UnsupportedModelError(
         f"export_c supports TreeModel / NetModel (from eml.convert / eml.compress), "
         f"CompressedTrees, fitted scikit-learn tree and MLP estimators, Keras Sequential "
-        f"models and detectors (IsolationForest, GaussianMixture, EllipticEnvelope), got "
+        f"models, detectors (IsolationForest, GaussianMixture, EllipticEnvelope) and "
+        f"KNeighbors models, got "
         f"{type(model).__name__}: convert it first with eml.convert()")
 
 
@@ -97,7 +103,7 @@ def export_c(model, path, name: str = "model", form: str = "table") -> list:
         ``eml.convert``: float32 features), a NetModel (float32 or int8 weights; a fitted
         MLP or Keras Sequential model is converted with float32 weights), or a detector
         (IsolationForest, GaussianMixture, BayesianGaussianMixture, EllipticEnvelope,
-        converted or fitted).
+        converted or fitted), or a KNNModel (with the examples the host mirrors).
     path : str or Path
         The model header to write, e.g. ``"firmware/src/gesture_model.h"``. Its directory must
         exist.
@@ -112,8 +118,9 @@ def export_c(model, path, name: str = "model", form: str = "table") -> list:
     -------
     list of Path
         The model header and the runtime headers it includes (``eml_lab_trees.h``,
-        ``eml_lab_net.h``, or for Gaussian detectors ``eml_lab_gauss.h`` and
-        ``eml_lab_net.h``), all in path's directory: together they are all a firmware needs.
+        ``eml_lab_net.h``; Gaussian detectors and neighbours ``eml_lab_gauss.h`` or
+        ``eml_lab_knn.h`` and ``eml_lab_net.h``), all in path's directory: together they are
+        all a firmware needs.
 
     Raises
     ------
@@ -133,7 +140,8 @@ def export_c(model, path, name: str = "model", form: str = "table") -> list:
         raise invalid("path", str(path), "in an existing directory", owner="export_c",
                       remedy=f"Directory {str(path.parent)!r} does not exist; create it first "
                              "(e.g. os.makedirs).")
-    runtimes = (c_trees.RUNTIME_HEADER, c_net.RUNTIME_HEADER, "eml_lab_gauss.h")
+    runtimes = (c_trees.RUNTIME_HEADER, c_net.RUNTIME_HEADER, "eml_lab_gauss.h",
+                "eml_lab_knn.h")
     if path.suffix != ".h" or path.name in runtimes:
         raise invalid("path", str(path), "a C header ending in '.h' (other than "
                       f"{' or '.join(map(repr, runtimes))})", owner="export_c")
