@@ -22,7 +22,7 @@ import numpy as np
 
 from ..exceptions import InputError, NotFittedError
 from ..protocol import register
-from ..trees.convert import _flatten, _globalise
+from ..trees.convert import flatten_forest
 from ..trees.model import TreeModel
 from ..validate import one_of
 from .detector import DetectorMixin
@@ -117,28 +117,20 @@ def _leaf_shift(tree_max: list) -> int:
 
 def _tree_model(est, subsets, values, shift, n_features, features) -> TreeModel:
     scale = 2.0 ** shift
-    feats, thrs, lefts, rights, roots, leaf_rows = [], [], [], [], [], []
-    node_offset = leaf_offset = 0
-    for e, cols, vals in zip(est.estimators_, subsets, values):
+    views = []
+    for e, cols in zip(est.estimators_, subsets):
         t = e.tree_
         feature = t.feature.astype(np.int64)
         if cols is not None:        # the tree's columns -> X's columns (leaves keep -2)
             feature = np.where(feature >= 0, cols[np.maximum(feature, 0)], feature)
-        view = SimpleNamespace(children_left=t.children_left, children_right=t.children_right,
-                               threshold=t.threshold, feature=feature)
-        f, thr, left, right, root, n_dec, leaf_vals = _flatten(view, vals, features)
-        feats.append(f)
-        thrs.append(thr)
-        lefts.append(_globalise(left, node_offset, leaf_offset))
-        rights.append(_globalise(right, node_offset, leaf_offset))
-        roots.append(int(_globalise(np.array([root]), node_offset, leaf_offset)[0]))
-        leaf_rows.append(leaf_vals)
-        node_offset += n_dec
-        leaf_offset += len(leaf_vals)
+        views.append(SimpleNamespace(children_left=t.children_left,
+                                     children_right=t.children_right,
+                                     threshold=t.threshold, feature=feature))
+    feats, thrs, lefts, rights, roots, leaf_rows, n_nodes = \
+        flatten_forest(views, values, features)
     fixed = np.rint(np.concatenate(leaf_rows) * scale).astype(np.int64)
     uniq, inverse = np.unique(fixed, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    n_nodes = node_offset
 
     def final(c):
         c = np.asarray(c, dtype=np.int64)

@@ -74,19 +74,8 @@ def convert_trees(est, features: str = "float32") -> TreeModel:
     shift = _leaf_shift(vmax, n_trees)
     scale = 2.0 ** shift
 
-    feats, thrs, lefts, rights, roots, leaf_rows = [], [], [], [], [], []
-    node_offset = 0
-    leaf_offset = 0
-    for tree, vals in zip(trees, values):
-        f, t, left, right, root, n_dec, leaf_vals = _flatten(tree, vals, features)
-        feats.append(f)
-        thrs.append(t)
-        lefts.append(_globalise(left, node_offset, leaf_offset))
-        rights.append(_globalise(right, node_offset, leaf_offset))
-        roots.append(int(_globalise(np.array([root]), node_offset, leaf_offset)[0]))
-        leaf_rows.append(leaf_vals)
-        node_offset += n_dec
-        leaf_offset += len(leaf_vals)
+    feats, thrs, lefts, rights, roots, leaf_rows, node_offset = \
+        flatten_forest(trees, values, features)
 
     proba = np.concatenate(leaf_rows)
     fixed = np.rint(proba * scale).astype(np.int64)
@@ -119,6 +108,27 @@ def convert_trees(est, features: str = "float32") -> TreeModel:
         source=type(est).__name__,
     )
     return model
+
+
+def flatten_forest(trees, values, features) -> tuple:
+    """Every tree's decision nodes and leaf rows numbered across the forest, in tree order:
+    (features, thresholds, lefts, rights (lists of per-tree arrays), root codes, leaf values
+    (per tree), the number of decision nodes). Children are provisional codes (_globalise):
+    the caller maps leaf rows to its de-duplicated leaves. ``trees``: scikit-learn tree_
+    objects, or anything with their children_left/right, threshold and feature arrays."""
+    feats, thrs, lefts, rights, roots, leaf_rows = [], [], [], [], [], []
+    node_offset = leaf_offset = 0
+    for tree, vals in zip(trees, values):
+        f, t, left, right, root, n_dec, leaf_vals = _flatten(tree, vals, features)
+        feats.append(f)
+        thrs.append(t)
+        lefts.append(_globalise(left, node_offset, leaf_offset))
+        rights.append(_globalise(right, node_offset, leaf_offset))
+        roots.append(int(_globalise(np.array([root]), node_offset, leaf_offset)[0]))
+        leaf_rows.append(leaf_vals)
+        node_offset += n_dec
+        leaf_offset += len(leaf_vals)
+    return feats, thrs, lefts, rights, roots, leaf_rows, node_offset
 
 
 def _globalise(c, node_offset, leaf_offset):
