@@ -591,7 +591,8 @@ def test_export_c_errors(digits_forest, tmp_path):
         export_c(clf, tmp_path / "missing" / "m.h")
     with pytest.raises(eml.InputError, match=r"^The 'path' parameter of export_c must be a C "
                                              r"header ending in '\.h' \(other than "
-                                             r"'eml_lab_trees\.h' or 'eml_lab_net\.h'\)\. Got "
+                                             r"'eml_lab_trees\.h', 'eml_lab_net\.h', "
+                                             r"'eml_lab_gauss\.h' or 'eml_lab_knn\.h'\)\. Got "
                                              r"'.*m\.c' instead\.$"):
         export_c(clf, tmp_path / "m.c")
     X = np.random.default_rng(0).standard_normal((20, 3))

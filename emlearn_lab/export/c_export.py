@@ -144,7 +144,8 @@ def export_c(model, path, name: str = "model", form: str = "table") -> list:
                 "eml_lab_knn.h")
     if path.suffix != ".h" or path.name in runtimes:
         raise invalid("path", str(path), "a C header ending in '.h' (other than "
-                      f"{' or '.join(map(repr, runtimes))})", owner="export_c")
+                      f"{', '.join(map(repr, runtimes[:-1]))} or {runtimes[-1]!r})",
+                      owner="export_c")
     exporter = dispatch(model)
     source = model_header(exporter.model, name, form)
     if path.name != f"{name}.h":
