@@ -1,7 +1,9 @@
 """The C export as firmware compiles it, run on emulated Cortex-M4F and Cortex-M3 cores.
 
 One bare-metal program per (core, flag set) holds every case: float32 trees (table and
-inline), a compressed int16 forest, a forest regressor, an int8 and a float32 network. It is
+inline), a compressed int16 forest, a forest regressor, an int8 and a float32 network, an
+IsolationForest, Gaussian detectors (full, diag, envelope) and nearest neighbours (float32
+distance weights, int16 manhattan). It is
 built with arm-none-eabi-gcc and the flags of a firmware project (Arduino, Zephyr, CMSIS,
 -ffast-math), run by qemu with ARM semihosting (emlearn_lab/export/c_mcu.py), and every
 row's predict, scores and values must equal the host reference bit for bit. The x86-64
@@ -84,18 +86,48 @@ def cases(classification_data, regression_data, digits_forest):
            (mcu_case(reg, "reg_table"), reg, Xr_test[:ROWS]),
            (mcu_case(i8, "net_i8"), i8, X_adv),
            (mcu_case(f32, "net_f32"), f32, np.vstack([X_rows[:80] / scale, X_adv[80:]]))]
+    out += _detectors_and_neighbours(rng)
     return [(c, m, m.check_X(X)) for c, m, X in out]
+
+
+def _detectors_and_neighbours(rng):
+    """IsolationForest, Gaussian detectors and nearest neighbours (float32 distance weights,
+    int16 manhattan) on 8 features, with adversarial rows (the float paths' +-0, subnormals,
+    huge values) and exact distance ties (duplicated examples, midpoints)."""
+    from sklearn.covariance import EllipticEnvelope
+    from sklearn.ensemble import IsolationForest
+    from sklearn.mixture import GaussianMixture
+    from sklearn.neighbors import KNeighborsClassifier
+    X = np.round(np.vstack([rng.normal(0, 10, (150, 8)), rng.normal(20, 5, (50, 8))]))
+    X[20:24] = X[0]
+    y = (X[:, 0] > 5).astype(int) + (X[:, 1] > 5)
+    rows = np.vstack([X[:60], np.round((X[60:80] + X[80:100]) / 2),
+                      rng.choice(ADVERSARIAL, (40, 8))])
+    det_if = eml.convert(IsolationForest(n_estimators=20, random_state=0).fit(X))
+    gm_full = eml.convert(GaussianMixture(3, covariance_type="full", random_state=0).fit(X))
+    gm_diag = eml.convert(GaussianMixture(3, covariance_type="diag", random_state=0).fit(X))
+    env = eml.convert(EllipticEnvelope(random_state=0).fit(X))
+    knn = eml.convert(KNeighborsClassifier(5, weights="distance").fit(X, y))
+    knn16 = eml.convert(KNeighborsClassifier(4, metric="manhattan").fit(X, y), features="int16")
+    return [(mcu_case(det_if, "iforest"), det_if, rows),
+            (mcu_case(gm_full, "gm_full"), gm_full, rows),
+            (mcu_case(gm_diag, "gm_diag"), gm_diag, rows),
+            (mcu_case(env, "envelope"), env, rows),
+            (mcu_case(knn, "knn_f32"), knn, rows),
+            (mcu_case(knn16, "knn_i16"), knn16, np.round(rows[:80]))]
 
 
 def _assert_exact(case, model, X, got, where):
     msg = f"{case.name} on {where}"
     want = model.scores(X)
     if case.st == "float":
-        np.testing.assert_array_equal(got.scores.view("<u4"), want.astype("<f4").view("<u4"),
-                                      err_msg=msg)
-        np.testing.assert_array_equal(got.values.view("<u4"),
-                                      model.values(want).astype("<f4").view("<u4"),
-                                      err_msg=msg)
+        g, w = got.scores.astype("<f4"), want.astype("<f4")
+        same = (g.view("<u4") == w.view("<u4")) | (np.isnan(g) & np.isnan(w))
+        assert same.all(), f"{msg}: {(~same).sum()} scores differ"
+        if case.value == "float":
+            np.testing.assert_array_equal(got.values.view("<u4"),
+                                          model.values(want).astype("<f4").view("<u4"),
+                                          err_msg=msg)
     else:
         np.testing.assert_array_equal(got.scores, want, err_msg=msg)
     if model.kind == "classifier":

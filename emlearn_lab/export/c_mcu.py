@@ -59,6 +59,7 @@ class McuCase:
     n_features: int
     n_outputs: int
     value: str                 # "double" (tree regressors), "float" (networks) or ""
+    includes: tuple = ()       # runtime headers the runtime header includes in turn
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,11 @@ def mcu_case(model, name: str, form: str = "table") -> McuCase:
         st = "float" if m.int8 is None else "int32_t"
         return McuCase(name, header, exporter.runtime, "float", st, m.n_features,
                        m.n_outputs, "float")
-    value = "double" if m.kind == "regressor" else ""
-    return McuCase(name, header, exporter.runtime, exporter.input_ctype, "int32_t",
-                   m.n_features, m.n_outputs, value)
+    from ..trees.model import TreeModel
+    value = "double" if isinstance(m, TreeModel) and m.kind == "regressor" else ""
+    st = "float" if np.dtype(m.score_dtype).kind == "f" else "int32_t"
+    return McuCase(name, header, exporter.runtime, exporter.input_ctype, st,
+                   m.n_features, m.n_outputs, value, exporter.includes)
 
 
 _MAIN = r"""#include <stdint.h>
@@ -194,7 +197,8 @@ def build_mcu(cases, folder, cpu: str = "cortex-m4f",
     from .c_export import runtime_header_path
     files = {f"{c.name}.h": c.header for c in cases}
     for c in cases:
-        files[c.runtime] = runtime_header_path(c.runtime).read_text()
+        for runtime in (c.runtime,) + c.includes:
+            files[runtime] = runtime_header_path(runtime).read_text()
     files["check.c"] = _main_source(cases)
     _write(files, folder)
     cxx = any(f.startswith("-std=") and "++" in f for f in flags)
