@@ -28,6 +28,12 @@ def lab(tmp_path_factory):
         "w = live(dev, {'full': forest, 'compressed': eml.compress(forest, "
         "leaves_per_class=4)}, X[900:], y=y[900:], batch=4, loop=True)\n"
         "w",
+        # a detector's view, started once the first has stopped
+        "from sklearn.ensemble import IsolationForest\n"
+        "det = eml.convert(IsolationForest(n_estimators=10, random_state=0).fit(X[:900]))\n"
+        "det.threshold = eml.anomaly.pick_threshold(det, X[900:], fpr=0.2)\n"
+        "w2 = live(dev, {'detector': det}, X[900:], batch=8, autostart=False)\n"
+        "w2",
     ])
     with bh.jupyter_lab(root) as (base, token), bh.browser(viewport=(1280, 900)) as page:
         errors = []                     # the page's console errors and uncaught exceptions
@@ -48,9 +54,9 @@ def test_live_widget_draws_agreement_and_stops(lab, tmp_path):
     page.wait_for_function("() => /full: 100\\.0% agree.*compressed: 100\\.0% agree/"
                            ".test(document.querySelector('.emlab-live-status').textContent)",
                            timeout=30_000)
-    widget = page.locator(".emlab-live")
+    widget = page.locator(".emlab-live").first
     assert widget.get_attribute("data-state") == "running"
-    assert page.locator(".emlab-live-model").count() == 2
+    assert widget.locator(".emlab-live-model").count() == 2
     assert widget.get_attribute("data-agreement") == "1.0000,1.0000"
     # the canvases are painted: device points (blue) in the timeline
     blue = page.evaluate("""() => {
@@ -107,10 +113,10 @@ def test_live_widget_draws_agreement_and_stops(lab, tmp_path):
     page.wait_for_function("(n) => Number(document.querySelector('.emlab-live')"
                            ".dataset.draws) > n + 2", arg=draws, timeout=20_000)
 
-    page.get_by_role("button", name="■ stop").click()
+    page.get_by_role("button", name="■ stop").first.click()
     page.wait_for_function("() => document.querySelector('.emlab-live').dataset.state "
                            "=== 'idle'", timeout=20_000)
-    assert "stopped" in page.locator(".emlab-live-status").text_content()
+    assert "stopped" in page.locator(".emlab-live-status").first.text_content()
     # No trait of the widget shadows ipywidgets' own ("layout" did: a TypeError in
     # create_child_view on every render).
     assert not [e for e in errors if "create_child_view" in e or "reading 'then'" in e], errors
@@ -129,3 +135,36 @@ def test_live_widget_draws_agreement_and_stops(lab, tmp_path):
     if out:
         os.makedirs(out, exist_ok=True)
         widget.screenshot(path=os.path.join(out, "live_widget.png"))
+
+
+def test_detector_widget_draws_its_score_and_threshold(lab):
+    """A detector's timeline is its score over time with the threshold as a dashed dark line
+    across the plot (rows below it are flagged)."""
+    root, page, nb, errors = lab
+    nb.run_code("w.comparison.stop(); w2.start()")
+    widget = page.locator(".emlab-live").nth(1)
+    page.wait_for_function("() => { const w = document.querySelectorAll('.emlab-live')[1];"
+                           " return w && w.dataset.state === 'done'; }", timeout=60_000)
+    assert widget.get_attribute("data-agreement") == "1.0000"
+    # the dashed line: one canvas row with many dark pixels (#222) spread over the width
+    rows = page.evaluate("""() => {
+        const cv = document.querySelectorAll('.emlab-live')[1]
+            .querySelector('.emlab-live-timeline');
+        const px = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+        const best = [];
+        for (let y = 0; y < cv.height; y++) {
+            let n = 0;
+            for (let x = 0; x < cv.width; x++) {
+                const i = 4 * (y * cv.width + x);
+                // the canvas is transparent: coverage is in the alpha, the colour stays
+                n += px[i + 3] > 100 && px[i] < 60 && px[i + 1] < 60 && px[i + 2] < 60;
+            }
+            best.push(n);
+        }
+        return [Math.max(...best), cv.width];
+    }""")
+    dark, width = rows
+    assert dark > 0.25 * width, rows
+    caption = widget.locator(".emlab-live-caption").first.text_content()
+    assert caption.startswith("score: host (grey) vs device (blue); below the dashed"), caption
+    assert not [e for e in errors if "threshold" in e], errors

@@ -105,8 +105,10 @@ function render({ model, el: host }) {
       const head = el("div", "emlab-live-head", box);
       el("div", "emlab-live-label", head, m.label);
       const stats = el("div", "emlab-live-stats", head);
-      el("div", "emlab-live-caption", box, "prediction: host (grey) vs device (blue)" +
-        (layout.truth ? "; true label: black outline" : ""));
+      el("div", "emlab-live-caption", box, m.kind === "anomaly"
+        ? "score: host (grey) vs device (blue); below the dashed threshold: anomaly"
+        : "prediction: host (grey) vs device (blue)" +
+          (layout.truth ? "; true label: black outline" : ""));
       const timeline = el("canvas", "emlab-live-timeline", box);
       let truth = null, truthCaption = null;
       if (layout.truth) {
@@ -180,9 +182,10 @@ function render({ model, el: host }) {
         ctx.strokeStyle = TRUTH;             // below the dashed line: flagged as anomalies
         ctx.lineWidth = 1;
         ctx.setLineDash([4, 3]);
+        const ty = Math.round(Y(info.threshold)) + 0.5;   // on a pixel row: crisp
         ctx.beginPath();
-        ctx.moveTo(PAD.l, Y(info.threshold));
-        ctx.lineTo(w - PAD.r, Y(info.threshold));
+        ctx.moveTo(PAD.l, ty);
+        ctx.lineTo(w - PAD.r, ty);
         ctx.stroke();
         ctx.setLineDash([]);
       }
