@@ -673,3 +673,41 @@ growth = gc.mem_alloc() - a0
 m = x = None
 """)
     return board.eval("growth")
+
+
+def _detectors_and_neighbours(rng):
+    """name -> (model, rows): nearest neighbours (float32 both metrics and both weights, a
+    regressor, int16), an IsolationForest and a Gaussian mixture, on whole-number features
+    with duplicated examples, exact distance ties (midpoints) and the float edge values."""
+    from sklearn.ensemble import IsolationForest
+    from sklearn.mixture import GaussianMixture
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+    X = np.round(rng.normal(0, 20, (60, 5)))
+    X[10:14] = X[0]
+    y = rng.integers(0, 3, 60)
+    rows = np.vstack([X[:14], np.round((X[20:26] + X[30:36]) / 2),
+                      rng.choice(SPECIAL, (8, 5))])
+    i16 = eml.convert(KNeighborsClassifier(5).fit(X, y), features="int16")
+    return {
+        "knn float32 euclidean distance": (eml.convert(KNeighborsClassifier(
+            5, weights="distance").fit(X, y)), rows),
+        "knn float32 manhattan": (eml.convert(KNeighborsClassifier(
+            4, metric="manhattan").fit(X, y)), rows),
+        "knn regressor distance": (eml.convert(KNeighborsRegressor(
+            3, weights="distance").fit(X, y * 0.7)), rows),
+        "knn int16": (i16, np.round(np.clip(rows, -i16.max_abs, i16.max_abs))),
+        "isolation forest": (eml.convert(IsolationForest(n_estimators=8,
+                                                         random_state=0).fit(X)), rows),
+        "gaussian mixture full": (eml.convert(GaussianMixture(2, random_state=0).fit(X)),
+                                  rows),
+    }
+
+
+@on_boards
+@pytest.mark.parametrize("board", BOARDS + ["cortex-m4f"], indirect=True)
+def test_detectors_and_neighbours_exact_on_the_core(board):
+    """The Cortex-M3 cases are in test_anomaly_*.py and test_device_neighbors.py; here the
+    other cores: soft-float M0 and RV32, the M4F's FPU."""
+    for i, (what, (model, rows)) in enumerate(
+            _detectors_and_neighbours(np.random.default_rng(8)).items()):
+        _exact(board.deploy(model, rows, name=f"dn{i}", repeats=1), what)
