@@ -49,14 +49,16 @@ def main():
                          "runtime_ram_bytes": rep.runtime_ram_bytes,
                          "model_ram_bytes": rep.model_ram_bytes,
                          "file_bytes": det.size_bytes,
-                         "counts": work_counts(det)})
+                         "native": rep.native, "counts": work_counts(det, rep.native)})
             print(rows[-1], flush=True)
-    A = np.array([[r["counts"][t] for t in TERMS] for r in rows])
+    # the terms this core's models exercise (no native terms where there is no native code)
+    used = [t for t in TERMS if any(r["counts"][t] for r in rows)]
+    A = np.array([[r["counts"][t] for t in used] for r in rows])
     y = np.array([r["us_median"] * 1000.0 for r in rows])      # instructions under icount
     cost, *_ = np.linalg.lstsq(A, y, rcond=None)
     fit = A @ cost
-    out = {"device": args.device, "models": rows, "terms": list(TERMS),
-           "cost_per_term": dict(zip(TERMS, np.round(cost, 1).tolist())),
+    out = {"device": args.device, "models": rows, "terms": used,
+           "cost_per_term": dict(zip(used, np.round(cost, 1).tolist())),
            "max_relative_error": float(np.max(np.abs(fit - y) / y))}
     print(json.dumps(out["cost_per_term"]), "max rel err", out["max_relative_error"])
     name = args.device.replace("emulated:", "").replace(":", "_")

@@ -188,7 +188,10 @@ def test_estimates(wine):
     est = eml.estimate(det, "emulated:cortex-m3")
     assert est.flash_bytes == sum(n for _, n in est.files)
     assert any(p.endswith(".emg") and n == det.size_bytes for p, n in est.files)
-    assert 400_000 < est.latency.instructions < 560_000   # measured: 463 000
+    # the products in machine code on the M3 (emlnet_soft): measured 225 000 (463 000 in
+    # bytecode, which the Cortex-M0 runs)
+    assert 190_000 < est.latency.instructions < 260_000
+    assert any("emlnet_soft" in p for p, _ in est.files)
     assert est.fits
     pico = eml.estimate(det, "rp2040-pico")
     assert pico.latency is not None and pico.latency.core == "cortex-m0"

@@ -4,7 +4,9 @@
 # n_features raw features. The score is exactly the host's (emlearn_lab/gauss/float32.py):
 # every operation is rounded to float32, by storing it in an array('f') on ports whose floats
 # are double precision (the unix port); ports with single-precision floats compute in float32
-# already. Bytecode only.
+# already. Bytecode, except the products y = P^T d of full and tied covariances on ARMv7-M
+# cores, which run as the network runtime's dense layer in machine code (emlnet_fpu on an FPU,
+# emlnet_soft in integer code), with the same roundings in the same order (see _native).
 # Everything read from the file is checked before use: a corrupt file raises ValueError here,
 # it never crashes or hangs the device.
 import array
@@ -12,6 +14,14 @@ import math
 import struct
 
 from emlab_common import check_features
+
+try:
+    import emlnet_fpu as _fpu
+except (ImportError, SyntaxError, ValueError):     # no FPU module (or one for another arch)
+    try:
+        import emlnet_soft as _fpu                 # the same layer in integer code
+    except (ImportError, SyntaxError, ValueError):
+        _fpu = None
 
 MAGIC = b"EMLG"
 FORMAT_VERSION = 1
@@ -202,6 +212,8 @@ def _bind(est, cov, n, k, tri, means, consts, factor):
     d = array.array("f", [0.0] * n)
     lp = array.array("f", [0.0] * k)
     maha = _maha_double if _DOUBLE else _maha_single
+    if cov <= COV_TIED and _fpu is not None and not _DOUBLE:
+        maha = _native(n, k if cov == COV_FULL else 1, tri, factor, maha)
     r = _R
 
     def score(x):
@@ -232,6 +244,37 @@ def _bind(est, cov, n, k, tri, means, consts, factor):
         r[0] = mx + plog(acc)
         return r[0]
     return score
+
+
+def _native(n, k, tri, factor, bytecode):
+    """maha() for full (k factors) and tied (one) covariances with the products in machine
+    code: the network runtime's dense(p, a, wb, out) computes out_j = 0 + sum_i W[j][i] * a_i,
+    one rounded product and one rounded sum at a time in increasing i, which is the host's
+    y_j = 0 + sum_{i <= j} d_i * P[i, j] followed by terms 0 * d_i for i > j. Those add +-0,
+    which changes nothing (y_j of either sign of zero squares to +0) unless d_i is infinite:
+    0 * inf is NaN. A NaN sum is therefore computed again in bytecode, which is then the
+    host's (NaN or not). m = 0 + sum_j y_j * y_j is a second dense layer whose weights are y
+    itself and whose bias is the zero after it."""
+    dense = _fpu.dense
+    wbs = []
+    for c in range(k):
+        wb = array.array("f", bytes(4 * (n * n + n)))       # W (neuron-major), zero biases
+        q = c * tri
+        for j in range(n):
+            for i in range(j + 1):
+                wb[j * n + i] = factor[q]
+                q += 1
+        wbs.append(wb)
+    shapes = (array.array("i", [n, n, 0]), array.array("i", [n, 1, 0]))
+    y = array.array("f", [0.0] * (n + 1))                  # y, then the bias 0.0 of m
+    out = array.array("f", [0.0])
+
+    def maha(d, n_, cov, factor_, q):
+        dense(shapes[0], d, wbs[q // tri if len(wbs) > 1 else 0], y)
+        dense(shapes[1], y, y, out)
+        m = out[0]
+        return m if m == m else bytecode(d, n_, cov, factor_, q)
+    return maha
 
 
 def _maha_double(d, n, cov, factor, q):

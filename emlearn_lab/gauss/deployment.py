@@ -3,23 +3,36 @@ from ..exceptions import InputError
 
 __all__ = ["device_plan", "device_remedy", "gauss_bundle", "board_estimate", "MODULES"]
 
-# The runtime modules the loader imports (emlab_tools is deploy's, not the model's).
-MODULES = ("emlab_common", "emlgauss")
+# The runtime modules the loader imports (emlab_tools is deploy's, not the model's); the
+# network runtime's machine-code layers first, so that a measured load imports them afresh.
+MODULES = ("emlab_common", "emlnet_fpu", "emlnet_soft", "emlgauss")
 
 
 def gauss_bundle(target, model, name: str):
-    """The Gaussian runtime (bytecode: float32 arithmetic one rounded operation at a time) +
-    the model file; the load call passes the threshold's float32 bits."""
-    from ..runtime.artifacts import Artifact, Bundle, module_artifact
+    """The Gaussian runtime (float32 arithmetic one rounded operation at a time) + the model
+    file; the load call passes the threshold's float32 bits. Full and tied covariances also
+    get the network runtime's machine-code dense layer where the core has one (ARMv7-M:
+    emlnet_fpu with an FPU, emlnet_soft without), which computes their products."""
+    from ..runtime.artifacts import Artifact, Bundle, float_layer_files, module_artifact
     from .gaussfile import to_bytes
-    notes = ["Gaussian detectors run as bytecode on every core (exact float32, one rounded "
-             "operation at a time; no native kernel)"]
+    notes: list = []
     files = [module_artifact(module, target, False, notes)
              for module in ("emlab_common", "emlgauss", "emlab_tools")]
+    layers = (float_layer_files(target, notes)
+              if model.covariance_type in ("full", "tied") else [])
+    files += layers
+    if layers:
+        notes.append(f"the precision products run in machine code ({layers[0].path}); the "
+                     "rest of the score is bytecode (exact float32, one rounded operation at "
+                     "a time)")
+    else:
+        notes.append("Gaussian detectors run as bytecode on this core (exact float32, one "
+                     "rounded operation at a time; machine code only for full and tied "
+                     "covariances on ARMv7-M cores)")
     data = to_bytes(model)
     path = name + ".emg"
     files.append(Artifact(path, data, "model", len(data)))
-    return Bundle(files, MODULES, "load", (path, model.threshold_bits), False, notes)
+    return Bundle(files, MODULES, "load", (path, model.threshold_bits), bool(layers), notes)
 
 
 def device_plan(model, form: str, target, name: str, heap_free_bytes: int) -> tuple:
@@ -44,8 +57,10 @@ def board_estimate(model, board, form: str, bundle, X=None):
     from .estimate import gauss_heap, gauss_latency
     files = [(a.path, len(a.data)) for a in bundle.files]
     notes = list(bundle.notes)
-    heap = gauss_heap(model, word_bytes(board))
-    latency, note = gauss_latency(model, board)
+    native = sum(len(a.data) for a in bundle.files if a.is_native)
+    heap = gauss_heap(model, word_bytes(board), bundle.native,
+                      native if board.native_code_in_heap else 0)
+    latency, note = gauss_latency(model, board, bundle.native)
     if note:
         notes.append(note)
     return Estimate(board=board, form=form, model=repr(model), files=files,

@@ -25,59 +25,92 @@ __all__ = ["gauss_heap", "gauss_latency", "work_counts", "gauss_allocations", "T
 
 # Machine word (bytes) -> gc.mem_alloc() growth of (importing emlab_common + emlgauss on a
 # fresh device, the loaded detector's objects beyond its buffers): x64 on the virtual device
-# (objects 928..960 B over 25 models), 32-bit on the emulated Cortex-M3 (464 B over 12).
-FIXED_BYTES = {8: (15872, 960), 4: (11680, 464)}
+# (objects 928..960 B over 25 models), 32-bit on the emulated Cortex-M3 (464 B over 12); the
+# runtime figures re-measured after emlgauss gained its machine-code path (16 384, 12 128).
+FIXED_BYTES = {8: (16384, 960), 4: (12128, 464)}
+# Besides, with the machine-code products (ARMv7-M, full and tied covariances): the layer
+# module's objects beyond its code and the products' own objects (the factor list, layer
+# shapes, closure); measured on the emulated Cortex-M3 (8 features, 4 components, full:
+# 16 592 B in all, this estimate 16 714 B).
+NATIVE_OBJECT_BYTES = 600
 # The estimate is at least the measurement and at most this share above it (tested).
 RAM_MARGIN = 0.10
 
-TERMS = ("call", "log", "component", "exp", "feature", "mac", "column")
+TERMS = ("call", "log", "component", "exp", "feature", "mac", "column", "native_mac",
+         "native_component")
 # Instructions per term on each emulated core (bench/bench_gauss.py --device emulated:CORE,
 # MicroPython v1.28, bytecode; single-precision floats, in software except on the M4F, whose
 # FPU hardly shows under the interpreter). Least squares over 12 GaussianMixture models; the
 # fit is within 12% of every model (e.g. Cortex-M3, 8 features, 4 components: diag 258 000,
 # full 463 000 instructions per predict, measured). Deploy was exact on all of them.
+# native_mac: per weight of the machine-code products of full and tied covariances
+# (emlgauss._native: n x n + n per component), the other terms kept: on the Cortex-M3
+# (emlnet_soft) fitted to the residual of the 6 full/tied models of bench_gauss.py (within
+# 5% of each; 8 features, 4 components, full: 225 000 instructions, 463 000 in bytecode); on
+# the M4F's FPU (emlnet_fpu) from a 2-component full model at 32 and 48 features (the growth
+# beyond the bytecode terms over the growth in weights; too small to fit on the bench's
+# models).
 INSTRUCTIONS = {
     "cortex-m0": {"call": 11203.2, "log": 39853.4, "component": 4208.2, "exp": 32858.4,
                   "feature": 2358.5, "mac": 2116.8, "column": 1455.6},
     "cortex-m3": {"call": 7380.5, "log": 28182.3, "component": 3590.9, "exp": 24392.6,
-                  "feature": 1912.0, "mac": 1477.2, "column": 1403.9},
+                  "feature": 1912.0, "mac": 1477.2, "column": 1403.9, "native_mac": 49.5},
     "cortex-m4f": {"call": 7382.0, "log": 27591.0, "component": 3404.9, "exp": 23613.9,
-                   "feature": 1859.0, "mac": 1412.7, "column": 1395.5},
+                   "feature": 1859.0, "mac": 1412.7, "column": 1395.5, "native_mac": 4.4},
     "rv32imc": {"call": 8962.8, "log": 34777.3, "component": 4323.9, "exp": 30138.4,
                 "feature": 2316.6, "mac": 1843.5, "column": 1588.1},
 }
 
 
-def gauss_allocations(model) -> list:
-    """Byte sizes of the buffers a loaded detector keeps."""
+def _native_products(model, native: bool) -> bool:
+    return native and model.covariance_type in ("full", "tied")
+
+
+def gauss_allocations(model, native: bool = False) -> list:
+    """Byte sizes of the buffers a loaded detector keeps; with the machine-code products
+    (``native``, full and tied covariances) also the expanded factors (n x n weights and n
+    biases per factor), y with m's bias, m and the two layer shapes."""
     n, k = model.n_features, model.n_components
-    return [4 * k * n, 4 * k, 4 * model.factor.size, 4 * n, 4 * k, 4]
+    sizes = [4 * k * n, 4 * k, 4 * model.factor.size, 4 * n, 4 * k, 4]
+    if _native_products(model, native):
+        factors = k if model.covariance_type == "full" else 1
+        sizes += [4 * (n * n + n)] * factors + [4 * (n + 1), 4, 12, 12]
+    return sizes
 
 
-def gauss_heap(model, word_bytes: int) -> HeapEstimate:
-    """The heap a loaded detector takes on a port with this machine word (bytecode only: no
-    machine code)."""
+def gauss_heap(model, word_bytes: int, native: bool = False,
+               native_code_bytes: int = 0) -> HeapEstimate:
+    """The heap a loaded detector takes on a port with this machine word; ``native``: the
+    bundle carries the machine-code layer (``native_code_bytes`` of it in the heap on
+    microcontrollers)."""
     runtime, objects = FIXED_BYTES[8 if word_bytes == 8 else 4]
+    if _native_products(model, native):
+        objects += NATIVE_OBJECT_BYTES * word_bytes // 4
     block = 4 * word_bytes
-    sizes = gauss_allocations(model)
+    sizes = gauss_allocations(model, native)
     return HeapEstimate(fixed_bytes=runtime + objects,
                         buffer_bytes=sum(block_round(n, block) for n in sizes),
-                        native_code_bytes=0, word_bytes=word_bytes,
+                        native_code_bytes=native_code_bytes, word_bytes=word_bytes,
                         largest_block_bytes=block_round(max(sizes + [model.size_bytes]),
                                                         block))
 
 
-def work_counts(model) -> dict:
-    """The work of one predict, per TERMS."""
+def work_counts(model, native: bool = False) -> dict:
+    """The work of one predict, per TERMS; ``native``: full and tied products in machine
+    code (every n x n weight and the n squares, per component), not in bytecode."""
     n, k = model.n_features, model.n_components
     tri = model.covariance_type in ("full", "tied")
     mixture = model.estimator == "mixture" and k > 1
+    fast = _native_products(model, native)
     return {"call": 1.0, "log": float(mixture), "component": float(k),
             "exp": float(k if mixture else 0), "feature": float(k * n),
-            "mac": float(k * model.n_factor), "column": float(k * n if tri else 0)}
+            "mac": 0.0 if fast else float(k * model.n_factor),
+            "column": float(k * n if tri and not fast else 0),
+            "native_mac": float(k * (n * n + n)) if fast else 0.0,
+            "native_component": float(k) if fast else 0.0}
 
 
-def gauss_latency(model, board) -> tuple:
+def gauss_latency(model, board, native: bool = False) -> tuple:
     """(LatencyEstimate or None, note or None)."""
     from ..board_fit.cores import board_cpi, core_for
     from ..board_fit.latency import LatencyEstimate
@@ -85,11 +118,11 @@ def gauss_latency(model, board) -> tuple:
     if core not in INSTRUCTIONS or board.clock_mhz <= 0:
         return None, ("latency: instruction counts for Gaussian detectors are measured on the "
                       f"emulated {', '.join(INSTRUCTIONS)} only; no estimate for this board")
-    counts = work_counts(model)
-    n = sum(INSTRUCTIONS[core][t] * counts[t] for t in TERMS)
+    counts = work_counts(model, native)
+    n = sum(INSTRUCTIONS[core].get(t, 0.0) * counts[t] for t in TERMS)
     cpi, _ = board_cpi(board)
     basis = f"{n:.0f} instructions from per-operation counts measured on the emulated {core}"
     if board.port != "qemu":
         basis += f", x {cpi:g} cycles per instruction at {board.clock_mhz:g} MHz"
-    return LatencyEstimate(n * cpi / board.clock_mhz, counts["mac"], True, basis,
-                           "multiply-adds", instructions=n, core=core), None
+    return LatencyEstimate(n * cpi / board.clock_mhz, counts["mac"] + counts["native_mac"],
+                           True, basis, "multiply-adds", instructions=n, core=core), None
