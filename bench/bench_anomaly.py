@@ -166,6 +166,9 @@ def device_rows(models, X, device):
     out = []
     try:
         for i, (name, model) in enumerate(models.items()):
+            # a fresh heap per model: on single-precision ports every float result is a heap
+            # object, and a collection costs more the more the models before it hold
+            dev.reset()
             rep = dev.deploy(model, X[:TEST_ROWS], name=f"b{i}", repeats=5)
             out.append({"model": name, "device": device, "agreement": rep.agreement,
                         "us_per_predict": rep.us_per_predict_median,
