@@ -144,7 +144,7 @@ def _net_base(net, label: str) -> Base:
     from emlearn_lab.nets.netfile import HEADER, LAYER, to_bytes
     data = to_bytes(net)
     head = struct.unpack(HEADER, data[:16])
-    nf, no, nl, int8 = head[5], head[6], head[7], head[3] == 1
+    nf, nl, int8 = head[5], head[7], head[3] == 1
     fields = [("header " + n, off, fmt, _u(fmt) + [struct.unpack_from(fmt, data, off)[0] + 1])
               for n, off, fmt in (("kind", 5, "<B"), ("weights", 6, "<B"), ("output", 7, "<B"),
                                   ("n_features", 8, "<H"), ("n_outputs", 10, "<H"),
