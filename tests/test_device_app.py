@@ -46,6 +46,14 @@ def keys(events):
     return [e.key for e in events]
 
 
+def board_keys(device, app, rec, run):
+    """The events of ``app`` installed on the device with ``rec`` as its sensor, over the
+    windows ``run`` (its simulate) covers."""
+    device.playback(rec)
+    device.install(app)
+    return keys(device.app_output(windows=run.n_windows, realtime=False).events)
+
+
 # -- post-processing on the host --------------------------------------------------------------
 
 
@@ -292,10 +300,7 @@ def test_installed_regressor_app_with_hysteresis(device, motions):
                         | eml.post.MinDuration(1.0))
     run = app.simulate(rec)
     assert run.events and {e.label for e in run.events} == {"value"}
-    device.playback(rec)
-    device.install(app)
-    assert keys(device.app_output(windows=run.n_windows, realtime=False).events) == \
-        keys(run.events)
+    assert board_keys(device, app, rec, run) == keys(run.events)
 
 
 @pytest.mark.device
@@ -318,10 +323,7 @@ def test_installed_detector_app_raises_the_simulated_alarms(device, motions, mak
                         post=eml.post.Smooth(3) | eml.post.Ignore(1) | eml.post.MinDuration(2.0))
     run = app.simulate(rec)
     assert run.events and {e.label for e in run.events} == {"-1"}
-    device.playback(rec)
-    device.install(app)
-    assert keys(device.app_output(windows=run.n_windows, realtime=False).events) == \
-        keys(run.events)
+    assert board_keys(device, app, rec, run) == keys(run.events)
 
 
 @pytest.mark.device
@@ -334,10 +336,7 @@ def test_installed_neighbours_app_produces_the_simulated_events(device, motions)
     app = motion_app(knn.fit(w.X, w.y))
     run = app.simulate(rec)
     assert len({e.label for e in run.events}) == 4
-    device.playback(rec)
-    device.install(app)
-    assert keys(device.app_output(windows=run.n_windows, realtime=False).events) == \
-        keys(run.events)
+    assert board_keys(device, app, rec, run) == keys(run.events)
 
 
 @pytest.mark.device
@@ -357,10 +356,7 @@ def test_installed_audio_app_produces_the_simulated_events(device):
                         hop_s=0.125, post=eml.post.Ignore("silence") | eml.post.MergeGaps(0.125))
     run = app.simulate(rec)
     assert run.events
-    device.playback(rec)
-    device.install(app)
-    assert keys(device.app_output(windows=run.n_windows, realtime=False).events) == \
-        keys(run.events)
+    assert board_keys(device, app, rec, run) == keys(run.events)
 
 
 @pytest.mark.device
