@@ -22,6 +22,7 @@ from .memory import HeapEstimate
 from .table import Board, get_board
 
 __all__ = ["Estimate", "estimate", "deploy_plan", "MPY_TARGET", "HEAP_FIT_FRACTION",
+           "board_tips",
            "LARGEST_BLOCK_FRACTION", "TIGHT_BLOCK_FRACTION", "board_target", "word_bytes",
            "c_flash", "machine_code_note"]
 
@@ -190,6 +191,20 @@ def estimate(model, board="rp2040-pico", form="auto", X=None, *, name="model") -
     model = convert(model)
     chosen, bundle = deploy_plan(model, board, form, name)
     return model.board_estimate(board, chosen, bundle, X)
+
+
+def board_tips(est) -> list:
+    """The last tips of every kind's remedy: a board with more free heap (when the RAM or its
+    largest block is what does not fit) and the filesystem's figures (when the files do
+    not fit)."""
+    tips = []
+    if est.ram_fraction > HEAP_FIT_FRACTION or not est._block_fits:
+        need = int(est.ram_bytes / HEAP_FIT_FRACTION)
+        tips.append(f"or a board with at least {need} B free heap (see eml.fit_table(model))")
+    if est.flash_fraction > 1.0:
+        tips.append(f"the files take {est.fs_bytes} B of filesystem, the board has "
+                    f"{est.board.fs_bytes} B")
+    return tips
 
 
 def machine_code_note(board: Board, heap: HeapEstimate) -> list:

@@ -71,12 +71,6 @@ def board_estimate(model, board, form: str, bundle, X=None):
 
 
 def _remedy(est, model) -> str:
-    from ..board_fit.estimate import HEAP_FIT_FRACTION
+    from ..board_fit.estimate import board_tips
     tips = [device_remedy(model, est.form)[4:]]
-    if est.ram_fraction > HEAP_FIT_FRACTION or not est._block_fits:
-        need = int(est.ram_bytes / HEAP_FIT_FRACTION)
-        tips.append(f"or a board with at least {need} B free heap (see eml.fit_table(model))")
-    if est.flash_fraction > 1.0:
-        tips.append(f"the files take {est.fs_bytes} B of filesystem, the board has "
-                    f"{est.board.fs_bytes} B")
-    return "; ".join(tips)
+    return "; ".join(tips + board_tips(est))

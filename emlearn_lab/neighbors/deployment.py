@@ -171,16 +171,10 @@ def board_estimate(model, board, form: str, bundle, X=None):
 
 
 def _remedy(est, model) -> str:
-    from ..board_fit.estimate import HEAP_FIT_FRACTION
+    from ..board_fit.estimate import board_tips
     tips = ["fewer examples (a subset, or a few prototypes per class)"]
     if model.capacity:
         tips.append(f"a smaller model.capacity (now {model.capacity})")
     if model.features == "float32":
         tips.append("features='int16' (half the bytes per example)")
-    if est.ram_fraction > HEAP_FIT_FRACTION or not est._block_fits:
-        tips.append(f"or a board with at least {int(est.ram_bytes / HEAP_FIT_FRACTION)} B "
-                    "free heap")
-    if est.flash_fraction > 1.0:
-        tips.append(f"the files take {est.fs_bytes} B of filesystem, the board has "
-                    f"{est.board.fs_bytes} B")
-    return "; ".join(tips)
+    return "; ".join(tips + board_tips(est))

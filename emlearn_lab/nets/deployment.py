@@ -42,16 +42,10 @@ def board_estimate(model, board, form: str, bundle, X=None):
 
 
 def _remedy(est, weights: str) -> str:
-    from ..board_fit.estimate import HEAP_FIT_FRACTION
+    from ..board_fit.estimate import board_tips
     tips = []
     if weights == "float32":
         tips.append("weights='int8' (eml.convert(net, weights='int8', X_calib=X_train): a "
                     "quarter of the weight bytes)")
     tips.append("fewer or narrower hidden layers (RAM grows with the number of weights)")
-    if est.ram_fraction > HEAP_FIT_FRACTION or not est._block_fits:
-        need = int(est.ram_bytes / HEAP_FIT_FRACTION)
-        tips.append(f"or a board with at least {need} B free heap (see eml.fit_table(model))")
-    if est.flash_fraction > 1.0:
-        tips.append(f"the files take {est.fs_bytes} B of filesystem, the board has "
-                    f"{est.board.fs_bytes} B")
-    return "; ".join(tips)
+    return "; ".join(tips + board_tips(est))
