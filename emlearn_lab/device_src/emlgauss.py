@@ -15,14 +15,6 @@ import struct
 
 from emlab_common import check_features
 
-try:
-    import emlnet_fpu as _fpu
-except (ImportError, SyntaxError, ValueError):     # no FPU module (or one for another arch)
-    try:
-        import emlnet_soft as _fpu                 # the same layer in integer code
-    except (ImportError, SyntaxError, ValueError):
-        _fpu = None
-
 MAGIC = b"EMLG"
 FORMAT_VERSION = 1
 HEADER = "<4sBBBBHH"
@@ -212,8 +204,9 @@ def _bind(est, cov, n, k, tri, means, consts, factor):
     d = array.array("f", [0.0] * n)
     lp = array.array("f", [0.0] * k)
     maha = _maha_double if _DOUBLE else _maha_single
-    if cov <= COV_TIED and _fpu is not None and not _DOUBLE:
-        maha = _native(n, k if cov == COV_FULL else 1, tri, factor, maha)
+    layers = _layers() if cov <= COV_TIED and not _DOUBLE else None
+    if layers is not None:
+        maha = _native(layers.dense, n, k if cov == COV_FULL else 1, tri, factor, maha)
     r = _R
 
     def score(x):
@@ -246,7 +239,23 @@ def _bind(est, cov, n, k, tri, means, consts, factor):
     return score
 
 
-def _native(n, k, tri, factor, bytecode):
+def _layers():
+    """The network runtime's machine-code layer module (emlnet_fpu on an FPU, emlnet_soft in
+    integer code), or None. Imported only for the covariances that use it: a diagonal
+    detector leaves a module a network deploy put on the device out of its heap."""
+    try:
+        import emlnet_fpu
+        return emlnet_fpu
+    except (ImportError, SyntaxError, ValueError):  # none (or one for another arch)
+        pass
+    try:
+        import emlnet_soft
+        return emlnet_soft
+    except (ImportError, SyntaxError, ValueError):
+        return None
+
+
+def _native(dense, n, k, tri, factor, bytecode):
     """maha() for full (k factors) and tied (one) covariances with the products in machine
     code: the network runtime's dense(p, a, wb, out) computes out_j = 0 + sum_i W[j][i] * a_i,
     one rounded product and one rounded sum at a time in increasing i, which is the host's
@@ -255,7 +264,6 @@ def _native(n, k, tri, factor, bytecode):
     0 * inf is NaN. A NaN sum is therefore computed again in bytecode, which is then the
     host's (NaN or not). m = 0 + sum_j y_j * y_j is a second dense layer whose weights are y
     itself and whose bias is the zero after it."""
-    dense = _fpu.dense
     wbs = []
     for c in range(k):
         wb = array.array("f", bytes(4 * (n * n + n)))       # W (neuron-major), zero biases
