@@ -116,6 +116,13 @@ def test_label_with_mouse_and_keys(lab, tmp_path):
     _wait_regions(page, ["walk"])
     drag(0.50, 0.70)                                           # region B, selected
     _wait_regions(page, ["walk", "walk"])
+    # as a user sees B selected before pressing a key: the view selects a new region once the
+    # kernel has named it, and a key pressed earlier relabelled A (1 run in ~10 under load)
+    _wait_kernel(nb, "len(w.labels) == 2")
+    b = nb.run_code("print(max(r.id for r in w.labels))").strip()
+    page.wait_for_function(
+        "(want) => document.querySelector('.emlab-label').dataset.selected === want",
+        arg=b, timeout=20_000)
     page.keyboard.press("2")                                   # relabel B "run"
     _wait_regions(page, ["run", "walk"])
     _click_to_select(page, nb, 0.175, "walk")                  # select A
