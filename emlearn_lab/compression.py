@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from .exceptions import InputError, UnsupportedModelError
 from .trees.compress import compress_model
 from .trees.model import TreeModel
+from .trees.prune import Routed, prune_model
 from .validate import invalid
 
 __all__ = ["compress", "compression_sweep", "CompressedTrees", "Sweep", "METRICS"]
@@ -37,7 +38,8 @@ def _tree_model(estimator) -> TreeModel:
     return model
 
 
-def compress(estimator, *, leaves_per_class=None, leaf_bits="auto", features="float32",
+def compress(estimator, *, n_trees=None, ccp_alpha=0.0, refine=None, X_train=None,
+             y_train=None, leaves_per_class=None, leaf_bits="auto", features="float32",
              X_calib=None, quantile=0.001, random_state=0) -> TreeModel:
     """Compress a fitted tree ensemble into a smaller model that runs exactly alike on host
     and device.
@@ -46,6 +48,18 @@ def compress(estimator, *, leaves_per_class=None, leaf_bits="auto", features="fl
     ----------
     estimator : fitted scikit-learn tree/forest (as eml.convert takes), or a TreeModel from
         eml.convert.
+    n_trees : int or None
+        Keep this many trees, chosen by greedy forward selection on (X_train, y_train)
+        (reduce-error pruning, Margineantu & Dietterich 1997). None keeps all.
+    ccp_alpha : float >= 0
+        Minimal cost-complexity pruning of the kept trees (Breiman et al. 1984), impurities
+        counted on (X_train, y_train); scikit-learn's meaning of ``ccp_alpha``. 0: no pruning.
+    refine : bool or None
+        Re-fit every leaf value jointly so the averaged ensemble fits (X_train, y_train)
+        (leaf refinement, Buschjaeger & Morik 2021). None: when n_trees or ccp_alpha prunes.
+    X_train, y_train : array-like
+        Labelled rows for the three steps above (the training rows, or others); also the
+        default ``X_calib``. See emlearn_lab/trees/prune.py.
     leaves_per_class : int or None
         k-means of all leaves of all trees into ``leaves_per_class * n_classes`` shared leaves
         (``leaves_per_class`` in total for a regressor). None: exact de-duplication only.
@@ -77,8 +91,22 @@ def compress(estimator, *, leaves_per_class=None, leaf_bits="auto", features="fl
     UnsupportedModelError
         Not a tree ensemble (networks are quantised by ``eml.convert(..., weights="int8")``).
     """
-    return compress_model(_tree_model(estimator), leaves_per_class=leaves_per_class,
-                          leaf_bits=leaf_bits, features=features, X_calib=X_calib,
+    model = _tree_model(estimator)
+    if refine is None:
+        refine = n_trees is not None or ccp_alpha != 0
+    if n_trees is not None or ccp_alpha != 0 or refine:
+        for name, value, what in (("X_train", X_train, "labelled rows"),
+                                  ("y_train", y_train, "the labels of X_train")):
+            if value is None:
+                raise invalid(name, None, f"{what} with n_trees, ccp_alpha or refine",
+                              owner="eml.compress",
+                              remedy="They choose the trees and refit the leaves: pass "
+                                     "X_train=X_train, y_train=y_train.")
+        model = prune_model(Routed(model, X_train, y_train), n_trees=n_trees,
+                            ccp_alpha=ccp_alpha, refine=refine)
+    return compress_model(model, leaves_per_class=leaves_per_class,
+                          leaf_bits=leaf_bits, features=features,
+                          X_calib=X_train if X_calib is None else X_calib,
                           quantile=quantile, random_state=random_state)
 
 
@@ -86,13 +114,18 @@ class CompressedTrees(BaseEstimator):
     """A tree ensemble and its compression as one scikit-learn estimator (cloneable, usable
     in Pipelines, cross_val_score and GridSearchCV over the compression settings).
 
-    ``fit(X, y)`` fits a clone of ``estimator`` (unless ``prefit``) and compresses it, with X
-    as the calibration rows for int16 features. ``model_`` is the compressed TreeModel.
+    ``fit(X, y)`` fits a clone of ``estimator`` (unless ``prefit``) and compresses it, with
+    (X, y) as the rows that select trees, prune and refine leaves, and X as the calibration
+    rows for int16 features. ``model_`` is the compressed TreeModel.
     """
 
-    def __init__(self, estimator, *, leaves_per_class=None, leaf_bits="auto",
-                 features="float32", quantile=0.001, random_state=0, prefit=False):
+    def __init__(self, estimator, *, n_trees=None, ccp_alpha=0.0, refine=None,
+                 leaves_per_class=None, leaf_bits="auto", features="float32", quantile=0.001,
+                 random_state=0, prefit=False):
         self.estimator = estimator
+        self.n_trees = n_trees
+        self.ccp_alpha = ccp_alpha
+        self.refine = refine
         self.leaves_per_class = leaves_per_class
         self.leaf_bits = leaf_bits
         self.features = features
@@ -103,7 +136,9 @@ class CompressedTrees(BaseEstimator):
     def fit(self, X, y=None):
         est = self.estimator if self.prefit else clone(self.estimator).fit(X, y)
         self.estimator_ = est
-        self.model_ = compress(est, leaves_per_class=self.leaves_per_class,
+        self.model_ = compress(est, n_trees=self.n_trees, ccp_alpha=self.ccp_alpha,
+                               refine=self.refine, X_train=X, y_train=y,
+                               leaves_per_class=self.leaves_per_class,
                                leaf_bits=self.leaf_bits, features=self.features,
                                X_calib=X, quantile=self.quantile,
                                random_state=self.random_state)
@@ -137,19 +172,44 @@ class CompressedTrees(BaseEstimator):
 
 # -- metrics --------------------------------------------------------------------------------
 
-def _proba_for_auc(model, X):
-    p = model.predict_proba(X)
-    return p[:, 1] if p.shape[1] == 2 else p
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic (tied scores count half): the area scikit-learn's
+    roc_auc_score computes, without its per-call input checks (a sweep scores thousands)."""
+    from scipy.stats import rankdata
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise InputError("ROC AUC needs rows of both classes (of every class pair): give "
+                         "more validation rows, or metric='accuracy'")
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def _auc(multi_class):
-    from sklearn.metrics import roc_auc_score
-
     def score(model, X, y):
-        p = _proba_for_auc(model, X)
-        kw = {} if p.ndim == 1 else {"multi_class": multi_class, "average": "weighted",
-                                      "labels": model.classes_}
-        return float(roc_auc_score(y, p, **kw))
+        p = model.predict_proba(X)
+        classes = list(model.classes_)
+        index = {c: i for i, c in enumerate(classes)}
+        try:
+            k = np.array([index[c] for c in np.asarray(y).tolist()])
+        except KeyError as e:
+            raise InputError(f"y has label {e.args[0]!r} the model does not know; expected "
+                             f"some of {classes}") from None
+        if p.shape[1] == 2:
+            return _binary_auc(k == 1, p[:, 1])
+        present = np.unique(k)
+        if multi_class == "ovr":
+            support = np.bincount(k, minlength=p.shape[1])[present]
+            aucs = [_binary_auc(k == c, p[:, c]) for c in present]
+            return float(np.average(aucs, weights=support))
+        pairs, weights = [], []
+        for i, a in enumerate(present):          # scikit-learn's ovo, weighted by prevalence
+            for b in present[i + 1:]:
+                sel = (k == a) | (k == b)
+                pairs.append((_binary_auc(k[sel] == a, p[sel, a]) +
+                              _binary_auc(k[sel] == b, p[sel, b])) / 2.0)
+                weights.append(sel.mean())
+        return float(np.average(pairs, weights=weights))
     return score
 
 
@@ -199,22 +259,14 @@ class Sweep:
     rows: list
     models: list = field(repr=False)
     seconds: float = 0.0
+    held_out: tuple | None = field(default=None, repr=False)
+    score: object = field(default=None, repr=False)
 
     def pareto(self) -> list:
         """Indices of rows no other row beats on both bytes and metric, smallest first."""
-        order = sorted(range(len(self.rows)),
-                       key=lambda i: (self.rows[i]["bytes"], -self.rows[i]["metric"]))
-        front, best = [], -np.inf
-        for i in order:
-            if self.rows[i]["metric"] > best:
-                front.append(i)
-                best = self.rows[i]["metric"]
-        return front
+        return _front(self.rows)
 
-    def best(self, max_drop: float = 0.01, budget_bytes: int | None = None) -> TreeModel:
-        """The smallest model whose metric is at most ``max_drop`` below the uncompressed
-        model's (absolute, e.g. 0.01 = 1 point of AUC) and, if given, at most
-        ``budget_bytes``."""
+    def _pick(self, max_drop, budget_bytes) -> int:
         ok = [i for i, r in enumerate(self.rows) if r["drop"] <= max_drop + 1e-12
               and (budget_bytes is None or r["bytes"] <= budget_bytes)]
         if not ok:
@@ -226,18 +278,41 @@ class Sweep:
                 f"best metric drops {closest['drop']:.4f} at {closest['bytes']} B. Raise "
                 "max_drop or the budget, or train a smaller forest (fewer trees, larger "
                 "min_samples_leaf)")
-        i = min(ok, key=lambda i: (self.rows[i]["bytes"], -self.rows[i]["metric"]))
-        return self.models[i]
+        return min(ok, key=lambda i: (self.rows[i]["bytes"], -self.rows[i]["metric"]))
 
-    _COLUMNS = ("leaves_per_class", "leaf_bits", "features", "bytes", "ratio", "metric",
-                "drop", "n_nodes", "n_leaves")
+    def best(self, max_drop: float = 0.01, budget_bytes: int | None = None) -> TreeModel:
+        """The smallest model whose metric on the validation rows is at most ``max_drop``
+        below the uncompressed model's (absolute, e.g. 0.01 = 1 point of AUC) and, if given,
+        at most ``budget_bytes``. ``report()`` says how it does on held-out rows."""
+        return self.models[self._pick(max_drop, budget_bytes)]
+
+    def report(self, max_drop: float = 0.01, budget_bytes: int | None = None) -> str:
+        """One paragraph on the pick of ``best(max_drop, budget_bytes)``: its settings, bytes,
+        and metric on the validation rows and, when the sweep had them, the held-out rows."""
+        i = self._pick(max_drop, budget_bytes)
+        r, b = self.rows[i], self.baseline
+        kept = [f"{k}={r[k]!r}" for k in ("n_trees", "ccp_alpha", "refine",
+                                           "leaves_per_class", "leaf_bits", "features")]
+        text = (f"pick: {', '.join(kept)}: {r['bytes']} B, {b['bytes'] / r['bytes']:.1f}x "
+                f"smaller than uncompressed ({b['bytes']} B; {r['kept_trees']} trees, "
+                f"{r['n_nodes']} decision nodes). {self.metric} on validation "
+                f"{r['metric']:.4f} vs {b['metric']:.4f} uncompressed (drop {r['drop']:+.4f})")
+        if self.held_out is not None:
+            held = self.score(self.models[i], *self.held_out)
+            text += (f"; held out {held:.4f} vs {b['held_out']:.4f} (drop "
+                     f"{b['held_out'] - held:+.4f})")
+        return text + "."
+
+    _COLUMNS = ("n_trees", "ccp_alpha", "refine", "leaves_per_class", "leaf_bits",
+                "features", "bytes", "ratio", "metric", "drop", "n_nodes", "n_leaves")
 
     def _cells(self, r) -> list:
-        return ["-" if r["leaves_per_class"] is None else str(r["leaves_per_class"]),
-                "-" if r["leaf_bits"] is None else str(r["leaf_bits"]), r["features"],
-                str(r["bytes"]), f"{r['bytes'] / self.baseline['bytes']:.2f}",
-                f"{r['metric']:.4f}", f"{r['drop']:+.4f}", str(r["n_nodes"]),
-                str(r["n_leaves"])]
+        dash = (lambda v: "-" if v is None else str(v))
+        return [dash(r.get("n_trees")), f"{r.get('ccp_alpha', 0.0):g}",
+                "yes" if r.get("refine") else "no", dash(r["leaves_per_class"]),
+                dash(r["leaf_bits"]), r["features"], str(r["bytes"]),
+                f"{r['bytes'] / self.baseline['bytes']:.2f}", f"{r['metric']:.4f}",
+                f"{r['drop']:+.4f}", str(r["n_nodes"]), str(r["n_leaves"])]
 
     def table(self) -> "SweepTable":
         """Rows sorted by bytes; Pareto-optimal rows marked. Text in a terminal, HTML in a
@@ -322,61 +397,149 @@ class SweepTable:
                 f"<tbody>{body}</tbody></table>")
 
 
-def _evaluate(base, setting, X_val, y_val, metric, X_calib):
+# Leaf settings every structure (kept trees, pruning, refinement) is first scored with.
+_REFERENCE = (None, 8, "float32")
+
+
+def _structure(routed, base, n_trees, ccp_alpha, refine):
+    if routed is None:
+        return base
+    return prune_model(routed, n_trees=n_trees, ccp_alpha=ccp_alpha, refine=refine)
+
+
+def _evaluate(pruned, structure, setting, X_val, y_val, metric, X_calib):
     lpc, bits, feats = setting
-    model = compress_model(base, leaves_per_class=lpc, leaf_bits=bits, features=feats,
+    model = compress_model(pruned, leaves_per_class=lpc, leaf_bits=bits, features=feats,
                            X_calib=X_calib)
     score = _metric_fn(metric)(model, X_val, y_val)
-    return model, {"leaves_per_class": lpc, "leaf_bits": model.leaf_bits, "features": feats,
+    n_trees, ccp_alpha, refine = structure
+    return model, {"n_trees": n_trees, "ccp_alpha": ccp_alpha, "refine": refine,
+                   "leaves_per_class": lpc, "leaf_bits": model.leaf_bits, "features": feats,
                    "bytes": model.size_bytes, "metric": score, "n_nodes": model.n_nodes,
-                   "n_leaves": model.n_leaves}
+                   "n_leaves": model.n_leaves, "kept_trees": model.n_trees}
 
 
-def compression_sweep(estimator, X_val, y_val, *, metric="roc_auc_ovo_weighted",
-                      leaves_per_class=(None, 16, 8, 4, 2, 1), leaf_bits=(8, 4, 2, 0),
-                      features=("float32", "int16"), X_calib=None, n_jobs=None) -> Sweep:
-    """Compress with every combination of the settings and score each on (X_val, y_val).
+def _structure_job(routed, base, structure, setting, X_val, y_val, metric, X_calib):
+    pruned = _structure(routed, base, *structure)
+    return (pruned, *_evaluate(pruned, structure, setting, X_val, y_val, metric, X_calib))
 
-    Runs through joblib: ``n_jobs`` processes here, or any joblib backend that is active, e.g.
-    a Dask cluster (``with joblib.parallel_config(backend="dask"): ...``).
 
-    metric : name (see METRICS; higher is better) or callable metric(model, X, y) -> float.
-    X_calib : rows that set the int16 scales; default X_val (scales only, no labels).
-    leaf_bits : ignored for regressors (always 32-bit fixed point).
-
-    Returns a Sweep: ``.table()``, ``.plot()``, ``.pareto()``, ``.best(max_drop, budget)``.
-    A progress bar counts the settings done when stderr is a terminal (progress.py).
-    """
-    from joblib import Parallel, delayed
+def _run(jobs, n, label, n_jobs):
+    """joblib results in order, with a progress bar on a terminal (progress.py)."""
+    from joblib import Parallel
 
     from . import progress
+    if not progress.shown():
+        return Parallel(n_jobs=n_jobs)(jobs)
+    out = []
+    with progress.bar(n, label, "setting") as b:
+        for result in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
+            out.append(result)
+            b.update(1)
+    return out
+
+
+def _front(rows) -> list:
+    """Indices of rows on the Pareto front of (bytes, metric)."""
+    order = sorted(range(len(rows)), key=lambda i: (rows[i]["bytes"], -rows[i]["metric"]))
+    front, best = [], -np.inf
+    for i in order:
+        if rows[i]["metric"] > best:
+            front.append(i)
+            best = rows[i]["metric"]
+    return front
+
+
+def compression_sweep(estimator, X_val, y_val, *, X_train=None, y_train=None, X_test=None,
+                      y_test=None, metric="roc_auc_ovo_weighted",
+                      n_trees=(None, 32, 16, 8, 4, 2, 1), ccp_alpha=(0.0, 0.001, 0.003, 0.01,
+                                                                     0.03),
+                      refine=(False, True), leaves_per_class=(None, 16, 8, 4, 2, 1),
+                      leaf_bits=(8, 4, 2, 0), features=("float32", "int16"), X_calib=None,
+                      n_jobs=None) -> Sweep:
+    """Compress with many settings and score each on (X_val, y_val).
+
+    With labelled rows (``X_train``, ``y_train``) the sweep also prunes: every *structure*
+    (``n_trees`` x ``ccp_alpha`` x ``refine``, see eml.compress) is built and scored with
+    full-precision shared leaves (``leaves_per_class=None, leaf_bits=8``, float32
+    features); the structures on that Pareto front (no other is both smaller and better)
+    then get every leaf setting (``leaves_per_class`` x ``leaf_bits`` x ``features``).
+    Without them, only the leaf settings are swept. ``n_trees`` values at or above the
+    forest's size are skipped; ``ccp_alpha`` is scikit-learn's (impurity per leaf), scaled by
+    the variance of ``y_train`` for regressors.
+
+    Runs through joblib: ``n_jobs`` processes here, or any joblib backend that is active, e.g.
+    a Dask cluster (``with joblib.parallel_config(backend="dask"): ...``). A progress bar
+    counts the settings done when stderr is a terminal (progress.py).
+
+    metric : name (see METRICS; higher is better) or callable metric(model, X, y) -> float.
+    X_test, y_test : optional held-out rows; ``Sweep.report()`` then shows the pick's metric
+        on them, so you see whether the choice made on validation data holds.
+    X_calib : rows that set the int16 scales; default X_train, else X_val (no labels used).
+    leaf_bits : ignored for regressors (always 32-bit fixed point).
+
+    Returns a Sweep: ``.table()``, ``.plot()``, ``.pareto()``, ``.best(max_drop, budget)``,
+    ``.report(max_drop, budget)``.
+    """
+    from joblib import delayed
+
     t0 = time.perf_counter()
     base = _tree_model(estimator)
     score = _metric_fn(metric)
-    X_val = np.asarray(X_val)
-    y_val = np.asarray(y_val)
-    if len(X_val) != len(y_val):
-        raise InputError(f"X_val has {len(X_val)} rows, y_val {len(y_val)}")
+    X_val, y_val = _labelled(X_val, y_val, "X_val", "y_val")
     baseline = {"bytes": base.size_bytes, "metric": score(base, X_val, y_val)}
-    if base.kind != "classifier":
+    if X_test is not None or y_test is not None:
+        X_test, y_test = _labelled(X_test, y_test, "X_test", "y_test")
+        baseline["held_out"] = score(base, X_test, y_test)
+    clf = base.kind == "classifier"
+    if not clf:
         leaf_bits = (None,)
-    settings = list(itertools.product(tuple(leaves_per_class), tuple(leaf_bits),
-                                      tuple(features)))
-    if not settings:
+    leaf_settings = list(itertools.product(tuple(leaves_per_class), tuple(leaf_bits),
+                                           tuple(features)))
+    if not leaf_settings:
         raise InputError("no settings to sweep: give at least one value per parameter")
-    X_calib = X_val if X_calib is None else X_calib
-    jobs = (delayed(_evaluate)(base, s, X_val, y_val, metric, X_calib) for s in settings)
-    if progress.shown():          # a bar on a terminal: results as they come, in order
-        with progress.bar(len(settings), "compression sweep", "setting") as b:
-            out = []
-            for result in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
-                out.append(result)
-                b.update(1)
-    else:
-        out = Parallel(n_jobs=n_jobs)(jobs)
-    models = [m for m, _ in out]
-    rows = [r for _, r in out]
+    routed = None
+    structures = [(None, 0.0, False)]
+    if X_train is not None or y_train is not None:
+        X_train, y_train = _labelled(X_train, y_train, "X_train", "y_train")
+        routed = Routed(base, X_train, y_train)
+        scale = 1.0 if clf else float(np.var(y_train.astype(np.float64))) or 1.0
+        structures = list(itertools.product(
+            [k for k in n_trees if k is None or k < base.n_trees],
+            [float(a) * scale for a in ccp_alpha], [bool(r) for r in refine]))
+        routed.order          # once here, not in every worker
+    if X_calib is None:
+        X_calib = X_val if X_train is None else X_train
+    ref = _REFERENCE if clf else (None, None, "float32")
+    rows, models, chosen = [], [], [(base, structures[0])]
+    if routed is not None:
+        first = _run((delayed(_structure_job)(routed, base, st, ref, X_val, y_val, metric,
+                                              X_calib) for st in structures),
+                     len(structures), "compression sweep: structures", n_jobs)
+        rows = [r for _, _, r in first]
+        models = [m for _, m, _ in first]
+        chosen = [(first[i][0], structures[i]) for i in _front(rows)]
+    jobs = [(p, st, ls) for p, st in chosen for ls in leaf_settings
+            if routed is None or ls != ref]
+    second = _run((delayed(_evaluate)(p, st, ls, X_val, y_val, metric, X_calib)
+                   for p, st, ls in jobs), len(jobs), "compression sweep", n_jobs)
+    models += [m for m, _ in second]
+    rows += [r for _, r in second]
     for r in rows:
         r["drop"] = baseline["metric"] - r["metric"]
     name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
-    return Sweep(name, baseline, rows, models, time.perf_counter() - t0)
+    return Sweep(name, baseline, rows, models, time.perf_counter() - t0,
+                 held_out=(X_test, y_test) if "held_out" in baseline else None,
+                 score=score)
+
+
+def _labelled(X, y, x_name, y_name):
+    if X is None or y is None:
+        missing = x_name if X is None else y_name
+        raise invalid(missing, None, f"both {x_name} and {y_name}",
+                      owner="eml.compression_sweep", remedy="Pass the rows with their labels.")
+    X, y = np.asarray(X), np.asarray(y)
+    if len(X) != len(y):
+        raise InputError(f"{x_name} has {len(X)} rows, {y_name} {len(y)}: give one label "
+                         "per row")
+    return X, y

@@ -1,4 +1,5 @@
-"""Tree compression: shared (k-means) and quantised leaves, int16 features, pruned nodes.
+"""Tree compression: fewer trees and nodes, shared (k-means) and quantised leaves, int16
+features, simplified nodes.
 
 The result is an ordinary TreeModel, so it has a host reference, a model file and both device
 forms, and deploy verifies it like any model. Its reference is itself, not scikit-learn: the
@@ -6,6 +7,8 @@ compression report scores that reference, and the device must match it bit for b
 
 Steps, in order:
 
+0. with labelled rows (``X_train``, ``y_train``): tree selection, cost-complexity pruning and
+   leaf refinement (see :mod:`.prune`, which cites what each is based on);
 1. leaf values as floats: class probabilities (scikit-learn's own float64) or regression values;
 2. ``leaves_per_class``: k-means (scikit-learn, seeded) of all leaves of all trees, weighted by
    how many tree leaves share each value, into ``leaves_per_class * n_classes`` centroids
@@ -67,14 +70,18 @@ def _check_params(model, leaves_per_class, leaf_bits, features, X_calib):
 def _cluster(values, weights, n_clusters, random_state):
     """Each leaf row replaced by its weighted k-means centroid (unchanged when there are no
     more distinct rows than clusters)."""
+    import warnings
     uniq, inverse = np.unique(values, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     if len(uniq) <= n_clusters:
         return values
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
     w = np.bincount(inverse, weights=weights, minlength=len(uniq))
     km = KMeans(n_clusters=n_clusters, random_state=random_state, n_init=4)
-    labels = km.fit(uniq, sample_weight=w).labels_
+    with warnings.catch_warnings():   # rows that differ by less than k-means resolves
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        labels = km.fit(uniq, sample_weight=w).labels_
     return km.cluster_centers_[labels][inverse]
 
 
@@ -191,8 +198,8 @@ def compress_model(model: TreeModel, *, leaves_per_class=None, leaf_bits="auto",
         out_features = "int16"
     feature, threshold, left, right, roots = _simplify(
         model.feature, threshold, left, right, roots, n_nodes, redirect)
-    settings = {"leaves_per_class": leaves_per_class, "leaf_bits": leaf_bits,
-                "features": features, "random_state": random_state}
+    settings = {**model.meta.get("pruning", {}), "leaves_per_class": leaves_per_class,
+                "leaf_bits": leaf_bits, "features": features, "random_state": random_state}
     return TreeModel(
         kind=model.kind, features=out_features, n_features=model.n_features,
         feature=feature, threshold=threshold, left=left, right=right, roots=roots,
