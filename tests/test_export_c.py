@@ -536,6 +536,30 @@ def test_compressed_regressor_quantised(regression_data, tmp_path):
         assert_c_equals_host(model, X, tmp_path, form)
 
 
+@pytest.mark.toolchain
+@pytest.mark.parametrize("form", ["table", "inline"])
+def test_pruned_models(classification_data, regression_data, tmp_path, form):
+    """Selected, cost-complexity pruned and refined forests (eml.compress with X_train):
+    refined 32-bit leaves, hard votes on int16 features, a refined regressor."""
+    X_train, X_test, y_train, _ = classification_data["breast_cancer"]
+    clf = CLASSIFIERS["forest"]().fit(X_train, y_train)
+    X_r, X_rt, y_r, _ = regression_data["friedman"]
+    reg = REGRESSORS["forest"]().fit(X_r, y_r)
+    cases = [(eml.compress(clf, n_trees=3, ccp_alpha=0.003, leaf_bits=None, X_train=X_train,
+                           y_train=y_train), X_test),
+             (eml.compress(clf, n_trees=2, leaf_bits=0, features="int16", X_train=X_train,
+                           y_train=y_train), X_test),
+             (eml.compress(reg, n_trees=4, ccp_alpha=0.05, X_train=X_r, y_train=y_r), X_rt)]
+    for i, (model, X) in enumerate(cases):
+        extra = (adversarial_rows(model, 300) if model.quantiser is not None else
+                 adversarial_floats(300 * model.n_features)[:300 * model.n_features]
+                 .reshape(300, -1))
+        X = np.vstack([X.astype(np.float32), extra])
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        assert_c_equals_host(model, X, folder, form)
+
+
 # -- warnings, errors, export_c ---------------------------------------------------------------
 
 @pytest.mark.toolchain

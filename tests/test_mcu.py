@@ -267,6 +267,30 @@ def test_trees_exact_on_the_core(board, tree_cases, case, form):
     _exact(report, f"{case} ({form})")
 
 
+@on_boards
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("board", ["cortex-m3"], indirect=True)
+def test_pruned_forests_exact_on_the_core(board, form):
+    """Tree selection, cost-complexity pruning and leaf refinement (eml.compress with
+    X_train) on the edge-case data: refined 32-bit leaves on float32 features, and a pruned
+    regressor on learned int16 features, every row bit for bit."""
+    X_train, X_test, y, y_reg = _edge_data()
+    rng = np.random.default_rng(4)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rf = RandomForestClassifier(n_estimators=12, random_state=0).fit(X_train, y)
+        reg = RandomForestRegressor(n_estimators=8, random_state=0).fit(X_train, y_reg)
+        clf_model = eml.compress(rf, n_trees=4, ccp_alpha=0.002, leaf_bits=None,
+                                 X_train=X_train, y_train=y)
+        reg_model = eml.compress(reg, n_trees=3, ccp_alpha=0.01, features="int16",
+                                 X_train=X_train, y_train=y_reg)
+        rows = np.vstack([X_test[:60], _special_rows(X_test.shape[1], rng)])
+        for model, X in ((clf_model, rows),
+                         (reg_model, np.vstack([rows, _quantiser_rows(reg_model, X_test,
+                                                                      rng)]))):
+            report = board.deploy(model, X, form=form, name="mcu", repeats=1)
+            _exact(report, f"pruned {model.kind} ({form})")
+
+
 # -- networks -------------------------------------------------------------------------------
 def _mlp(cls, X, y, **kw):
     with warnings.catch_warnings():

@@ -96,11 +96,14 @@ class Routed:
 
     def __init__(self, model: TreeModel, X, y):
         if model.meta.get("compression"):
-            raise InputError("pruning takes an uncompressed model: pass the original "
-                             "estimator or its eml.convert() model")
+            raise InputError("this model is already compressed: prune the original "
+                             "estimator or its eml.convert() model instead")
         self.model = model
         self.K = model.feature_keys(X)
         y = np.asarray(y)
+        if y.ndim != 1:
+            raise InputError(f"y must hold one label per row (shape (n_rows,)); got shape "
+                             f"{y.shape}: pass y.ravel() for a single column")
         if len(y) != len(self.K):
             raise InputError(f"X has {len(self.K)} rows, y {len(y)}: give one label per row")
         if len(y) == 0:
@@ -114,7 +117,11 @@ class Routed:
                                  f"expected some of {model.classes_.tolist()}")
             self.Y = np.eye(len(index))[[index[c] for c in y.tolist()]]
         else:
-            self.Y = y.astype(np.float64).reshape(-1, 1)
+            try:
+                self.Y = y.astype(np.float64).reshape(-1, 1)
+            except (TypeError, ValueError):
+                raise InputError(f"a regressor's targets must be numbers; y has "
+                                 f"{y.dtype} values such as {y[0].item()!r}") from None
         self.trees = [_Tree.from_model(model, r, P) for r in model.roots]
         self.leaf_of = [t.route(self.K)[0] for t in self.trees]
         self.outputs = np.stack([t.value[leaf] for t, leaf in zip(self.trees, self.leaf_of)])
@@ -141,8 +148,7 @@ def selection_order(outputs: np.ndarray, Y: np.ndarray) -> list:
     left = list(range(n_trees))
     while left:
         k = len(chosen) + 1
-        cand = outputs[left]
-        err = (((total[None] + cand) / k - Y[None]) ** 2).sum(axis=(1, 2))
+        err = [float((((total + outputs[t]) / k - Y) ** 2).sum()) for t in left]
         best = left[int(np.argmin(err))]
         chosen.append(best)
         total = total + outputs[best]
