@@ -30,6 +30,11 @@ GLOSSARY = {
     "roc_auc_ovo_weighted": "Area under the ROC curve, one class against one other for every "
                             "pair, averaged weighted by class size: 1.0 ranks every sample "
                             "right, 0.5 is chance.",
+    "ccp_alpha": "Cost-complexity pruning: a split is kept only if it lowers the impurity "
+                 "(counted on the training rows) by more than ccp_alpha per extra leaf; "
+                 "larger values leave smaller trees (scikit-learn's meaning).",
+    "leaf refinement": "Re-fitting every leaf value of a pruned forest so that the smaller "
+                       "forest, averaged, fits the training rows best (refine=True).",
     "Pareto front": "The settings no other setting beats on both size and score: smaller "
                     "ones score lower. Pick along it.",
     "µs": "Microseconds: millionths of a second.",

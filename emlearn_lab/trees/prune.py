@@ -23,8 +23,9 @@ as the device), so statistics and the final model agree on which leaf a row reac
    that the *averaged* ensemble fits the data (squared error / Brier score), as in Buschjaeger
    & Morik (2021, *Improving the accuracy-memory trade-off of random forests via
    leaf-refinement*), solved here by exact block coordinate descent: one tree at a time, each
-   leaf takes the mean residual target of its rows, projected onto the probability simplex
-   for classifiers (Duchi et al. 2008). Leaves no row reaches keep their values.
+   leaf takes the mean residual target of its rows (with ``_SHRINK`` pseudo-rows at its
+   value before refinement: a ridge penalty), projected onto the probability simplex for
+   classifiers (Duchi et al. 2008). Leaves no row reaches keep their values.
 """
 import numpy as np
 
@@ -35,6 +36,11 @@ from .model import TreeModel
 __all__ = ["prune_model", "selection_order", "Routed"]
 
 _REFINE_SWEEPS = 8
+# Refinement pulls each leaf toward its value before refinement as if that value came with
+# this many more rows: on held-out rows it kept small regression forests from fitting the
+# noise of their training rows (diabetes, 4 trees: R2 0.04 -> 0.14; friedman1 a little
+# better too) and left classifiers' AUC within 0.001 (digits, OSULeaf, breast_cancer, wine).
+_SHRINK = 4.0
 
 
 class _Tree:
@@ -245,6 +251,7 @@ def _refine(trees: list, leaf_of: list, Y, classifier: bool) -> None:
     """Joint least-squares leaf values of the averaged ensemble, in place."""
     k = len(trees)
     outs = [t.value[leaf] for t, leaf in zip(trees, leaf_of)]
+    prior = [t.value.copy() for t in trees]
     total = np.sum(outs, axis=0)
     for _ in range(_REFINE_SWEEPS):
         for t, (tree, leaf) in enumerate(zip(trees, leaf_of)):
@@ -253,7 +260,8 @@ def _refine(trees: list, leaf_of: list, Y, classifier: bool) -> None:
             count = np.bincount(leaf, minlength=n_nodes)
             sums = _sum_by(leaf, target, n_nodes)
             has = count > 0
-            new = sums[has] / count[has, None]
+            new = ((sums[has] + _SHRINK * prior[t][has]) /
+                   (count[has, None] + _SHRINK))
             tree.value[has] = _project_simplex(new) if classifier else new
             total = total - outs[t] + tree.value[leaf]
             outs[t] = tree.value[leaf]
