@@ -213,6 +213,36 @@ def _auc(multi_class):
     return score
 
 
+def _hanley_mcneil(auc: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of a ROC AUC from n_pos and n_neg rows (Hanley & McNeil 1982)."""
+    q1, q2 = auc / (2.0 - auc), 2.0 * auc * auc / (1.0 + auc)
+    var = (auc * (1.0 - auc) + (n_pos - 1) * (q1 - auc * auc) +
+           (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg)
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def auc_standard_error(model, X, y) -> float:
+    """How much a ROC AUC on these rows moves by chance: Hanley & McNeil's standard error,
+    for several classes the support-weighted mean over one-vs-rest AUCs (an approximation of
+    the ovo/ovr averages). A perfect AUC on few rows is taken as 1 - 1/(2 * the smaller
+    count) (the formula gives 0 at 1.0, as if a few rows could prove it). ``nan`` when a
+    class has no row."""
+    p = model.predict_proba(X)
+    k = np.searchsorted(model.classes_, y) if p.shape[1] > 1 else None
+    classes = [1] if p.shape[1] == 2 else range(p.shape[1])
+    errors, weights = [], []
+    for c in classes:
+        positive = k == c
+        n_pos = int(positive.sum())
+        if n_pos in (0, len(positive)):
+            return float("nan")
+        n_neg = len(positive) - n_pos
+        auc = min(_binary_auc(positive, p[:, c]), 1.0 - 0.5 / min(n_pos, n_neg))
+        errors.append(_hanley_mcneil(auc, n_pos, n_neg))
+        weights.append(n_pos)
+    return float(np.average(errors, weights=weights))
+
+
 def _from_predictions(fn, **kw):
     def score(model, X, y):
         return float(fn(y, model.predict(X), **kw))
@@ -301,7 +331,15 @@ class Sweep:
             held = self.score(self.models[i], *self.held_out)
             text += (f"; held out {held:.4f} vs {b['held_out']:.4f} (drop "
                      f"{b['held_out'] - held:+.4f})")
-        return text + "."
+        text += "."
+        se = b.get("standard_error", 0.0)
+        if se > max_drop / 2:
+            text += (f" Caution: on {b['rows']} validation rows the uncompressed AUC has a "
+                     f"standard error of about {se:.3f} (Hanley & McNeil), more than half of "
+                     f"max_drop={max_drop:g}, and the pick is the smallest of "
+                     f"{len(self.rows)} settings scored on them: it may lose more on new "
+                     "data. Give more validation rows, or a smaller max_drop.")
+        return text
 
     _COLUMNS = ("n_trees", "ccp_alpha", "refine", "leaves_per_class", "leaf_bits",
                 "features", "bytes", "ratio", "metric", "drop", "n_nodes", "n_leaves")
@@ -487,7 +525,10 @@ def compression_sweep(estimator, X_val, y_val, *, X_train=None, y_train=None, X_
     base = _tree_model(estimator)
     score = _metric_fn(metric)
     X_val, y_val = _labelled(X_val, y_val, "X_val", "y_val")
-    baseline = {"bytes": base.size_bytes, "metric": score(base, X_val, y_val)}
+    baseline = {"rows": len(X_val), "bytes": base.size_bytes,
+                "metric": score(base, X_val, y_val)}
+    if base.kind == "classifier" and isinstance(metric, str) and metric.startswith("roc_auc"):
+        baseline["standard_error"] = auc_standard_error(base, X_val, y_val)
     if X_test is not None or y_test is not None:
         X_test, y_test = _labelled(X_test, y_test, "X_test", "y_test")
         baseline["held_out"] = score(base, X_test, y_test)

@@ -217,6 +217,26 @@ def test_sweep_prunes_and_reports_the_held_out_metric(cancer):
     assert "n_trees" in str(sweep.table())
 
 
+def test_report_cautions_when_validation_rows_are_few(cancer):
+    from emlearn_lab.compression import _hanley_mcneil, auc_standard_error
+    clf, X_train, X_test, y_train, y_test = cancer
+    from emlearn_lab.compression import _binary_auc
+    # The formula against chance itself: AUCs of 50 + 50 binormal scores (true AUC 0.80)
+    # spread by about what it says.
+    rng = np.random.default_rng(0)
+    positive = np.arange(100) < 50
+    aucs = [_binary_auc(positive, rng.normal(positive * 1.19, 1.0)) for _ in range(2000)]
+    assert _hanley_mcneil(np.mean(aucs), 50, 50) == pytest.approx(np.std(aucs), rel=0.1)
+    few = eml.compression_sweep(clf, X_test[:24], y_test[:24], X_train=X_train,
+                                y_train=y_train, n_trees=(None, 2), ccp_alpha=(0.0,),
+                                refine=(True,), leaves_per_class=(None,), leaf_bits=(8,))
+    se = auc_standard_error(eml.convert(clf), X_test[:24], y_test[:24])
+    assert few.baseline["standard_error"] == se > 0.005
+    assert f"Caution: on 24 validation rows the uncompressed AUC has a standard error of " \
+           f"about {se:.3f}" in few.report(max_drop=0.01)
+    assert "Caution" not in few.report(max_drop=2 * se + 0.01)
+
+
 def test_sweep_of_a_regressor_scales_alpha_by_the_variance(regression_data):
     X_train, X_test, y_train, y_test = regression_data["friedman"]
     reg = RandomForestRegressor(10, random_state=0).fit(X_train, y_train)
