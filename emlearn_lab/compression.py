@@ -224,9 +224,8 @@ def _hanley_mcneil(auc: float, n_pos: int, n_neg: int) -> float:
 def auc_standard_error(model, X, y) -> float:
     """How much a ROC AUC on these rows moves by chance: Hanley & McNeil's standard error,
     for several classes the support-weighted mean over one-vs-rest AUCs (an approximation of
-    the ovo/ovr averages). A perfect AUC on few rows is taken as 1 - 1/(2 * the smaller
-    count) (the formula gives 0 at 1.0, as if a few rows could prove it). ``nan`` when a
-    class has no row."""
+    the ovo/ovr averages). A class's AUC is taken as at most 1 - 1/n_rows (the formula
+    gives 0 at 1.0, as if a few rows could prove it). ``nan`` when a class has no row."""
     p = model.predict_proba(X)
     k = np.searchsorted(model.classes_, y) if p.shape[1] > 1 else None
     classes = [1] if p.shape[1] == 2 else range(p.shape[1])
@@ -237,7 +236,7 @@ def auc_standard_error(model, X, y) -> float:
         if n_pos in (0, len(positive)):
             return float("nan")
         n_neg = len(positive) - n_pos
-        auc = min(_binary_auc(positive, p[:, c]), 1.0 - 0.5 / min(n_pos, n_neg))
+        auc = min(_binary_auc(positive, p[:, c]), 1.0 - 1.0 / len(positive))
         errors.append(_hanley_mcneil(auc, n_pos, n_neg))
         weights.append(n_pos)
     return float(np.average(errors, weights=weights))
