@@ -49,6 +49,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 import emlearn_lab as eml
 from emlearn_lab.exceptions import InputError
+from emlearn_lab.compression import auc_standard_error
 
 AEON = ("BasicMotions", "GunPoint", "ItalyPowerDemand", "ArrowHead", "OSULeaf", "ACSF1",
         "JapaneseVowels")
@@ -207,6 +208,8 @@ def run_forest(name, fold, parts, n_trees, msl, seed):
            "sweep_s": sweep.seconds, "n_settings": len(sweep.rows),
            "front": [{k: sweep.rows[i][k] for k in SETTING_KEYS + ("bytes", "metric")}
                      for i in sweep.pareto()]}
+    # How much the held-out AUC itself moves by chance on these rows (Hanley & McNeil).
+    row["held_se"] = auc_standard_error(eml.convert(clf), X_test, y_test)
     row["size_ratio"] = row["base_bytes"] / row["pick_bytes"]
     row["held_drop"] = row["base_held_auc"] - row["pick_held_auc"]
     row["val_drop"] = row["base_val_auc"] - row["pick_val_auc"]
@@ -351,6 +354,11 @@ def report(res) -> str:
                 f"{r['min_samples_leaf']} {r['held_drop']:+.4f}"
                 for r in sorted(over, key=lambda r: -r["held_drop"])[:8])
                if over else ""),
+            "- chance on the held-out rows: the uncompressed held-out AUC's standard error "
+            f"(Hanley & McNeil), median over forests {_med(r['held_se'] for r in rows):.4f}; "
+            f"forests whose drop exceeds {HELD_OUT_TARGET} by more than two standard errors: "
+            f"**{sum(r['held_drop'] > HELD_OUT_TARGET + 2 * r['held_se'] for r in rows)} of "
+            f"{len(rows)}**" if all("held_se" in r for r in rows) else "",
             f"- validation vs held-out: the pick's validation drop, median over forests "
             f"{_med(r['val_drop'] for r in rows):+.4f} (max {max(r['val_drop'] for r in rows):+.4f}"
             f"; {sum(r['val_drop'] < 0 for r in rows)} picks score above the uncompressed forest "
