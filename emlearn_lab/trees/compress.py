@@ -67,12 +67,24 @@ def _check_params(model, leaves_per_class, leaf_bits, features, X_calib):
                                           "X_calib=X_train.")
 
 
+def _unique_rows(A: np.ndarray) -> tuple:
+    """np.unique(A, axis=0, return_inverse=True) for a 2-D numeric array, by a lexsort of
+    the columns (several times faster than the structured sort np.unique does)."""
+    if len(A) == 0:
+        return A, np.zeros(0, dtype=np.int64)
+    order = np.lexsort(A.T[::-1])
+    ranked = A[order]
+    new = np.concatenate([[True], np.any(ranked[1:] != ranked[:-1], axis=1)])
+    inverse = np.empty(len(A), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return ranked[new], inverse
+
+
 def _cluster(values, weights, n_clusters, random_state):
     """Each leaf row replaced by its weighted k-means centroid (unchanged when there are no
     more distinct rows than clusters)."""
     import warnings
-    uniq, inverse = np.unique(values, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    uniq, inverse = _unique_rows(values)
     if len(uniq) <= n_clusters:
         return values
     from sklearn.cluster import KMeans
@@ -120,35 +132,36 @@ def _simplify(feature, threshold, left, right, roots, n_nodes, redirect):
     is kept. Children/roots use the TreeModel encoding (>= n_nodes: leaf)."""
     if n_nodes == 0:
         return feature, threshold, left, right, roots
-    resolved = np.arange(n_nodes, dtype=np.int64)   # node -> node or leaf code it becomes
+    # Plain lists: this loop runs once per node of every setting of a sweep.
+    left_l, right_l, red = left.tolist(), right.tolist(), redirect.tolist()
+    feat_l, thr_l = feature.tolist(), threshold.tolist()
+    resolved = list(range(n_nodes))                 # node -> node or leaf code it becomes
     canon = {}                                      # structure -> canonical id
-    ident = np.empty(n_nodes, dtype=np.int64)       # canonical id of each kept node
-
-    def res(c):
-        return c if c >= n_nodes else resolved[c]
-
-    def cid(c):
-        return -1 - (c - n_nodes) if c >= n_nodes else ident[c]
-
+    ident = [0] * n_nodes                           # canonical id of each kept node
     for n in range(n_nodes - 1, -1, -1):
-        a, b = res(left[n]), res(right[n])
-        if redirect[n] >= 0:
-            target = a if redirect[n] == 0 else b
-        elif cid(a) == cid(b):
-            target = a
-        else:
-            resolved[n] = n
-            ident[n] = canon.setdefault((int(feature[n]), int(threshold[n]), int(cid(a)),
-                                         int(cid(b))), len(canon))
+        a, b = left_l[n], right_l[n]
+        if a < n_nodes:
+            a = resolved[a]
+        if b < n_nodes:
+            b = resolved[b]
+        if red[n] >= 0:
+            resolved[n] = a if red[n] == 0 else b
             continue
-        resolved[n] = target
+        ca = n_nodes - 1 - a if a >= n_nodes else ident[a]    # leaves: negative ids
+        cb = n_nodes - 1 - b if b >= n_nodes else ident[b]
+        if ca == cb:
+            resolved[n] = a
+            continue
+        ident[n] = canon.setdefault((feat_l[n], thr_l[n], ca, cb), len(canon))
+    resolved = np.asarray(resolved, dtype=np.int64)
     keep = np.flatnonzero(resolved == np.arange(n_nodes))
     new_id = np.full(n_nodes, -1, dtype=np.int64)
     new_id[keep] = np.arange(len(keep))
     n_new = len(keep)
 
     def enc(c):
-        c = np.asarray([res(int(v)) for v in c], dtype=np.int64)
+        c = np.asarray(c, dtype=np.int64)
+        c = np.where(c < n_nodes, resolved[np.minimum(c, n_nodes - 1)], c)
         return np.where(c >= n_nodes, c - n_nodes + n_new, new_id[np.minimum(c, n_nodes - 1)])
 
     return feature[keep], threshold[keep], enc(left[keep]), enc(right[keep]), enc(roots)
@@ -177,8 +190,7 @@ def compress_model(model: TreeModel, *, leaves_per_class=None, leaf_bits="auto",
         from .convert import _leaf_shift
         shift = _leaf_shift(float(np.abs(P).max(initial=0.0)), model.n_trees)
         V = np.rint(P * 2.0 ** shift).astype(np.int64)
-    uniq, inverse = np.unique(V, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    uniq, inverse = _unique_rows(V)
     n_nodes = model.n_nodes
 
     def remap(c):

@@ -91,11 +91,15 @@ class TreeModel:
 
     @property
     def max_depth(self) -> int:
-        depth = np.zeros(self.n_nodes + self.n_leaves, dtype=np.int64)
-        for n in range(self.n_nodes):  # children follow parents: one forward pass suffices
-            for c in (self.left[n], self.right[n]):
-                depth[c] = max(depth[c], depth[n] + 1)
-        return int(depth.max(initial=0))
+        # Level by level from the roots: a shared subtree is reached again at every depth a
+        # parent has, so the last level is the longest path.
+        frontier, depth = np.unique(self.roots), 0
+        while True:
+            inner = frontier[frontier < self.n_nodes]
+            if inner.size == 0:
+                return depth
+            frontier = np.unique(np.concatenate([self.left[inner], self.right[inner]]))
+            depth += 1
 
     @property
     def size_bytes(self) -> int:
