@@ -57,3 +57,18 @@ def test_bench_gc_runs_on_the_virtual_device(tmp_path, monkeypatch):
     assert growth["forest classifier"] == 0 and growth["MLP 64-32-10 int8"] == 0
     assert 0 < growth["forest regressor"] <= 32          # its result: one float, one GC block
     assert "| forest regressor" in out.with_suffix(".md").read_text()
+
+
+def test_bench_compression_device_runs_on_the_virtual_device(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    sys.modules.pop("bench_compression_device", None)
+    import bench_compression_device
+    assert bench_compression_device.main(["--device", "virtual", "--case", "digits_rf10",
+                                          "--rows", "8", "--repeats", "3", "--no-explain",
+                                          "--out", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "compression_device_virtual.json").read_text())
+    models = results["cases"][0]["models"]
+    assert [m["model"] for m in models][:3] == ["uncompressed", "leaves 8/class, int16",
+                                                "sweep best(0.01)"]
+    assert all(f["agreement"] == 1.0 for m in models for f in m["forms"].values())
+    assert "held out" in results["cases"][0]["sweep_report"]
