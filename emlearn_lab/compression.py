@@ -188,16 +188,20 @@ def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
 def _auc(multi_class):
     def score(model, X, y):
         p = model.predict_proba(X)
-        classes = list(model.classes_)
+        classes = np.asarray(model.classes_).tolist()
         index = {c: i for i, c in enumerate(classes)}
         try:
             k = np.array([index[c] for c in np.asarray(y).tolist()])
         except KeyError as e:
             raise InputError(f"y has label {e.args[0]!r} the model does not know; expected "
                              f"some of {classes}") from None
+        present = np.unique(k)
+        if len(present) < 2:
+            raise InputError(f"ROC AUC needs rows of at least two classes; y holds only "
+                             f"{[classes[i] for i in present]}: give more validation rows, "
+                             "or metric='accuracy'")
         if p.shape[1] == 2:
             return _binary_auc(k == 1, p[:, 1])
-        present = np.unique(k)
         if multi_class == "ovr":
             support = np.bincount(k, minlength=p.shape[1])[present]
             aucs = [_binary_auc(k == c, p[:, c]) for c in present]
@@ -547,6 +551,11 @@ def compression_sweep(estimator, X_val, y_val, *, X_train=None, y_train=None, X_
         structures = list(itertools.product(
             [k for k in n_trees if k is None or k < base.n_trees],
             [float(a) * scale for a in ccp_alpha], [bool(r) for r in refine]))
+        if not structures:
+            raise InputError(f"no structures to sweep: n_trees={tuple(n_trees)}, "
+                             f"ccp_alpha={tuple(ccp_alpha)}, refine={tuple(refine)} leave none "
+                             f"for a forest of {base.n_trees} trees; give n_trees below "
+                             "that, or None for all")
         routed.order          # once here, not in every worker
     if X_calib is None:
         X_calib = X_val if X_train is None else X_train

@@ -191,6 +191,14 @@ def test_auc_equals_scikit_learn():
                 assert ours == pytest.approx(ref, abs=1e-12)
 
 
+def test_auc_of_a_single_class_is_explained(cancer):
+    clf, _, X_test, _, y_test = cancer
+    one = y_test == 1
+    with pytest.raises(eml.InputError, match=r"^ROC AUC needs rows of at least two classes; "
+                                             r"y holds only \[1\]"):
+        eml.compression_sweep(clf, X_test[one], y_test[one])
+
+
 def test_sweep_prunes_and_reports_the_held_out_metric(cancer):
     clf, X_train, X_test, y_train, y_test = cancer
     X_val, y_val, X_hold, y_hold = X_test[:100], y_test[:100], X_test[100:], y_test[100:]
@@ -255,6 +263,10 @@ def test_sweep_needs_labels_with_its_rows(cancer):
                                              r"eml\.compression_sweep must be both X_train "
                                              r"and y_train"):
         eml.compression_sweep(clf, X_test, y_test, X_train=X_train)
+    with pytest.raises(eml.InputError, match=r"^no structures to sweep: n_trees=\(64,\), .* "
+                                             r"for a forest of 30 trees"):
+        eml.compression_sweep(clf, X_test, y_test, X_train=X_train, y_train=y_train,
+                              n_trees=(64,))
     with pytest.raises(eml.InputError, match="X_test has 10 rows, y_test 5"):
         eml.compression_sweep(clf, X_test, y_test, X_test=X_test[:10], y_test=y_test[:5])
 

@@ -130,13 +130,14 @@ class Routed:
                                  f"{y.dtype} values such as {y[0].item()!r}") from None
         self.trees = [_Tree.from_model(model, r, P) for r in model.roots]
         self.leaf_of = [t.route(self.K)[0] for t in self.trees]
-        self.outputs = np.stack([t.value[leaf] for t, leaf in zip(self.trees, self.leaf_of)])
         self._order = None
 
     @property
     def order(self) -> list:
+        """The trees in greedy selection order (computed once)."""
         if self._order is None:
-            self._order = selection_order(self.outputs, self.Y)
+            outputs = np.stack([t.value[leaf] for t, leaf in zip(self.trees, self.leaf_of)])
+            self._order = selection_order(outputs, self.Y)
         return self._order
 
 
