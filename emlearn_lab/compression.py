@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from .exceptions import InputError, UnsupportedModelError
 from .trees.compress import compress_model
 from .trees.model import TreeModel
-from .trees.prune import Routed, prune_model
+from .trees.prune import Routed, label_indices, prune_model
 from .validate import invalid
 
 __all__ = ["compress", "compression_sweep", "CompressedTrees", "Sweep", "METRICS"]
@@ -189,12 +189,7 @@ def _auc(multi_class):
     def score(model, X, y):
         p = model.predict_proba(X)
         classes = np.asarray(model.classes_).tolist()
-        index = {c: i for i, c in enumerate(classes)}
-        try:
-            k = np.array([index[c] for c in np.asarray(y).tolist()])
-        except KeyError as e:
-            raise InputError(f"y has label {e.args[0]!r} the model does not know; expected "
-                             f"some of {classes}") from None
+        k = label_indices(classes, y)
         present = np.unique(k)
         if len(present) < 2:
             raise InputError(f"ROC AUC needs rows of at least two classes; y holds only "
@@ -231,7 +226,7 @@ def auc_standard_error(model, X, y) -> float:
     the ovo/ovr averages). A class's AUC is taken as at most 1 - 1/n_rows (the formula
     gives 0 at 1.0, as if a few rows could prove it). ``nan`` when a class has no row."""
     p = model.predict_proba(X)
-    k = np.searchsorted(model.classes_, y) if p.shape[1] > 1 else None
+    k = label_indices(model.classes_, y)
     classes = [1] if p.shape[1] == 2 else range(p.shape[1])
     errors, weights = [], []
     for c in classes:
@@ -442,12 +437,6 @@ class SweepTable:
 _REFERENCE = (None, 8, "float32")
 
 
-def _structure(routed, base, n_trees, ccp_alpha, refine):
-    if routed is None:
-        return base
-    return prune_model(routed, n_trees=n_trees, ccp_alpha=ccp_alpha, refine=refine)
-
-
 def _evaluate(pruned, structure, setting, X_val, y_val, metric, X_calib):
     lpc, bits, feats = setting
     model = compress_model(pruned, leaves_per_class=lpc, leaf_bits=bits, features=feats,
@@ -460,8 +449,9 @@ def _evaluate(pruned, structure, setting, X_val, y_val, metric, X_calib):
                    "n_leaves": model.n_leaves, "kept_trees": model.n_trees}
 
 
-def _structure_job(routed, base, structure, setting, X_val, y_val, metric, X_calib):
-    pruned = _structure(routed, base, *structure)
+def _structure_job(routed, structure, setting, X_val, y_val, metric, X_calib):
+    n_trees, ccp_alpha, refine = structure
+    pruned = prune_model(routed, n_trees=n_trees, ccp_alpha=ccp_alpha, refine=refine)
     return (pruned, *_evaluate(pruned, structure, setting, X_val, y_val, metric, X_calib))
 
 
@@ -562,8 +552,8 @@ def compression_sweep(estimator, X_val, y_val, *, X_train=None, y_train=None, X_
     ref = _REFERENCE if clf else (None, None, "float32")
     rows, models, chosen = [], [], [(base, structures[0])]
     if routed is not None:
-        first = _run((delayed(_structure_job)(routed, base, st, ref, X_val, y_val, metric,
-                                              X_calib) for st in structures),
+        first = _run((delayed(_structure_job)(routed, st, ref, X_val, y_val, metric, X_calib)
+                      for st in structures),
                      len(structures), "compression sweep: structures", n_jobs)
         rows = [r for _, _, r in first]
         models = [m for _, m, _ in first]

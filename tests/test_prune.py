@@ -267,6 +267,9 @@ def test_sweep_needs_labels_with_its_rows(cancer):
                                              r"for a forest of 30 trees"):
         eml.compression_sweep(clf, X_test, y_test, X_train=X_train, y_train=y_train,
                               n_trees=(64,))
+    with pytest.raises(eml.InputError, match=r"^y has labels the model does not know: "
+                                             r"\[7\]; expected some of \[0, 1\]"):
+        eml.compression_sweep(clf, X_test[:20], np.r_[y_test[:19], 7])
     with pytest.raises(eml.InputError, match="X_test has 10 rows, y_test 5"):
         eml.compression_sweep(clf, X_test, y_test, X_test=X_test[:10], y_test=y_test[:5])
 

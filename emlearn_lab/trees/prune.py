@@ -33,7 +33,7 @@ from ..exceptions import InputError
 from ..validate import int_in, number_in
 from .model import TreeModel
 
-__all__ = ["prune_model", "selection_order", "Routed"]
+__all__ = ["prune_model", "selection_order", "Routed", "label_indices"]
 
 _REFINE_SWEEPS = 8
 # Refinement pulls each leaf toward its value before refinement as if that value came with
@@ -66,7 +66,7 @@ class _Tree:
             return len(feature) - 1
 
         stack = [(int(root), new(int(root)))]
-        while stack:                     # preorder, left subtree first
+        while stack:                     # a node's two children numbered after it
             code, i = stack.pop()
             if code >= nn:
                 continue
@@ -116,12 +116,7 @@ class Routed:
             raise InputError("pruning needs labelled rows: X and y are empty")
         P = _leaf_values(model)
         if model.kind == "classifier":
-            index = {c: i for i, c in enumerate(model.classes_.tolist())}
-            unknown = [c for c in np.unique(y).tolist() if c not in index]
-            if unknown:
-                raise InputError(f"y has labels the model does not know: {unknown[:5]}; "
-                                 f"expected some of {model.classes_.tolist()}")
-            self.Y = np.eye(len(index))[[index[c] for c in y.tolist()]]
+            self.Y = np.eye(len(model.classes_))[label_indices(model.classes_, y)]
         else:
             try:
                 self.Y = y.astype(np.float64).reshape(-1, 1)
@@ -139,6 +134,18 @@ class Routed:
             outputs = np.stack([t.value[leaf] for t, leaf in zip(self.trees, self.leaf_of)])
             self._order = selection_order(outputs, self.Y)
         return self._order
+
+
+def label_indices(classes, y) -> np.ndarray:
+    """Each label's index in ``classes``; InputError naming the labels it does not hold."""
+    classes = np.asarray(classes).tolist()
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.asarray(y).tolist()
+    unknown = list(dict.fromkeys(c for c in y if c not in index))
+    if unknown:
+        raise InputError(f"y has labels the model does not know: {unknown[:5]}; expected "
+                         f"some of {classes}")
+    return np.array([index[c] for c in y], dtype=np.int64)
 
 
 def _leaf_values(model: TreeModel) -> np.ndarray:
@@ -283,13 +290,14 @@ def prune_model(routed: Routed, *, n_trees=None, ccp_alpha=0.0, refine=True) -> 
     for t in keep:
         tree = routed.trees[t]
         if ccp_alpha > 0:
-            leaf, rows, nodes = tree.route(routed.K)
+            _, rows, nodes = tree.route(routed.K)
             tree = _ccp(tree, rows, nodes, routed.Y, float(ccp_alpha), classifier)
-        else:
+            leaf_of.append(tree.route(routed.K)[0])
+        else:                            # the same tree: where the rows go is known
             tree = _Tree(tree.feature, tree.threshold, tree.left, tree.right,
                          tree.value.copy())
+            leaf_of.append(routed.leaf_of[t])
         trees.append(tree)
-        leaf_of.append(tree.route(routed.K)[0])
     if refine:
         _refine(trees, leaf_of, routed.Y, classifier)
     return _to_model(model, trees, {"n_trees": n_trees, "ccp_alpha": ccp_alpha,
