@@ -7,6 +7,7 @@
 """
 from ._lazy import attach
 from .exceptions import (  # noqa: F401  (every error is an attribute: eml.DeviceTimeoutError)
+                     BrowserLinkError,
                      BuildError,
                      DeviceBusyError,
                      DeviceDisconnectedError,
@@ -34,6 +35,7 @@ _LAZY = {
     "convert": ".conversion",
     **dict.fromkeys(["DeviceApp", "post", "actions", "sensors"], ".app"),
     "connect": ".device.connect", "list_serial_ports": ".device.connect",
+    "connect_browser": ".device.webserial.connect",
     "FeatureCheck": ".device.feature_report",
     "DeployReport": ".device.report",
     "Device": ".device.transport",
@@ -77,7 +79,7 @@ __all__ = [
     "convert", "compress", "compression_sweep", "CompressedTrees", "TreeModel", "NetModel",
     "IsolationModel", "GaussModel", "KNNModel", "anomaly",
     "DeviceApp", "post", "actions", "sensors",
-    "connect", "list_serial_ports", "Device", "boards", "get_board", "add_board", "Board",
+    "connect", "connect_browser", "list_serial_ports", "Device", "boards", "get_board", "add_board", "Board",
     "estimate", "fit_table", "export_c", "c_size", "Recording", "load_recording", "LabelSet",
     "Label", "label", "datasets", "windows", "features", "group_cv", "cross_validate", "search",
     "plot_confusion", "class_report", "glossary", "EmlearnLabError", "InputError",

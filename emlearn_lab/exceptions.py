@@ -52,6 +52,11 @@ class DeviceDisconnectedError(DeviceError):
     """The device went away during an operation. Reconnect and retry: deploys are idempotent."""
 
 
+class BrowserLinkError(DeviceError):
+    """The notebook page cannot carry a board's bytes (eml.connect_browser): no Web Serial in
+    the browser, or a front end / kernel that cannot deliver messages while a cell runs."""
+
+
 class DeviceMemoryError(DeviceError, MemoryError):
     """The device ran out of heap (its MemoryError, with the sizes involved)."""
 

@@ -244,12 +244,14 @@ class EmlearnLab(Magics):
     # -- %emlearn_device -----------------------------------------------------------------
     @magic_arguments()
     @argument("command", nargs="?", default="info",
-              choices=["list", "connect", "info", "ls", "reset", "output", "close"])
-    @argument("arg", nargs="?", help="connect: the port ('virtual', 'auto' or a serial "
-                                     "port); ls: the directory")
+              choices=["list", "connect", "browser", "info", "ls", "reset", "output", "close"])
+    @argument("arg", nargs="?", help="connect: the port ('virtual', 'auto', 'browser' or a "
+                                     "serial port); ls: the directory")
     @line_magic
     def emlearn_device(self, line):
         """The kernel's device: ``list`` ports, ``connect [PORT]`` (returns the Device),
+        ``browser`` (the board on the computer the notebook page runs on, through the page's
+        Web Serial port: ``connect browser``),
         ``info`` (default), ``ls [PATH]``, ``reset``, ``output`` (the full text of the last
         device error), ``close``."""
         args = parse_argstring(self.emlearn_device, line)
@@ -272,6 +274,9 @@ class EmlearnLab(Magics):
         if port is not None and port == self.dev_spec:
             self._close()                      # an explicit connect reconnects
         return self._connect(port)
+
+    def _device_browser(self, _):
+        return self._device_connect("browser")
 
     def _device_info(self, _):
         info = self._connect(self.dev_spec).info

@@ -37,7 +37,9 @@ def connect(port: str = "virtual", *, heap_bytes: int | None = None, workdir=Non
         for a 32-bit core run by qemu (``cortex-m3``, ``cortex-m3-2m``, ``cortex-m4f``,
         ``rv32imc``, ``cortex-m0``; see emlearn_lab.device.emulated), whose clock counts
         instructions. ``"auto"``: the first USB serial board that answers as a MicroPython
-        REPL, else the virtual device. Otherwise a serial port path.
+        REPL, else the virtual device. ``"browser"``: the board on the computer the notebook
+        page runs on, through the page's Web Serial port (:func:`emlearn_lab.connect_browser`).
+        Otherwise a serial port path.
     heap_bytes : int, optional
         Virtual device only: GC heap size, to emulate a board's RAM.
     workdir : path, optional
@@ -91,6 +93,9 @@ def connect(port: str = "virtual", *, heap_bytes: int | None = None, workdir=Non
         except Exception:
             board.close()
             raise
+    if port == "browser":
+        from .webserial.connect import connect_browser
+        return connect_browser(baudrate=baudrate)
     if port == "auto":
         for path, _ in list_serial_ports():
             try:

@@ -25,6 +25,7 @@ from ..exceptions import (
 __all__ = ["Device"]
 
 _CHUNK_BYTES = 1024
+_BROWSER = "webserial://"     # a board reached through the notebook page (device/webserial)
 
 
 def _locked(method):
@@ -89,7 +90,10 @@ class Device:
                 "killed). Reconnect it and run the same call again: deploys only re-send "
                 "what changed.") from None
         from mpremote.transport import TransportError
-        from mpremote.transport_serial import SerialTransport
+        if self.port.startswith(_BROWSER):
+            from .webserial.transport import BrowserTransport as SerialTransport
+        else:
+            from mpremote.transport_serial import SerialTransport
         try:
             # A read timeout, so that a board that stops answering fails the call instead of
             # blocking it forever (mpremote's own waits are bounded separately).
@@ -590,14 +594,27 @@ class Device:
         return check_app(self, app, recording)
 
     def __repr__(self) -> str:
-        kind = getattr(self.virtual, "kind", "virtual") if self.virtual is not None else "serial"
+        kind = getattr(self.virtual, "kind", "virtual") if self.virtual is not None else \
+            "browser" if self.port.startswith(_BROWSER) else "serial"
         state = "connected" if self._transport is not None else "disconnected"
         return f"Device({kind}, port={self.port!r}, {state})"
 
 
 def _probe_port(port: str) -> None:
     """Open and close the port once to tell a missing port from a busy one (mpremote reports
-    both as "failed to access")."""
+    both as "failed to access"). A browser port is asked whether the page holds it open; other
+    pyserial URLs (socket://, rfc2217://) are left to mpremote."""
+    if port.startswith(_BROWSER):
+        from .webserial import register
+        from .webserial.link import get_link
+        register()
+        link = get_link(port[len(_BROWSER):])
+        if link is None or link.state != "open":
+            raise DeviceNotFoundError(link.why_not_open() if link is not None else
+                                      f"no browser port {port}: run eml.connect_browser()")
+        return
+    if "://" in port:
+        return
     import serial
     try:
         serial.Serial(port, exclusive=True).close()
