@@ -70,6 +70,24 @@ def test_connects_through_the_page_and_deploys_exactly(lab):
     assert not errors
 
 
+def test_records_and_streams_through_the_page(lab):
+    """dev.record (a paced stream, exec_streaming) and the live comparison (a background
+    thread of the kernel sharing the Device) run unchanged over the page's port."""
+    page, nb, bridge, errors = lab
+    out = nb.run_code(
+        "import numpy as np\n"
+        "rec = eml.Recording(np.arange(600, dtype=np.int16).reshape(200, 3), 100.0)\n"
+        "dev.playback(rec)\n"
+        "got = dev.record(1.5)\n"
+        "print('RECORD', got.data.shape, bool((got.data == np.resize(rec.data, (150, 3))).all()))\n"
+        "from emlearn_lab.live import LiveComparison\n"
+        "cmp = LiveComparison(dev, {'forest': forest}, X[1300:1400], batch=10)\n"
+        "cmp.start(); print('STATE', cmp.wait(240))\n"
+        "print('LIVE', cmp.summary())\n", timeout_s=300)
+    assert "RECORD (150, 3) True" in out, out
+    assert "STATE done" in out and "LIVE" in out and "100.0%" in out, out
+
+
 def test_page_messages_are_handled_in_a_subshell_thread(lab):
     page, nb, bridge, errors = lab
     threads = json.loads(nb.run_code(

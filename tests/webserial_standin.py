@@ -674,6 +674,8 @@ class LatencyProxy:
             writers.append(up_w)
             await asyncio.gather(self._pump(client_r, up_w, writers),
                                  self._pump(up_r, client_w, writers))
+        except asyncio.CancelledError:
+            pass                         # close() dropped it: end quietly
         finally:
             for w in writers:
                 w.close()

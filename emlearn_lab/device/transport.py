@@ -432,11 +432,15 @@ class Device:
             return False
         tmp = path + ".part"
         self.ensure_connected()
-        with self._translate(f"writing {path}"):
-            self._transport.fs_writefile(tmp, data, chunk_size=_CHUNK_BYTES)
-        self.exec(f"import os\ntry:\n os.rename({tmp!r}, {path!r})\nexcept OSError:\n"
+        rename = (f"import os\ntry:\n os.rename({tmp!r}, {path!r})\nexcept OSError:\n"
                   f" try:\n  os.remove({path!r})\n except OSError:\n  pass\n"
-                  f" os.rename({tmp!r}, {path!r})")
+                  f" os.rename({tmp!r}, {path!r})\n")
+        with self._translate(f"writing {path}"):
+            if getattr(self._transport, "writes_then", False):   # one round trip less
+                self._transport.fs_writefile(tmp, data, chunk_size=_CHUNK_BYTES, then=rename)
+                return True
+            self._transport.fs_writefile(tmp, data, chunk_size=_CHUNK_BYTES)
+        self.exec(rename)
         return True
 
     def file_hashes(self, paths) -> dict:

@@ -13,7 +13,7 @@ __all__ = ["connect_browser", "check_kernel"]
 PING_TIMEOUT_S = 20.0
 PING_EVERY_S = 0.5
 _SUBSHELLS_REMEDY = (
-    "It needs JupyterLab >= 4.4 (or Notebook 7.4) with ipykernel >= 7, and Settings > "
+    "It needs JupyterLab >= 4.4 with ipykernel >= 7, and Settings > "
     "Kernels > 'Kernel Comms over subshells' not Disabled; classic Notebook, VS Code and "
     "Colab cannot. Elsewhere, plug the board into the computer the kernel runs on and use "
     "eml.connect(PORT).")

@@ -62,6 +62,7 @@ class BrowserLink:
         #                                     of the threads it arrived on
         self.bytes_in = self.bytes_out = 0
         self.requests = 0              # request() round trips, for the bench
+        self.writes = 0                # write messages
         with _LINKS_LOCK:
             _LINKS[name] = self
 
@@ -107,6 +108,7 @@ class BrowserLink:
         self._check_open()
         data = bytes(data)
         if data:
+            self.writes += 1
             self.bytes_out += len(data)
             self._send({"kind": "write"}, [data])
 
@@ -180,6 +182,18 @@ class BrowserLink:
         """Set DTR / RTS on the page's port (``dtr=``, ``rts=``), as pyserial would."""
         if self.state == "open":
             self._send({"kind": "signals", **levels}, [])
+
+    def paste(self, code: bytes, timeout_s: float) -> dict:
+        """Have the page write a command with MicroPython's raw-paste exchange (see
+        :mod:`.transport`); returns its reply, {"status": ...}."""
+        code = bytes(code)
+        self.bytes_out += len(code)
+        reply = self.request({"kind": "paste"}, [code], timeout_s=timeout_s)
+        if reply is None:
+            self.abort()
+            raise LinkLost(f"the page did not finish writing {len(code)} bytes to the board "
+                           f"within {timeout_s:g} s")
+        return reply
 
     def abort(self) -> None:
         """Drop a paste the page may still run (after the kernel gave up waiting)."""

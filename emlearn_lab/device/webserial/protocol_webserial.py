@@ -86,13 +86,7 @@ class Serial(SerialBase):
     def paste(self, code: bytes, timeout_s: float) -> dict:
         """Have the page write ``code`` with MicroPython's raw-paste flow control (see
         :mod:`.transport`); returns its reply, {"status": ...}."""
-        link = self._live()
-        reply = link.request({"kind": "paste"}, [bytes(code)], timeout_s=timeout_s)
-        if reply is None:
-            link.abort()
-            raise SerialException(f"the page did not finish writing {len(code)} bytes to the "
-                                  f"board within {timeout_s:g} s")
-        return reply
+        return self._live().paste(code, timeout_s)
 
     # Modem lines are not asked of the page (a round trip each, and mpremote never reads them).
     @property

@@ -6,9 +6,10 @@ round trip each, for a port at the far end of a network link (the notebook page)
   Here the whole command goes to the page in one message; the page runs the exchange
   (``Ctrl-E A Ctrl-A``, windows, end-of-data acknowledgement) against the port and replies once.
   The bytes on the board's wire are exactly mpremote's.
-- **File writes.** mpremote sends ``w(b'...')`` (``repr`` of the bytes, up to 4x the data) per
-  256-byte chunk. Here each command carries :data:`FILE_CHUNK_BYTES` of base64 (4/3 of the data),
-  the open and close riding on the first and last chunk.
+- **Files.** mpremote sends ``w(b'...')`` (``repr`` of the bytes, up to 4x the data) per
+  256-byte chunk, and reads a file one command per chunk. Here each write command carries
+  :data:`FILE_CHUNK_BYTES` of base64 (4/3 of the data), the open riding on the first and the
+  close (and the Device's rename) on the last, and a file is read in one command.
 """
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ _RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 
 class BrowserTransport(SerialTransport):
     """mpremote's SerialTransport on a ``webserial://`` port (see the module docstring)."""
+
+    writes_then = True        # fs_writefile runs code after the write in its last command
 
     # Seconds allowed for the page to write a command of n bytes: a fixed allowance plus
     # 1 kB/s (a 9600-baud board with its windows).
@@ -81,11 +84,15 @@ class BrowserTransport(SerialTransport):
         if data != b"OK":
             raise TransportError(f"could not exec command (response: {data!r})")
 
-    def fs_writefile(self, dest, data, chunk_size=256, progress_callback=None):
+    def fs_writefile(self, dest, data, chunk_size=256, progress_callback=None, then=""):
         """Write ``data`` to ``dest`` in base64 commands of FILE_CHUNK_BYTES (at least
-        ``chunk_size``); mpremote's way where the board has no binascii."""
+        ``chunk_size``), then run the code ``then`` in the last one (the Device's rename);
+        mpremote's way where the board has no binascii."""
         if not getattr(self, "has_binascii", True):
-            return super().fs_writefile(dest, data, chunk_size, progress_callback)
+            super().fs_writefile(dest, data, chunk_size, progress_callback)
+            if then:
+                self.exec(then)
+            return None
         step = max(int(chunk_size), FILE_CHUNK_BYTES)
         starts = range(0, len(data), step) if data else [0]
         for k, at in enumerate(starts):
@@ -95,15 +102,32 @@ class BrowserTransport(SerialTransport):
             if chunk:
                 code += f"_f.write(_d({base64.b64encode(chunk).decode()!r}))\n"
             if k == len(starts) - 1:
-                code += "_f.close()\ndel _f, _d\n"
+                code += "_f.close()\ndel _f, _d\n" + then
             try:
                 self.exec(code)
             except TransportExecError as e:
                 # the import comes first, so nothing was opened: mpremote's way instead
                 if k == 0 and "ImportError" in e.error_output:
                     self.has_binascii = False
-                    return super().fs_writefile(dest, data, chunk_size, progress_callback)
+                    return self.fs_writefile(dest, data, chunk_size, progress_callback, then)
                 raise
             if progress_callback:
                 progress_callback(at + len(chunk), len(data))
         return None
+
+    def fs_readfile(self, src, chunk_size=256, progress_callback=None):
+        """The whole file in one command (base64 lines of FILE_CHUNK_BYTES), not one command
+        per ``chunk_size`` as mpremote; mpremote's way where the board has no binascii."""
+        if not getattr(self, "has_binascii", True):
+            return super().fs_readfile(src, chunk_size, progress_callback)
+        code = (f"from binascii import b2a_base64 as _e\n_f=open({src!r},'rb')\n"
+                f"while True:\n _b=_f.read({FILE_CHUNK_BYTES})\n if not _b:\n  break\n"
+                " print(_e(_b).decode().strip())\n_f.close()\ndel _f, _b, _e\n")
+        try:
+            out = self.exec(code)
+        except TransportExecError as e:
+            if "ImportError" in e.error_output:
+                self.has_binascii = False
+                return super().fs_readfile(src, chunk_size, progress_callback)
+            raise
+        return bytearray(b"".join(base64.b64decode(line) for line in out.split()))
