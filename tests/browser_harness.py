@@ -142,6 +142,7 @@ class Notebook:
 
     def __init__(self, page, base: str, token: str, name: str):
         self.page = page
+        self.base_token = (base, token)
         page.goto(f"{base}/lab/tree/{name}?token={token}&reset")
         page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell && "
                                "window.jupyterapp.shell.currentWidget && "

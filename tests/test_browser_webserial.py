@@ -23,6 +23,7 @@ def lab(tmp_path_factory):
     from emlearn_lab.device.virtual import VirtualDevice
     root = tmp_path_factory.mktemp("lab")
     bh.write_notebook(root / "board.ipynb", [SETUP])
+    bh.write_notebook(root / "other.ipynb", ["import emlearn_lab as eml"])
     vdev = VirtualDevice()
     try:
         with ws.PtyBridge(vdev.port) as bridge, bh.jupyter_lab(root) as (base, token), \
@@ -133,6 +134,38 @@ def test_unplug_raises_disconnected_and_replug_answers(lab):
     page.locator(".emlab-serial-connect").click()
     page.wait_for_selector(".emlab-serial[data-state='open']")
     assert nb.run_code("print(dev.eval('6 * 7'))", timeout_s=120).strip() == "42"
+
+
+def test_the_magic_takes_over_the_open_port(lab):
+    """%emlearn_device browser in the same page: the port already open is reused (no second
+    click), and the Device connected before says so at once instead of waiting."""
+    page, nb, bridge, errors = lab
+    out = nb.run_code(
+        "%load_ext emlearn_lab\n"
+        "board = %emlearn_device browser\n"
+        "print('MAGIC', board, board.eval('2 + 3'))\n"
+        "try:\n    dev.eval('1')\n"
+        "except eml.DeviceDisconnectedError as e:\n    print('OLD', e)\n"
+        "dev = board\n", timeout_s=120)
+    assert "MAGIC Device(browser, port='webserial://board', connected) 5" in out, out
+    assert "OLD" in out and "newer eml.connect_browser" in out, out
+
+
+def test_a_browser_without_web_serial_says_which_to_use(lab):
+    page, nb, bridge, errors = lab
+    other = page.context.browser.new_page()
+    # As Firefox and Safari: no navigator.serial at all (chromium has one on 127.0.0.1).
+    other.add_init_script(script="Object.defineProperty(Navigator.prototype, 'serial', "
+                                 "{get: () => undefined, configurable: true});")
+    try:
+        nb2 = bh.Notebook(other, *nb.base_token, "other.ipynb")   # its own kernel
+        out = nb2.run_code(
+            "import emlearn_lab as eml\n"
+            "try:\n    eml.connect_browser(name='nowebserial')\n"
+            "except eml.BrowserLinkError as e:\n    print('REFUSED', e)\n", timeout_s=120)
+    finally:
+        other.close()
+    assert out.startswith("REFUSED") and "Chrome, Edge or Opera" in out, out
 
 
 def test_without_comms_over_subshells_the_error_is_clear(lab):

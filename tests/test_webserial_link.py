@@ -142,3 +142,36 @@ def test_ipykernel_routing_that_the_widget_undoes_is_where_it_was():
     assert comm._reply_subshell_for({}, "page-subshell") is None
     assert route_replies_to_page_subshell(comm)
     assert comm._reply_subshell_for({}, "page-subshell") == "page-subshell"
+
+
+def test_the_page_state_on_a_ping_reply_counts_once(link):
+    """A widget's first messages can reach the kernel after the cell (before its subshell
+    existed): the ping reply carries the page's state, and the late duplicate is ignored
+    instead of dropping what was read since."""
+    link._waiting.add(7)
+    link.on_message({"kind": "reply", "of": "ping", "id": 7, "state": "open", "opens": 1,
+                     "info": {"usb_vendor_id": 0x2E8A}}, [])
+    assert link.state == "open" and link.port_info["usb_vendor_id"] == 0x2E8A
+    assert 7 in link._replies
+    link.on_message({"kind": "data"}, [b"kept"])
+    link.on_message({"kind": "opened", "opens": 1, "info": {}}, [])     # the late one
+    assert link.read(4, timeout_s=0) == b"kept" and link.opened == 1
+    link.on_message({"kind": "opened", "opens": 2, "info": {}}, [])     # a new opening
+    assert link.opened == 2
+
+
+def test_a_browser_without_web_serial_is_said_on_the_ping(link):
+    link.on_message({"kind": "reply", "of": "ping", "id": 1, "state": "unsupported",
+                     "reason": "no navigator.serial"}, [])
+    assert link.wait_for(("open", "unsupported"), 0) == "unsupported"
+
+
+def test_a_newer_link_of_the_same_name_closes_the_older(link):
+    opened(link)
+    newer = BrowserLink("unit", lambda content, buffers: None)
+    try:
+        assert get_link("unit") is newer
+        with pytest.raises(LinkLost, match="newer eml.connect_browser"):
+            link.write(b"x")
+    finally:
+        newer.forget()

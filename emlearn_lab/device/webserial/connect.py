@@ -88,7 +88,7 @@ def connect_browser(name: str = "board", *, baudrate: int = 115200, wait_s: floa
     widget = SerialWidget(name=name, baud_rate=int(baudrate))
     display(widget)
     link = widget.link
-    if not _pong(link, PING_TIMEOUT_S):
+    if not _pong(link, PING_TIMEOUT_S):     # (its reply also brings the page's state)
         raise BrowserLinkError(
             f"the page's messages do not reach the kernel while a cell runs (no answer to a "
             f"ping in {PING_TIMEOUT_S:g} s). {_SUBSHELLS_REMEDY}")

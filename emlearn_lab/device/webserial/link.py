@@ -55,6 +55,7 @@ class BrowserLink:
         self.reason = ""               # why it is not open (from the page)
         self.port_info: dict = {}
         self.opened = 0                # ports opened so far (a replug opens another)
+        self._page_opens = None        # the page's count of its openings, last seen
         self._replies: dict = {}
         self._waiting: set = set()     # ids of requests still waited for
         self._ids = itertools.count(1)
@@ -64,7 +65,11 @@ class BrowserLink:
         self.requests = 0              # request() round trips, for the bench
         self.writes = 0                # write messages
         with _LINKS_LOCK:
+            old = _LINKS.get(name)
             _LINKS[name] = self
+        if old is not None:            # its Device now fails at once instead of waiting
+            old.on_message({"kind": "closed", "reason": "a newer eml.connect_browser() "
+                            f"took the port {name!r}: use the Device it returned"}, [])
 
     # -- page -> kernel (any thread: a kernel subshell while a cell runs) -----------------
     def on_message(self, content: dict, buffers) -> None:
@@ -77,19 +82,35 @@ class BrowserLink:
                     self._rx += b
                     self.bytes_in += len(b)
             elif kind == "reply":
+                if content.get("of") == "ping" and content.get("state") in ("open",
+                                                                            "unsupported"):
+                    self._page_state(content.get("state"), content)
                 if content.get("id") in self._waiting:   # late replies are dropped
                     self._replies[content.get("id")] = content
             elif kind == "opened":
-                self._rx.clear()
-                self._replies.clear()
-                self.state, self.reason = "open", ""
-                self.port_info = dict(content.get("info") or {})
-                self.opened += 1
+                self._page_state("open", content)
             elif kind in ("lost", "closed", "failed", "unsupported"):
                 if kind != "failed" or self.state != "open":
                     self.state = "waiting" if kind == "failed" else kind
                 self.reason = str(content.get("reason") or "")
             self._cond.notify_all()
+
+    def _page_state(self, state: str, content: dict) -> None:
+        """The page says its port is open (its ``opens``-th opening) or that it has no Web
+        Serial; said twice when a message sent before the widget's subshell existed arrives
+        late, so the same opening is taken once (a second would drop bytes read since)."""
+        if state == "unsupported":
+            self.state, self.reason = "unsupported", str(content.get("reason") or "")
+            return
+        opens = content.get("opens")
+        if opens is not None and opens == self._page_opens:
+            return
+        self._page_opens = opens
+        self._rx.clear()
+        self._replies.clear()
+        self.state, self.reason = "open", ""
+        self.port_info = dict(content.get("info") or {})
+        self.opened += 1
 
     # -- kernel -> page -------------------------------------------------------------------
     def _check_open(self) -> None:

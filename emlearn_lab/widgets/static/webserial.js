@@ -9,7 +9,9 @@
 
 const CHUNK_BYTES = 4096;
 const RECOVERABLE = new Set(["BreakError", "FramingError", "ParityError", "BufferOverrunError"]);
-const sessions = new Map();
+// On the page, not in this module: anywidget may load the module once per widget, and a new
+// widget (connect_browser run again) must find the port already open.
+const sessions = (globalThis.__emlabSerialSessions ??= new Map());
 
 function session(model) {
   const name = model.get("name");
@@ -17,7 +19,7 @@ function session(model) {
   if (!s) {
     s = { name, port: null, writer: null, writes: Promise.resolve(), paste: null,
           state: navigator.serial ? "waiting" : "unsupported", detail: "", info: {},
-          views: new Set() };
+          opens: 0, views: new Set() };
     sessions.set(name, s);
   }
   s.model = model;
@@ -194,9 +196,10 @@ async function openPort(s, port) {
   s.detail = "";
   const info = port.getInfo ? port.getInfo() : {};
   s.info = { usb_vendor_id: info.usbVendorId ?? null, usb_product_id: info.usbProductId ?? null };
+  s.opens += 1;
   port.addEventListener("disconnect", () => lost(s, port, "the board was unplugged"));
   readLoop(s, port);
-  send(s, { kind: "opened", info: s.info });
+  send(s, { kind: "opened", info: s.info, opens: s.opens });
   redraw(s);
 }
 
@@ -215,7 +218,10 @@ async function connect(s) {
 function handle(s, msg, buffers) {
   switch (msg.kind) {
     case "ping":
-      send(s, { kind: "reply", of: "ping", id: msg.id, status: "ok", state: s.state });
+      // The page's state rides on the reply: messages sent before the widget's subshell
+      // existed (its first "opened" or "unsupported") reach the kernel only after the cell.
+      send(s, { kind: "reply", of: "ping", id: msg.id, status: "ok", state: s.state,
+                opens: s.opens, info: s.info, reason: s.detail });
       break;
     case "write":
       for (const b of buffers) write(s, bytesOf(b)).catch(() => {});
@@ -244,7 +250,7 @@ function initialize({ model }) {
   if (!navigator.serial) {
     send(s, { kind: "unsupported", reason: "this browser has no Web Serial (navigator.serial)" });
   } else if (s.state === "open") {
-    send(s, { kind: "opened", info: s.info });   // a new widget for a port already open
+    send(s, { kind: "opened", info: s.info, opens: s.opens });   // a port already open
   }
   return () => model.off("msg:custom", onMessage);
 }
