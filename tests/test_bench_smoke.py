@@ -72,3 +72,18 @@ def test_bench_compression_device_runs_on_the_virtual_device(tmp_path, monkeypat
                                                 "sweep best(0.01)"]
     assert all(f["agreement"] == 1.0 for m in models for f in m["forms"].values())
     assert "held out" in results["cases"][0]["sweep_report"]
+
+
+@pytest.mark.browser
+def test_bench_webserial_runs_from_a_fresh_clone(tmp_path, monkeypatch):
+    import browser_harness
+    browser_harness.require()
+    monkeypatch.syspath_prepend(str(BENCH))
+    sys.modules.pop("bench_webserial", None)
+    import bench_webserial
+    assert bench_webserial.main(["--one-way-ms", "5", "--modes", "page", "--trees", "2",
+                                 "--rows", "5", "--out", str(tmp_path)]) == 0
+    runs = json.loads((tmp_path / "webserial.json").read_text())["runs"]
+    assert [(r["mode"], r["one_way_ms"]) for r in runs] == [("direct", 0), ("page", 5)]
+    assert all(r["agreement"] == 1.0 for r in runs)
+    assert runs[1]["requests"] > 0 and runs[1]["file_bytes"] == runs[0]["file_bytes"]

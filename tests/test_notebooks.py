@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.device, pytest.mark.slow]
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 EXPECT = {
-    "01_activity_recognition": ["EXACT", "device == host: True"],
+    "01_activity_recognition": ["EXACT", "device == host: True",
+                                "virtual device == host on 80 windows: True"],
     "02_sound_events": ["EXACT: every value identical", "EXACT", "held-out windows: "],
     "03_tree_compression": ["EXACT", "on rp2040-pico: fits (", "exact (100% of",
                             "<details>", "roc_auc_ovo_weighted  Area under the ROC curve",
