@@ -175,3 +175,11 @@ def test_a_newer_link_of_the_same_name_closes_the_older(link):
             link.write(b"x")
     finally:
         newer.forget()
+
+
+def test_unread_bytes_are_bounded(link, monkeypatch):
+    import emlearn_lab.device.webserial.link as link_module
+    monkeypatch.setattr(link_module, "MAX_BUFFER_BYTES", 8)
+    opened(link)
+    link.on_message({"kind": "data"}, [b"0123456789abc"])
+    assert link.read(100, timeout_s=0) == b"56789abc"             # the newest are kept

@@ -389,6 +389,16 @@ def fake_serial_js(ws_url: str) -> str:
 
 
 # -- the WebSocket <-> pty bridge ----------------------------------------------------------
+class _ClosedOnExit:
+    """A context manager that calls close() on exit."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class _LoopThread:
     """An asyncio event loop running in a daemon thread, for the servers below."""
 
@@ -543,7 +553,7 @@ class _SerialSocket(tornado.websocket.WebSocketHandler):
             self.bridge._active = None
 
 
-class PtyBridge:
+class PtyBridge(_ClosedOnExit):
     """A WebSocket server on 127.0.0.1 (``.url``, ``ws://127.0.0.1:PORT/serial``) that carries
     each connection's bytes to and from the serial pty ``pty_path``, in a thread of its own.
 
@@ -620,12 +630,6 @@ class PtyBridge:
         finally:
             self._thread.stop()
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def __repr__(self) -> str:
         return (f"PtyBridge({self.pty_path!r}, url={self.url!r}, "
                 f"{'plugged' if self._plugged else 'unplugged'}, "
@@ -633,7 +637,7 @@ class PtyBridge:
 
 
 # -- network latency -------------------------------------------------------------------------
-class LatencyProxy:
+class LatencyProxy(_ClosedOnExit):
     """A TCP proxy on 127.0.0.1 (``.port``) to 127.0.0.1:``target_port`` that delivers every
     chunk ``one_way_ms`` milliseconds after it arrived, in each direction and in order, as a
     network link with that latency and no bandwidth limit would; for HTTP and WebSockets
@@ -732,12 +736,6 @@ class LatencyProxy:
             self._thread.call(run)
         finally:
             self._thread.stop()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self) -> str:
         return (f"LatencyProxy(127.0.0.1:{self.port} -> 127.0.0.1:{self.target_port}, "

@@ -22,6 +22,10 @@ import serial
 __all__ = ["BrowserLink", "get_link", "LinkLost"]
 
 _LINKS: dict = {}                 # name -> BrowserLink, for webserial://NAME
+# Bytes kept for the kernel to read; beyond, the oldest are dropped (a board that prints while
+# nothing reads it, an app's events, would otherwise grow the kernel without bound). A serial
+# driver drops too, past its few kB.
+MAX_BUFFER_BYTES = 1 << 20
 _LINKS_LOCK = threading.Lock()
 
 
@@ -81,6 +85,8 @@ class BrowserLink:
                 for b in buffers or ():
                     self._rx += b
                     self.bytes_in += len(b)
+                if len(self._rx) > MAX_BUFFER_BYTES:
+                    del self._rx[:len(self._rx) - MAX_BUFFER_BYTES]
             elif kind == "reply":
                 if content.get("of") == "ping" and content.get("state") in ("open",
                                                                             "unsupported"):
