@@ -263,12 +263,14 @@ class EmlearnLab(Magics):
 
     def _device_list(self, _):
         here = self.dev_spec
-        rows = [("virtual", "MicroPython unix port on this computer (built in)")]
+        rows = [("virtual", "MicroPython unix port on this computer (built in)"),
+                ("browser", "the board on the computer this page runs on, through its Web "
+                            "Serial port (Chrome, Edge, Opera): %emlearn_device browser")]
         rows += list_serial_ports()
         for port, description in rows:
             print(f"{port:<16}  {description}{'  [connected]' if port == here else ''}")
-        if len(rows) == 1:
-            print("(no USB board that commonly runs MicroPython is plugged in)")
+        if len(rows) == 2:
+            print("(no USB board that commonly runs MicroPython is plugged in here)")
 
     def _device_connect(self, port):
         if port is not None and port == self.dev_spec:

@@ -89,6 +89,26 @@ def test_records_and_streams_through_the_page(lab):
     assert "STATE done" in out and "LIVE" in out and "100.0%" in out, out
 
 
+def test_installs_an_app_through_the_page(lab):
+    """dev.install and dev.check_app: the standalone app, installed through the page, does on
+    the device what app.simulate does."""
+    page, nb, bridge, errors = lab
+    out = nb.run_code(
+        "from sklearn.pipeline import make_pipeline\n"
+        "motions = eml.datasets.load_sample('basic_motions')\n"
+        "labels = eml.LabelSet.load(eml.datasets.sample_labels_path('basic_motions'), "
+        "recording=motions)\n"
+        "w = eml.windows(motions, labels, window_s=2.0, hop_s=0.5)\n"
+        "pipe = make_pipeline(eml.features.TimeStats(axes=[0, 1, 2], magnitude=True),\n"
+        "    RandomForestClassifier(n_estimators=4, max_depth=4, random_state=0)).fit(w.X, w.y)\n"
+        "app = eml.DeviceApp(pipe, eml.sensors.Playback(realtime=False), window_s=2.0, "
+        "hop_s=0.5)\n"
+        "dev.playback(motions)\n"
+        "dev.install(app)\n"
+        "print('APP', dev.check_app(app, motions).identical)\n", timeout_s=600)
+    assert "APP True" in out, out
+
+
 def test_page_messages_are_handled_in_a_subshell_thread(lab):
     page, nb, bridge, errors = lab
     threads = json.loads(nb.run_code(

@@ -360,7 +360,7 @@ def test_device_error_is_one_line_and_output_keeps_it(shell):
 
 def test_device_list_and_bad_commands(shell):
     _, out, _ = run(shell, "%emlearn_device list")
-    assert out.startswith("virtual ")
+    assert out.startswith("virtual ") and "\nbrowser " in out
     with pytest.raises(UsageError, match="invalid choice: 'flash'"):
         run(shell, "%emlearn_device flash")
     with pytest.raises(UsageError, match="%emlearn_device info takes no argument, got 'x'"):
