@@ -154,6 +154,12 @@ def test_unplug_raises_disconnected_and_replug_answers(lab):
     page.locator(".emlab-serial-connect").click()
     page.wait_for_selector(".emlab-serial[data-state='open']")
     assert nb.run_code("print(dev.eval('6 * 7'))", timeout_s=120).strip() == "42"
+    # "Connect another board", and the same board picked: it stays open, nothing is lost.
+    page.locator(".emlab-serial-connect").click()
+    page.wait_for_function("() => window.__serialStandin.requestPortCalls >= 3")
+    assert page.locator(".emlab-serial").get_attribute("data-state") == "open", \
+        page.locator(".emlab-serial-status").text_content()
+    assert nb.run_code("print(dev.eval('6 * 7'))", timeout_s=120).strip() == "42"
 
 
 def test_the_magic_takes_over_the_open_port(lab):

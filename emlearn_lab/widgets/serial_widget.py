@@ -51,7 +51,9 @@ class SerialWidget(anywidget.AnyWidget):
             self.link.on_message(content, buffers)
 
     def close(self) -> None:
-        self.link.forget()
+        link = getattr(self, "link", None)     # absent if __init__ failed before it
+        if link is not None:
+            link.forget()
         super().close()
 
 

@@ -83,6 +83,11 @@ class Serial(SerialBase):
     def _update_break_state(self) -> None:
         """Break conditions are not forwarded."""
 
+    @property
+    def openings(self) -> int:
+        """How many times the page has opened its port (a replug, another board)."""
+        return self._live().opened
+
     def paste(self, code: bytes, timeout_s: float) -> dict:
         """Have the page write ``code`` with MicroPython's raw-paste flow control (see
         :mod:`.transport`); returns its reply, {"status": ...}."""

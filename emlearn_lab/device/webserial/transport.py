@@ -40,6 +40,7 @@ class BrowserTransport(SerialTransport):
     def enter_raw_repl(self, soft_reset=True, timeout_overall=10):
         """As mpremote's, retried once: opening a port resets some boards (ESP32 through
         DTR/RTS), whose boot messages can swallow the first Ctrl-C."""
+        self._openings = self.serial.openings
         try:
             return super().enter_raw_repl(soft_reset=soft_reset,
                                           timeout_overall=timeout_overall)
@@ -50,6 +51,10 @@ class BrowserTransport(SerialTransport):
 
     def exec_raw_no_follow(self, command):
         command_bytes = command if isinstance(command, bytes) else command.encode()
+        if self.serial.openings != getattr(self, "_openings", None):
+            # The page opened its port again (the user picked a board anew): what the board
+            # said before is gone, so get its raw REPL prompt afresh.
+            self.enter_raw_repl(soft_reset=False)
         if not self.use_raw_paste:
             return super().exec_raw_no_follow(command_bytes)
         data = self.read_until(1, b">")

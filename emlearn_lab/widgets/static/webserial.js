@@ -171,23 +171,34 @@ function describe(e) {
 }
 
 function lost(s, port, error, kind = "lost") {
-  if (s.port !== port) return;
+  if (s.port !== port) return Promise.resolve();
+  const reader = s.reader, writer = s.writer;
   s.port = null;
+  s.reader = null;
   s.writer = null;
   s.state = kind;
   s.detail = describe(error);
   if (s.paste) s.paste.fail(error instanceof Error ? error : new Error(String(error)));
   send(s, { kind, reason: s.detail });
   redraw(s);
-  port.close().catch(() => {});
+  return release(port, reader, writer);
+}
+
+// Close a port whose streams this page holds: a locked stream makes close() fail, and a port
+// left open cannot be opened again when the board comes back.
+async function release(port, reader, writer) {
+  try { if (writer) writer.releaseLock(); } catch (e) { /* released */ }
+  try { if (reader) await reader.cancel(); } catch (e) { /* errored already */ }
+  try { if (reader) reader.releaseLock(); } catch (e) { /* released */ }
+  try { await port.close(); } catch (e) { /* closed, or gone with the board */ }
 }
 
 async function openPort(s, port) {
-  if (s.port) {
-    const old = s.port;
-    try { await s.reader.cancel(); } catch (e) { /* gone already */ }
-    lost(s, old, "replaced by another port", "closed");
+  if (port === s.port) {                       // the board already open: keep it
+    redraw(s);
+    return;
   }
+  if (s.port) await lost(s, s.port, "replaced by another port", "closed");
   await port.open({ baudRate: s.model.get("baud_rate"),
                     bufferSize: s.model.get("buffer_bytes") });
   s.port = port;
