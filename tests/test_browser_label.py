@@ -434,15 +434,17 @@ def test_audio_seek_loop_and_the_spectrogram_axis(lab):
     box = spec.bounding_box()
     page.mouse.click(box["x"] + 0.4 * box["width"], box["y"] + box["height"] / 2)  # seek,
     _wait_data(page, WORDS, "playhead", "Math.abs(Number(v) - 2.05) < 0.1")  # between words
-    white = page.evaluate("""() => {                    // the playhead on the spectrogram
+    # The playhead on the spectrogram: waited for, since the spectrogram's image can be
+    # redrawn after the playhead's data attribute is set (it was read once before, and a
+    # loaded CI machine caught it between the two).
+    page.wait_for_function("""() => {
         const cv = document.querySelectorAll('.emlab-spec')[0];
         const x = Math.round(cv.width * 0.4), px = cv.getContext('2d')
             .getImageData(x - 2, 0, 5, cv.height).data;
         let n = 0;
         for (let i = 0; i < px.length; i += 4) n += px[i] > 200 && px[i + 2] > 200;
-        return n;
-    }""")
-    assert white >= 64
+        return n >= 64;
+    }""", timeout=30_000)
     page.keyboard.press("l")
     _wait_data(page, WORDS, "loop", "v === 'true'")
     page.keyboard.press(" ")
