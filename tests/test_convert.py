@@ -177,7 +177,8 @@ def test_smallest_layout_is_chosen(digits_forest, large_forest):
     sizes.update({f"packed {w}": len(to_bytes(model, layout="packed", word_bytes=w, table=t))
                   for w, t in ((4, True),)})
     assert len(to_bytes(model)) == min(sizes.values()) == sizes["packed 4"] < sizes["tiny"]
-    with pytest.raises(eml.ModelFileError, match="does not fit the 'packed' layout: its fields need 2. bits"):
+    with pytest.raises(eml.ModelFileError,
+                       match="does not fit the 'packed' layout: its fields need 2. bits"):
         to_bytes(model, layout="packed", word_bytes=2)
     with pytest.raises(eml.ModelFileError, match="does not fit the 'tiny' layout"):
         to_bytes(eml.convert(large_forest[0]), layout="tiny")

@@ -102,7 +102,8 @@ def work_counts(form: str, model, visits: float, values: float | None = None,
     int16 = model.features == "int16" and not as_float
     quantised = model.quantiser is not None and not as_float
     return {"call": 1.0, "feature": float(features), "visit": float(visits),
-            "visit_packed": float(visits) if packed else 0.0, "tree": float(model.n_trees), "input": float(model.n_features),
+            "visit_packed": float(visits) if packed else 0.0, "tree": float(model.n_trees),
+            "input": float(model.n_features),
             "visit_float32": 0.0 if int16 else float(visits),
             "visit_int16": float(visits) if int16 else 0.0,
             "output": float(model.n_outputs),

@@ -82,8 +82,9 @@ def child_base(model: TreeModel) -> int:
     return int(max((r.max(initial=0) for r in rel), default=0)) + 1
 
 
-def _fitting_layouts(model: TreeModel, base: int | None = None) -> list:
-    """Layout ids the model fits, smallest file first (base: its child_base, if known)."""
+def _fitting_layouts(model: TreeModel, base: int | None = None) -> tuple:
+    """(layout ids the model fits, smallest file first; its packed nodes or None) (base: its
+    child_base, if known)."""
     fits = [1]
     top = (child_base(model) if base is None else base) + model.n_leaves - 1
     if model.n_features <= 256 and model.n_nodes + model.n_leaves <= 65535 and top <= 65535:
@@ -93,12 +94,12 @@ def _fitting_layouts(model: TreeModel, base: int | None = None) -> list:
     packed, _ = pack(model)
     if packed is not None and _node_bytes(model, packed) < _node_bytes(model, fits[0]):
         fits.insert(0, PACKED)
-    return fits
+    return fits, packed
 
 
 def smallest_layout(model: TreeModel) -> int:
     """The layout id ``to_bytes`` writes by default: the smallest file's."""
-    return _fitting_layouts(model)[0]
+    return _fitting_layouts(model)[0][0]
 
 
 def _node_bytes(model: TreeModel, layout) -> int:
@@ -170,8 +171,7 @@ def to_bytes(model: TreeModel, layout: str | None = None, word_bytes: int | None
     default the smallest file.
     """
     base = child_base(model)
-    fits = _fitting_layouts(model, base)
-    packed = None
+    fits, packed = _fitting_layouts(model, base)
     if layout is None and word_bytes is None and table is None:
         layout = fits[0]
     else:
@@ -204,7 +204,6 @@ def to_bytes(model: TreeModel, layout: str | None = None, word_bytes: int | None
     quant = np.frombuffer(model.quantiser.to_bytes() if model.quantiser is not None else b"",
                           "<u1")
     if layout == PACKED:
-        packed = packed or pack(model)[0]
         nodes = [packed.roots.astype(rdt), *packed.sections(tdt)]
         depth, code, base = len(packed.table), packed.packing.code(), packed.base
         n_nodes = packed.n_nodes

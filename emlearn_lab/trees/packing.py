@@ -88,9 +88,16 @@ class PackedNodes:
 
 
 def _preorder(model) -> np.ndarray | None:
-    """The decision nodes the roots reach, depth first, left subtree first, tree by tree
-    (nodes no root reaches are left out); None when a node is reached twice."""
+    """An order of the decision nodes in which every decision node's left child follows it
+    and every right child comes later: the model's own order when it already is one (a
+    converted scikit-learn forest's), else the nodes the roots reach, depth first, left
+    subtree first, tree by tree (nodes no root reaches are left out); None when a node is
+    reached twice then."""
     nn = model.n_nodes
+    n = np.arange(nn)
+    dl, dr = model.left < nn, model.right < nn
+    if (model.left[dl] == n[dl] + 1).all() and (model.right[dr] > n[dr]).all():
+        return n
     left, right = model.left.tolist(), model.right.tolist()
     order, stack = [], []
     for root in model.roots.tolist():
@@ -153,12 +160,13 @@ def pack(model, word_bytes: int | None = None, table: bool | None = None):
         options.append((False, _bits(int(thr.max()) - low), thr - low,
                         np.array([low], np.int64), np.zeros(0, np.int64)))
     if table in (None, True):
-        uniq = np.unique(np.stack([feat, thr], axis=1), axis=0)
-        counts = np.bincount(uniq[:, 0], minlength=nf)
+        pairs = feat << 32 | thr
+        uniq, index = np.unique(pairs, return_inverse=True)
+        counts = np.bincount(uniq >> 32, minlength=nf)
         offsets = np.concatenate([[0], np.cumsum(counts)])
-        index = np.searchsorted(uniq[:, 0] * 2**32 + uniq[:, 1], feat * 2**32 + thr) \
-            - offsets[feat]
-        options.append((True, _bits(counts.max(initial=1) - 1), index, uniq[:, 1], offsets))
+        index = index.reshape(-1) - offsets[feat]
+        options.append((True, _bits(counts.max(initial=1) - 1), index, uniq & 0xFFFFFFFF,
+                        offsets))
     best, need_min = None, None
     for is_table, tb, tvalue, keys, offsets in options:
         need = fb + tb + lb + rneed
