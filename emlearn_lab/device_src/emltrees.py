@@ -11,6 +11,9 @@
 #   and int8 shift per feature.
 # A child code below child_base steps forward that many nodes; child_base + i is leaf i. Roots
 # below n_nodes are decision nodes, the others leaf n - n_nodes.
+# Packed files (layout 3): a 2-4 byte word per node (feature, threshold, left, right bit
+# fields, widths in the header's packing word), an implicit left child, thresholds from a
+# per-feature table or offsets from the smallest key (emlearn_lab/trees/packing.py).
 # Everything read from the file is checked before use: a corrupt file raises ValueError here,
 # it never crashes or hangs the device.
 import array

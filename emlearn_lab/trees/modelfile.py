@@ -10,6 +10,14 @@ roots, feature, threshold, left, right, leaf_start, leaf_class, leaf_value, quan
   uint32). Per decision node: tiny 5 / 7 bytes (int16 / float32 features), small 7 / 9,
   large 10 / 14. Roots (absolute: below n_nodes a decision node, else leaf n - n_nodes) are
   uint16, uint32 for "large".
+- Packed nodes (layout 3, "packed"; trees/packing.py): one word of 2, 3 or 4 bytes per decision
+  node with feature, threshold, left and right fields sized to the model (the header's
+  ``packing`` field gives their widths; 0 in the other layouts). The left child is implicit
+  (code 0: the next node; l: leaf l - 1). Thresholds are indices into per-feature runs of a
+  table of distinct keys (section "threshold", offsets uint16[n_features + 1] in section
+  "left") or offsets from the one smallest key; the header's depth field counts the table's
+  keys. Section "feature" holds the words (their low 16 bits for 3-byte words, whose top
+  bytes are in section "right"). Roots are uint16. Chosen when its file is the smallest.
 - Leaves. Sparse (leaf_start uint32[n_leaves + 1], leaf_class uint16, leaf_value int32: only
   the non-zero values, classes increasing), 4 bytes per leaf + 6 per non-zero value; or, for
   compressed classifiers (``leaf_bits`` >= 0), dense uint8[n_leaves * n_outputs] in
@@ -19,7 +27,9 @@ roots, feature, threshold, left, right, leaf_start, leaf_class, leaf_value, quan
 
 A reader (the device's loader, and ``from_bytes`` here, which refuse the same files) checks
 every field the walker reads before the first walk: sections exactly fill the file; steps land
-on a later decision node, leaf codes and roots name a leaf, features < n_features; sparse
+on a later decision node, leaf codes and roots name a leaf, features < n_features (packed:
+also table indices within their feature's run, offsets ordered, the smallest key plus the
+largest offset below 2**32); sparse
 leaves have ordered offsets and classes; a classifier's leaf sums to ``2**leaf_shift`` (within
 rounding, or 0) and a dense leaf to more than 0; quantiser offsets within +-2**29 and shifts
 within +-120; a regressor has one output, a sparse file at most max(256, n_cells) outputs.
