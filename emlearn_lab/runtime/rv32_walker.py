@@ -8,6 +8,13 @@ function with ``c.jr ra`` (C). It only uses caller-saved registers (a0-a7, t0-t6
 stack frame. Learned-scale int16 models are quantised by emlab_quant before the call (this
 walker takes int16 rows; h[13] is 0 or 1 here).
 
+Packed files (layout 3, ``packed=(word_bytes, table)``): every key is first turned into K, the
+threshold-field value it is compared with, shifted to the top of a register (_packed_key:
+for threshold tables, the key's rank in its feature's table group, found by binary search
+once per call), so a node visit is one word load, the K load, a shift and one unsigned
+compare, then a shift for the child code: 10 instructions for a left step and 11 for a right
+step with 2- and 4-byte words, 14 and 15 with 3-byte words (the tiny layout: 15 and 14).
+
 Calling convention (emlab_common.bind): ``forest_NAME(0, w, blob, x)``: a1 = the work buffer
 (the layout table of emltrees.py, then keys, sums, leaf per tree), a2 = the model blob, a3 =
 the row's buffer. Returns the class index, or -1 - best on a near tie.
@@ -69,7 +76,8 @@ def _packed_walk(h, word_bytes: int) -> list:
     the loop). Registers: a0 node word pointer (t6 its high byte for 3-byte words), a2 the
     word, a3 feature mask, a4 keys, a5 32 - fb - tb, a6 32 - fb - tb - lb, a7 the smallest
     word << a6 with a left code (all ones if lb = 0: then the slow path finds none), t2
-    fb + tb + lb, t3 base, t4 next root, t5 next leaf cell; t0/t1 scratch."""
+    fb + tb + lb, t3 base, t4 next root, t5 next leaf cell, t6 the node words (3-byte words:
+    the high byte of node a0); t0/t1 scratch. Shift amounts are taken mod 32."""
     step = 4 if word_bytes == 4 else 2
     c = ["lw(a2, %d(a1))" % h(_BLOB),
          "lw(t0, %d(a1))" % h(_FB), "lw(t1, %d(a1))" % h(_TB), "lw(t2, %d(a1))" % h(_LB),
@@ -82,8 +90,8 @@ def _packed_walk(h, word_bytes: int) -> list:
          "add(t2, t1, t2)", "sub(a6, zero, t2)",                           # shifts: mod 32
          "lw(t3, %d(a1))" % h(TABLE_CHILD_BASE),
          "lw(t4, %d(a1))" % h(SECTION["roots"]), "add(t4, t4, a2)",
-         "lw(t0, %d(a1))" % h(SECTION["feature"]), "add(t0, t0, a2)",
-         "sw(t0, %d(a1))" % h(_WORDS)]
+         "lw(t0, %d(a1))" % h(SECTION["feature"]), "add(t0, t0, a2)"]
+    c += ["sw(t0, %d(a1))" % h(_WORDS)] if word_bytes == 3 else ["mv(t6, t0)"]
     if word_bytes == 3:
         c += ["lw(t0, %d(a1))" % h(SECTION["right"]), "add(t0, t0, a2)",
               "sw(t0, %d(a1))" % h(_HI)]
@@ -94,7 +102,9 @@ def _packed_walk(h, word_bytes: int) -> list:
           "label(TREE)", "lw(t0, %d(a1))" % h(_END), "bgeu(t5, t0, TREES_DONE)",
           "lhu(t0, 0(t4))", "addi(t4, t4, 2)",
           "lw(t1, %d(a1))" % h(TABLE_N_NODES), "bgeu(t0, t1, ROOT_LEAF)",
-          "lw(a0, %d(a1))" % h(_WORDS), "slli(t1, t0, %d)" % (step // 2), "add(a0, a0, t1)"]
+          "slli(t1, t0, %d)" % (step // 2)]
+    c += (["lw(a0, %d(a1))" % h(_WORDS), "add(a0, a0, t1)"] if word_bytes == 3 else
+          ["add(a0, t6, t1)"])
     if word_bytes == 3:
         c += ["lw(t6, %d(a1))" % h(_HI), "add(t6, t6, t0)"]
     c += ["label(VISIT)"]
