@@ -1,6 +1,6 @@
 """Base files and mutations of the device fuzzer (bench/fuzz_device.py runs them).
 
-Base files: tree model files in every layout (tiny/small/large) and feature form (float32,
+Base files: tree model files in every layout (tiny/small/large/packed) and feature form (float32,
 int16, learned int16) with sparse and dense leaves, a regressor, a tie file, float32 and int8
 network files, feature files. A case is a list of splices (offset, bytes removed, bytes
 inserted) on a base file, generated deterministically from the seed: the unchanged file, the
@@ -52,6 +52,37 @@ def _u(fmt):
     return [0, 1, 2, (1 << bits) - 1, (1 << bits) - 2, 1 << (bits - 1), (1 << (bits - 1)) - 1]
 
 
+def _packed_sharp(data, offsets, n_nodes, n_leaves, base) -> list:
+    """Packed nodes (layout 3): the last node's left code 0 (a step to the node after the
+    last), its right code a step past the nodes, onto the first leaf code and past the last
+    one, and a first node whose feature and threshold index are all ones."""
+    from emlearn_lab.trees.packing import Packing
+    p = Packing.from_code(struct.unpack_from("<H", data, 34)[0])
+    low = 4 if p.word_bytes == 4 else 2
+
+    def word(n, **fields):
+        at = offsets[1] + low * n
+        w = int.from_bytes(data[at:at + low], "little")
+        if p.word_bytes == 3:
+            w |= data[offsets[4] + n] << 16
+        spans = {"feature": (0, p.fb), "index": (p.fb, p.tb), "left": (p.fb + p.tb, p.lb),
+                 "right": (p.fb + p.tb + p.lb, p.rb)}
+        for name, v in fields.items():
+            shift, bits = spans[name]
+            w = w & ~(((1 << bits) - 1) << shift) | (v & ((1 << bits) - 1)) << shift
+        out = [(at, low, (w & ((1 << 8 * low) - 1)).to_bytes(low, "little"))]
+        if p.word_bytes == 3:
+            out.append((offsets[4] + n, 1, bytes([w >> 16])))
+        return out
+    last = n_nodes - 1
+    ones = (1 << 31) - 1
+    return [(f"left[{last}] = next node", word(last, left=0)),
+            (f"right[{last}] = step 1", word(last, right=1)),
+            (f"right[{last}] = leaf code {base + n_leaves}", word(last, right=base + n_leaves)),
+            ("node 0: feature and index all ones", word(0, feature=ones, index=ones)),
+            ("node 0: right code all ones", word(0, right=ones))]
+
+
 def _tree_base(model, layout: str, label: str, ties: bool = False) -> list:
     from emlearn_lab.trees.modelfile import HEADER, _layout_of, to_bytes
     data = to_bytes(model, layout=layout)
@@ -59,13 +90,13 @@ def _tree_base(model, layout: str, label: str, ties: bool = False) -> list:
     head = struct.unpack(HEADER, data[:40])
     names = ("roots", "feature", "threshold", "left", "right", "leaf_start", "leaf_class",
              "leaf_value", "quantiser")
-    n_nodes, n_leaves, n_cells, base = head[9], head[10], head[11], head[15]
+    n_nodes, n_leaves, n_cells, base = head[9], head[10], head[11], head[16]
     n_features, n_outputs, leaf_max = head[5], head[6], head[12]
     header_fields = [("kind", 5, "<B"), ("features", 6, "<B"), ("layout", 7, "<B"),
                      ("n_features", 8, "<H"), ("n_outputs", 10, "<H"), ("n_trees", 12, "<H"),
                      ("max_depth", 14, "<H"), ("n_nodes", 16, "<I"), ("n_leaves", 20, "<I"),
                      ("n_cells", 24, "<I"), ("leaf_max", 28, "<I"), ("leaf_shift", 32, "<b"),
-                     ("leaf_bits", 33, "<b"), ("child_base", 36, "<I")]
+                     ("leaf_bits", 33, "<b"), ("packing", 34, "<H"), ("child_base", 36, "<I")]
     fields = []
     for fname, off, fmt in header_fields:
         cur = struct.unpack_from(fmt, data, off)[0]
@@ -101,11 +132,11 @@ def _tree_base(model, layout: str, label: str, ties: bool = False) -> list:
                 continue
             vals = _u(fmt) + special.get(sname, [])
             fields.append((f"{sname}[{k}]", off + k * width, fmt, vals))
-    sharp = []
-    cfmt = {"tiny": "<B", "small": "<H", "large": "<I"}[layout]
+    sharp = [] if layout != "packed" else _packed_sharp(data, offsets, n_nodes, n_leaves, base)
+    cfmt = {"tiny": "<B", "small": "<H", "large": "<I", "packed": ""}[layout]
     cw = struct.calcsize(cfmt)
     last = n_nodes - 1
-    for side in ("left", "right"):
+    for side in ("left", "right") if layout != "packed" else ():
         at = offsets[names.index(side)] + last * cw
         # A step from the last node lands in the leaf range: the walker must never follow
         # it (issue 17, item 1). Past the section it reads whatever follows: a step onto
@@ -350,7 +381,7 @@ def base_files(seed: int = 0) -> list:
         }
     out = []
     for form, model in trees.items():
-        for layout in ("tiny", "small", "large"):
+        for layout in ("tiny", "small", "large", "packed"):
             out += _tree_base(model, layout, f"tree {layout} {form}",
                               ties=(form == "float32 sparse" and layout == "tiny"))
     for label, net in nets.items():

@@ -7,7 +7,7 @@
     python3 bench/fuzz_device.py --only "tree tiny float32 sparse" --case 123   # one case again
                                    (same --seed and --cases as the run that found it)
 
-Base files: tree model files (.eml) in every layout (tiny/small/large) and feature form
+Base files: tree model files (.eml) in every layout (tiny/small/large/packed) and feature form
 (float32, int16, learned int16) with sparse and dense (compressed) leaves, a regressor, a tie
 file (.ties), float32 and int8 network files (.emn) and feature files (.fx, JSON). Each is
 sent to the device once; the mutations travel as compact splice descriptors generated here
@@ -38,8 +38,9 @@ _CODE = {"L": "loaded", "V": "ValueError", "E": "other", "U": "unbounded"}
 
 
 # -- the device ------------------------------------------------------------------------------
-def runtime_files(target) -> list:
-    """(device path, bytes) of every runtime module and the harness for this target."""
+def runtime_files(target, walkers) -> list:
+    """(device path, bytes) of every runtime module (with these tree walkers) and the harness
+    for this target."""
     from emlearn_lab.runtime.artifacts import module_artifact
     from emlearn_lab.runtime.kernels import kernels_source
     notes = []
@@ -49,8 +50,6 @@ def runtime_files(target) -> list:
                        "emlnet_float", "emlnet_int8", "emlnet_pure", "emlfx", "emlgauss",
                        "emlknn")]
     if native:
-        walkers = [f"forest_{lay}{bits}{leaves}" for lay in ("tiny", "small", "large")
-                   for bits in (16, 32) for leaves in "sd"]
         files.append(module_artifact("emltrees_kernels", target, True, notes,
                                      source=kernels_source(walkers, target.arch)))
         files += [module_artifact(m, target, True, notes)
@@ -97,11 +96,11 @@ def _connect(spec: str, qemu):
 class Runner:
     """Runs cases on one device spec, surviving hangs and crashes (reset, then resume)."""
 
-    def __init__(self, spec: str, idle_s: float, chunk: int, log=print):
+    def __init__(self, spec: str, idle_s: float, chunk: int, walkers, log=print):
         self.spec, self.idle_s, self.chunk, self.log = spec, idle_s, chunk, log
         self.qemu = _Qemu(spec.split(":", 1)[1]) if spec.startswith("qemu:") else None
         self.dev = _connect(spec, self.qemu)
-        self.files = runtime_files(self.dev.target)
+        self.files = runtime_files(self.dev.target, walkers)
         self.native = self.dev.target.arch is not None
         self.resets = 0
         self.harness_error = ""
@@ -255,7 +254,9 @@ def fuzz(spec: str = "virtual", n_cases: int = 10000, seed: int = 0, idle_s: flo
         raise SystemExit(f"no base file is labelled {only!r}: one of "
                          + ", ".join(repr(b.label) for b in every))
     t0 = time.monotonic()               # the whole run: sending the runtime included
-    runner = Runner(spec, idle_s, chunk, log)
+    from emlearn_lab.trees.modelfile import file_kernel_name
+    walkers = sorted({file_kernel_name(b.data) for b in every if b.kind == "tree"})
+    runner = Runner(spec, idle_s, chunk, walkers, log)
     try:
         def jobs_of(bs):
             return [(b, r) for b in bs for r in b.runtimes

@@ -182,6 +182,18 @@ def _packed_node(data, n, **fields):
     return bytes(out)
 
 
+def _two_threshold_model():
+    """Two float32 splits whose keys differ by one: a packed file with 1-bit threshold
+    offsets from the smaller key."""
+    from emlearn_lab.trees.model import TreeModel
+    one = 1 << 8
+    return TreeModel(kind="classifier", features="float32", n_features=1,
+                     feature=np.array([0, 0]), threshold=np.array([0xBFC00000, 0xBFC00001]),
+                     left=np.array([1, 2]), right=np.array([4, 3]), roots=np.array([0]),
+                     leaves=np.array([[one, 0], [0, one], [one, 0]]), leaf_shift=8,
+                     classes_=np.array([0, 1]))
+
+
 def _sparse_value(data, k, value):
     out = bytearray(data)
     at = section_offsets(data)["leaf_value"] + 4 * k
@@ -224,6 +236,10 @@ def _corrupt(models, case):
             return bytes(bad), None, "does not follow"
         if case == "no right-code bits (packed)":
             return _with_header(good, packing=_fields(good)[15] | 0x1FF), None, "packed"
+    if case == "smallest threshold plus offset past 2**32 (packed)":
+        good = to_bytes(_two_threshold_model(), layout="packed", table=False)
+        at = section_offsets(good)["threshold"]
+        return good[:at] + b"\xff\xff\xff\xff" + good[at + 4:], None, "does not follow"
     if case == "node widths in a tiny file":
         return _with_header(to_bytes(clf, layout="tiny"), packing=1), None, "node widths"
     if case == "65535 outputs (sparse)":
@@ -302,7 +318,8 @@ CASES = ["step into the leaves (regressor)", "step into the leaves (tiny)",
          "left code past the leaves (packed)",
          "threshold index past its feature's run (packed)",
          "last node steps to the next (packed)", "table offsets decreasing (packed)",
-         "no right-code bits (packed)", "node widths in a tiny file"]
+         "no right-code bits (packed)", "smallest threshold plus offset past 2**32 (packed)",
+         "node widths in a tiny file"]
 
 
 @pytest.mark.parametrize("case", CASES)

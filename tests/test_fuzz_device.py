@@ -22,7 +22,7 @@ def bases():
 
 def test_base_files_cover_every_kind(bases):
     labels = {b.label for b in bases}
-    for layout in ("tiny", "small", "large"):
+    for layout in ("tiny", "small", "large", "packed"):
         for form in ("float32 sparse", "int16 sparse", "learned int16 sparse", "float32 dense",
                      "learned int16 dense"):
             assert f"tree {layout} {form}" in labels
@@ -48,7 +48,8 @@ def test_hang_and_crash_are_detected_and_the_run_resumes():
     probe = fuzz_device.Base("probe", "probe", "p.bin", b"ok", [], [])
     cases = [fuzz_device.Case(i, w, [(0, 2, w.encode())])
              for i, w in enumerate(["ok", "hang", "ok", "segv", "ok"])]
-    runner = fuzz_device.Runner("virtual", idle_s=15.0, chunk=10, log=lambda *a: None)
+    runner = fuzz_device.Runner("virtual", idle_s=15.0, chunk=10, walkers=[],
+                                log=lambda *a: None)
     seen = []
     try:
         runner.run_job(probe, "bytecode", cases, lambda c, o, d: seen.append((c.number, o)))

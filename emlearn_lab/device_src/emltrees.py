@@ -262,10 +262,21 @@ def threshold_keys(blob, h, layout, at):
 
 
 def check_table(blob, h, n_thr):
-    """A packed file's threshold table offsets: from 0 to n_thr, never decreasing (the node
-    checks then bound each index by its feature's run). Returns -1, or n_nodes if bad."""
+    """A packed file's threshold table: offsets from 0 to n_thr, never decreasing (the node
+    checks then bound each index by its feature's run); without offsets, the smallest key plus
+    the largest offset a node can hold stays below 2**32 (no walker's sum wraps). Returns -1,
+    or n_nodes if bad. In 16-bit halves: a port may have no integers beyond 2**30."""
     if not h[31] >> 8:
-        return -1
+        if h[13]:
+            return -1           # uint16 keys: below 2**16 + 2**31
+        tb = h[29]
+        lo, hi = struct.unpack_from("<HH", blob, h[6])
+        room_hi, room_lo = 0xFFFF - hi, 0xFFFF - lo
+        need_hi = (1 << (tb - 16)) - 1 if tb > 16 else 0
+        need_lo = 0xFFFF if tb >= 16 else (1 << tb) - 1
+        if room_hi > need_hi or (room_hi == need_hi and room_lo >= need_lo):
+            return -1
+        return h[1]
     prev = 0
     for f in range(h[3] + 1):
         at = struct.unpack_from("<H", blob, h[7] + 2 * f)[0]

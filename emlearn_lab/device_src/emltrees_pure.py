@@ -60,7 +60,7 @@ def packed_node(m, h, n):
         t = struct.unpack_from(tc, m, h[6] + tw * (struct.unpack_from("<H", m, h[7] + 2 * f)[0]
                                                     + i))[0]
     else:
-        t = (struct.unpack_from(tc, m, h[6])[0] + i) & _M32
+        t = struct.unpack_from(tc, m, h[6])[0] + i      # below 2**32 (check_table)
     return f, t, a, b
 
 

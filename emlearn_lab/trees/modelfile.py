@@ -96,6 +96,11 @@ def _fitting_layouts(model: TreeModel, base: int | None = None) -> list:
     return fits
 
 
+def smallest_layout(model: TreeModel) -> int:
+    """The layout id ``to_bytes`` writes by default: the smallest file's."""
+    return _fitting_layouts(model)[0]
+
+
 def _node_bytes(model: TreeModel, layout) -> int:
     """Bytes of the roots and node sections (a PackedNodes for the packed layout)."""
     pad = lambda n: n + (-n % 4)            # noqa: E731

@@ -205,7 +205,8 @@ def check_packed(p: Packing, words, table, offsets, n_features: int, n_leaves: i
     valid, else the first bad one (n_nodes: bad table offsets)."""
     nn = len(words)
     if (p.table and (offsets[0] != 0 or offsets[-1] != len(table)
-                     or (np.diff(offsets) < 0).any())) or (not p.table and len(table) != 1):
+                     or (np.diff(offsets) < 0).any())) or (not p.table and (
+            len(table) != 1 or int(table[0]) + (1 << p.tb) - 1 > 0xFFFFFFFF)):
         return nn
     f, i, lc, rc = _fields(p, words)
     n = np.arange(nn)
@@ -223,7 +224,7 @@ def unpack(p: Packing, words, table, offsets, base: int) -> tuple:
     nn = len(words)
     f, i, lc, rc = _fields(p, words)
     n = np.arange(nn)
-    thr = table[offsets[f] + i] if p.table else (table[0] + i) & 0xFFFFFFFF
+    thr = table[offsets[f] + i] if p.table else table[0] + i
     left = np.where(lc == 0, n + 1, nn + lc - 1)
     right = np.where(rc < base, n + rc, nn + rc - base)
     return f, thr, left, right
