@@ -8,12 +8,11 @@ function with ``c.jr ra`` (C). It only uses caller-saved registers (a0-a7, t0-t6
 stack frame. Learned-scale int16 models are quantised by emlab_quant before the call (this
 walker takes int16 rows; h[13] is 0 or 1 here).
 
-Packed files (layout 3, ``packed=(word_bytes, table)``): every key is first turned into K, the
-threshold-field value it is compared with, shifted to the top of a register (_packed_key:
-for threshold tables, the key's rank in its feature's table group, found by binary search
-once per call), so a node visit is one word load, the K load, a shift and one unsigned
-compare, then a shift for the child code: 10 instructions for a left step and 11 for a right
-step with 2- and 4-byte words, 14 and 15 with 3-byte words (the tiny layout: 15 and 14).
+Packed files (layout 3, ``packed=(word_bytes, table)``): the same keys, and nothing per
+feature; each visit decodes its node word (_packed_walk): with 2- or 4-byte words, 18
+instructions for a left step and 19 for a right step with a threshold table, 12 and 13 with
+raw thresholds (t = table[0] + i); 3-byte words add 4 and 5 (6 for a right step with a
+table: base is read from memory, the registers being all in use). The tiny layout: 15, 14.
 
 Calling convention (emlab_common.bind): ``forest_NAME(0, w, blob, x)``: a1 = the work buffer
 (the layout table of emltrees.py, then keys, sums, leaf per tree), a2 = the model blob, a3 =
@@ -29,8 +28,10 @@ __all__ = ["rv32_walker_source", "RV32_ARCHS"]
 
 RV32_ARCHS = frozenset({"rv32imc"})
 
-# Scratch cells of the layout table (emltrees.py reserves 24 .. 27 for the walkers).
-_END, _BLOB, _WORDS, _HI = range(TABLE_SCRATCH, TABLE_SCRATCH + 4)
+# Scratch cells of the layout table (emltrees.py reserves 24 .. 27 for the walkers); the
+# packed walk keeps its tree loop in all four (_BLOB is written back after it).
+_ROOT, _BLOB, _WORDS, _ROOTS_END = range(TABLE_SCRATCH, TABLE_SCRATCH + 4)
+_LEAF = _BLOB
 # Packed files (layout 3): field widths of a node word, written by emltrees.Trees.__init__.
 _FB, _TB, _LB = 28, 29, 30
 
@@ -43,90 +44,88 @@ def _load(width: int, rd: str, base: str, index: str) -> list:
     return shift + [f"add({rd}, {base}, {src})", f"{op}({rd}, 0({rd}))"]
 
 
-def _packed_key(thr_bytes: int, table: bool, float_keys: bool) -> list:
-    """Packed files: turn the key in t4 (feature j: t1 = j * 4 for float keys, j * 2 for
-    int16) into what the node words are compared with. A node sends the key right exactly when
-    i < v, v being the key's rank in feature j's table group (how many of its thresholds are
-    below the key: key <= table[off[j] + i] exactly when v <= i, the group being increasing),
-    or for raw thresholds (t = table[0] + i) v = key - table[0], or 0 when key < table[0].
-    Then K = v << (32 - tb), or all ones when v >= 2**tb. A node's word shifted left by
-    32 - fb - tb (at least 1) has i on top, its feature below and a zero bit 0, so it is
-    below K exactly when i < v: one compare per visit, no threshold read.
-    In: a4 = tb, a5 = -tb, a6 = offsets, a7 = table (raw: table[0]); scratch a0, a2, t3,
-    t5, t6."""
-    c = []
-    if table:
-        c += (["srli(t3, t1, 1)", "add(t3, t3, a6)"] if float_keys else ["add(t3, t1, a6)"])
-        c += ["lhu(a0, 0(t3))", "lhu(t6, 2(t3))", "mv(a2, a0)",          # lo, hi, group start
-              "label(RANK)", "bgeu(a0, t6, RANK_DONE)",
-              "add(t3, a0, t6)", "srli(t3, t3, 1)"]                      # mid
-        c += _load(thr_bytes, "t5", "a7", "t3")
-        c += ["bgeu(t5, t4, RANK_HI)", "addi(a0, t3, 1)", "jal(zero, RANK)",
-              "label(RANK_HI)", "mv(t6, t3)", "jal(zero, RANK)",
-              "label(RANK_DONE)", "sub(t4, a0, a2)"]
-    else:
-        c += ["sub(t3, t4, a7)", "sltu(t5, t4, a7)", "addi(t5, t5, -1)", "and_(t4, t3, t5)"]
-    return c + ["srl(t3, t4, a4)", "sltu(t3, zero, t3)", "sub(t3, zero, t3)",
-                "sll(t4, t4, a5)", "or_(t4, t4, t3)"]
+def _packed_walk(h, word_bytes: int, table: bool, thr_bytes: int) -> list:
+    """Walk every tree of a packed file, decoding each node word as the spec says: per visit
+    w = word(n), f = w & fm, k = key[f], i = (w >> fb) & tm, t = thr[off[f] + i] (table) or
+    t0 + i (raw; 32-bit wrap-around), k <= t (unsigned): left, else right. Nothing per
+    feature: the keys are the other layouts' keys.
 
-
-def _packed_walk(h, word_bytes: int) -> list:
-    """Walk every tree of a packed file (per node visit: one word load, the key, two shifts
-    and a compare; left steps branch back at once and only a left code of 1 or more leaves
-    the loop). Registers: a0 node word pointer (t6 its high byte for 3-byte words), a2 the
-    word, a3 feature mask, a4 keys, a5 32 - fb - tb, a6 32 - fb - tb - lb, a7 the smallest
-    word << a6 with a left code (all ones if lb = 0: then the slow path finds none), t2
-    fb + tb + lb, t3 base, t4 next root, t5 next leaf cell, t6 the node words (3-byte words:
-    the high byte of node a0); t0/t1 scratch. Shift amounts are taken mod 32."""
+    Registers, set once per call: a0 node word pointer (3-byte words: t6 its high byte),
+    a2 the word, t0 t1 t2 scratch, a3 fm, a4 keys, a5 fb, a6 tm, a7 offsets (raw: t0 =
+    table[0]), t3 the threshold table, t4 the left code's mask in place (lm << fb + tb: 0
+    when lb = 0, so every left step is then n + 1), t5 fb + tb + lb (r's shift), t6 base
+    (3-byte words: with a table, base is read from the layout table on a right step; raw:
+    t3). A left step with l = 0 and a right step to a node branch straight back to VISIT.
+    The tree loop keeps its state in the scratch cells: next root, roots' end, next leaf
+    cell, node words (the blob's address is written back to its cell after the walk)."""
     step = 4 if word_bytes == 4 else 2
-    c = ["lw(a2, %d(a1))" % h(_BLOB),
-         "lw(t0, %d(a1))" % h(_FB), "lw(t1, %d(a1))" % h(_TB), "lw(t2, %d(a1))" % h(_LB),
-         "li(a3, 1)", "sll(a3, a3, t0)", "addi(a3, a3, -1)",                   # feature mask
-         "lw(a4, %d(a1))" % h(TABLE_KEYS), "slli(a4, a4, 2)", "add(a4, a4, a1)",    # keys
-         "add(t1, t0, t1)",                                                 # fb + tb
-         "sltu(t0, zero, t1)", "li(a5, 31)", "sub(a5, a5, t1)", "add(a5, a5, t0)",  # or 31
-         "li(a7, -1)", "beq(t2, zero, LIM_DONE)", "sub(t0, zero, t2)", "li(a7, 1)",
-         "sll(a7, a7, t0)", "label(LIM_DONE)",
-         "add(t2, t1, t2)", "sub(a6, zero, t2)",                           # shifts: mod 32
-         "lw(t3, %d(a1))" % h(TABLE_CHILD_BASE),
-         "lw(t4, %d(a1))" % h(SECTION["roots"]), "add(t4, t4, a2)",
-         "lw(t0, %d(a1))" % h(SECTION["feature"]), "add(t0, t0, a2)"]
-    c += ["sw(t0, %d(a1))" % h(_WORDS)] if word_bytes == 3 else ["mv(t6, t0)"]
-    if word_bytes == 3:
-        c += ["lw(t0, %d(a1))" % h(SECTION["right"]), "add(t0, t0, a2)",
-              "sw(t0, %d(a1))" % h(_HI)]
-    c += ["lw(t5, %d(a1))" % h(TABLE_SUMS), "lw(t0, %d(a1))" % h(TABLE_N_OUTPUTS),
-          "add(t5, t5, t0)", "slli(t5, t5, 2)", "add(t5, t5, a1)",          # leaf cells
-          "lw(t0, %d(a1))" % h(TABLE_N_TREES), "slli(t0, t0, 2)", "add(t0, t0, t5)",
-          "sw(t0, %d(a1))" % h(_END),
-          "label(TREE)", "lw(t0, %d(a1))" % h(_END), "bgeu(t5, t0, TREES_DONE)",
-          "lhu(t0, 0(t4))", "addi(t4, t4, 2)",
-          "lw(t1, %d(a1))" % h(TABLE_N_NODES), "bgeu(t0, t1, ROOT_LEAF)",
-          "slli(t1, t0, %d)" % (step // 2)]
-    c += (["lw(a0, %d(a1))" % h(_WORDS), "add(a0, a0, t1)"] if word_bytes == 3 else
-          ["add(a0, t6, t1)"])
-    if word_bytes == 3:
-        c += ["lw(t6, %d(a1))" % h(_HI), "add(t6, t6, t0)"]
+    base = "t3" if (word_bytes == 3 and not table) else None if word_bytes == 3 else "t6"
+    c = ["lw(a5, %d(a1))" % h(_FB), "li(t0, 1)",                          # a2: the blob
+         "sll(a3, t0, a5)", "addi(a3, a3, -1)",                                # fm
+         "lw(t1, %d(a1))" % h(_TB), "sll(a6, t0, t1)", "addi(a6, a6, -1)",   # tm
+         "add(t1, t1, a5)",                                                  # fb + tb
+         "lw(t5, %d(a1))" % h(_LB), "sll(t4, t0, t5)", "addi(t4, t4, -1)",
+         "sll(t4, t4, t1)",                                                  # lm << fb + tb
+         "add(t5, t5, t1)",                                                  # fb + tb + lb
+         "lw(a4, %d(a1))" % h(TABLE_KEYS), "slli(a4, a4, 2)", "add(a4, a4, a1)"]  # keys
+    if table:
+        c += ["lw(a7, %d(a1))" % h(SECTION["left"]), "add(a7, a7, a2)",
+              "lw(t3, %d(a1))" % h(SECTION["threshold"]), "add(t3, t3, a2)"]
+    else:
+        c += ["lw(a7, %d(a1))" % h(SECTION["threshold"]), "add(a7, a7, a2)",
+              "%s(a7, 0(a7))" % ("lw" if thr_bytes == 4 else "lhu")]         # table[0]
+    if base:
+        c += ["lw(%s, %d(a1))" % (base, h(TABLE_CHILD_BASE))]
+    c += ["lw(t0, %d(a1))" % h(SECTION["roots"]), "add(t0, t0, a2)", "sw(t0, %d(a1))" % h(_ROOT),
+          "lw(t1, %d(a1))" % h(TABLE_N_TREES), "slli(t1, t1, 1)", "add(t1, t1, t0)",
+          "sw(t1, %d(a1))" % h(_ROOTS_END),
+          "lw(t0, %d(a1))" % h(SECTION["feature"]), "add(t0, t0, a2)", "sw(t0, %d(a1))" % h(_WORDS),
+          "lw(t0, %d(a1))" % h(TABLE_SUMS), "lw(t1, %d(a1))" % h(TABLE_N_OUTPUTS),
+          "add(t0, t0, t1)", "slli(t0, t0, 2)", "add(t0, t0, a1)",
+          "sw(t0, %d(a1))" % h(_LEAF),                                         # leaf cells
+          "label(TREE)", "lw(t0, %d(a1))" % h(_ROOT), "lw(t1, %d(a1))" % h(_ROOTS_END),
+          "bgeu(t0, t1, TREES_DONE)",
+          "lhu(t1, 0(t0))", "addi(t0, t0, 2)", "sw(t0, %d(a1))" % h(_ROOT),
+          "lw(t0, %d(a1))" % h(TABLE_N_NODES), "bgeu(t1, t0, ROOT_LEAF)",
+          "slli(t0, t1, %d)" % (step // 2), "lw(a0, %d(a1))" % h(_WORDS), "add(a0, a0, t0)"]
+    if word_bytes == 3:     # high bytes: blob + right section + n = words - h[5] + h[8] + n
+        c += ["sub(t6, a0, t1)", "lw(t0, %d(a1))" % h(SECTION["feature"]), "sub(t6, t6, t0)",
+              "lw(t0, %d(a1))" % h(SECTION["right"]), "add(t6, t6, t0)"]
     c += ["label(VISIT)"]
     c += {2: ["lhu(a2, 0(a0))"], 4: ["lw(a2, 0(a0))"],
           3: ["lhu(a2, 0(a0))", "lbu(t1, 0(t6))", "slli(t1, t1, 16)", "or_(a2, a2, t1)"]
           }[word_bytes]
-    c += ["and_(t0, a2, a3)", "slli(t0, t0, 2)", "add(t0, t0, a4)", "lw(t0, 0(t0))",  # K[f]
-          "sll(t1, a2, a5)", "bltu(t1, t0, RIGHT)",                         # i < v: right
-          "sll(t1, a2, a6)", "addi(a0, a0, %d)" % step]                     # left code on top
+    c += ["and_(t0, a2, a3)",                                                 # f
+          "srl(t1, a2, a5)", "and_(t1, t1, a6)"]                             # i
+    if table:
+        c += ["slli(t2, t0, 1)", "add(t2, t2, a7)", "lhu(t2, 0(t2))",        # off[f]
+              "add(t1, t1, t2)"]
+        c += _load(thr_bytes, "t1", "t3", "t1")                              # t
+    else:
+        c += ["add(t1, t1, a7)"]                                             # t = t0 + i
+    c += ["slli(t0, t0, 2)", "add(t0, t0, a4)", "lw(t0, 0(t0))",            # k = key[f]
+          "bltu(t1, t0, RIGHT)",
+          "and_(t1, a2, t4)", "addi(a0, a0, %d)" % step]                     # l, in place
     c += ["addi(t6, t6, 1)"] if word_bytes == 3 else []
-    c += ["bltu(t1, a7, VISIT)",                                            # l = 0: n + 1
-          "lw(t0, %d(a1))" % h(_LB), "beq(t0, zero, VISIT)",
-          "sub(t0, zero, t0)", "srl(t1, t1, t0)", "beq(t1, zero, VISIT)",
+    c += ["beq(t1, zero, VISIT)",                                            # l = 0: n + 1
+          "lw(t0, %d(a1))" % h(_TB), "add(t0, t0, a5)", "srl(t1, t1, t0)",
           "addi(t0, t1, -1)", "jal(zero, STORE)",                            # leaf l - 1
-          "label(RIGHT)", "srl(t1, a2, t2)"]                                 # r
+          "label(RIGHT)", "srl(t1, a2, t5)",                                 # r
+          "slli(t0, t1, %d)" % (step // 2), "add(a0, a0, t0)"]
     c += ["add(t6, t6, t1)"] if word_bytes == 3 else []
-    c += ["slli(t0, t1, %d)" % (step // 2), "add(a0, a0, t0)", "bltu(t1, t3, VISIT)",
-          "sub(t0, t1, t3)", "jal(zero, STORE)",                             # leaf r - base
-          "label(ROOT_LEAF)", "sub(t0, t0, t1)",
-          "label(STORE)", "sw(t0, 0(t5))", "addi(t5, t5, 4)", "jal(zero, TREE)",
+    if base is None:
+        c += ["lw(t2, %d(a1))" % h(TABLE_CHILD_BASE)]
+    b = base or "t2"
+    c += ["bltu(t1, %s, VISIT)" % b,                                         # r < base: n + r
+          "sub(t0, t1, %s)" % b, "jal(zero, STORE)",                         # leaf r - base
+          "label(ROOT_LEAF)", "sub(t0, t1, t0)",
+          "label(STORE)", "lw(t1, %d(a1))" % h(_LEAF), "sw(t0, 0(t1))", "addi(t1, t1, 4)",
+          "sw(t1, %d(a1))" % h(_LEAF), "jal(zero, TREE)",
           "label(TREES_DONE)",
-          "lw(a2, %d(a1))" % h(TABLE_N_TREES), "slli(t0, a2, 2)", "sub(t3, t5, t0)"]
+          "lw(a2, %d(a1))" % h(TABLE_N_TREES), "lw(t3, %d(a1))" % h(_LEAF),
+          "slli(t0, a2, 2)", "sub(t3, t3, t0)",                              # first leaf cell
+          "lw(t0, %d(a1))" % h(_WORDS), "lw(t1, %d(a1))" % h(SECTION["feature"]),
+          "sub(t0, t0, t1)", "sw(t0, %d(a1))" % h(_BLOB)]                    # the blob again
     return c
 
 
@@ -139,27 +138,15 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
     # -- keys: float32 -> order-preserving uint32; int16 -> x ^ 0x8000 ---------------------
     c += ["lw(t0, %d(a1))" % h(TABLE_KEYS), "slli(t0, t0, 2)", "add(t0, t0, a1)",     # keys
           "lw(t1, %d(a1))" % h(TABLE_N_FEATURES)]                            # n_features
-    to_k = []
-    if packed:
-        word_bytes, table = packed
-        assert word_bytes in (2, 3, 4), word_bytes
-        c += ["lw(a4, %d(a1))" % h(_TB), "sub(a5, zero, a4)"]
-        c += ["lw(a7, %d(a1))" % h(SECTION["threshold"]), "add(a7, a7, a2)"]
-        if table:
-            c += ["lw(a6, %d(a1))" % h(SECTION["left"]), "add(a6, a6, a2)"]
-        else:
-            c += ["%s(a7, 0(a7))" % ("lw" if thr_bytes == 4 else "lhu")]     # table[0]
-        to_k = _packed_key(thr_bytes, table, thr_bytes == 4)
     if thr_bytes == 4:
         c += ["slli(t1, t1, 2)", "li(t2, 1)", "slli(t2, t2, 31)",
               "label(KEYS)", "addi(t1, t1, -4)", "blt(t1, zero, KEYS_DONE)",
               "add(t3, a3, t1)", "lw(t4, 0(t3))", "srai(t5, t4, 31)", "or_(t5, t5, t2)",
-              "xor(t4, t4, t5)"] + to_k + ["add(t3, t0, t1)", "sw(t4, 0(t3))",
-                                           "jal(zero, KEYS)"]
+              "xor(t4, t4, t5)", "add(t3, t0, t1)", "sw(t4, 0(t3))", "jal(zero, KEYS)"]
     else:
         c += ["slli(t1, t1, 1)", "li(t2, 32768)",
               "label(KEYS)", "addi(t1, t1, -2)", "blt(t1, zero, KEYS_DONE)",
-              "add(t3, a3, t1)", "lhu(t4, 0(t3))", "xor(t4, t4, t2)"] + to_k + [
+              "add(t3, a3, t1)", "lhu(t4, 0(t3))", "xor(t4, t4, t2)",
               "slli(t5, t1, 1)", "add(t5, t5, t0)", "sw(t4, 0(t5))", "jal(zero, KEYS)"]
     c += ["label(KEYS_DONE)"]
     # -- sums = 0 ----------------------------------------------------------------------------
@@ -169,7 +156,9 @@ def rv32_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes:
           "label(ZERO)", "addi(t1, t1, -4)", "blt(t1, zero, ZERO_DONE)",
           "add(t0, a4, t1)", "sw(zero, 0(t0))", "jal(zero, ZERO)", "label(ZERO_DONE)"]
     if packed:
-        c += _packed_walk(h, packed[0])
+        word_bytes, table = packed
+        assert word_bytes in (2, 3, 4), word_bytes
+        c += _packed_walk(h, word_bytes, bool(table), thr_bytes)
     else:
         # -- walk every tree: a0 n, a4 feature, a5 keys, a6 thresholds, a7 left, t6 right,
         #    t5 child base, a3 t, a2 n_trees, t2 n_nodes, t4 roots, t3 leaf per tree -----------
