@@ -173,6 +173,11 @@ def test_model_file_roundtrip_every_layout(digits_forest, layout):
 def test_smallest_layout_is_chosen(digits_forest, large_forest):
     from emlearn_lab.trees.modelfile import to_bytes
     model = eml.convert(digits_forest[0])
-    assert len(to_bytes(model)) == len(to_bytes(model, layout="tiny"))
+    sizes = {layout: len(to_bytes(model, layout=layout)) for layout in ("tiny", "small", "large")}
+    sizes.update({f"packed {w}": len(to_bytes(model, layout="packed", word_bytes=w, table=t))
+                  for w, t in ((4, True),)})
+    assert len(to_bytes(model)) == min(sizes.values()) == sizes["packed 4"] < sizes["tiny"]
+    with pytest.raises(eml.ModelFileError, match="does not fit the 'packed' layout: its fields need 2. bits"):
+        to_bytes(model, layout="packed", word_bytes=2)
     with pytest.raises(eml.ModelFileError, match="does not fit the 'tiny' layout"):
         to_bytes(eml.convert(large_forest[0]), layout="tiny")

@@ -13,7 +13,9 @@ from emlearn_lab.trees.modelfile import (HEADER, HEADER_BYTES, from_bytes, secti
 
 pytestmark = pytest.mark.device
 
-KERNELS = ["forest_%s%d%s" % (layout, bits, leaves) for layout in ("tiny", "small", "large")
+KERNELS = ["forest_%s%d%s" % (layout, bits, leaves)
+           for layout in ("tiny", "small", "large", "packed16t", "packed24t", "packed32t",
+                          "packed16r", "packed24r", "packed32r")
            for bits in (16, 32) for leaves in "sd"]
 # A generous bound for one device call of a few rows: far above what it takes on a loaded
 # host, and what turns a hang into a failed test instead of a blocked run.
@@ -117,7 +119,7 @@ def _fields(data):
 def _with_header(data, **changes):
     names = ("magic", "version", "kind", "features", "layout", "n_features", "n_outputs",
              "n_trees", "max_depth", "n_nodes", "n_leaves", "n_cells", "leaf_max",
-             "leaf_shift", "leaf_bits", "child_base")
+             "leaf_shift", "leaf_bits", "packing", "child_base")
     h = _fields(data)
     for k, v in changes.items():
         h[names.index(k)] = v
@@ -145,7 +147,7 @@ def _step_into_leaves(model, layout):
     (into the leaf range, below the child base). A one-bit flip of a real file does this;
     the viper walker then reads past the node sections and loops."""
     data = to_bytes(model, layout=layout)
-    n_nodes, base, w = model.n_nodes, _fields(data)[15], _child_width(data)
+    n_nodes, base, w = model.n_nodes, _fields(data)[16], _child_width(data)
     at = section_offsets(data)
     for n in reversed(_zero_row_path(model)):
         step = n_nodes - n
@@ -155,6 +157,29 @@ def _step_into_leaves(model, layout):
                 out[at[side] + w * n: at[side] + w * (n + 1)] = step.to_bytes(w, "little")
             return bytes(out)
     raise AssertionError("no node to corrupt")
+
+
+def _packed_node(data, n, **fields):
+    """A packed file with fields of node n's word replaced (feature, index, left, right)."""
+    from emlearn_lab.trees.packing import Packing
+    p = Packing.from_code(_fields(data)[15])
+    at = section_offsets(data)
+    width = 4 if p.word_bytes == 4 else 2
+    lo = at["feature"] + width * n
+    word = int.from_bytes(data[lo:lo + width], "little")
+    if p.word_bytes == 3:
+        word |= data[at["right"] + n] << 16
+    shifts = {"feature": (0, p.fb), "index": (p.fb, p.tb), "left": (p.fb + p.tb, p.lb),
+              "right": (p.fb + p.tb + p.lb, p.rb)}
+    for name, value in fields.items():
+        shift, bits = shifts[name]
+        assert 0 <= value < 1 << bits, (name, value, bits)
+        word = word & ~(((1 << bits) - 1) << shift) | value << shift
+    out = bytearray(data)
+    out[lo:lo + width] = (word & 0xFFFF if p.word_bytes == 3 else word).to_bytes(width, "little")
+    if p.word_bytes == 3:
+        out[at["right"] + n] = word >> 16
+    return bytes(out)
 
 
 def _sparse_value(data, k, value):
@@ -176,7 +201,31 @@ def _corrupt(models, case):
     if case == "child base raised (large)":
         good = to_bytes(clf, layout="large")
         # Leaf codes base .. base + 2 become steps: today's check let that through.
-        return _with_header(good, child_base=_fields(good)[15] + 3), None, "does not follow"
+        return _with_header(good, child_base=_fields(good)[16] + 3), None, "does not follow"
+    if case.endswith("(packed)"):
+        good = to_bytes(clf, layout="packed", word_bytes=4, table=True)
+        n_nodes, base = _fields(good)[9], _fields(good)[16]
+        path = _zero_row_path(clf)
+        if case == "step past the nodes (packed)":
+            n = next(n for n in path if n_nodes - n < base)
+            return _packed_node(good, n, right=n_nodes - n), None, "does not follow"
+        if case == "left code past the leaves (packed)":
+            return _packed_node(good, path[0], left=clf.n_leaves + 1), None, "does not follow"
+        if case == "threshold index past its feature's run (packed)":
+            from emlearn_lab.trees.packing import Packing
+            tb = Packing.from_code(_fields(good)[15]).tb
+            return _packed_node(good, path[0], index=(1 << tb) - 1), None, "does not follow"
+        if case == "last node steps to the next (packed)":
+            return _packed_node(good, n_nodes - 1, left=0), None, "does not follow"
+        if case == "table offsets decreasing (packed)":
+            bad = bytearray(good)
+            at = section_offsets(good)["left"] + 2 * 3
+            bad[at:at + 2] = b"\xff\xff"
+            return bytes(bad), None, "does not follow"
+        if case == "no right-code bits (packed)":
+            return _with_header(good, packing=_fields(good)[15] | 0x1FF), None, "packed"
+    if case == "node widths in a tiny file":
+        return _with_header(to_bytes(clf, layout="tiny"), packing=1), None, "node widths"
     if case == "65535 outputs (sparse)":
         return _with_header(to_bytes(clf), n_outputs=65535), None, "outputs"
     if case == "2 outputs (regressor)":
@@ -249,7 +298,11 @@ CASES = ["step into the leaves (regressor)", "step into the leaves (tiny)",
          "negative leaf_shift (classifier)", "leaf values sum past 2**leaf_shift",
          "quantiser offset out of range", "quantiser shift out of range", "leaf_bits -5",
          "tie file with NaN", "tie file with a negative value", "tie file with inf",
-         "tie file above 1", "tie file truncated"]
+         "tie file above 1", "tie file truncated", "step past the nodes (packed)",
+         "left code past the leaves (packed)",
+         "threshold index past its feature's run (packed)",
+         "last node steps to the next (packed)", "table offsets decreasing (packed)",
+         "no right-code bits (packed)", "node widths in a tiny file"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -265,7 +318,8 @@ def test_corrupt_file_refused_at_load(rt, runtime, models, case):
 
 @pytest.mark.parametrize("name,layout", [("clf", "tiny"), ("clf", "large"), ("reg", "small"),
                                          ("dense", "tiny"), ("q16", "small"),
-                                         ("i16", "large")])
+                                         ("i16", "large"), ("clf", "packed"),
+                                         ("i16", "packed"), ("dense", "packed")])
 def test_good_files_still_load_and_predict(rt, runtime, models, name, layout):
     model = models[name]
     data = to_bytes(model, layout=layout)
@@ -295,7 +349,8 @@ def _mutants(good, rng, n):
 
 
 @pytest.mark.parametrize("name,layout", [("reg", "small"), ("clf", "large"), ("dense", "tiny"),
-                                         ("q16", "small")])
+                                         ("q16", "small"), ("clf", "packed"),
+                                         ("dense", "packed")])
 def test_mutated_files_never_hang_and_host_agrees(rt, runtime, models, name, layout):
     """Random mutations: every file is refused or predicts bounded results, and the host's
     parser accepts exactly the files the device accepts."""

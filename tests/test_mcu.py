@@ -608,8 +608,9 @@ with open('cases.bin', 'rb') as f:
 @on_boards
 @pytest.mark.parametrize("board", BOARDS, indirect=True)
 def test_every_walker_exact_on_the_core(board, tree_cases):
-    """Each of the twelve walkers (three node layouts x float32/int16 thresholds x sparse/dense
-    leaves) walks its model file exactly as the host: the Thumb machine code on the Cortex-M0
+    """Each walker (three split node layouts and packed nodes of 2, 3 or 4 bytes with table or
+    offset thresholds, x float32/int16 thresholds x sparse/dense leaves) walks its model
+    file exactly as the host: the Thumb machine code on the Cortex-M0
     (the M3/M4 run the same Thumb-1 code), the RISC-V machine code on rv32imc. Scores compared
     bit for bit."""
     _every_walker_exact(board, tree_cases)
@@ -625,13 +626,13 @@ def _every_walker_exact(board, tree_cases):
     from emlearn_lab.runtime.build import compile_source
     from emlearn_lab.device.session import HELPERS as _HELPERS, run_rows as _run_rows
     from emlearn_lab.runtime.kernels import kernels_source
-    from emlearn_lab.trees.modelfile import LAYOUTS, kernel_name, to_bytes
+    from emlearn_lab.trees.modelfile import file_kernel_name
     cases = {name: tree_cases[name][:2] for name in
              ("rf", "rf-int16", "rf-regressor", "compressed-int16", "compressed-votes")}
-    walkers = set()
-    for name, (model, X) in cases.items():
-        walkers |= {kernel_name(model, i) for i in range(len(LAYOUTS))}
-    assert len(walkers) == 12, sorted(walkers)
+    files = {name: _layout_files(model) for name, (model, X) in cases.items()}
+    walkers = {file_kernel_name(d) for fs in files.values() for d in fs.values()}
+    packed = {w[len("forest_packed"):len("forest_packed") + 3] for w in walkers}
+    assert len(walkers) >= 12 + 11 and {"16t", "24t", "32t", "32r"} <= packed, sorted(walkers)
     model, X = cases["rf"]
     board.deploy(model, X[:4], form="loadable", name="mcu", repeats=1)
     board.write_file("emltrees_kernels.mpy", compile_source(
@@ -643,15 +644,11 @@ def _every_walker_exact(board, tree_cases):
     board.reset()
     board.exec(_HELPERS)
     for name, (model, X) in cases.items():
-        for layout in LAYOUTS:
-            try:
-                data = to_bytes(model, layout=layout)
-            except eml.ModelFileError:          # too large for this layout
-                continue
+        for layout, data in files[name].items():
             board.write_file("walk.eml", data, skip_unchanged=False)
             board.exec("import emltrees\n_emlab_models['walk'] = emltrees.load('walk.eml')")
             index, scores = _run_rows(board, model, model.check_X(X), "walk")
-            what = f"{name} in the {layout} layout ({kernel_name(model, LAYOUTS.index(layout))})"
+            what = f"{name} in the {layout} layout ({file_kernel_name(data)})"
             np.testing.assert_array_equal(scores, model.scores(X), err_msg=what)
             if model.kind == "classifier" and model.leaf_proba is None:
                 np.testing.assert_array_equal(index, model.predict_index(X), err_msg=what)
@@ -664,6 +661,50 @@ def _every_walker_exact(board, tree_cases):
                 assert _heap_growth(board, "walk", 200) <= 200 * block, \
                     f"{what} allocates more than its result per predict"
     board.exec("_emlab_models.pop('walk', None)\nimport gc\ngc.collect()")
+
+
+@pytest.mark.device
+def test_bytecode_kernels_walk_every_layout(device, tree_cases):
+    """The bytecode kernels (emltrees_pure: ports without native code) walk every layout,
+    packed nodes included, to the same scores as the host."""
+    from emlearn_lab.device.session import HELPERS as _HELPERS, run_rows as _run_rows
+    from emlearn_lab.trees.modelfile import file_kernel_name
+    model, X = tree_cases["rf"][:2]
+    device.deploy(model, X[:4], form="loadable", name="mcu", repeats=1)
+    device.exec(_HELPERS)
+    for name in ("rf", "rf-int16", "compressed-votes", "rf-regressor"):
+        model, X = tree_cases[name][:2]
+        for layout, data in _layout_files(model).items():
+            device.write_file("walk.eml", data, skip_unchanged=False)
+            device.exec("import emltrees, emltrees_pure\nk = emltrees._k\n"
+                        "emltrees._k = emltrees_pure\n"
+                        "try:\n _emlab_models['walk'] = emltrees.load('walk.eml')\n"
+                        "finally:\n emltrees._k = k")
+            index, scores = _run_rows(device, model, model.check_X(X[:40]), "walk")
+            np.testing.assert_array_equal(scores, model.scores(X[:40]),
+                                          err_msg=f"{name}, {layout} ({file_kernel_name(data)})")
+    device.exec("_emlab_models.pop('walk', None)")
+
+
+def _layout_files(model) -> dict:
+    """Layout name -> the model's file in it, for every layout it fits; the packed layout
+    in each node word size and threshold encoding it fits ("packed 3t": 3-byte words,
+    thresholds from the per-feature table; "r": offsets from the smallest threshold)."""
+    from emlearn_lab.trees.modelfile import LAYOUTS, to_bytes
+    files = {}
+    for layout in LAYOUTS[:3]:
+        try:
+            files[layout] = to_bytes(model, layout=layout)
+        except eml.ModelFileError:          # too large for this layout
+            pass
+    for word in (2, 3, 4):
+        for table in (False, True):
+            try:
+                files[f"packed {word}{'t' if table else 'r'}"] = to_bytes(
+                    model, layout="packed", word_bytes=word, table=table)
+            except eml.ModelFileError:
+                pass
+    return files
 
 
 def _same_scores_quantised_or_not(board, model, X, what):

@@ -7,7 +7,6 @@ import emlab_common
 
 # The row check cache starts with an object no caller holds (see emlab_common._UNSEEN).
 _UNSEEN = object()
-_LAYOUTS = ("small", "large", "tiny")
 
 
 def load_trees(threshold, module, loader, sum_at, *args):
@@ -62,14 +61,10 @@ def _direct(mod, trees, sum_at, threshold):
     if sum_at < 0:
         h = getattr(trees, "_h", None)
         blob = getattr(trees, "_blob", None)
-        kernels = getattr(mod, "_k", None)
-        if h is None or blob is None or kernels is None:
+        if h is None or blob is None:
             return None
-        # emltrees.Trees: h[20] = layout | features << 2 | dense << 4, h[11] the first sum.
-        code = h[20]
-        name = "forest_%s%d%s" % (_LAYOUTS[code & 3], 16 if (code >> 2) & 3 else 32,
-                                  "d" if (code >> 4) & 1 else "s")
-        kernel = getattr(kernels, name, None) or getattr(kernels, "forest", None)
+        # emltrees.Trees keeps the walker it bound; h[11] is the first sum.
+        kernel = getattr(trees, "_kernel", None)
         if kernel is None:
             return None
         nf = trees.n_features

@@ -27,18 +27,20 @@ except (ImportError, SyntaxError, ValueError):
 
 MAGIC = b"EMLT"
 FORMAT_VERSION = 2
-HEADER = "<4sBBBBHHHHIIIIbb2xI"
+HEADER = "<4sBBBBHHHHIIIIbbHI"
 HEADER_BYTES = 40
 LAYOUT_SMALL = 0
 LAYOUT_LARGE = 1
 LAYOUT_TINY = 2
-_LAYOUT_NAMES = ("small", "large", "tiny")
+LAYOUT_PACKED = 3
+_LAYOUT_NAMES = ("small", "large", "tiny", "packed")
 # (feature, root, child) widths in bytes.
 _WIDTHS = ((1, 2, 2), (2, 4, 4), (1, 2, 1))
 # Layout table slots (see emltrees_kernels): section i's byte offset goes to h[_SECTIONS[i]].
-# The table is the head of the work buffer; cells 24 .. 27 are the Thumb walker's scratch.
+# The table is the head of the work buffer; cells 24 .. 27 are the machine-code walkers'
+# scratch, 28 .. 31 a packed file's field widths: fb, tb, lb, word bytes | table << 8.
 _SECTIONS = (4, 5, 6, 7, 8, 9, 15, 16, 19)
-_LAYOUT_TABLE = 28
+_LAYOUT_TABLE = 32
 # What trees/quantise.py writes for learned int16 scales: |offset| <= 2**29 and |shift| <= 120
 # keep emlab_quant's 32-bit arithmetic exact.
 _QUANT_OFFSET = 1 << 29
@@ -53,13 +55,28 @@ def _align4(n):
     return (n + 3) & ~3
 
 
-def section_sizes(layout, features, n_features, n_trees, n_nodes, n_leaves, n_cells, dense):
-    """Byte sizes of the nine sections (before alignment)."""
-    fw, rw, cw = _WIDTHS[layout]
-    return (n_trees * rw, n_nodes * fw, n_nodes * (4 if features == FEATURES_F32 else 2),
-            n_nodes * cw, n_nodes * cw, 0 if dense else (n_leaves + 1) * 4,
-            0 if dense else n_cells * 2, n_cells * (1 if dense else 4),
-            4 * n_features + _align4(n_features) if features == FEATURES_Q16 else 0)
+def packing(code):
+    """A packed file's node fields (the header's packing word): feature, threshold and left
+    code bits, word bytes, threshold table (see emlearn_lab/trees/packing.py)."""
+    return code & 15, (code >> 4) & 31, (code >> 9) & 15, 2 + ((code >> 13) & 3), code >> 15
+
+
+def section_sizes(layout, features, n_features, n_trees, n_nodes, n_leaves, n_cells, dense,
+                  code=0, n_thr=0):
+    """Byte sizes of the nine sections (before alignment). Packed files (layout 3): roots,
+    node words (low 16 bits, or all 32), threshold table (n_thr keys), table offsets, the
+    words' top bytes (3-byte words)."""
+    tw = 4 if features == FEATURES_F32 else 2
+    if layout == LAYOUT_PACKED:
+        wb, table = packing(code)[3:]
+        nodes = (n_trees * 2, n_nodes * (4 if wb == 4 else 2), n_thr * tw,
+                 (n_features + 1) * 2 if table else 0, n_nodes if wb == 3 else 0)
+    else:
+        fw, rw, cw = _WIDTHS[layout]
+        nodes = (n_trees * rw, n_nodes * fw, n_nodes * tw, n_nodes * cw, n_nodes * cw)
+    return nodes + (0 if dense else (n_leaves + 1) * 4, 0 if dense else n_cells * 2,
+                    n_cells * (1 if dense else 4),
+                    4 * n_features + _align4(n_features) if features == FEATURES_Q16 else 0)
 
 
 class ModelFileError(ValueError):
@@ -76,7 +93,8 @@ class Trees(emlab_common.Model):
 
     def __init__(self, header, blob, ties_path=None):
         (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
-         max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, leaf_bits, base) = header
+         n_thr, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, leaf_bits, code,
+         base) = header
         dense = leaf_bits >= 0
         self.n_nodes = n_nodes
         self.n_leaves = n_leaves
@@ -84,7 +102,7 @@ class Trees(emlab_common.Model):
         offsets = []
         off = 0
         for size in section_sizes(layout, features, n_features, n_trees, n_nodes, n_leaves,
-                                  n_cells, dense):
+                                  n_cells, dense, code, n_thr):
             offsets.append(off)
             off += _align4(size)
         thumb = thumb_tables(_k)
@@ -109,6 +127,12 @@ class Trees(emlab_common.Model):
         h[17] = n_cells
         h[18] = base
         h[20] = layout | (features << 2) | (dense << 4)  # for the bytecode kernels
+        name = "forest_%s%d%s" % (_LAYOUT_NAMES[layout], 32 if features == FEATURES_F32
+                                  else 16, "d" if dense else "s")
+        if layout == LAYOUT_PACKED:
+            fb, tb, lb, wb, table = packing(code)
+            h[28], h[29], h[30], h[31] = fb, tb, lb, wb | (table << 8)
+            name = "forest_packed%d%s%s" % (8 * wb, "t" if table else "r", name[13:])
         # Leaf sums (see check_leaves). A classifier's sparse leaf holds its class
         # probabilities times 2**leaf_shift, each rounded by at most half a unit (twice when
         # compression re-rounds them): they sum to 2**leaf_shift within n_outputs (or to 0, a
@@ -124,7 +148,9 @@ class Trees(emlab_common.Model):
         self._h = h
         # Validation: after these three checks no walk can loop or leave its sections (the
         # proof is in emltrees_kernels.py); the walkers themselves check nothing.
-        bad = _k.check_nodes(blob, h, layout)
+        bad = check_table(blob, h, n_thr) if layout == LAYOUT_PACKED else -1
+        if bad < 0:
+            bad = _k.check_nodes(blob, h, layout)
         if bad >= 0:
             raise _corrupt("node/root %d has an index out of range or a child that does not "
                            "follow its parent" % bad)
@@ -139,12 +165,11 @@ class Trees(emlab_common.Model):
             if bad >= 0:
                 raise _corrupt("the quantiser of feature %d has an offset beyond +-2**29 or a "
                                "shift beyond +-%d" % (bad, _QUANT_SHIFT))
-        name = "forest_%s%d%s" % (_LAYOUT_NAMES[layout], 32 if features == FEATURES_F32
-                                  else 16, "d" if dense else "s")
         kernel = getattr(_k, name, None) or getattr(_k, "forest", None)
         if kernel is None:
             raise ModelFileError("this runtime has no %s kernel (it was built for another "
                                  "model file layout): deploy this model to get it" % name)
+        self._kernel = kernel      # for emlab_detect's direct call
         if listed >= 0:
             leaf_entries(blob, h, cells)
         quant = None
@@ -222,11 +247,32 @@ def threshold_keys(blob, h, layout, at):
     fmt = "<H" if wide else "<B"
     fw = 2 if wide else 1
     key = emlab_common.threshold_key
+    if layout == LAYOUT_PACKED:
+        from emltrees_pure import packed_node
     for n in range(h[1]):
-        offset, shift = params[struct.unpack_from(fmt, blob, h[5] + fw * n)[0]]
-        hi, lo = key(struct.unpack_from("<H", blob, h[6] + 2 * n)[0], offset, shift)
+        if layout == LAYOUT_PACKED:
+            f, t = packed_node(blob, h, n)[:2]
+        else:
+            f = struct.unpack_from(fmt, blob, h[5] + fw * n)[0]
+            t = struct.unpack_from("<H", blob, h[6] + 2 * n)[0]
+        offset, shift = params[f]
+        hi, lo = key(t, offset, shift)
         struct.pack_into("<HH", blob, at + 4 * n, lo, hi)
     return at
+
+
+def check_table(blob, h, n_thr):
+    """A packed file's threshold table offsets: from 0 to n_thr, never decreasing (the node
+    checks then bound each index by its feature's run). Returns -1, or n_nodes if bad."""
+    if not h[31] >> 8:
+        return -1
+    prev = 0
+    for f in range(h[3] + 1):
+        at = struct.unpack_from("<H", blob, h[7] + 2 * f)[0]
+        if at < prev or (f == 0 and at) or at > n_thr:
+            return h[1]
+        prev = at
+    return -1 if prev == n_thr else h[1]
 
 
 def _quantiser_check():
@@ -245,13 +291,13 @@ def parse_header(data):
         raise _corrupt("%d bytes, shorter than the %d-byte header" % (len(data), HEADER_BYTES))
     header = struct.unpack(HEADER, data[:HEADER_BYTES])
     (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
-     max_depth, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, leaf_bits, base) = header
+     n_thr, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, leaf_bits, code, base) = header
     if magic != MAGIC:
         raise ModelFileError("not an emlearn_lab tree model (magic %r)" % (magic,))
     if version != FORMAT_VERSION:
         raise ModelFileError("model format version %d, this runtime reads version %d: "
                              "redeploy the runtime" % (version, FORMAT_VERSION))
-    if kind > KIND_REGRESSOR or features > FEATURES_Q16 or layout > LAYOUT_TINY \
+    if kind > KIND_REGRESSOR or features > FEATURES_Q16 or layout > LAYOUT_PACKED \
             or leaf_bits > 8 or leaf_bits < -1:
         raise _corrupt("bad kind/features/layout/leaf_bits byte")
     if not (n_features and n_outputs and n_trees and n_leaves):
@@ -263,9 +309,20 @@ def parse_header(data):
     if leaf_bits < 0 and n_outputs > max(_FREE_OUTPUTS, n_cells):
         raise _corrupt("%d outputs but %d leaf values (at most %d classes, or one per value)"
                        % (n_outputs, n_cells, _FREE_OUTPUTS))
-    if layout != LAYOUT_LARGE and (n_features > 256 or n_nodes + n_leaves > 65535):
+    if layout == LAYOUT_PACKED:
+        fb, tb, lb, wb, table = packing(code)
+        rb = 8 * wb - fb - tb - lb
+        if wb > 4 or rb < 1 or rb > 31 or not n_nodes or n_nodes + n_leaves > 65535 \
+                or not (table or n_thr == 1):
+            raise _corrupt("bad packed node widths or counts")
+        top = (1 << rb) - 1
+    elif code:
+        raise _corrupt("node widths in a file of unpacked nodes")
+    elif layout != LAYOUT_LARGE and (n_features > 256 or n_nodes + n_leaves > 65535):
         raise _corrupt("counts too large for the small layout")
-    top = (255, 65535, (1 << 31) - 1)[(LAYOUT_TINY, LAYOUT_SMALL, LAYOUT_LARGE).index(layout)]
+    else:
+        top = (255, 65535, (1 << 31) - 1)[(LAYOUT_TINY, LAYOUT_SMALL,
+                                            LAYOUT_LARGE).index(layout)]
     if base < 1 or base > top or n_leaves > top - base + 1:
         raise _corrupt("bad child base for the %s layout" % _LAYOUT_NAMES[layout])
     if leaf_bits >= 0 and (kind != KIND_CLASSIFIER or n_cells != n_leaves * n_outputs
@@ -281,7 +338,7 @@ def parse_header(data):
 
 def payload_bytes(header):
     sizes = section_sizes(header[4], header[3], header[5], header[7], header[9], header[10],
-                          header[11], header[14] >= 0)
+                          header[11], header[14] >= 0, header[15], header[8])
     return sum(_align4(s) for s in sizes)
 
 

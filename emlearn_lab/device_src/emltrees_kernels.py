@@ -61,6 +61,8 @@ def check_nodes(m: ptr8, h: ptr32, layout: int) -> int:
     base = h[18]
     mb = uint(m)
     n = 0
+    if layout == 3:
+        return int(check_packed(m, h))
     while n < nn:
         if layout == 1:
             f = int(ptr16(mb + uint(h[5]))[n])
@@ -95,6 +97,71 @@ def check_nodes(m: ptr8, h: ptr32, layout: int) -> int:
         else:
             r = int(ptr16(mb + uint(h[4]))[t])
         if r < 0 or (r >= nn and r - nn >= nl):
+            return nn + t
+        t += 1
+    return -1
+
+
+@micropython.viper
+def check_packed(m: ptr8, h: ptr32) -> int:
+    # check_nodes for packed files (layout 3; emltrees.check_table checked the threshold
+    # table's offsets first). Each node word holds feature f, threshold index i, left code l
+    # and right code r (h[28] .. h[30] their widths, h[31] word bytes | table << 8):
+    # f < n_features; with a table, i < the feature's run (offsets[f + 1] - offsets[f]);
+    # l = 0 steps to n + 1 < n_nodes, else l - 1 < n_leaves; r is a step 1 <= r < base with
+    # n + r < n_nodes, or r - base < n_leaves. Every field is masked to its width, so a
+    # 64-bit port's sign-extended 32-bit load changes nothing.
+    nn = h[1]
+    nf = h[3]
+    nl = h[12]
+    base = h[18]
+    fb = h[28]
+    ts = fb
+    ls = ts + h[29]
+    rs = ls + h[30]
+    fm = (1 << fb) - 1
+    tm = (1 << h[29]) - 1
+    lm = (1 << h[30]) - 1
+    wb = h[31] & 255
+    rm = (1 << (8 * wb - rs)) - 1
+    mb = uint(m)
+    lo16 = ptr16(mb + uint(h[5]))
+    lo32 = ptr32(mb + uint(h[5]))
+    hi8 = ptr8(mb + uint(h[8]))
+    off = ptr16(mb + uint(h[7]))
+    table = h[31] >> 8
+    n = 0
+    while n < nn:
+        if wb == 4:
+            w = int(lo32[n])
+        elif wb == 3:
+            w = int(lo16[n]) | (int(hi8[n]) << 16)
+        else:
+            w = int(lo16[n])
+        f = w & fm
+        i = (w >> ts) & tm
+        a = (w >> ls) & lm
+        b = (w >> rs) & rm
+        if f >= nf or b < 1:
+            return n
+        if table:
+            if i >= int(off[f + 1]) - int(off[f]):
+                return n
+        if a == 0:
+            if n + 1 >= nn:
+                return n
+        elif a - 1 >= nl:
+            return n
+        if b < base:
+            if b >= nn - n:
+                return n
+        elif b - base >= nl:
+            return n
+        n += 1
+    t = 0
+    while t < h[0]:
+        r = int(ptr16(mb + uint(h[4]))[t])
+        if r >= nn and r - nn >= nl:
             return nn + t
         t += 1
     return -1

@@ -26,7 +26,8 @@ def _keys(x, w, h):
         _put(w, k + i, (b ^ _M32) if b & 0x80000000 else (b | 0x80000000))
 
 
-# (feature, root, child) struct codes and widths per layout: small, large, tiny.
+# (feature, root, child) struct codes and widths per layout: small, large, tiny (packed files,
+# layout 3, have the tiny layout's uint16 roots; their nodes are read by packed_node).
 _CODES = ((("<B", 1), ("<H", 2), ("<H", 2)), (("<H", 2), ("<I", 4), ("<I", 4)),
           (("<B", 1), ("<H", 2), ("<B", 1)))
 
@@ -37,6 +38,46 @@ def _child(m, h, side, n, layout):
     return n + c if c < h[18] else h[1] + c - h[18]
 
 
+def _packed_fields(m, h, n):
+    # Packed node n's fields: feature, threshold index, left code, right code.
+    fb, tb, lb, wb = h[28], h[29], h[30], h[31] & 255
+    if wb == 4:
+        w = struct.unpack_from("<I", m, h[5] + 4 * n)[0]
+    else:
+        w = struct.unpack_from("<H", m, h[5] + 2 * n)[0]
+        if wb == 3:
+            w |= m[h[8] + n] << 16
+    return (w & ((1 << fb) - 1), (w >> fb) & ((1 << tb) - 1),
+            (w >> (fb + tb)) & ((1 << lb) - 1), w >> (fb + tb + lb))
+
+
+def packed_node(m, h, n):
+    """Decision node n of a checked packed file (layout 3, see emltrees_kernels.check_packed):
+    (feature, threshold key, left code, right code)."""
+    f, i, a, b = _packed_fields(m, h, n)
+    tc, tw = ("<H", 2) if h[13] else ("<I", 4)
+    if h[31] >> 8:
+        t = struct.unpack_from(tc, m, h[6] + tw * (struct.unpack_from("<H", m, h[7] + 2 * f)[0]
+                                                    + i))[0]
+    else:
+        t = (struct.unpack_from(tc, m, h[6])[0] + i) & _M32
+    return f, t, a, b
+
+
+def _walk_packed(m, w, h, n):
+    nn, key = h[1], h[10]
+    while True:
+        f, t, a, b = packed_node(m, h, n)
+        if _u32(w, key + f) <= t:
+            if a:
+                return nn + a - 1
+            n += 1
+        elif b >= h[18]:
+            return nn + b - h[18]
+        else:
+            n += b
+
+
 def forest(n, w, m, x):
     """Every layout: h[20] = layout | features << 2 | dense leaves << 4 (see emltrees.py).
     w is the work buffer, headed by the layout table h."""
@@ -44,13 +85,15 @@ def forest(n, w, m, x):
     layout, thr16, dense = h[20] & 3, (h[20] >> 2) & 3, h[20] >> 4
     _keys(x, w, h)
     nt, nn, no = h[0], h[1], h[2]
-    (fc, fw), (ic, iw), _ = _CODES[layout]
+    (fc, fw), (ic, iw), _ = _CODES[2 if layout == 3 else layout]
     tc, tw = ("<H", 2) if thr16 else ("<I", 4)
     unpack = struct.unpack_from
     key, acc = h[10], h[11]
     sums = [0] * no
     for t in range(nt):
         n = unpack(ic, m, h[4] + t * iw)[0]
+        if layout == 3 and n < nn:
+            n = _walk_packed(m, w, h, n)
         while n < nn:
             f = unpack(fc, m, h[5] + n * fw)[0]
             go_left = _u32(w, key + f) <= unpack(tc, m, h[6] + tw * n)[0]
@@ -109,9 +152,18 @@ def argmax(w, h):
 def check_nodes(m, h, layout):
     """The same rules as the viper check_nodes (see the proof in emltrees_kernels.py)."""
     nt, nn, nf, nl, base = h[0], h[1], h[3], h[12], h[18]
-    (fc, fw), (rc, rw), (cc, cw) = _CODES[layout]
+    (fc, fw), (rc, rw), (cc, cw) = _CODES[2 if layout == 3 else layout]
     unpack = struct.unpack_from
-    for n in range(nn):
+    for n in range(nn if layout == 3 else 0):
+        f, i, a, b = _packed_fields(m, h, n)
+        if f >= nf or b < 1 or (h[31] >> 8 and i >= unpack("<H", m, h[7] + 2 * f + 2)[0]
+                                - unpack("<H", m, h[7] + 2 * f)[0]):
+            return n
+        if (n + 1 >= nn) if a == 0 else (a - 1 >= nl):
+            return n
+        if (b >= nn - n) if b < base else (b - base >= nl):
+            return n
+    for n in range(0 if layout == 3 else nn):
         if unpack(fc, m, h[5] + n * fw)[0] >= nf:
             return n
         for side in (7, 8):

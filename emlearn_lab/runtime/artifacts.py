@@ -94,15 +94,16 @@ def quantiser_files(model, target: Target, notes: list) -> list:
 def runtime_bundle(target: Target, model, name: str, layout: str | None = None) -> Bundle:
     """The loadable form: tree runtime + the model file (+ tie file). The native kernels
     module carries the walker for the model file's layout (smallest, or `layout`)."""
-    from ..trees.modelfile import HEADER_BYTES, LAYOUTS, kernel_name, to_bytes
+    from ..trees.modelfile import HEADER_BYTES, file_kernel_name, to_bytes
     from .kernels import kernels_source
     notes: list = []
+    data = to_bytes(model, layout=layout)
     model_path = name + ".eml"
     files = [module_artifact(module, target, False, notes)
              for module in ("emlab_common", "emltrees", "emltrees_pure", "emlab_tools")]
     native = target.arch is not None
     if native:
-        walker = kernel_name(model, None if layout is None else LAYOUTS.index(layout))
+        walker = file_kernel_name(data)
         try:
             files.append(module_artifact("emltrees_kernels", target, True, notes,
                                          source=kernels_source([walker], target.arch)))
@@ -116,7 +117,6 @@ def runtime_bundle(target: Target, model, name: str, layout: str | None = None) 
         notes.append(msg)
     files += quantiser_files(model, target, notes)
     ties, tie_paths = tie_files(model, name, target, notes)
-    data = to_bytes(model, layout=layout)
     files += [Artifact(model_path, data, "model", len(data) - HEADER_BYTES)] + ties
     return Bundle(files, ("emlab_common", "emltrees_pure", "emlab_quant", "emltrees_kernels",
                           "emltrees"), "load", (model_path,) + tie_paths, native, notes)

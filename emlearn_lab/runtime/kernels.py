@@ -16,9 +16,13 @@ from .thumb_walker import THUMB_ARCHS, thumb_walker_source
 
 __all__ = ["kernels_source", "walker_source", "net_kernels_source", "KERNEL_NAME"]
 
-KERNEL_NAME = re.compile(r"^forest_(small|large|tiny)(16|32)([sd])$")
+KERNEL_NAME = re.compile(r"^forest_(small|large|tiny|packed(16|24|32)([tr]))(16|32)([sd])$")
 _CHILD = {"small": "ptr16", "large": "ptr32", "tiny": "ptr8"}
 _WIDTHS = {"small": (1, 2, 2), "large": (2, 4, 4), "tiny": (1, 2, 1)}   # feature, root, child
+# Packed node words (trees/packing.py) by word bytes: the low part's pointer, the full word.
+_WORD = {2: ("ptr16", "int(feat[n])"), 3: ("ptr16", "int(feat[n]) | (int(hi[n]) << 16)"),
+         4: ("ptr32", "int(feat[n])")}
+_KEY = {True: "uint(thr[int(off[c]) + ((w >> ts) & tm)])", False: "t0 + uint((w >> ts) & tm)"}
 
 
 def _template() -> tuple:
@@ -30,22 +34,31 @@ def _template() -> tuple:
 
 def walker_source(name: str, arch: str | None = None) -> str:
     """Source of one walker, e.g. ``forest_tiny16d`` (tiny layout, uint16 thresholds, dense
-    uint8 leaves); see trees.modelfile.kernel_name. On ARM cores (``arch`` one of
-    THUMB_ARCHS) the walker is Thumb machine code (thumb_walker.py), on RV32IMC RISC-V code
-    (rv32_walker.py), elsewhere viper."""
+    uint8 leaves) or ``forest_packed24t16s`` (packed 3-byte node words, thresholds from the
+    per-feature table, uint16 keys, sparse leaves); see trees.modelfile.kernel_name. On ARM
+    cores (``arch`` one of THUMB_ARCHS) the walker is Thumb machine code (thumb_walker.py),
+    on RV32IMC RISC-V code (rv32_walker.py), elsewhere viper."""
     m = KERNEL_NAME.match(name)
     if not m:
         raise ValueError(f"unknown kernel name {name!r}")
-    layout, bits, leaves = m.groups()
+    layout, word_bits, thresholds, bits, leaves = m.groups()
+    packed = None if word_bits is None else (int(word_bits) // 8, thresholds == "t")
     if arch in THUMB_ARCHS or arch in RV32_ARCHS:
         source = thumb_walker_source if arch in THUMB_ARCHS else rv32_walker_source
-        return source(name[len("forest_"):], *_WIDTHS[layout], int(bits) // 8, leaves == "d")
+        widths = _WIDTHS["tiny" if packed else layout]
+        extra = {"packed": packed} if packed else {}
+        return source(name[len("forest_"):], *widths, int(bits) // 8, leaves == "d", **extra)
     body, blocks = _template()
     mode = "dense" if leaves == "d" else "sparse"
-    return Template(body).substitute(
-        NAME=name[len("forest_"):], FEAT="ptr16" if layout == "large" else "ptr8",
-        ROOT="ptr32" if layout == "large" else "ptr16", CHILD=_CHILD[layout],
+    nodes = "packed" if packed else "split"
+    return Template(Template(body).safe_substitute(
+        NODE_POINTERS=blocks[f"{nodes} pointers"].rstrip("\n"),
+        WALK=blocks[f"{nodes} walk"].rstrip("\n"))).substitute(
+        NAME=name[len("forest_"):],
+        FEAT=_WORD[packed[0]][0] if packed else "ptr16" if layout == "large" else "ptr8",
+        ROOT="ptr32" if layout == "large" else "ptr16", CHILD=_CHILD.get(layout, "ptr8"),
         THR="ptr16" if bits == "16" else "ptr32",
+        WORD=_WORD[packed[0]][1] if packed else "", KEY=_KEY[packed[1]] if packed else "",
         LEAF_POINTERS=blocks[f"{mode} leaves"].rstrip("\n"),
         LEAF_ADD=blocks[f"{mode} add"].rstrip("\n"))
 

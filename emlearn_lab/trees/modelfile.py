@@ -30,9 +30,11 @@ import numpy as np
 
 from ..exceptions import ModelFileError
 from .model import TreeModel
+from .packing import Packing, PackedNodes, check_packed, join_words, pack, unpack
 from .quantise import _OFFSET_LIMIT, _SHIFT_RANGE, FeatureQuantiser
 
-__all__ = ["to_bytes", "from_bytes", "section_offsets", "kernel_name", "child_base", "HEADER",
+__all__ = ["to_bytes", "from_bytes", "section_offsets", "kernel_name", "file_kernel_name",
+           "child_base", "HEADER",
            "MAGIC", "FORMAT_VERSION"]
 
 SECTIONS = ("roots", "feature", "threshold", "left", "right", "leaf_start", "leaf_class",
@@ -52,18 +54,20 @@ TABLE_N_CELLS, TABLE_CHILD_BASE = 17, 18
 TABLE_FLAGS = 20                       # layout | features << 2 | dense << 4
 TABLE_SUM_MIN, TABLE_SUM_MAX, TABLE_ZERO_SUM_OK = 21, 22, 23   # a leaf's allowed value sum
 TABLE_SCRATCH = 24                     # 24 .. 27: the machine-code walkers' own cells
-LAYOUT_TABLE_CELLS = 28
+TABLE_PACKED = 28                      # 28 .. 31 packed files: fb, tb, lb, word bytes | T << 8
+LAYOUT_TABLE_CELLS = 32
 
 MAGIC = b"EMLT"
 FORMAT_VERSION = 2
-HEADER = "<4sBBBBHHHHIIIIbb2xI"
+HEADER = "<4sBBBBHHHHIIIIbbHI"
 HEADER_BYTES = struct.calcsize(HEADER)
 assert HEADER_BYTES == 40
 _KINDS = ("classifier", "regressor")
 _FEATURES = ("float32", "int16", "int16 learned")
 
 
-LAYOUTS = ("small", "large", "tiny")
+LAYOUTS = ("small", "large", "tiny", "packed")
+PACKED = 3
 # Limits the device's loader enforces (device_src/emltrees.py); the quantiser's are what
 # fit_quantiser writes.
 _FREE_OUTPUTS = 256
@@ -86,7 +90,21 @@ def _fitting_layouts(model: TreeModel, base: int | None = None) -> list:
         fits.insert(0, 0)
         if top <= 255:
             fits.insert(0, 2)
+    packed, _ = pack(model)
+    if packed is not None and _node_bytes(model, packed) < _node_bytes(model, fits[0]):
+        fits.insert(0, PACKED)
     return fits
+
+
+def _node_bytes(model: TreeModel, layout) -> int:
+    """Bytes of the roots and node sections (a PackedNodes for the packed layout)."""
+    pad = lambda n: n + (-n % 4)            # noqa: E731
+    if isinstance(layout, PackedNodes):
+        return pad(2 * model.n_trees) + sum(pad(a.nbytes) for a in layout.sections(
+            "<u4" if model.features == "float32" else "<u2"))
+    fdt, rdt, cdt, tdt = _dtypes(layout, features_code(model))
+    return pad(model.n_trees * np.dtype(rdt).itemsize) + sum(
+        pad(model.n_nodes * np.dtype(dt).itemsize) for dt in (fdt, tdt, cdt, cdt))
 
 
 def features_code(model: TreeModel) -> int:
@@ -99,16 +117,26 @@ def dense_leaves(model: TreeModel) -> bool:
 
 
 def kernel_name(model: TreeModel, layout: int | None = None) -> str:
-    """The device kernel that walks this model's file (see device_src/emltrees_forest.tmpl)."""
-    layout = _fitting_layouts(model)[0] if layout is None else layout
-    return "forest_%s%d%s" % (LAYOUTS[layout], 32 if model.features == "float32" else 16,
-                              "d" if dense_leaves(model) else "s")
+    """The device kernel that walks this model's file (see device_src/emltrees_forest.tmpl):
+    the smallest layout's, or the given one's (its default packing for the packed layout)."""
+    return file_kernel_name(to_bytes(model, None if layout is None else LAYOUTS[layout]))
+
+
+def file_kernel_name(data: bytes) -> str:
+    """The device kernel that walks this model file (the name emltrees.py binds)."""
+    h = struct.unpack(HEADER, data[:HEADER_BYTES])
+    layout, features, leaf_bits, code = h[4], h[3], h[14], h[15]
+    name = LAYOUTS[layout]
+    if layout == PACKED:
+        p = Packing.from_code(code)
+        name += "%d%s" % (8 * p.word_bytes, "t" if p.table else "r")
+    return "forest_%s%d%s" % (name, 32 if features == 0 else 16, "d" if leaf_bits >= 0 else "s")
 
 
 def _dtypes(layout: int, features: int):
     """(feature, root, child, threshold) dtypes."""
     f, r, c = {0: ("<u1", "<u2", "<u2"), 1: ("<u2", "<u4", "<u4"),
-               2: ("<u1", "<u2", "<u1")}[layout]
+               2: ("<u1", "<u2", "<u1"), 3: ("<u1", "<u2", "<u1")}[layout]
     return f, r, c, ("<u4" if features == 0 else "<u2")
 
 
@@ -127,27 +155,36 @@ def _pad(b: bytes) -> bytes:
     return b + b"\0" * (-len(b) % 4)
 
 
-def to_bytes(model: TreeModel, layout: str | None = None) -> bytes:
+def to_bytes(model: TreeModel, layout: str | None = None, word_bytes: int | None = None,
+             table: bool | None = None) -> bytes:
     """Serialise a TreeModel into the model file format.
 
-    layout: "tiny", "small" or "large"; default the smallest that fits.
+    layout: "tiny", "small", "large" or "packed"; default the smallest file that fits.
+    word_bytes, table: the packed layout's node word size (2, 3 or 4) and threshold encoding
+    (True: indices into per-feature tables, False: offsets from the smallest threshold);
+    default the smallest file.
     """
     base = child_base(model)
     fits = _fitting_layouts(model, base)
-    if layout is None:
+    packed = None
+    if layout is None and word_bytes is None and table is None:
         layout = fits[0]
     else:
+        layout = "packed" if layout is None else layout
         if layout not in LAYOUTS:
             raise ModelFileError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         layout = LAYOUTS.index(layout)
-        if layout not in fits:
+        if layout == PACKED:
+            packed, why = pack(model, word_bytes, table)
+            if packed is None:
+                raise ModelFileError(f"the model does not fit the 'packed' layout: {why}")
+        elif layout not in fits:
             raise ModelFileError(f"the model does not fit the {LAYOUTS[layout]!r} layout")
     if model.n_features > 65535 or model.n_outputs > 65535 or model.n_trees > 65535:
         raise ModelFileError("models with more than 65535 features, outputs or trees "
                              "cannot be written")
     fcode = features_code(model)
     fdt, rdt, cdt, tdt = _dtypes(layout, fcode)
-    left, right = _encode_children(model, base)
     leaf_max = int(np.abs(model.leaves).max(initial=0))
     if dense_leaves(model):
         if model.leaves.min(initial=0) < 0 or leaf_max > 255:
@@ -161,28 +198,41 @@ def to_bytes(model: TreeModel, layout: str | None = None) -> bytes:
         cls, values = cols.astype("<u2"), model.leaves[rows, cols].astype("<i4")
     quant = np.frombuffer(model.quantiser.to_bytes() if model.quantiser is not None else b"",
                           "<u1")
+    if layout == PACKED:
+        packed = packed or pack(model)[0]
+        nodes = [packed.roots.astype(rdt), *packed.sections(tdt)]
+        depth, code, base = len(packed.table), packed.packing.code(), packed.base
+        n_nodes = packed.n_nodes
+    else:
+        left, right = _encode_children(model, base)
+        nodes = [model.roots.astype(rdt), model.feature.astype(fdt),
+                 model.threshold.astype(tdt), left.astype(cdt), right.astype(cdt)]
+        depth, code, n_nodes = min(model.max_depth, 65535), 0, model.n_nodes
     header = struct.pack(
         HEADER, MAGIC, FORMAT_VERSION, _KINDS.index(model.kind), fcode, layout,
-        model.n_features, model.n_outputs, model.n_trees, min(model.max_depth, 65535),
-        model.n_nodes, model.n_leaves, n_cells, leaf_max, model.leaf_shift,
-        -1 if model.leaf_bits is None else model.leaf_bits, base)
-    sections = [
-        model.roots.astype(rdt), model.feature.astype(fdt), model.threshold.astype(tdt),
-        left.astype(cdt), right.astype(cdt), start, cls, values, quant,
-    ]
+        model.n_features, model.n_outputs, model.n_trees, depth,
+        n_nodes, model.n_leaves, n_cells, leaf_max, model.leaf_shift,
+        -1 if model.leaf_bits is None else model.leaf_bits, code, base)
+    sections = nodes + [start, cls, values, quant]
     return header + b"".join(_pad(s.tobytes()) for s in sections)
 
 
 def _layout_of(data: bytes):
-    (magic, version, kind, features, layout, n_features, n_outputs, n_trees, _depth, n_nodes,
-     n_leaves, n_cells, _leaf_max, shift, leaf_bits, _base) = struct.unpack(
+    (magic, version, kind, features, layout, n_features, n_outputs, n_trees, depth, n_nodes,
+     n_leaves, n_cells, _leaf_max, shift, leaf_bits, code, _base) = struct.unpack(
         HEADER, data[:HEADER_BYTES])
     fdt, rdt, cdt, tdt = _dtypes(layout, features)
     dense = leaf_bits >= 0
-    counts = [n_trees, n_nodes, n_nodes, n_nodes, n_nodes, 0 if dense else n_leaves + 1,
-              0 if dense else n_cells, n_cells,
-              FeatureQuantiser.table_bytes(n_features) if features == 2 else 0]
-    dts = [rdt, fdt, tdt, cdt, cdt, "<u4", "<u2", "<u1" if dense else "<i4", "<u1"]
+    if layout == PACKED:
+        p = Packing.from_code(code)
+        counts = [n_trees, n_nodes, depth, n_features + 1 if p.table else 0,
+                  n_nodes if p.word_bytes == 3 else 0]
+        dts = [rdt, "<u4" if p.word_bytes == 4 else "<u2", tdt, "<u2", "<u1"]
+    else:
+        counts, dts = [n_trees, n_nodes, n_nodes, n_nodes, n_nodes], [rdt, fdt, tdt, cdt, cdt]
+    counts += [0 if dense else n_leaves + 1, 0 if dense else n_cells, n_cells,
+               FeatureQuantiser.table_bytes(n_features) if features == 2 else 0]
+    dts += ["<u4", "<u2", "<u1" if dense else "<i4", "<u1"]
     offsets, off = [], HEADER_BYTES
     for n, dt in zip(counts, dts):
         offsets.append(off)
@@ -201,11 +251,11 @@ def _check_header(data: bytes) -> tuple:
     if len(data) < HEADER_BYTES:
         raise ModelFileError(f"model file is {len(data)} bytes, shorter than the header")
     h = struct.unpack(HEADER, data[:HEADER_BYTES])
-    (magic, version, kind, features, layout, n_features, n_outputs, n_trees, _depth, n_nodes,
-     n_leaves, n_cells, leaf_max, shift, leaf_bits, base) = h
+    (magic, version, kind, features, layout, n_features, n_outputs, n_trees, depth, n_nodes,
+     n_leaves, n_cells, leaf_max, shift, leaf_bits, code, base) = h
     if magic != MAGIC or version != FORMAT_VERSION:
         raise ModelFileError(f"not an emlearn_lab model file version {FORMAT_VERSION}")
-    if kind > 1 or features > 2 or layout > 2 or not -1 <= leaf_bits <= 8:
+    if kind > 1 or features > 2 or layout > 3 or not -1 <= leaf_bits <= 8:
         raise ModelFileError("corrupt model file: bad kind/features/layout/leaf_bits byte")
     if not (n_features and n_outputs and n_trees and n_leaves):
         raise ModelFileError("corrupt model file: zero features, outputs, trees or leaves")
@@ -215,9 +265,18 @@ def _check_header(data: bytes) -> tuple:
     if leaf_bits < 0 and n_outputs > max(_FREE_OUTPUTS, n_cells):
         raise ModelFileError(f"corrupt model file: {n_outputs} outputs but only {n_cells} "
                              f"leaf values (at most {_FREE_OUTPUTS} classes, or one per value)")
-    if layout != 1 and (n_features > 256 or n_nodes + n_leaves > 65535):
+    if layout == PACKED:
+        p = Packing.from_code(code)
+        if not (p.valid() and p.rb <= 31 and n_nodes and n_nodes + n_leaves <= 65535
+                and (p.table or depth == 1)):
+            raise ModelFileError("corrupt model file: bad packed node widths or counts")
+    elif code:
+        raise ModelFileError("corrupt model file: node widths in a file of unpacked nodes")
+    elif layout != 1 and (n_features > 256 or n_nodes + n_leaves > 65535):
         raise ModelFileError("corrupt model file: counts too large for the small layout")
-    top = {2: 255, 0: 65535, 1: 2**31 - 1}[layout]
+    top = {2: 255, 0: 65535, 1: 2**31 - 1, 3: 2**31 - 1}[layout]
+    if layout == PACKED:
+        top = (1 << Packing.from_code(code).rb) - 1
     if base < 1 or base > top or n_leaves > top - base + 1:
         raise ModelFileError(f"corrupt model file: bad child base for the {LAYOUTS[layout]} "
                              "layout")
@@ -238,13 +297,22 @@ def _check_header(data: bytes) -> tuple:
 def _check_payload(h: tuple, arrays: list) -> None:
     """The device's check_nodes, check_leaves and check_quantiser (emltrees_kernels.py has
     why passing them makes every walk bounded and every access in bounds)."""
-    (_m, _v, kind, features, _l, n_features, n_outputs, _t, _d, n_nodes, n_leaves, n_cells,
-     leaf_max, shift, leaf_bits, base) = h
-    roots, feat, _thr, left, right, start, cls, val, quant = arrays
+    (_m, _v, kind, features, layout, n_features, n_outputs, _t, _d, n_nodes, n_leaves, n_cells,
+     leaf_max, shift, leaf_bits, code, base) = h
+    roots, feat, thr, left, right, start, cls, val, quant = arrays
     n = np.arange(n_nodes)
-    bad = feat >= n_features
-    for c in (left, right):
-        bad |= (c < 1) | ((c < base) & (c >= n_nodes - n)) | ((c >= base) & (c - base >= n_leaves))
+    if layout == PACKED:
+        first = check_packed(Packing.from_code(code), join_words(Packing.from_code(code), feat,
+                                                                 right), thr, left, n_features,
+                             n_leaves, base)
+        bad = np.zeros(n_nodes, bool)
+        if first >= 0:
+            bad[min(first, n_nodes - 1)] = True
+    else:
+        bad = feat >= n_features
+        for c in (left, right):
+            bad |= (c < 1) | ((c < base) & (c >= n_nodes - n)) | ((c >= base)
+                                                                 & (c - base >= n_leaves))
     if bad.any() or (roots >= n_nodes + n_leaves).any():
         first = int(np.flatnonzero(bad)[0]) if bad.any() else \
             n_nodes + int(np.flatnonzero(roots >= n_nodes + n_leaves)[0])
@@ -293,13 +361,17 @@ def from_bytes(data: bytes, classes=None) -> TreeModel:
     """
     h = _check_header(data)
     (magic, version, kind, features, layout, n_features, n_outputs, n_trees, _depth, n_nodes,
-     n_leaves, n_cells, _leaf_max, shift, leaf_bits, base) = h
+     n_leaves, n_cells, _leaf_max, shift, leaf_bits, code, base) = h
     counts, dts, offsets, end = _layout_of(data)
     arrays = [np.frombuffer(data, dtype=dt, count=n, offset=off).astype(np.int64)
               for n, dt, off in zip(counts, dts, offsets)]
     _check_payload(h, arrays)
     roots, feat, thr, left, right, start, cls, val, quant = arrays
-    left, right = _decode_children(left, right, n_nodes, base)
+    if layout == PACKED:
+        p = Packing.from_code(code)
+        feat, thr, left, right = unpack(p, join_words(p, feat, right), thr, left, base)
+    else:
+        left, right = _decode_children(left, right, n_nodes, base)
     if leaf_bits >= 0:
         leaves = val.reshape(n_leaves, n_outputs)
     else:
