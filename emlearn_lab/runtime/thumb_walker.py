@@ -10,6 +10,10 @@ A float32 row of a learned-scale int16 model is not quantised: its float keys ar
 with each node's float32 key (emltrees.threshold_keys, built at load), which sends it the
 way its quantised value would go (q(x) <= t exactly when key(x) <= K): the same leaves.
 
+Packed model files (layout 3, ``packed=``): the node word's bit fields are cut with masks and
+shift amounts computed once per call (_walk_packed); 13 to 26 instructions per visit by word
+size and threshold encoding, see there.
+
 Only Thumb-1 instructions (ARMv6-M), so one source serves the M0 and the M3/M4/M7. The
 assembler has no register-offset loads, so those are raw halfwords (thumb_asm.py).
 
@@ -102,6 +106,9 @@ def _walk_packed(h, word_bytes: int, mode: str, sfx: str) -> list:
     table[0] + i < 2**32 then), "r32" raw uint32 thresholds (table[0] + i per visit, with
     32-bit wrap-around), "f" a float32 row of a learned-scale int16 model (each node's float32
     key, h[19]).
+    Instructions per visit (left branch / right branch; the tiny layout's walk: 12 / 13):
+      W = 2 or 4: t16 19 / 21-22, r16 13 / 15-16, t32 21 / 23-24, r32 14 / 16-17, f 10-11 / 14
+      W = 3: five more (the high byte).
     In: r1 = lr = w, r2 = the blob. The node index is kept as r0 = W' * n + D, W' = 2 (W 2 or
     3) or 4, D = node words - keys, so one register-offset load off the keys' base fetches
     the node word. Registers in the walk: r0 node, r1 word, r2/r3 scratch, r4 keys, r5-r7
