@@ -154,16 +154,19 @@ def _walk_packed(h, word_bytes: int, mode: str, sfx: str) -> list:
           "ldr(r3, [r1, %d])" % h(_FB), *put("FB", "r3"),
           "mov(r6, 1)", "lsl(r6, r3)", "sub(r6, 1)", "lsl(r6, r6, 2)", *put("M4", "r6"),
           "ldr(r7, [r1, %d])" % h(_TB),
-          "mov(r6, 1)", "lsl(r6, r7)", "sub(r6, 1)", *put("MI", "r6"),
+          *(["mov(r6, 1)", "lsl(r6, r7)", "sub(r6, 1)", *put("MI", "r6")] if "MI" in slot
+            else []),
           "add(r3, r3, r7)",                              # r3 = fb + tb
           "ldr(r7, [r1, %d])" % h(_LB), "mov(r6, 1)", "lsl(r6, r7)", "sub(r6, 1)",
           "lsl(r6, r3)", *put("ML", "r6"),                # ML: the l field in place
           "add(r3, r3, r7)", *put("SR", "r3"),            # fb + tb + lb
-          "ldr(r3, [r1, %d])" % h(TABLE_CHILD_BASE), "lsl(r3, r3, 1)", "mov(r12, r3)",
-          "ldr(r3, [r1, %d])" % h(SECTION["threshold"]), "add(r3, r3, r2)", *put("TB", "r3")]
+          "ldr(r3, [r1, %d])" % h(TABLE_CHILD_BASE), "lsl(r3, r3, 1)", "mov(r12, r3)"]
+    if "TB" in slot or "TMIN" in slot:
+        c += ["ldr(r3, [r1, %d])" % h(SECTION["threshold"]), "add(r3, r3, r2)", *put("TB", "r3")]
     if "TMIN" in slot:
         c += ["ldr(r5, [r3, 0])", *put("TMIN", "r5")]
-    c += ["ldr(r3, [r1, %d])" % h(SECTION["left"]), "add(r3, r3, r2)", *put("OFF", "r3")]
+    if "OFF" in slot:
+        c += ["ldr(r3, [r1, %d])" % h(SECTION["left"]), "add(r3, r3, r2)", *put("OFF", "r3")]
     if "HB" in slot:                                    # HB - D / 2 (D is even, signed)
         c += ["ldr(r3, [r1, %d])" % h(SECTION["right"]), "add(r3, r3, r2)",
               "asr(r6, r0, 1)", "sub(r3, r3, r6)", *put("HB", "r3")]
