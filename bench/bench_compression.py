@@ -50,7 +50,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 import emlearn_lab as eml
 from emlearn_lab.exceptions import InputError
 from emlearn_lab.compression import auc_standard_error
-from emlearn_lab.trees.modelfile import LAYOUTS, smallest_layout, to_bytes
+from emlearn_lab.trees.modelfile import LAYOUTS, file_layout, to_bytes
 
 AEON = ("BasicMotions", "GunPoint", "ItalyPowerDemand", "ArrowHead", "OSULeaf", "ACSF1",
         "JapaneseVowels")
@@ -226,7 +226,7 @@ def run_forest(name, fold, parts, n_trees, msl, seed):
     # file before the packed layout (issue 21, item 2) existed, which made it smaller too.
     row["base_split_bytes"] = _split_bytes(eml.convert(clf))
     row["size_ratio_split"] = row["base_split_bytes"] / row["pick_bytes"]
-    row["pick_layout"] = LAYOUTS[smallest_layout(sweep.models[pick])]
+    row["pick_layout"] = LAYOUTS[file_layout(sweep.models[pick])]
     row["held_drop"] = row["base_held_auc"] - row["pick_held_auc"]
     row["val_drop"] = row["base_val_auc"] - row["pick_val_auc"]
 

@@ -10,7 +10,7 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 import emlearn_lab as eml
 from emlearn_lab.trees.model import TreeModel
 from emlearn_lab.trees.modelfile import (LAYOUTS, PACKED, file_kernel_name, from_bytes,
-                                         smallest_layout, to_bytes)
+                                         file_layout, to_bytes)
 from emlearn_lab.trees.packing import Packing, pack
 
 
@@ -60,7 +60,7 @@ def test_the_smallest_file_is_written(models):
                  if _fits(model, layout)}
         sizes.update({k: len(v) for k, v in _variants(model).items()})
         assert len(to_bytes(model)) == min(sizes.values()), name
-        assert (smallest_layout(model) == PACKED) == (len(to_bytes(model)) < min(
+        assert (file_layout(model) == PACKED) == (len(to_bytes(model)) < min(
             v for k, v in sizes.items() if isinstance(k, str))), name
 
 
@@ -113,6 +113,23 @@ def test_a_node_reached_twice_cannot_be_packed():
     model.right = model.right.copy()
     model.right[1] = 2                  # node 2: node 0's left child and node 1's right child
     assert pack(model) == (None, "the model's nodes do not form separate trees")
-    assert smallest_layout(model) != PACKED
+    assert file_layout(model) != PACKED
     with pytest.raises(eml.ModelFileError, match="do not form separate trees"):
         to_bytes(model, layout="packed")
+
+
+def test_file_layout_picks_the_faster_file(models):
+    """A model's file_layout overrides the smallest file: the file, the walker deployed with
+    it (kernel_name) and the estimates (latency.work_counts) follow it."""
+    from dataclasses import replace
+
+    from emlearn_lab.board_fit.latency import work_counts
+    from emlearn_lab.trees.modelfile import kernel_name
+    model, _ = models["int16"]
+    assert file_layout(model) == PACKED and work_counts("loadable", model, 10)["visit_packed"]
+    fast = replace(model, file_layout="small")
+    assert to_bytes(fast) == to_bytes(model, layout="small")
+    assert kernel_name(fast) == "forest_small16s" and work_counts("loadable", fast, 10)[
+        "visit_packed"] == 0
+    with pytest.raises(eml.ModelFileError, match="layout must be one of"):
+        to_bytes(replace(model, file_layout="fast"))

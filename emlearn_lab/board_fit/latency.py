@@ -94,8 +94,8 @@ def work_counts(form: str, model, visits: float, values: float | None = None,
     loadable form on every Thumb core (float32 keys per node, runtime/thumb_walker.py)."""
     from ..runtime.thumb_walker import THUMB_ARCHS
     from ..trees.inline_thumb import thumb_inline_supported
-    from ..trees.modelfile import PACKED, smallest_layout
-    packed = form == "loadable" and smallest_layout(model) == PACKED
+    from ..trees.modelfile import PACKED, file_layout
+    packed = form == "loadable" and file_layout(model) == PACKED
     features = model.n_features if form == "loadable" else len(set(int(f) for f in model.feature))
     as_float = (form == "inline" and thumb_inline_supported(model, arch)) or (
         form == "loadable" and model.quantiser is not None and arch in THUMB_ARCHS)

@@ -50,6 +50,11 @@ class TreeModel:
     quantiser : FeatureQuantiser or None
         int16 models with learned scales: they take raw float features and quantise them
         exactly like the device (see :mod:`.quantise`).
+    file_layout : str or None
+        The node layout of its model file and the device walker: None (default) the smallest
+        file, or "tiny", "small", "large" or "packed" (see :mod:`.modelfile`). Packed nodes
+        make the smallest files but cost the machine-code walkers a few instructions more
+        per node visit (bench/README.md); set "tiny" or "small" for the faster file.
     """
 
     kind: str
@@ -66,6 +71,7 @@ class TreeModel:
     leaf_proba: np.ndarray | None = None
     leaf_bits: int | None = None
     quantiser: FeatureQuantiser | None = None
+    file_layout: str | None = None
     source: str = ""
     meta: dict = field(default_factory=dict)
 

@@ -107,9 +107,18 @@ def _fitting_layouts(model: TreeModel, base: int | None = None) -> tuple:
     return fits, packed
 
 
-def smallest_layout(model: TreeModel) -> int:
-    """The layout id ``to_bytes`` writes by default: the smallest file's."""
+def file_layout(model: TreeModel) -> int:
+    """The layout id ``to_bytes`` writes by default: the model's ``file_layout``, else the
+    smallest file's."""
+    if model.file_layout is not None:
+        return _layout_id(model.file_layout)
     return _fitting_layouts(model)[0][0]
+
+
+def _layout_id(name) -> int:
+    if name not in LAYOUTS:
+        raise ModelFileError(f"layout must be one of {LAYOUTS}, got {name!r}")
+    return LAYOUTS.index(name)
 
 
 def _node_bytes(model: TreeModel, layout) -> int:
@@ -175,20 +184,18 @@ def to_bytes(model: TreeModel, layout: str | None = None, word_bytes: int | None
              table: bool | None = None) -> bytes:
     """Serialise a TreeModel into the model file format.
 
-    layout: "tiny", "small", "large" or "packed"; default the smallest file that fits.
+    layout: "tiny", "small", "large" or "packed"; default the model's ``file_layout``, else the
+    smallest file that fits.
     word_bytes, table: the packed layout's node word size (2, 3 or 4) and threshold encoding
     (True: indices into per-feature tables, False: offsets from the smallest threshold);
     default the smallest file.
     """
     base = child_base(model)
     fits, packed = _fitting_layouts(model, base)
-    if layout is None and word_bytes is None and table is None:
+    if layout is None and word_bytes is None and table is None and model.file_layout is None:
         layout = fits[0]
     else:
-        layout = "packed" if layout is None else layout
-        if layout not in LAYOUTS:
-            raise ModelFileError(f"layout must be one of {LAYOUTS}, got {layout!r}")
-        layout = LAYOUTS.index(layout)
+        layout = _layout_id(layout or model.file_layout or "packed")
         if layout == PACKED:
             packed, why = pack(model, word_bytes, table)
             if packed is None:
