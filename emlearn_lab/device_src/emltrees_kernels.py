@@ -62,7 +62,10 @@ def check_nodes(m: ptr8, h: ptr32, layout: int) -> int:
     mb = uint(m)
     n = 0
     if layout == 3:
-        return int(check_packed(m, h))
+        n = int(check_packed(m, h))
+        if n >= 0:
+            return n
+        n = nn                  # the nodes are checked: the roots (uint16) follow
     while n < nn:
         if layout == 1:
             f = int(ptr16(mb + uint(h[5]))[n])
@@ -110,7 +113,7 @@ def check_packed(m: ptr8, h: ptr32) -> int:
     # f < n_features; with a table, i < the feature's run (offsets[f + 1] - offsets[f]);
     # l = 0 steps to n + 1 < n_nodes, else l - 1 < n_leaves; r is a step 1 <= r < base with
     # n + r < n_nodes, or r - base < n_leaves. Every field is masked to its width, so a
-    # 64-bit port's sign-extended 32-bit load changes nothing.
+    # 64-bit port's sign-extended 32-bit load changes nothing. check_nodes checks the roots.
     nn = h[1]
     nf = h[3]
     nl = h[12]
@@ -158,12 +161,6 @@ def check_packed(m: ptr8, h: ptr32) -> int:
         elif b - base >= nl:
             return n
         n += 1
-    t = 0
-    while t < h[0]:
-        r = int(ptr16(mb + uint(h[4]))[t])
-        if r >= nn and r - nn >= nl:
-            return nn + t
-        t += 1
     return -1
 
 
