@@ -37,6 +37,7 @@ import json
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,8 @@ from sklearn.model_selection import train_test_split
 import emlearn_lab as eml
 from emlearn_lab.device.session import row_bytes
 from emlearn_lab.exceptions import DeviceMemoryError
-from emlearn_lab.trees.modelfile import PACKED, file_kernel_name, file_layout, to_bytes
+from emlearn_lab.trees.modelfile import LAYOUTS, PACKED, file_kernel_name, file_layout, to_bytes
+from emlearn_lab.trees.packing import pack
 
 HERE = Path(__file__).parent
 FORMS = ("loadable", "inline")
@@ -122,26 +124,24 @@ def case_models(case: dict, n_jobs: int) -> tuple:
                 + (", leaf_bits=0" if bits else "") + ", features='int16'",
                 eml.compress(est, n_trees=2, ccp_alpha=0.003 * scale, leaves_per_class=2,
                              features="int16", **bits, **fit)))
-    # The packed layout (the smallest file, the default) against the same model's smallest
-    # split-node file, whose walker is faster per node visit (issue 21, item 2).
+    # Packed nodes (issue 21, item 2) against split ones, whose walker is faster per node
+    # visit: the uncompressed model (eml.convert writes split nodes) with packed nodes, and
+    # the sweep's pick (eml.compress writes the smallest file) with split ones.
     for label, settings, model in list(out[:1] + out[2:3]):
-        split = _split_layout(model)
-        if split is not None and file_layout(model) == PACKED:
-            out.append((f"{label}, split nodes", f"{settings}; file_layout={split.file_layout!r}",
-                        split))
+        if file_layout(model) == PACKED:
+            other = _split_layout(model)
+        elif pack(model)[0] is not None:
+            other = replace(model, file_layout="packed")
+        else:
+            continue
+        out.append((f"{label}, {'split' if other.file_layout != 'packed' else 'packed'} nodes",
+                    f"{settings}; file_layout={other.file_layout!r}", other))
     return out, sweep.report(case["max_drop"]), sweep_s, len(sweep.rows)
 
 
 def _split_layout(model):
-    """The model with its smallest split-node layout (tiny, small, large), or None."""
-    from dataclasses import replace
-    for layout in ("tiny", "small", "large"):
-        try:
-            to_bytes(model, layout=layout)
-        except eml.ModelFileError:
-            continue
-        return replace(model, file_layout=layout)
-    return None
+    """The model with its smallest split-node layout (tiny, small, large)."""
+    return replace(model, file_layout=LAYOUTS[file_layout(replace(model, file_layout="split"))])
 
 
 def model_info(case: dict, label: str, settings: str, model, X_rows) -> dict:

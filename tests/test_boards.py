@@ -195,10 +195,10 @@ def test_bytecode_only_board_estimates_the_fallback(small_forest):
 
 def test_too_big_model_does_not_fit_and_says_what_to_do(classification_data):
     X_train, _, y_train, _ = classification_data["digits"]
-    big = RandomForestClassifier(150, random_state=0).fit(X_train, y_train)
+    big = RandomForestClassifier(60, random_state=0).fit(X_train, y_train)
     est = eml.estimate(big, "microbit-v2", "loadable")
     assert not est.fits and est.ram_fraction > HEAP_FIT_FRACTION
-    assert "of the 150 trees" in est.remedy and "max_leaf_nodes" in est.remedy
+    assert "of the 60 trees" in est.remedy and "max_leaf_nodes" in est.remedy
     assert "DOES NOT FIT" in str(est)
     inline = eml.estimate(big, "rp2040-pico", "inline")
     assert not inline.fits and "form='loadable'" in inline.remedy

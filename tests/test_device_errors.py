@@ -103,7 +103,7 @@ def test_model_too_big_for_heap(digits_forest):
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.datasets import load_digits
     X, y = load_digits(return_X_y=True)
-    big = RandomForestClassifier(n_estimators=200, random_state=0).fit(X, y)   # ~130 kB
+    big = RandomForestClassifier(n_estimators=60, random_state=0).fit(X, y)
     with eml.connect("virtual", heap_bytes=96 * 1024) as dev:
         with pytest.raises(eml.DeviceMemoryError, match=r"does not fit the device heap.*"
                                                         r"fewer trees"):

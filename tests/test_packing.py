@@ -2,6 +2,8 @@
 size and threshold encoding a model fits reads back to the same predictions, nodes out of
 depth-first order are reordered, the smallest file is chosen, and a file whose fields do not
 fit says why. The device walks are checked in test_mcu.py (virtual device, emulated cores)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_digits
@@ -20,10 +22,13 @@ def models():
     clf = RandomForestClassifier(6, max_depth=7, random_state=0).fit(X, y)
     Xr, yr = load_diabetes(return_X_y=True)
     reg = RandomForestRegressor(4, max_leaf_nodes=40, random_state=0).fit(Xr, yr)
-    return {"float32": (eml.convert(clf), X), "int16": (eml.convert(clf, features="int16"), X),
+    # Converted models write split nodes by default (file_layout "split"); None: the
+    # smallest file, as compressed models do.
+    return {"float32": (replace(eml.convert(clf), file_layout=None), X),
+            "int16": (replace(eml.convert(clf, features="int16"), file_layout=None), X),
             "votes": (eml.compress(clf, leaves_per_class=2, leaf_bits=0), X),
             "learned int16": (eml.compress(clf, features="int16", X_calib=X), X),
-            "regressor": (eml.convert(reg), Xr)}
+            "regressor": (replace(eml.convert(reg), file_layout=None), Xr)}
 
 
 def _variants(model):
@@ -120,9 +125,8 @@ def test_a_node_reached_twice_cannot_be_packed():
 
 def test_file_layout_picks_the_faster_file(models):
     """A model's file_layout overrides the smallest file: the file, the walker deployed with
-    it (kernel_name) and the estimates (latency.work_counts) follow it."""
-    from dataclasses import replace
-
+    it (kernel_name) and the estimates (latency.work_counts) follow it. eml.convert's models
+    write split nodes, eml.compress's the smallest file."""
     from emlearn_lab.board_fit.latency import work_counts
     from emlearn_lab.trees.modelfile import kernel_name
     model, _ = models["int16"]
@@ -133,3 +137,9 @@ def test_file_layout_picks_the_faster_file(models):
         "visit_packed"] == 0
     with pytest.raises(eml.ModelFileError, match="layout must be one of"):
         to_bytes(replace(model, file_layout="fast"))
+    converted = replace(model, file_layout="split")
+    assert kernel_name(converted) == "forest_small16s" and file_layout(converted) != PACKED
+    assert models["votes"][0].file_layout is None and eml.convert(
+        RandomForestClassifier(2, max_depth=2).fit(*load_digits(return_X_y=True))
+    ).file_layout == "split"
+    assert from_bytes(to_bytes(model)).file_layout == "packed"

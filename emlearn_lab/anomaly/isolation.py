@@ -141,7 +141,8 @@ def _tree_model(est, subsets, values, shift, n_features, features) -> TreeModel:
         feature=(np.concatenate(feats) if n_nodes else np.zeros(0)).astype(np.int64),
         threshold=(np.concatenate(thrs) if n_nodes else np.zeros(0)).astype(np.int64),
         left=final(np.concatenate(lefts)), right=final(np.concatenate(rights)),
-        roots=final(np.array(roots)), leaves=uniq, leaf_shift=shift, source=_NAME)
+        roots=final(np.array(roots)), leaves=uniq, leaf_shift=shift, file_layout="split",
+        source=_NAME)
 
 
 @register

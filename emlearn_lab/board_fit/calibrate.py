@@ -113,6 +113,8 @@ def latency_models() -> list:
     from sklearn.datasets import load_breast_cancer, load_digits, load_iris, make_classification
     from sklearn.ensemble import RandomForestClassifier
 
+    from dataclasses import replace
+
     from ..conversion import convert
 
     def deep(return_X_y=True):  # noisy labels: fully grown trees ~20 levels deep
@@ -128,6 +130,13 @@ def latency_models() -> list:
         X, y = loader(return_X_y=True)
         clf = RandomForestClassifier(trees, max_leaf_nodes=leaves, random_state=1).fit(X, y)
         out.append((convert(clf), X[::7][:16]))
+        if (loader, trees) in ((load_digits, 10), (deep, 20), (load_breast_cancer, 5)):
+            # Packed nodes (table thresholds), and offset thresholds on int16 features.
+            out.append((replace(convert(clf), file_layout="packed"), X[::7][:16]))
+            if loader is load_digits:
+                Xi = X.astype("int16")
+                out.append((replace(convert(clf.fit(Xi, y), features="int16"),
+                                    file_layout="packed"), Xi[::7][:16]))
     return out
 
 

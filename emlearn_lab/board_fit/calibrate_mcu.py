@@ -74,6 +74,22 @@ def tree_models() -> list:
     rc = convert(RandomForestClassifier(12, max_leaf_nodes=20, random_state=2).fit(Xc, yc))
     out.append(("cancer RF 12 compressed 0-bit", compress_model(rc, leaf_bits=0),
                 Xc[::7][:16]))
+    return out + packed_variants(out)
+
+
+def packed_variants(models) -> list:
+    """Some of the models again with packed nodes (their table or offset thresholds, as the
+    smallest packing gives them), so that the extra cost of a packed visit is measured."""
+    from dataclasses import replace
+
+    from ..trees.packing import pack
+    out = []
+    for label, model, rows in models:
+        packed = pack(model)[0]
+        if packed is not None and model.quantiser is None and (
+                label.startswith(("load_digits RF 10", "deep RF 1 ", "digits int16", "five"))):
+            out.append((label + f" packed {'table' if packed.packing.table else 'offsets'}",
+                        replace(model, file_layout="packed"), rows))
     return out
 
 

@@ -35,9 +35,9 @@ from .memory import calibration
 __all__ = ["LatencyEstimate", "latency_estimate", "scale_to_board", "board_latency",
            "work_counts", "leaf_values", "TERMS", "MCU_TERMS"]
 
-TERMS = ("call", "feature", "visit", "visit_packed", "tree")
-MCU_TERMS = ("call", "input", "visit_float32", "visit_int16", "visit_packed", "tree", "output",
-             "leaf_value", "quantised_feature", "regressor", "ties")
+TERMS = ("call", "feature", "visit", "visit_packed", "visit_table", "tree")
+MCU_TERMS = ("call", "input", "visit_float32", "visit_int16", "visit_packed", "visit_table",
+             "tree", "output", "leaf_value", "quantised_feature", "regressor", "ties")
 
 
 @dataclass
@@ -85,8 +85,9 @@ def work_counts(form: str, model, visits: float, values: float | None = None,
     emulated cores' fit (calibrate_mcu.py) uses MCU_TERMS: every input feature (both forms
     convert all of them to keys), decision-node visits of float32 and of int16 models (int16
     thresholds are cheaper to compare inline), the extra work of a visit to a packed node
-    (the loadable form of a model whose smallest file has packed nodes: its fields are
-    unpacked at each visit, see trees/packing.py), trees, outputs (zeroed, compared), leaf values
+    (the loadable form of a model whose file has packed nodes: its fields are unpacked at
+    each visit, see trees/packing.py) and of reading its threshold from the per-feature
+    table, trees, outputs (zeroed, compared), leaf values
     added, features quantised by a learned int16 scale, and the extra work of a regressor's
     result and of a forest that keeps its float64 tie-breaking probabilities. arch: the
     core's mpy-cross -march; on Thumb-2 cores the inline form of a learned-scale int16 model
@@ -94,15 +95,17 @@ def work_counts(form: str, model, visits: float, values: float | None = None,
     loadable form on every Thumb core (float32 keys per node, runtime/thumb_walker.py)."""
     from ..runtime.thumb_walker import THUMB_ARCHS
     from ..trees.inline_thumb import thumb_inline_supported
-    from ..trees.modelfile import PACKED, file_layout
-    packed = form == "loadable" and file_layout(model) == PACKED
+    from ..trees.modelfile import file_packing
+    packing = file_packing(model) if form == "loadable" else None
     features = model.n_features if form == "loadable" else len(set(int(f) for f in model.feature))
     as_float = (form == "inline" and thumb_inline_supported(model, arch)) or (
         form == "loadable" and model.quantiser is not None and arch in THUMB_ARCHS)
     int16 = model.features == "int16" and not as_float
     quantised = model.quantiser is not None and not as_float
     return {"call": 1.0, "feature": float(features), "visit": float(visits),
-            "visit_packed": float(visits) if packed else 0.0, "tree": float(model.n_trees),
+            "visit_packed": float(visits) if packing else 0.0,
+            "visit_table": float(visits) if packing and packing.table else 0.0,
+            "tree": float(model.n_trees),
             "input": float(model.n_features),
             "visit_float32": 0.0 if int16 else float(visits),
             "visit_int16": float(visits) if int16 else 0.0,

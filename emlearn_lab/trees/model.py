@@ -51,10 +51,11 @@ class TreeModel:
         int16 models with learned scales: they take raw float features and quantise them
         exactly like the device (see :mod:`.quantise`).
     file_layout : str or None
-        The node layout of its model file and the device walker: None (default) the smallest
-        file, or "tiny", "small", "large" or "packed" (see :mod:`.modelfile`). Packed nodes
-        make the smallest files but cost the machine-code walkers a few instructions more
-        per node visit (bench/README.md); set "tiny" or "small" for the faster file.
+        The node layout of its model file and the device walker (see :mod:`.modelfile`):
+        None the smallest file, packed nodes included (compressed models: the default of
+        eml.compress); "split" the smallest file of split nodes (converted models: the
+        default of eml.convert, whose walkers take fewer instructions per node visit, see
+        bench/README.md); or "tiny", "small", "large" or "packed".
     """
 
     kind: str

@@ -108,11 +108,17 @@ def _fitting_layouts(model: TreeModel, base: int | None = None) -> tuple:
 
 
 def file_layout(model: TreeModel) -> int:
-    """The layout id ``to_bytes`` writes by default: the model's ``file_layout``, else the
-    smallest file's."""
-    if model.file_layout is not None:
+    """The layout id ``to_bytes`` writes by default (TreeModel.file_layout): the smallest
+    file's (None), the smallest split-node file's ("split"), or the one named."""
+    if model.file_layout not in (None, "split"):
         return _layout_id(model.file_layout)
-    return _fitting_layouts(model)[0][0]
+    fits = _fitting_layouts(model)[0]
+    return fits[0] if model.file_layout is None else [f for f in fits if f != PACKED][0]
+
+
+def file_packing(model: TreeModel) -> Packing | None:
+    """The node packing ``to_bytes(model)`` writes, or None for split nodes."""
+    return pack(model)[0].packing if file_layout(model) == PACKED else None
 
 
 def _layout_id(name) -> int:
@@ -184,16 +190,17 @@ def to_bytes(model: TreeModel, layout: str | None = None, word_bytes: int | None
              table: bool | None = None) -> bytes:
     """Serialise a TreeModel into the model file format.
 
-    layout: "tiny", "small", "large" or "packed"; default the model's ``file_layout``, else the
-    smallest file that fits.
+    layout: "tiny", "small", "large" or "packed"; default the model's ``file_layout`` (None:
+    the smallest file that fits; "split": the smallest without packed nodes).
     word_bytes, table: the packed layout's node word size (2, 3 or 4) and threshold encoding
     (True: indices into per-feature tables, False: offsets from the smallest threshold);
     default the smallest file.
     """
     base = child_base(model)
     fits, packed = _fitting_layouts(model, base)
-    if layout is None and word_bytes is None and table is None and model.file_layout is None:
-        layout = fits[0]
+    if layout is None and word_bytes is None and table is None and model.file_layout in (
+            None, "split"):
+        layout = fits[0] if model.file_layout is None else [f for f in fits if f != PACKED][0]
     else:
         layout = _layout_id(layout or model.file_layout or "packed")
         if layout == PACKED:
@@ -403,7 +410,7 @@ def from_bytes(data: bytes, classes=None) -> TreeModel:
                      n_features=n_features, feature=feat, threshold=thr, left=left,
                      right=right, roots=roots, leaves=leaves, leaf_shift=shift,
                      classes_=None if classes is None else np.asarray(classes),
-                     leaf_bits=None if leaf_bits < 0 else leaf_bits,
+                     leaf_bits=None if leaf_bits < 0 else leaf_bits, file_layout=LAYOUTS[layout],
                      quantiser=(FeatureQuantiser.from_bytes(quant.astype(np.uint8).tobytes(),
                                                           n_features) if features == 2 else None),
                      source="model file")
