@@ -350,11 +350,14 @@ def cost_model(results: dict) -> list:
                     r = m["forms"].get(form, {})
                     if "instructions_per_row" not in r:
                         continue
+                    # Packed nodes (the loadable walker only): extra per visit and per call.
+                    packed = float(form == "loadable"
+                                   and m.get("walker", "").startswith("forest_packed"))
                     for v, c, slow, ins in zip(m["node_visits_timed_rows"],
                                                m["leaf_values_added_timed_rows"],
                                                m["slow_path_timed_rows"],
                                                r["instructions_per_row"]):
-                        A.append([1.0, v, c, m["n_trees"], slow])
+                        A.append([1.0, v, c, m["n_trees"], slow, packed * v, packed])
                         b.append(ins)
                         where.append(f"{e['case']} / {m['model']}")
             if len(b) < 8:
@@ -362,19 +365,21 @@ def cost_model(results: dict) -> list:
             A, b = np.array(A), np.array(b)
             # No slow-path row: no such column. Regressors: one leaf value per tree, so the
             # values added are the trees (their figure is then the tree's, value included).
-            keep = [0, 1, 2, 3, 4]
-            if not A[:, 4].any():
-                keep.remove(4)
+            keep = [0, 1, 2, 3, 4, 5, 6]
+            for k in (4, 5, 6):
+                if not A[:, k].any():
+                    keep.remove(k)
             if np.array_equal(A[:, 2], A[:, 3]):
                 keep.remove(2)
-            coef = np.zeros(5)
+            coef = np.zeros(7)
             coef[keep] = np.linalg.lstsq(A[:, keep], b, rcond=None)[0]
-            coef[[i for i in range(5) if i not in keep]] = np.nan
+            coef[[i for i in range(7) if i not in keep]] = np.nan
             resid = b - A[:, keep] @ coef[keep]
             coef = [None if np.isnan(c) else float(c) for c in coef]
             out.append({"dataset": dataset, "form": form, "rows": len(b),
                         "fixed": coef[0], "per_visit": coef[1], "per_leaf_value": coef[2],
                         "per_tree": coef[3], "slow_path": coef[4],
+                        "per_packed_visit": coef[5], "packed_fixed": coef[6],
                         "r2": float(1 - resid.var() / b.var()),
                         "max_abs_residual": float(np.abs(resid).max()),
                         "worst_fit": where[int(np.abs(resid).argmax())]})
@@ -383,15 +388,17 @@ def cost_model(results: dict) -> list:
 
 def cost_table(fits: list) -> str:
     lines = ["| dataset | form | rows | fixed | per node visit | per leaf value added | "
-             "per tree | slow-path row | R² | max residual |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "per tree | slow-path row | packed: + per visit / + fixed | R² | max residual |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for f in fits:
-        c = {k: "—" if f[k] is None else f"{f[k]:.{d}f}"
+        c = {k: "—" if f.get(k) is None else f"{f[k]:.{d}f}"
              for k, d in (("fixed", 0), ("per_visit", 1), ("per_leaf_value", 1),
-                          ("per_tree", 1), ("slow_path", 0))}
+                          ("per_tree", 1), ("slow_path", 0), ("per_packed_visit", 1),
+                          ("packed_fixed", 0))}
         lines.append(f"| {f['dataset']} | {f['form']} | {f['rows']} | {c['fixed']} | "
                      f"{c['per_visit']} | {c['per_leaf_value']} | {c['per_tree']} | "
-                     f"{c['slow_path']} | {f['r2']:.3f} | {f['max_abs_residual']:.0f} |")
+                     f"{c['slow_path']} | {c['per_packed_visit']} / {c['packed_fixed']} | "
+                     f"{f['r2']:.3f} | {f['max_abs_residual']:.0f} |")
     return "\n".join(lines)
 
 
@@ -469,8 +476,9 @@ def markdown(results: dict) -> str:
                "every model, each row timed on its own (median of 3 figures), of "
                "fixed + visits x per node visit + leaf values added x per value + trees x per "
                "tree + slow-path row (a near tie settled in float64; a regressor's integer "
-               "sum beyond 2**30, read as a heap-allocated big int). Regressors add one "
-               "value per tree (counted in per tree).\n\n"
+               "sum beyond 2**30, read as a heap-allocated big int) + for a loadable file of "
+               "packed nodes, visits x extra per packed visit + its extra fixed cost. "
+               "Regressors add one value per tree (counted in per tree).\n\n"
                + cost_table(results["cost_model"]) + "\n\nThe timing loop around a Python "
                f"call that does nothing: {results['call_floor_instructions']:.0f} "
                "instructions per call (included in every figure and in fixed).\n")
