@@ -251,7 +251,13 @@ def threshold_keys(blob, h, layout, at):
     fw = 2 if wide else 1
     key = emlab_common.threshold_key
     if layout == LAYOUT_PACKED:
+        # The bytecode twin decodes the node words; imported for this loop only (it is ~3.5
+        # kB of heap), unless the runtime already runs on it.
+        import sys
+        kept = "emltrees_pure" in sys.modules
         from emltrees_pure import packed_node
+        if not kept:
+            sys.modules.pop("emltrees_pure", None)
     for n in range(h[1]):
         if layout == LAYOUT_PACKED:
             f, t = packed_node(blob, h, n)[:2]
