@@ -92,33 +92,50 @@ def child_base(model: TreeModel) -> int:
     return int(max((r.max(initial=0) for r in rel), default=0)) + 1
 
 
-def _fitting_layouts(model: TreeModel, base: int | None = None) -> tuple:
+def _fitting_layouts(model: TreeModel, base: int | None = None, packed: bool = True) -> tuple:
     """(layout ids the model fits, smallest file first; its packed nodes or None) (base: its
-    child_base, if known)."""
+    child_base, if known; packed=False: split layouts only, no packing tried)."""
     fits = [1]
     top = (child_base(model) if base is None else base) + model.n_leaves - 1
     if model.n_features <= 256 and model.n_nodes + model.n_leaves <= 65535 and top <= 65535:
         fits.insert(0, 0)
         if top <= 255:
             fits.insert(0, 2)
-    packed, _ = pack(model)
-    if packed is not None and _node_bytes(model, packed) < _node_bytes(model, fits[0]):
+    nodes = pack(model)[0] if packed else None
+    if nodes is not None and _node_bytes(model, nodes) < _node_bytes(model, fits[0]):
         fits.insert(0, PACKED)
-    return fits, packed
+    return fits, nodes
+
+
+def _layout_nodes(model: TreeModel, layout: str | None = None, word_bytes: int | None = None,
+                  table: bool | None = None, base: int | None = None) -> tuple:
+    """(layout id, packed nodes or None) that ``to_bytes`` writes with these arguments."""
+    if layout is None and word_bytes is None and table is None and model.file_layout in (
+            None, "split"):
+        fits, nodes = _fitting_layouts(model, base, packed=model.file_layout is None)
+        return fits[0], (nodes if fits[0] == PACKED else None)
+    lid = _layout_id(layout or model.file_layout or "packed")
+    if lid == PACKED:
+        nodes, why = pack(model, word_bytes, table)
+        if nodes is None:
+            raise ModelFileError(f"the model does not fit the 'packed' layout: {why}")
+        return lid, nodes
+    if lid not in _fitting_layouts(model, base, packed=False)[0]:
+        raise ModelFileError(f"the model does not fit the {LAYOUTS[lid]!r} layout: "
+                             "write it with layout=None (the smallest that fits)")
+    return lid, None
 
 
 def file_layout(model: TreeModel) -> int:
     """The layout id ``to_bytes`` writes by default (TreeModel.file_layout): the smallest
     file's (None), the smallest split-node file's ("split"), or the one named."""
-    if model.file_layout not in (None, "split"):
-        return _layout_id(model.file_layout)
-    fits = _fitting_layouts(model)[0]
-    return fits[0] if model.file_layout is None else [f for f in fits if f != PACKED][0]
+    return _layout_nodes(model)[0]
 
 
 def file_packing(model: TreeModel) -> Packing | None:
     """The node packing ``to_bytes(model)`` writes, or None for split nodes."""
-    return pack(model)[0].packing if file_layout(model) == PACKED else None
+    nodes = _layout_nodes(model)[1]
+    return None if nodes is None else nodes.packing
 
 
 def _layout_id(name) -> int:
@@ -197,18 +214,7 @@ def to_bytes(model: TreeModel, layout: str | None = None, word_bytes: int | None
     default the smallest file.
     """
     base = child_base(model)
-    fits, packed = _fitting_layouts(model, base)
-    if layout is None and word_bytes is None and table is None and model.file_layout in (
-            None, "split"):
-        layout = fits[0] if model.file_layout is None else [f for f in fits if f != PACKED][0]
-    else:
-        layout = _layout_id(layout or model.file_layout or "packed")
-        if layout == PACKED:
-            packed, why = pack(model, word_bytes, table)
-            if packed is None:
-                raise ModelFileError(f"the model does not fit the 'packed' layout: {why}")
-        elif layout not in fits:
-            raise ModelFileError(f"the model does not fit the {LAYOUTS[layout]!r} layout")
+    layout, packed = _layout_nodes(model, layout, word_bytes, table, base)
     if model.n_features > 65535 or model.n_outputs > 65535 or model.n_trees > 65535:
         raise ModelFileError("models with more than 65535 features, outputs or trees "
                              "cannot be written")
