@@ -84,19 +84,18 @@ def _packed_sharp(data, offsets, n_nodes, n_leaves, base) -> list:
 
 
 def _tree_base(model, layout: str, label: str, ties: bool = False) -> list:
-    from emlearn_lab.trees.modelfile import HEADER, _layout_of, to_bytes
+    from emlearn_lab.trees.modelfile import _layout_of, header_fields, to_bytes, unpack_header
     data = to_bytes(model, layout=layout)
     counts, dts, offsets, end = _layout_of(data)
-    head = struct.unpack(HEADER, data[:40])
+    head = unpack_header(data)
     names = ("roots", "feature", "threshold", "left", "right", "leaf_start", "leaf_class",
              "leaf_value", "quantiser")
     n_nodes, n_leaves, n_cells, base = head[9], head[10], head[11], head[16]
     n_features, n_outputs, leaf_max = head[5], head[6], head[12]
-    header_fields = [("kind", 5, "<B"), ("features", 6, "<B"), ("layout", 7, "<B"),
-                     ("n_features", 8, "<H"), ("n_outputs", 10, "<H"), ("n_trees", 12, "<H"),
-                     ("max_depth", 14, "<H"), ("n_nodes", 16, "<I"), ("n_leaves", 20, "<I"),
-                     ("n_cells", 24, "<I"), ("leaf_max", 28, "<I"), ("leaf_shift", 32, "<b"),
-                     ("leaf_bits", 33, "<b"), ("packing", 34, "<H"), ("child_base", 36, "<I")]
+    # Every field of this file's header form but the magic (the short one packs kind,
+    # features and layout into one flags byte); the version byte switches the form.
+    header_fields = [f for f in header_fields(data[4]) if f[0] != "magic"]
+    field_at = {name: (off, fmt) for name, off, fmt in header_fields}
     fields = []
     for fname, off, fmt in header_fields:
         cur = struct.unpack_from(fmt, data, off)[0]
@@ -113,7 +112,7 @@ def _tree_base(model, layout: str, label: str, ties: bool = False) -> list:
         "threshold": [0, 1, 0x7FFF, 0x8000, 0x7F800000, 0x80000000],
     }
     special["right"] = special["left"]
-    boundaries = [40] + [o for o in offsets] + [end]
+    boundaries = [offsets[0]] + [o for o in offsets] + [end]
     for sname, n, dt, off in zip(names, counts, dts, offsets):
         if n == 0:
             continue
@@ -151,11 +150,13 @@ def _tree_base(model, layout: str, label: str, ties: bool = False) -> list:
                 break
         for step in sorted(set(steps), key=steps.index):
             sharp.append((f"{side}[{last}] = step {step}", [(at, cw, struct.pack(cfmt, step))]))
-    for what, off, fmt, v in (("leaf_shift = 28", 32, "<b", 28), ("n_outputs = 65535", 10, "<H",
-                              65535), ("child_base + 1000", 36, "<I", base + 1000),
-                              ("child_base x 2", 36, "<I", 2 * base),
-                              ("n_features = 65535", 8, "<H", 65535),
-                              ("leaf_shift = -30", 32, "<b", -30)):
+    for what, name, v in (("leaf_shift = 28", "leaf_shift", 28),
+                          ("n_outputs = 65535", "n_outputs", 65535),
+                          ("child_base + 1000", "child_base", base + 1000),
+                          ("child_base x 2", "child_base", 2 * base),
+                          ("n_features = 65535", "n_features", 65535),
+                          ("leaf_shift = -30", "leaf_shift", -30)):
+        off, fmt = field_at[name]
         sharp.append((what, [(off, struct.calcsize(fmt), struct.pack(fmt, v))]))
     if head[14] >= 0:
         at = offsets[names.index("leaf_value")]

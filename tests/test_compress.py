@@ -1,5 +1,4 @@
 """Tree compression: semantics on the host, exactness on the device, the sweep and report."""
-import struct
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_score
 
 import emlearn_lab as eml
-from emlearn_lab.trees.modelfile import HEADER, HEADER_BYTES, from_bytes, to_bytes
+from emlearn_lab.trees.modelfile import from_bytes, rewrite_header, to_bytes
 from emlearn_lab.trees.quantise import fit_quantiser
 
 
@@ -394,12 +393,11 @@ def test_corrupt_compressed_file_raises_on_device(device, forest):
     small = eml.compress(clf, leaf_bits=4)
     device.deploy(small, X_test[:5], form="loadable", repeats=2)
     good = to_bytes(small)
-    h = list(struct.unpack(HEADER, good[:HEADER_BYTES]))
-    for field, value, message in ((14, 9, "leaf_bits byte"), (11, h[11] + 2, "dense leaves"),
-                                  (3, 7, "features")):
-        bad = h.copy()
-        bad[field] = value
-        device.write_file("bad.eml", struct.pack(HEADER, *bad) + good[HEADER_BYTES:],
+    n_cells = small.leaves.size
+    for field, value, message in (("leaf_bits", 9, "leaf_bits byte"),
+                                  ("n_cells", n_cells + 2, "dense leaves"),
+                                  ("features", 3, "features")):
+        device.write_file("bad.eml", rewrite_header(good, **{field: value}),
                           skip_unchanged=False)
         with pytest.raises(eml.DeviceRuntimeError, match=message):
             device.exec("import emltrees\nemltrees.load('bad.eml')")

@@ -188,3 +188,33 @@ def test_smallest_layout_is_chosen(digits_forest, large_forest):
         to_bytes(model, layout="packed", word_bytes=2)
     with pytest.raises(eml.ModelFileError, match="does not fit the 'tiny' layout"):
         to_bytes(eml.convert(large_forest[0]), layout="tiny")
+
+
+def test_header_form_is_the_short_one_when_the_counts_fit(digits_forest):
+    """Compressed models (dense uint8 leaves) get the 28-byte header, converted ones (leaf
+    values up to 2**28) the 40-byte one; either form reads back to the same model, and
+    bad flag bits, unknown versions and truncation are refused in one line."""
+    from emlearn_lab.trees.modelfile import (FIELDS, SHORT_VERSION, from_bytes, header_fields,
+                                             payload_bytes, rewrite_header, to_bytes,
+                                             unpack_header)
+    clf, X_test = digits_forest
+    model, small = eml.convert(clf), eml.compress(clf, leaf_bits=4)
+    long_, short = to_bytes(model), to_bytes(small)
+    assert (long_[4], short[4]) == (2, SHORT_VERSION)
+    assert payload_bytes(long_) == len(long_) - 40 and payload_bytes(short) == len(short) - 28
+    as_long = rewrite_header(short, version=2)
+    assert len(as_long) == len(short) + 12 and rewrite_header(as_long, version=3) == short
+    assert unpack_header(as_long)[2:] == unpack_header(short)[2:]
+    for data in (short, as_long):
+        np.testing.assert_array_equal(from_bytes(data).scores(X_test), small.scores(X_test))
+    # The field table names every field of both forms once (the short one's flags byte
+    # holds kind, features and layout).
+    assert {f[0] for f in header_fields(2)} == set(FIELDS)
+    assert {f[0] for f in header_fields(3)} == set(FIELDS) - {"kind", "features",
+                                                              "layout"} | {"flags"}
+    for bad, message in ((short[:5] + bytes([short[5] | 0x80]) + short[6:], "layout"),
+                         (short[:4] + bytes([4]) + short[5:], "version 2 or 3"),
+                         (as_long[:30], "shorter than the 40-byte header"),
+                         (short[:27], "shorter than the 28-byte header")):
+        with pytest.raises(eml.ModelFileError, match=message):
+            from_bytes(bad)

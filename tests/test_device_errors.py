@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import emlearn_lab as eml
-from emlearn_lab.trees.modelfile import HEADER, HEADER_BYTES, section_offsets, to_bytes
+from emlearn_lab.trees.modelfile import rewrite_header, section_offsets, to_bytes
 
 pytestmark = pytest.mark.device
 
@@ -23,16 +23,15 @@ def loaded(device, digits_forest):
 
 
 def _corrupt(good: bytes, model) -> dict:
-    header = list(struct.unpack(HEADER, good[:HEADER_BYTES]))
     out = {}
     out["truncated"] = (good[:len(good) // 2], "header says")
     out["trailing bytes"] = (good + b"\0" * 8, "header says")
     out["short header"] = (good[:10], "shorter than")
     out["bad magic"] = (b"XXXX" + good[4:], "not an emlearn_lab tree model")
     out["future version"] = (good[:4] + bytes([9]) + good[5:], "format version 9")
-    h = header.copy()
-    h[9] = 2**31  # n_nodes: a huge allocation if trusted
-    out["huge node count"] = (struct.pack(HEADER, *h) + good[HEADER_BYTES:], "corrupt model file")
+    # n_nodes: a huge allocation if trusted
+    out["huge node count"] = (rewrite_header(good, version=2, n_nodes=2**31),
+                              "corrupt model file")
     at = section_offsets(good)
     # Node 5's left child as a step of 0: node 5 itself, a loop if the walker trusted it.
     off_left = at["left"]

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import emlearn_lab as eml
-from emlearn_lab.trees.modelfile import (HEADER, HEADER_BYTES, from_bytes, section_offsets,
-                                         to_bytes)
+from emlearn_lab.trees.modelfile import (SHORT_VERSION, from_bytes, header_bytes,
+                                         rewrite_header, section_offsets, to_bytes,
+                                         unpack_header)
 
 pytestmark = pytest.mark.device
 
@@ -113,17 +114,11 @@ def _try(dev, data, runtime, ties=None, rows=12):
 
 
 def _fields(data):
-    return list(struct.unpack(HEADER, data[:HEADER_BYTES]))
+    return list(unpack_header(data))
 
 
 def _with_header(data, **changes):
-    names = ("magic", "version", "kind", "features", "layout", "n_features", "n_outputs",
-             "n_trees", "max_depth", "n_nodes", "n_leaves", "n_cells", "leaf_max",
-             "leaf_shift", "leaf_bits", "packing", "child_base")
-    h = _fields(data)
-    for k, v in changes.items():
-        h[names.index(k)] = v
-    return struct.pack(HEADER, *h) + data[HEADER_BYTES:]
+    return rewrite_header(data, **changes)
 
 
 def _child_width(data):
@@ -283,6 +278,14 @@ def _corrupt(models, case):
         bad = bytearray(good)
         bad[section_offsets(good)["quantiser"] + 4 * 64 + 3] = 0x80
         return bytes(bad), None, "quantiser"
+    if case.endswith("(short header)"):
+        good = to_bytes(models["dense"])
+        assert good[4] == SHORT_VERSION
+        flags = 0xE0 if case.startswith("flag bits") else 3 << 1
+        return good[:5] + bytes([flags | good[5]]) + good[6:], None, "kind/features/layout"
+    if case == "long header cut to the short one's length":
+        good = rewrite_header(to_bytes(models["dense"]), version=2)
+        return good[:28], None, "shorter than the 40-byte header"
     if case == "leaf_bits -5":
         return _with_header(to_bytes(clf), leaf_bits=-5), None, "leaf_bits"
     ties = clf.leaf_proba.astype("<f8")
@@ -319,7 +322,8 @@ CASES = ["step into the leaves (regressor)", "step into the leaves (tiny)",
          "threshold index past its feature's run (packed)",
          "last node steps to the next (packed)", "table offsets decreasing (packed)",
          "no right-code bits (packed)", "smallest threshold plus offset past 2**32 (packed)",
-         "node widths in a tiny file"]
+         "node widths in a tiny file", "flag bits beyond the layout (short header)",
+         "features 3 (short header)", "long header cut to the short one's length"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -349,6 +353,18 @@ def test_good_files_still_load_and_predict(rt, runtime, models, name, layout):
     from_bytes(data)
 
 
+@pytest.mark.parametrize("version", [2, SHORT_VERSION])
+def test_either_header_form_loads_alike(rt, runtime, models, version):
+    """A compressed model's file has the short header; the long one holds the same fields."""
+    good = to_bytes(models["dense"])
+    data = rewrite_header(good, version=version)
+    assert len(data) == len(good) + (12 if version == 2 else 0)
+    assert _try(rt, data, runtime) == _try(rt, good, runtime)
+    assert from_bytes(data).scores(np.zeros((1, models["dense"].n_features), np.float32)) \
+        .tolist() == models["dense"].scores(np.zeros((1, models["dense"].n_features),
+                                                     np.float32)).tolist()
+
+
 def _mutants(good, rng, n):
     """Random bit flips and byte sets of a good file (header and payload alike)."""
     out = []
@@ -356,7 +372,8 @@ def _mutants(good, rng, n):
         bad = bytearray(good)
         for _ in range(int(rng.integers(1, 4))):
             # Half of the mutations hit the header, where one byte changes the most.
-            at = int(rng.integers(0, HEADER_BYTES if rng.random() < 0.3 else len(good)))
+            at = int(rng.integers(0, header_bytes(good[4]) if rng.random() < 0.3
+                                  else len(good)))
             if rng.random() < 0.5:
                 bad[at] ^= 1 << int(rng.integers(0, 8))
             else:

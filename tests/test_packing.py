@@ -12,7 +12,7 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 import emlearn_lab as eml
 from emlearn_lab.trees.model import TreeModel
 from emlearn_lab.trees.modelfile import (LAYOUTS, PACKED, file_kernel_name, from_bytes,
-                                         file_layout, to_bytes)
+                                         file_layout, to_bytes, unpack_header)
 from emlearn_lab.trees.packing import Packing, pack
 
 
@@ -52,7 +52,7 @@ def test_every_packing_reads_back_to_the_same_predictions(models, name):
         back = from_bytes(data, classes=model.classes_)
         back.leaf_proba = model.leaf_proba
         np.testing.assert_array_equal(back.scores(X), model.scores(X), err_msg=str((word, table)))
-        p = Packing.from_code(int.from_bytes(data[34:36], "little"))
+        p = Packing.from_code(unpack_header(data)[15])
         assert (p.word_bytes, p.table) == (word, table)
         assert file_kernel_name(data) == "forest_packed%d%s%d%s" % (
             8 * word, "t" if table else "r", 32 if model.features == "float32" else 16,

@@ -132,13 +132,13 @@ def _allocations(form: str, model, inline_info: dict, arch: str | None = None) -
         form == "loadable" or inline_info["quantises"])
     quant = [2 * model.n_features] if quantises else []
     if form == "loadable":
-        from ..trees.modelfile import HEADER_BYTES, LAYOUT_TABLE_CELLS, to_bytes
+        from ..trees.modelfile import LAYOUT_TABLE_CELLS, payload_bytes, to_bytes
         from ..trees.ties_thumb import native_ties
         # The loadable work buffer is headed by the runtime's layout table (emltrees.py);
         # where near ties are settled in machine code, the probabilities are in RAM, with
         # its parameters and scratch cells (emlab_common.tie_resolver). The Thumb walkers'
         # float32 keys of a learned-scale int16 model's nodes follow its file in one blob.
-        blob = len(to_bytes(model)) - HEADER_BYTES + (4 * model.n_nodes if float_keys else 0)
+        blob = payload_bytes(to_bytes(model)) + (4 * model.n_nodes if float_keys else 0)
         ties = ([8 * model.n_leaves * model.n_outputs, 4 * 6, 4 * 12]
                 if native_ties(model, arch) else [])
         return [blob, work + 4 * LAYOUT_TABLE_CELLS] + quant + ties

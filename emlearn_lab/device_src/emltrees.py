@@ -1,7 +1,8 @@
 # emlearn_lab tree runtime for MicroPython (the "loadable" form).
 #
-# A model file (format version 2, see emlearn_lab/trees/modelfile.py) is a 40-byte
-# little-endian header followed by nine 4-byte-aligned sections:
+# A model file (see emlearn_lab/trees/modelfile.py) is a little-endian header, 40 bytes
+# (version 2) or the same fields in 16 bits, 28 bytes (version 3), then nine 4-byte-aligned
+# sections:
 #   roots[n_trees], feature[n_nodes], threshold[n_nodes] (uint32 keys, uint16 for int16
 #   features), left[n_nodes], right[n_nodes], leaf_start[n_leaves + 1] (uint32),
 #   leaf_class[n_cells] (uint16), leaf_value[n_cells] (int32): leaf l adds leaf_value[k] to
@@ -30,8 +31,13 @@ except (ImportError, SyntaxError, ValueError):
 
 MAGIC = b"EMLT"
 FORMAT_VERSION = 2
+SHORT_VERSION = 3
 HEADER = "<4sBBBBHHHHIIIIbbHI"
 HEADER_BYTES = 40
+# magic, version, kind | features << 1 | layout << 3, leaf_shift, leaf_bits, then HEADER's
+# counts from n_features to child_base in 16 bits.
+SHORT_HEADER = "<4sBBbbHHHHHHHHHH"
+SHORT_BYTES = 28
 LAYOUT_SMALL = 0
 LAYOUT_LARGE = 1
 LAYOUT_TINY = 2
@@ -130,12 +136,13 @@ class Trees(emlab_common.Model):
         h[17] = n_cells
         h[18] = base
         h[20] = layout | (features << 2) | (dense << 4)  # for the bytecode kernels
-        name = "forest_%s%d%s" % (_LAYOUT_NAMES[layout], 32 if features == FEATURES_F32
-                                  else 16, "d" if dense else "s")
+        nodes = _LAYOUT_NAMES[layout]
         if layout == LAYOUT_PACKED:
             fb, tb, lb, wb, table = packing(code)
             h[28], h[29], h[30], h[31] = fb, tb, lb, wb | (table << 8)
-            name = "forest_packed%d%s%s" % (8 * wb, "t" if table else "r", name[13:])
+            nodes += "%d%s" % (8 * wb, "t" if table else "r")
+        name = "forest_%s%d%s" % (nodes, 32 if features == FEATURES_F32 else 16,
+                                  "d" if dense else "s")
         # Leaf sums (see check_leaves). A classifier's sparse leaf holds its class
         # probabilities times 2**leaf_shift, each rounded by at most half a unit (twice when
         # compression re-rounds them): they sum to 2**leaf_shift within n_outputs (or to 0, a
@@ -306,17 +313,31 @@ def _quantiser_check():
     return check
 
 
+def header_bytes(data):
+    """Bytes of the header that data (the file's first SHORT_BYTES or more) starts with."""
+    return HEADER_BYTES if len(data) > 4 and data[4] == FORMAT_VERSION else SHORT_BYTES
+
+
 def parse_header(data):
-    if len(data) < HEADER_BYTES:
-        raise _corrupt("%d bytes, shorter than the %d-byte header" % (len(data), HEADER_BYTES))
-    header = struct.unpack(HEADER, data[:HEADER_BYTES])
+    """Either header form as the long one's fields (HEADER's order), checked."""
+    need = header_bytes(data)
+    if len(data) < need:
+        raise _corrupt("%d bytes, shorter than the %d-byte header" % (len(data), need))
+    if data[:4] != MAGIC:
+        raise ModelFileError("not an emlearn_lab tree model (magic %r)" % (data[:4],))
+    if data[4] == SHORT_VERSION:
+        h = struct.unpack(SHORT_HEADER, data[:SHORT_BYTES])
+        flags = h[2]
+        if flags >> 5:
+            raise _corrupt("bad kind/features/layout/leaf_bits byte")
+        header = h[:2] + (flags & 1, (flags >> 1) & 3, flags >> 3) + h[5:13] + h[3:5] + h[13:]
+    elif data[4] == FORMAT_VERSION:
+        header = struct.unpack(HEADER, data[:HEADER_BYTES])
+    else:
+        raise ModelFileError("model format version %d, this runtime reads versions %d and %d: "
+                             "redeploy the runtime" % (data[4], FORMAT_VERSION, SHORT_VERSION))
     (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
      n_thr, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, leaf_bits, code, base) = header
-    if magic != MAGIC:
-        raise ModelFileError("not an emlearn_lab tree model (magic %r)" % (magic,))
-    if version != FORMAT_VERSION:
-        raise ModelFileError("model format version %d, this runtime reads version %d: "
-                             "redeploy the runtime" % (version, FORMAT_VERSION))
     if kind > KIND_REGRESSOR or features > FEATURES_Q16 or layout > LAYOUT_PACKED \
             or leaf_bits > 8 or leaf_bits < -1:
         raise _corrupt("bad kind/features/layout/leaf_bits byte")
@@ -385,12 +406,15 @@ def load(path, ties_path=None):
     import os
     file_bytes = os.stat(path)[6]
     with open(path, "rb") as f:
-        header = parse_header(f.read(HEADER_BYTES))
+        head = f.read(SHORT_BYTES)
+        if header_bytes(head) > len(head):
+            head += f.read(HEADER_BYTES - SHORT_BYTES)
+        header = parse_header(head)
         size = payload_bytes(header)
         # Compare with the real file size before allocating: a corrupt header must not be
         # able to ask for more heap than the file holds.
-        if size != file_bytes - HEADER_BYTES:
-            raise _corrupt("%d payload bytes, header says %d" % (file_bytes - HEADER_BYTES, size))
+        if size != file_bytes - len(head):
+            raise _corrupt("%d payload bytes, header says %d" % (file_bytes - len(head), size))
         _check_work_heap(header)
         # Thumb walkers: room for a learned-scale int16 model's float32 keys after the file.
         keys = 4 * header[9] if header[3] == FEATURES_Q16 and thumb_tables(_k) else 0

@@ -94,7 +94,7 @@ def quantiser_files(model, target: Target, notes: list) -> list:
 def runtime_bundle(target: Target, model, name: str, layout: str | None = None) -> Bundle:
     """The loadable form: tree runtime + the model file (+ tie file). The native kernels
     module carries the walker for the model file's layout (smallest, or `layout`)."""
-    from ..trees.modelfile import HEADER_BYTES, file_kernel_name, to_bytes
+    from ..trees.modelfile import file_kernel_name, payload_bytes, to_bytes
     from .kernels import kernels_source
     notes: list = []
     data = to_bytes(model, layout=layout)
@@ -117,7 +117,7 @@ def runtime_bundle(target: Target, model, name: str, layout: str | None = None) 
         notes.append(msg)
     files += quantiser_files(model, target, notes)
     ties, tie_paths = tie_files(model, name, target, notes)
-    files += [Artifact(model_path, data, "model", len(data) - HEADER_BYTES)] + ties
+    files += [Artifact(model_path, data, "model", payload_bytes(data))] + ties
     return Bundle(files, ("emlab_common", "emltrees_pure", "emlab_quant", "emltrees_kernels",
                           "emltrees"), "load", (model_path,) + tie_paths, native, notes)
 

@@ -94,7 +94,7 @@ def _walk(h, feat_bytes: int, root_bytes: int, child_bytes: int, thr_bytes: int,
     return c
 
 
-# Layout table cells of a packed model file (packed_spec.md): field widths, then W | T << 8.
+# Layout table cells of a packed model file (trees/packing.py): field widths, then W | T << 8.
 _FB, _TB, _LB = 28, 29, 30
 
 
@@ -273,7 +273,7 @@ def _add_hi(rdn: int, rm: str) -> str:
 def thumb_walker_source(name: str, feat_bytes: int, root_bytes: int, child_bytes: int,
                         thr_bytes: int, dense: bool, packed=None) -> str:
     """Source of ``forest_<name>`` for one model file layout (see kernels.walker_source).
-    packed=(word_bytes, table): a packed model file (layout 3, packed_spec.md) with node words
+    packed=(word_bytes, table): a packed model file (layout 3, trees/packing.py) with node words
     of word_bytes (2, 3 or 4) bytes and table (True) or raw (False) thresholds; feat_bytes
     and child_bytes are ignored then (roots are uint16)."""
     if packed is not None:
