@@ -208,8 +208,8 @@ def run_forest(name, fold, parts, n_trees, msl, seed):
            "pick_within_max_drop": within,
            "pick": {k: p[k] for k in SETTING_KEYS + ("kept_trees", "n_nodes", "n_leaves")},
            "sweep_s": sweep.seconds, "n_settings": len(sweep.rows),
-           "front": [{k: sweep.rows[i][k] for k in SETTING_KEYS + ("bytes", "metric")}
-                     for i in sweep.pareto()]}
+           "front": [{**{k: sweep.rows[i][k] for k in SETTING_KEYS + ("bytes", "metric")},
+                      "held_auc": held(i)} for i in sweep.pareto()]}
     # How much the held-out AUC itself moves by chance on these rows (Hanley & McNeil).
     row["held_se"] = auc_standard_error(eml.convert(clf), X_test, y_test)
     row["size_ratio"] = row["base_bytes"] / row["pick_bytes"]
