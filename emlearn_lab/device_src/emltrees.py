@@ -31,13 +31,13 @@ except (ImportError, SyntaxError, ValueError):
 
 MAGIC = b"EMLT"
 FORMAT_VERSION = 2
-SHORT_VERSION = 3
 HEADER = "<4sBBBBHHHHIIIIbbHI"
 HEADER_BYTES = 40
-# magic, version, kind | features << 1 | layout << 3, leaf_shift, leaf_bits, then HEADER's
-# counts from n_features to child_base in 16 bits.
+# Version 3, 28 bytes (written whenever the counts fit 16 bits): magic, version, kind |
+# features << 1 | layout << 3, leaf_shift, leaf_bits, then HEADER's counts from n_features to
+# child_base in 16 bits. Its version and size are literals below: each module global costs the
+# runtime's RAM.
 SHORT_HEADER = "<4sBBbbHHHHHHHHHH"
-SHORT_BYTES = 28
 LAYOUT_SMALL = 0
 LAYOUT_LARGE = 1
 LAYOUT_TINY = 2
@@ -313,29 +313,24 @@ def _quantiser_check():
     return check
 
 
-def header_bytes(data):
-    """Bytes of the header that data (the file's first SHORT_BYTES or more) starts with."""
-    return HEADER_BYTES if len(data) > 4 and data[4] == FORMAT_VERSION else SHORT_BYTES
-
-
 def parse_header(data):
-    """Either header form as the long one's fields (HEADER's order), checked."""
-    need = header_bytes(data)
+    """Either header form (version byte 2: the long one) as the long one's fields, checked."""
+    long = data[4:5] == b"\x02"
+    need = HEADER_BYTES if long else 28
     if len(data) < need:
         raise _corrupt("%d bytes, shorter than the %d-byte header" % (len(data), need))
-    if data[:4] != MAGIC:
-        raise ModelFileError("not an emlearn_lab tree model (magic %r)" % (data[:4],))
-    if data[4] == SHORT_VERSION:
-        h = struct.unpack(SHORT_HEADER, data[:SHORT_BYTES])
-        flags = h[2]
-        if flags >> 5:
-            raise _corrupt("bad kind/features/layout/leaf_bits byte")
-        header = h[:2] + (flags & 1, (flags >> 1) & 3, flags >> 3) + h[5:13] + h[3:5] + h[13:]
-    elif data[4] == FORMAT_VERSION:
-        header = struct.unpack(HEADER, data[:HEADER_BYTES])
-    else:
-        raise ModelFileError("model format version %d, this runtime reads versions %d and %d: "
-                             "redeploy the runtime" % (data[4], FORMAT_VERSION, SHORT_VERSION))
+    header = struct.unpack(HEADER if long else SHORT_HEADER, data[:need])
+    if header[0] != MAGIC:
+        raise ModelFileError("not an emlearn_lab tree model (magic %r)" % (header[0],))
+    if not long:
+        if header[1] != 3:
+            raise ModelFileError("model format version %d, this runtime reads versions 2 and 3:"
+                                 " redeploy the runtime" % header[1])
+        # The flags byte: kind | features << 1 | layout << 3; a bit above them reads as a bad
+        # kind, refused below.
+        f = header[2]
+        header = header[:2] + (f & 1 | f >> 5 << 1, f >> 1 & 3, f >> 3 & 3) + header[5:13] + \
+            header[3:5] + header[13:]
     (magic, version, kind, features, layout, n_features, n_outputs, n_trees,
      n_thr, n_nodes, n_leaves, n_cells, leaf_max, leaf_shift, leaf_bits, code, base) = header
     if kind > KIND_REGRESSOR or features > FEATURES_Q16 or layout > LAYOUT_PACKED \
@@ -406,9 +401,9 @@ def load(path, ties_path=None):
     import os
     file_bytes = os.stat(path)[6]
     with open(path, "rb") as f:
-        head = f.read(SHORT_BYTES)
-        if header_bytes(head) > len(head):
-            head += f.read(HEADER_BYTES - SHORT_BYTES)
+        head = f.read(28)
+        if head[4:5] == b"\x02":
+            head += f.read(HEADER_BYTES - 28)
         header = parse_header(head)
         size = payload_bytes(header)
         # Compare with the real file size before allocating: a corrupt header must not be
