@@ -113,16 +113,8 @@ def _try(dev, data, runtime, ties=None, rows=12):
         pytest.fail(f"the device hung or crashed on this file: {e}")
 
 
-def _fields(data):
-    return list(unpack_header(data))
-
-
-def _with_header(data, **changes):
-    return rewrite_header(data, **changes)
-
-
 def _child_width(data):
-    return (2, 4, 1)[_fields(data)[4]]
+    return (2, 4, 1)[unpack_header(data)[4]]
 
 
 def _zero_row_path(model):
@@ -142,7 +134,7 @@ def _step_into_leaves(model, layout):
     (into the leaf range, below the child base). A one-bit flip of a real file does this;
     the viper walker then reads past the node sections and loops."""
     data = to_bytes(model, layout=layout)
-    n_nodes, base, w = model.n_nodes, _fields(data)[16], _child_width(data)
+    n_nodes, base, w = model.n_nodes, unpack_header(data)[16], _child_width(data)
     at = section_offsets(data)
     for n in reversed(_zero_row_path(model)):
         step = n_nodes - n
@@ -157,7 +149,7 @@ def _step_into_leaves(model, layout):
 def _packed_node(data, n, **fields):
     """A packed file with fields of node n's word replaced (feature, index, left, right)."""
     from emlearn_lab.trees.packing import Packing
-    p = Packing.from_code(_fields(data)[15])
+    p = Packing.from_code(unpack_header(data)[15])
     at = section_offsets(data)
     width = 4 if p.word_bytes == 4 else 2
     lo = at["feature"] + width * n
@@ -208,10 +200,10 @@ def _corrupt(models, case):
     if case == "child base raised (large)":
         good = to_bytes(clf, layout="large")
         # Leaf codes base .. base + 2 become steps: today's check let that through.
-        return _with_header(good, child_base=_fields(good)[16] + 3), None, "does not follow"
+        return rewrite_header(good, child_base=unpack_header(good)[16] + 3), None, "does not follow"
     if case.endswith("(packed)"):
         good = to_bytes(clf, layout="packed", word_bytes=4, table=True)
-        n_nodes, base = _fields(good)[9], _fields(good)[16]
+        n_nodes, base = unpack_header(good)[9], unpack_header(good)[16]
         path = _zero_row_path(clf)
         if case == "step past the nodes (packed)":
             n = next(n for n in path if n_nodes - n < base)
@@ -220,7 +212,7 @@ def _corrupt(models, case):
             return _packed_node(good, path[0], left=clf.n_leaves + 1), None, "does not follow"
         if case == "threshold index past its feature's run (packed)":
             from emlearn_lab.trees.packing import Packing
-            tb = Packing.from_code(_fields(good)[15]).tb
+            tb = Packing.from_code(unpack_header(good)[15]).tb
             return _packed_node(good, path[0], index=(1 << tb) - 1), None, "does not follow"
         if case == "last node steps to the next (packed)":
             return _packed_node(good, n_nodes - 1, left=0), None, "does not follow"
@@ -230,35 +222,35 @@ def _corrupt(models, case):
             bad[at:at + 2] = b"\xff\xff"
             return bytes(bad), None, "does not follow"
         if case == "no right-code bits (packed)":
-            return _with_header(good, packing=_fields(good)[15] | 0x1FF), None, "packed"
+            return rewrite_header(good, packing=unpack_header(good)[15] | 0x1FF), None, "packed"
     if case == "smallest threshold plus offset past 2**32 (packed)":
         good = to_bytes(_two_threshold_model(), layout="packed", table=False)
         at = section_offsets(good)["threshold"]
         return good[:at] + b"\xff\xff\xff\xff" + good[at + 4:], None, "does not follow"
     if case == "node widths in a tiny file":
-        return _with_header(to_bytes(clf, layout="tiny"), packing=1), None, "node widths"
+        return rewrite_header(to_bytes(clf, layout="tiny"), packing=1), None, "node widths"
     if case == "65535 outputs (sparse)":
-        return _with_header(to_bytes(clf), n_outputs=65535), None, "outputs"
+        return rewrite_header(to_bytes(clf), n_outputs=65535), None, "outputs"
     if case == "2 outputs (regressor)":
-        return _with_header(to_bytes(reg), n_outputs=2), None, "outputs"
+        return rewrite_header(to_bytes(reg), n_outputs=2), None, "outputs"
     if case == "all-zero dense leaves":
         good = to_bytes(models["dense"])
         at = section_offsets(good)["leaf_value"]
-        n = _fields(good)[11]
+        n = unpack_header(good)[11]
         return good[:at] + bytes(n) + good[at + n:], None, "leaf"
     if case == "dense value above leaf_max":
         good = to_bytes(models["dense"], layout="small")
         bad = bytearray(good)
         bad[section_offsets(good)["leaf_value"]] = 255
-        return _with_header(bytes(bad), leaf_max=200), None, "leaf"
+        return rewrite_header(bytes(bad), leaf_max=200), None, "leaf"
     if case == "leaf_shift lowered (classifier)":
         good = to_bytes(clf)
-        return _with_header(good, leaf_shift=_fields(good)[13] - 20), None, "leaf"
+        return rewrite_header(good, leaf_shift=unpack_header(good)[13] - 20), None, "leaf"
     if case == "leaf_shift raised (classifier)":
         good = to_bytes(clf)
-        return _with_header(good, leaf_shift=_fields(good)[13] + 3), None, "leaf"
+        return rewrite_header(good, leaf_shift=unpack_header(good)[13] + 3), None, "leaf"
     if case == "negative leaf_shift (classifier)":
-        return _with_header(to_bytes(clf), leaf_shift=-3), None, "leaf"
+        return rewrite_header(to_bytes(clf), leaf_shift=-3), None, "leaf"
     if case == "leaf values sum past 2**leaf_shift":
         # The leaf whose largest value is furthest below leaf_max: raising that value to
         # leaf_max (itself in range) takes the leaf's sum far past 2**leaf_shift.
@@ -266,7 +258,7 @@ def _corrupt(models, case):
         rows = clf.leaves
         leaf = int(np.argmin(rows.max(axis=1)))
         k = int(np.count_nonzero(rows[:leaf])) + int(np.argmax(rows[leaf][rows[leaf] != 0]))
-        return _sparse_value(good, k, _fields(good)[12]), None, "leaf"
+        return _sparse_value(good, k, unpack_header(good)[12]), None, "leaf"
     if case == "quantiser offset out of range":
         good = to_bytes(models["q16"])
         bad = bytearray(good)
@@ -287,7 +279,7 @@ def _corrupt(models, case):
         good = rewrite_header(to_bytes(models["dense"]), version=2)
         return good[:28], None, "shorter than the 40-byte header"
     if case == "leaf_bits -5":
-        return _with_header(to_bytes(clf), leaf_bits=-5), None, "leaf_bits"
+        return rewrite_header(to_bytes(clf), leaf_bits=-5), None, "leaf_bits"
     ties = clf.leaf_proba.astype("<f8")
     if case == "tie file with NaN":
         bad = ties.copy()
@@ -479,7 +471,7 @@ def test_feature_count_beyond_the_whole_heap_refused(models):
     """n_features sizes no section of a float32 file, yet the device allocates buffers per
     feature: 65535 of them on a ~200 KiB heap (a Cortex-M board's) is refused as a corrupt or
     too-wide file, not a MemoryError (which the host would take for fragmentation)."""
-    data = _with_header(to_bytes(models["clf"], layout="large"), n_features=65535)
+    data = rewrite_header(to_bytes(models["clf"], layout="large"), n_features=65535)
     with eml.connect("virtual", heap_bytes=200 * 1024) as dev:
         for name in ("emlab_common", "emltrees", "emltrees_pure", "emlab_f64"):
             dev.write_file(name + ".mpy", _compiled(dev, name, False))

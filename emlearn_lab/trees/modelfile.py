@@ -205,8 +205,8 @@ def _layout_nodes(model: TreeModel, layout: str | None = None, word_bytes: int |
             raise ModelFileError(f"the model does not fit the 'packed' layout: {why}")
         return lid, nodes
     if lid not in _fitting_layouts(model, base, packed=False)[0]:
-        raise ModelFileError(f"the model does not fit the {LAYOUTS[lid]!r} layout: "
-                             "write it with layout=None (the smallest that fits)")
+        raise ModelFileError(f"the model does not fit the {LAYOUTS[lid]!r} layout: name "
+                             "another, or None for the smallest that fits")
     return lid, None
 
 
