@@ -212,6 +212,10 @@ def test_audio_shows_a_spectrogram_and_plays(lab):
     page.wait_for_function("() => document.querySelectorAll('.emlab-label')[1]"
                            ".dataset.playing === 'true'", timeout=10_000)
     assert nb.run_code("print(wa.message)").startswith("playing 0.00")
+    # Stopped again (its button: the keyboard's focus is in the notebook now), or it plays
+    # on into the seek test below, whose click would restart it without the loop.
+    widget.locator("button[title^='play the view']").click()
+    _wait_data(page, 1, "playing", "v === 'false'")
 
 
 def test_canvases_fit_the_content_box(lab):
@@ -428,6 +432,10 @@ def test_audio_seek_loop_and_the_spectrogram_axis(lab):
     _, page, nb = lab
     widget = page.locator(".emlab-label").nth(WORDS)
     widget.scroll_into_view_if_needed()
+    # Nothing plays yet: a click on the spectrogram while playing restarts the playback there
+    # (with the loop as it was), and its "playing" would pass for the one this test starts.
+    page.wait_for_function(f"() => document.querySelectorAll('.emlab-label')[{WORDS}]"
+                           ".dataset.playing !== 'true'", timeout=30_000)
     freq = _data(page, WORDS, "freqTicks").split(",")
     assert {"100 Hz", "1 kHz", "4 kHz"} <= set(freq)
     spec = widget.locator(".emlab-spec")
