@@ -94,10 +94,10 @@ def _tree_base(model, layout: str, label: str, ties: bool = False) -> list:
     n_features, n_outputs, leaf_max = head[5], head[6], head[12]
     # Every field of this file's header form but the magic (the short one packs kind,
     # features and layout into one flags byte); the version byte switches the form.
-    header_fields = [f for f in header_fields(data[4]) if f[0] != "magic"]
-    field_at = {name: (off, fmt) for name, off, fmt in header_fields}
+    head_fields = [f for f in header_fields(data[4]) if f[0] != "magic"]
+    field_at = {name: (off, fmt) for name, off, fmt in head_fields}
     fields = []
-    for fname, off, fmt in header_fields:
+    for fname, off, fmt in head_fields:
         cur = struct.unpack_from(fmt, data, off)[0]
         vals = _u(fmt) + [cur - 1, cur + 1, cur * 2, cur + n_leaves, cur + n_nodes]
         fields.append(("header " + fname, off, fmt, vals))

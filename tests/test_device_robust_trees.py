@@ -203,7 +203,8 @@ def _corrupt(models, case):
         return rewrite_header(good, child_base=unpack_header(good)[16] + 3), None, "does not follow"
     if case.endswith("(packed)"):
         good = to_bytes(clf, layout="packed", word_bytes=4, table=True)
-        n_nodes, base = unpack_header(good)[9], unpack_header(good)[16]
+        head = unpack_header(good)
+        n_nodes, base = head[9], head[16]
         path = _zero_row_path(clf)
         if case == "step past the nodes (packed)":
             n = next(n for n in path if n_nodes - n < base)

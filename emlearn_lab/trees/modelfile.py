@@ -132,9 +132,8 @@ def unpack_header(data: bytes) -> tuple:
         Shorter than its header, not a tree model file, an unknown version, or flag bits
         outside kind/features/layout.
     """
-    if len(data) < SHORT_HEADER_BYTES or (data[4:5] == bytes([FORMAT_VERSION])
-                                          and len(data) < HEADER_BYTES):
-        need = SHORT_HEADER_BYTES if len(data) < SHORT_HEADER_BYTES else HEADER_BYTES
+    need = HEADER_BYTES if data[4:5] == bytes([FORMAT_VERSION]) else SHORT_HEADER_BYTES
+    if len(data) < need:
         raise ModelFileError(f"model file is {len(data)} bytes, shorter than the {need}-byte "
                              "header")
     if data[:4] != MAGIC or data[4] not in (FORMAT_VERSION, SHORT_VERSION):
