@@ -5,6 +5,7 @@ sends), ``dev.deploy(model, X)`` (verified row by row on the device against this
 host reference). See trees/compress.py for what each setting does.
 """
 import itertools
+import numbers
 import time
 from dataclasses import dataclass, field
 from html import escape
@@ -12,11 +13,12 @@ from html import escape
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 
+from . import paired_drop
 from .exceptions import InputError, UnsupportedModelError
 from .trees.compress import compress_model
 from .trees.model import TreeModel
 from .trees.prune import Routed, label_indices, prune_model
-from .validate import invalid
+from .validate import invalid, number_in
 
 __all__ = ["compress", "compression_sweep", "CompressedTrees", "Sweep", "METRICS"]
 
@@ -289,14 +291,42 @@ class Sweep:
     seconds: float = 0.0
     held_out: tuple | None = field(default=None, repr=False)
     score: object = field(default=None, repr=False)
+    # (X_val, y_val, the uncompressed model's row terms, row groups): for best(confidence=)
+    validation: tuple | None = field(default=None, repr=False)
+    _se: dict = field(default_factory=dict, repr=False)
 
     def pareto(self) -> list:
         """Indices of rows no other row beats on both bytes and metric, smallest first."""
         return _front(self.rows)
 
-    def _pick(self, max_drop, budget_bytes) -> int:
+    def drop_se(self, i: int) -> float:
+        """Standard error of setting ``i``'s drop on the validation rows: the uncompressed
+        model and this one scored on the same rows (DeLong for ROC AUC; paired_drop.py)."""
+        if self.validation is None:
+            raise InputError(f"a confidence bound needs one of the metrics "
+                             f"{', '.join(paired_drop.SUPPORTED)}; this sweep's metric is "
+                             f"{self.metric!r}: sweep with one of them, or pick without "
+                             "confidence")
+        if i not in self._se:
+            X, y, ref_terms, groups = self.validation
+            _, terms, _ = paired_drop.row_terms(self.metric, self.models[i], X, y)
+            self._se[i] = paired_drop.drop_standard_error(ref_terms, terms, groups)
+        return self._se[i]
+
+    def _pick(self, max_drop, budget_bytes, confidence=None, margin=None) -> int:
+        z = None if confidence is None else _z(confidence)
+        if margin is not None:
+            number_in("margin", margin, 0.0, owner="Sweep.best",
+                      remedy="Give the largest drop on new rows you accept, e.g. 0.015.")
+            if z is None:
+                raise InputError("margin is the bound of the confidence test: give "
+                                 "confidence too, e.g. best(0.01, confidence=0.95, "
+                                 f"margin={margin:g})")
+        else:
+            margin = max_drop
         ok = [i for i, r in enumerate(self.rows) if r["drop"] <= max_drop + 1e-12
               and (budget_bytes is None or r["bytes"] <= budget_bytes)]
+        ok.sort(key=lambda i: (self.rows[i]["bytes"], -self.rows[i]["metric"]))
         if not ok:
             smallest = min(self.rows, key=lambda r: r["bytes"])
             closest = min(self.rows, key=lambda r: r["drop"])
@@ -306,37 +336,67 @@ class Sweep:
                 f"best metric drops {closest['drop']:.4f} at {closest['bytes']} B. Raise "
                 "max_drop or the budget, or train a smaller forest (fewer trees, larger "
                 "min_samples_leaf)")
-        return min(ok, key=lambda i: (self.rows[i]["bytes"], -self.rows[i]["metric"]))
+        if z is not None:
+            ok = [next((i for i in ok
+                        if self.rows[i]["drop"] + z * self.drop_se(i) <= margin + 1e-12),
+                       None)]
+            if ok[0] is None:
+                raise InputError(
+                    f"no setting within max_drop={max_drop:g} and budget_bytes="
+                    f"{budget_bytes} passes the confidence test (drop + {z:.3f} standard "
+                    f"errors <= margin={margin:g}): on {self.baseline['rows']} validation "
+                    "rows no drop is certain enough. Give more validation rows, raise the "
+                    "margin or the budget, or lower confidence")
+        return ok[0]
 
-    def best(self, max_drop: float = 0.01, budget_bytes: int | None = None) -> TreeModel:
+    def best(self, max_drop: float = 0.01, budget_bytes: int | None = None,
+             confidence: float | None = None, margin: float | None = None) -> TreeModel:
         """The smallest model whose metric on the validation rows is at most ``max_drop``
         below the uncompressed model's (absolute, e.g. 0.01 = 1 point of AUC) and, if given,
-        at most ``budget_bytes``. ``report()`` says how it does on held-out rows."""
-        return self.models[self._pick(max_drop, budget_bytes)]
+        at most ``budget_bytes``. ``report()`` says how it does on held-out rows.
 
-    def report(self, max_drop: float = 0.01, budget_bytes: int | None = None) -> str:
-        """One paragraph on the pick of ``best(max_drop, budget_bytes)``: its settings, bytes,
-        and metric on the validation rows and, when the sweep had them, the held-out rows."""
-        i = self._pick(max_drop, budget_bytes)
+        confidence : None, or a one-sided confidence level in [0.5, 1) (0.95 is usual): the
+            pick must then also pass a non-inferiority test, drop + z * standard error <=
+            ``margin`` (z the normal quantile, the standard error that of the paired drop on
+            these rows, see ``drop_se``). On few validation rows the plain rule picks
+            settings the rows happened to favour; this one asks for a smaller measured drop
+            where the rows say little, and changes nothing where they say much.
+        margin : the drop on new rows the test guards against; default ``max_drop``. E.g.
+            ``best(0.01, confidence=0.95, margin=0.015)``: within 1 point on the validation
+            rows, and with 95% confidence within 1.5 points on new rows like them."""
+        return self.models[self._pick(max_drop, budget_bytes, confidence, margin)]
+
+    def report(self, max_drop: float = 0.01, budget_bytes: int | None = None,
+               confidence: float | None = None, margin: float | None = None) -> str:
+        """One paragraph on the pick of ``best(max_drop, budget_bytes, confidence, margin)``:
+        its settings, bytes, and metric on the validation rows and, when the sweep had them,
+        the held-out rows."""
+        i = self._pick(max_drop, budget_bytes, confidence, margin)
         r, b = self.rows[i], self.baseline
         kept = [f"{k}={r[k]!r}" for k in ("n_trees", "ccp_alpha", "refine",
                                            "leaves_per_class", "leaf_bits", "features")]
         text = (f"pick: {', '.join(kept)}: {r['bytes']} B, {b['bytes'] / r['bytes']:.1f}x "
                 f"smaller than uncompressed ({b['bytes']} B; {r['kept_trees']} trees, "
                 f"{r['n_nodes']} decision nodes). {self.metric} on validation "
-                f"{r['metric']:.4f} vs {b['metric']:.4f} uncompressed (drop {r['drop']:+.4f})")
+                f"{r['metric']:.4f} vs {b['metric']:.4f} uncompressed (drop {r['drop']:+.4f}")
+        if confidence is not None:
+            text += (f"; standard error {self.drop_se(i):.4f}, so at confidence "
+                     f"{confidence:g} the drop is at most "
+                     f"{r['drop'] + _z(confidence) * self.drop_se(i):+.4f}")
+        text += ")"
         if self.held_out is not None:
             held = self.score(self.models[i], *self.held_out)
             text += (f"; held out {held:.4f} vs {b['held_out']:.4f} (drop "
                      f"{b['held_out'] - held:+.4f})")
         text += "."
         se = b.get("standard_error", 0.0)
-        if se > max_drop / 2:
+        if se > max_drop / 2 and confidence is None:
             text += (f" Caution: on {b['rows']} validation rows the uncompressed AUC has a "
                      f"standard error of about {se:.3f} (Hanley & McNeil), more than half of "
                      f"max_drop={max_drop:g}, and the pick is the smallest of "
                      f"{len(self.rows)} settings scored on them: it may lose more on new "
-                     "data. Give more validation rows, or a smaller max_drop.")
+                     "data. Give more validation rows, or ask for a confidence bound: "
+                     f"best(max_drop={max_drop:g}, confidence=0.95).")
         return text
 
     _COLUMNS = ("n_trees", "ccp_alpha", "refine", "leaves_per_class", "leaf_bits",
@@ -431,6 +491,17 @@ class SweepTable:
             for r in self.rows())
         return (f"<p>{escape(self.caption())}</p><table><thead><tr>{head}</tr></thead>"
                 f"<tbody>{body}</tbody></table>")
+
+
+def _z(confidence) -> float:
+    """The standard normal quantile of a one-sided confidence level in [0.5, 1)."""
+    from statistics import NormalDist
+    if not (isinstance(confidence, numbers.Real) and not isinstance(confidence, bool)
+            and 0.5 <= confidence < 1.0):
+        raise invalid("confidence", confidence, "a number in the range [0.5, 1)",
+                      owner="Sweep.best", remedy="Give a one-sided confidence level such as "
+                      "0.95, or None for the plain rule.")
+    return NormalDist().inv_cdf(confidence)
 
 
 # Leaf settings every structure (kept trees, pruning, refinement) is first scored with.
@@ -567,9 +638,13 @@ def compression_sweep(estimator, X_val, y_val, *, X_train=None, y_train=None, X_
     for r in rows:
         r["drop"] = baseline["metric"] - r["metric"]
     name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
+    validation = None
+    if isinstance(metric, str) and metric in paired_drop.SUPPORTED:
+        _, ref_terms, groups = paired_drop.row_terms(metric, base, X_val, y_val)
+        validation = (X_val, y_val, ref_terms, groups)
     return Sweep(name, baseline, rows, models, time.perf_counter() - t0,
                  held_out=(X_test, y_test) if "held_out" in baseline else None,
-                 score=score)
+                 score=score, validation=validation)
 
 
 def _labelled(X, y, x_name, y_name):
