@@ -5,6 +5,8 @@
     python3 bench/bench_compression.py --quick       # iris and wine only; prints, writes nothing
     python3 bench/bench_compression.py --timing      # the timing run only (updates the results)
     python3 bench/bench_compression.py --report      # re-render results/compression.md
+    python3 bench/bench_compression.py --validation 0.5   # half of each training part held
+                                                          # for validation: ..._validation50.*
 
 Datasets: scikit-learn's bundled iris, wine, breast_cancer, digits, and time series shipped
 inside the aeon wheel (read from the .whl with zipfile; aeon is not imported): BasicMotions
@@ -17,7 +19,7 @@ emlearn's trees compare int16 features (``x < int(threshold)``), so integer inpu
 intended use.
 
 Protocol: RepeatedStratifiedKFold. Within each fold's training part a stratified 25%
-validation part is split off (seeded by the fold); forests of 10 and 50 trees at
+(``--validation``) validation part is split off (seeded by the fold); forests of 10 and 50 trees at
 min_samples_leaf 1 and 10 (RandomForestClassifier, seeded) are fit on the rest. Each forest:
 ``eml.compression_sweep`` with the library's default grid (pruning on the fit rows, scored on
 the validation rows, held-out = the fold's test rows); the pick is ``sweep.best(max_drop=0.01)``
@@ -49,7 +51,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 
 import emlearn_lab as eml
-from emlearn_lab.compression import auc_standard_error
+from emlearn_lab.sweep_metrics import auc_standard_error
 from emlearn_lab.exceptions import InputError
 from emlearn_lab.trees.modelfile import LAYOUTS, file_layout, to_bytes
 
@@ -263,13 +265,13 @@ def run_forest(name, fold, parts, n_trees, msl, seed):
     return row
 
 
-def run_dataset(name, X, y, folds, repeats):
+def run_dataset(name, X, y, folds, repeats, validation=0.25):
     X = to_int_features(np.asarray(X, dtype=np.float64))
     cv = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=0)
     rows = []
     for i, (train, test) in enumerate(cv.split(X, y)):
         X_fit, X_val, y_fit, y_val = train_test_split(
-            X[train], y[train], test_size=0.25, stratify=y[train], random_state=i)
+            X[train], y[train], test_size=validation, stratify=y[train], random_state=i)
         parts = (X_fit, y_fit, X_val, y_val, X[test], y[test])
         for n_trees, msl in FORESTS:
             rows.append(run_forest(name, i, parts, n_trees, msl, seed=i))
@@ -482,11 +484,17 @@ def main(argv=None):
     ap.add_argument("--timing", action="store_true",
                     help="the timing run only; updates it in results/compression.json")
     ap.add_argument("--report", action="store_true", help="re-render results/compression.md")
+    ap.add_argument("--validation", type=float, default=0.25,
+                    help="the fraction of each fold's training part held for validation; "
+                         "other than 0.25 writes results/compression_validation<percent>.* "
+                         "and skips the timing run")
     args = ap.parse_args(argv)
-    path = RESULTS / "compression.json"
+    stem = ("compression" if args.validation == 0.25
+            else f"compression_validation{round(100 * args.validation)}")
+    path = RESULTS / f"{stem}.json"
     if args.report:
         res = json.loads(path.read_text())
-        (RESULTS / "compression.md").write_text(report(res))
+        (RESULTS / f"{stem}.md").write_text(report(res))
         print(report(res))
         return
     if args.timing:
@@ -498,22 +506,24 @@ def main(argv=None):
         data = load_datasets(("iris", "wine") if args.quick else None)
         res = {"command": " ".join(["python3", "bench/bench_compression.py"]
                                    + list(sys.argv[1:] if argv is None else argv)),
-               "folds": args.folds, "repeats": args.repeats, "datasets": {}, "forests": []}
+               "folds": args.folds, "repeats": args.repeats, "validation": args.validation,
+               "datasets": {}, "forests": []}
         t0 = time.time()
         for name, (X, y) in data.items():
             res["datasets"][name] = {"rows": len(X), "features": int(np.shape(X)[1]),
                                      "classes": int(len(np.unique(y)))}
-            res["forests"] += run_dataset(name, X, y, args.folds, args.repeats)
+            res["forests"] += run_dataset(name, X, y, args.folds, args.repeats,
+                                          args.validation)
             print(f"{name}: {len(X)} rows, {np.shape(X)[1]} features, {len(np.unique(y))} "
                   f"classes ({time.time() - t0:.0f} s)", flush=True)
-        if not args.quick:
+        if not args.quick and stem == "compression":
             res["timing"] = run_timing()
     text = report(res)
     print(text)
     if not args.quick:
         RESULTS.mkdir(exist_ok=True)
         path.write_text(json.dumps(res, indent=1, default=float))
-        (RESULTS / "compression.md").write_text(text)
+        (RESULTS / f"{stem}.md").write_text(text)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ from .exceptions import (  # noqa: F401  (every error is an attribute: eml.Devic
 _LAZY = {
     **dict.fromkeys(["Board", "BoardTable", "Estimate", "FitTable", "add_board", "boards",
                      "estimate", "fit_table", "get_board"], ".board_fit"),
-    **dict.fromkeys(["CompressedTrees", "Sweep", "compress", "compression_sweep"], ".compression"),
+    **dict.fromkeys(["CompressedTrees", "compress"], ".compression"),
+    **dict.fromkeys(["Sweep", "compression_sweep"], ".sweep"),
     "convert": ".conversion",
     **dict.fromkeys(["DeviceApp", "post", "actions", "sensors"], ".app"),
     "connect": ".device.connect", "list_serial_ports": ".device.connect",
@@ -57,8 +58,9 @@ _LAZY = {
 # the package (as the eager imports did). Any submodule resolves as ``eml.<name>``, listed or not.
 _SUBMODULES = {"_kv_report", "_procs", "anomaly", "app", "board_fit", "compression",
                "conversion", "datasets", "device", "device_src", "export", "features", "gauss",
-               "labels", "neighbors", "nets", "protocol", "recordings", "rows", "runtime",
-               "terms", "training", "trees", "validate", "widgets", "windowing"}
+               "labels", "neighbors", "nets", "paired_drop", "protocol", "recordings", "rows",
+               "runtime", "sweep", "sweep_metrics", "terms", "training", "trees", "validate",
+               "widgets", "windowing"}
 
 __getattr__, __dir__ = attach(__name__, _LAZY, _SUBMODULES)
 

@@ -8,7 +8,7 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 import emlearn_lab as eml
 from emlearn_lab import paired_drop
-from emlearn_lab.compression import _metric_fn
+from emlearn_lab.sweep_metrics import metric_fn
 from emlearn_lab.exceptions import InputError
 
 
@@ -44,7 +44,7 @@ def test_row_terms_sum_to_the_sweeps_metrics(classification_data, regression_dat
                     "balanced_accuracy"))
         for metric in metrics:
             value, terms, groups = paired_drop.row_terms(metric, model, X_test, y_test)
-            assert value == pytest.approx(_metric_fn(metric)(model, X_test, y_test), abs=1e-12)
+            assert value == pytest.approx(metric_fn(metric)(model, X_test, y_test), abs=1e-12)
             assert terms.shape == groups.shape == (len(y_test),)
 
 

@@ -7,7 +7,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 import emlearn_lab as eml
-from emlearn_lab.compression import _auc
+from emlearn_lab.sweep_metrics import _auc
 from emlearn_lab.trees.prune import Routed, _project_simplex, prune_model, selection_order
 
 
@@ -226,9 +226,9 @@ def test_sweep_prunes_and_reports_the_held_out_metric(cancer):
 
 
 def test_report_cautions_when_validation_rows_are_few(cancer):
-    from emlearn_lab.compression import _hanley_mcneil, auc_standard_error
+    from emlearn_lab.sweep_metrics import _hanley_mcneil, auc_standard_error
     clf, X_train, X_test, y_train, y_test = cancer
-    from emlearn_lab.compression import _binary_auc
+    from emlearn_lab.sweep_metrics import _binary_auc
     # The formula against chance itself: AUCs of 50 + 50 binormal scores (true AUC 0.80)
     # spread by about what it says.
     rng = np.random.default_rng(0)
