@@ -3,10 +3,10 @@
 A compression sweep scores hundreds of settings on one set of validation rows, and
 ``Sweep.best(max_drop)`` takes the smallest whose drop is within ``max_drop``. On a few dozen
 rows each setting's drop is noisy, and the smallest setting that passes tends to be one the
-rows happened to favour: it loses more on new data. ``best(max_drop, confidence=c)`` asks for
-a one-sided non-inferiority test instead: ``drop + z(c) * se <= max_drop``, where ``se`` is the
-standard error of the *paired* drop (both models on the same rows, so the rows' shared
-difficulty cancels) and ``z(c)`` the standard normal quantile.
+rows happened to favour: it loses more on new data. ``best(max_drop, confidence=c, margin=m)``
+also asks for a one-sided non-inferiority test: ``drop + z(c) * se <= m`` (``m`` defaults to
+``max_drop``), where ``se`` is the standard error of the *paired* drop (both models on the same
+rows, so the rows' shared difficulty cancels) and ``z(c)`` the standard normal quantile.
 
 Each metric is written as a sum of row terms plus a constant (to first order), the terms of
 the rows of one class being exchangeable; the variance of the drop is then the sum over

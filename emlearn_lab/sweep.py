@@ -32,9 +32,11 @@ class Sweep:
     seconds: float = 0.0
     held_out: tuple | None = field(default=None, repr=False)
     score: object = field(default=None, repr=False)
-    # (X_val, y_val, the uncompressed model's row terms, row groups): for best(confidence=)
+    # (X_val, y_val, the uncompressed model) for best(confidence=); None for a metric
+    # paired_drop does not cover
     validation: tuple | None = field(default=None, repr=False)
     _se: dict = field(default_factory=dict, repr=False)
+    _base_terms: tuple | None = field(default=None, repr=False)
 
     def pareto(self) -> list:
         """Indices of rows no other row beats on both bytes and metric, smallest first."""
@@ -48,8 +50,11 @@ class Sweep:
                              f"{', '.join(paired_drop.SUPPORTED)}; this sweep's metric is "
                              f"{self.metric!r}: sweep with one of them, or pick without "
                              "confidence")
+        X, y, base = self.validation
+        if self._base_terms is None:
+            self._base_terms = paired_drop.row_terms(self.metric, base, X, y)[1:]
         if i not in self._se:
-            X, y, ref_terms, groups = self.validation
+            ref_terms, groups = self._base_terms
             _, terms, _ = paired_drop.row_terms(self.metric, self.models[i], X, y)
             self._se[i] = paired_drop.drop_standard_error(ref_terms, terms, groups)
         return self._se[i]
@@ -380,10 +385,8 @@ def compression_sweep(estimator, X_val, y_val, *, X_train=None, y_train=None, X_
     for r in rows:
         r["drop"] = baseline["metric"] - r["metric"]
     name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
-    validation = None
-    if isinstance(metric, str) and metric in paired_drop.SUPPORTED:
-        _, ref_terms, groups = paired_drop.row_terms(metric, base, X_val, y_val)
-        validation = (X_val, y_val, ref_terms, groups)
+    validation = ((X_val, y_val, base) if isinstance(metric, str)
+                  and metric in paired_drop.SUPPORTED else None)
     return Sweep(name, baseline, rows, models, time.perf_counter() - t0,
                  held_out=(X_test, y_test) if "held_out" in baseline else None,
                  score=score, validation=validation)

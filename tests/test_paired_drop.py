@@ -189,3 +189,13 @@ def test_a_wider_margin_allows_a_smaller_pick_that_still_passes(cancer):
         sweep.best(max_drop=0.01, margin=0.015)
     with pytest.raises(InputError, match="margin"):
         sweep.best(max_drop=0.01, confidence=0.95, margin=-0.01)
+
+
+def test_a_sweep_on_constant_targets_still_runs_and_explains_the_bound(regression_data):
+    X_train, X_test, y_train, _ = regression_data["friedman"]
+    reg = RandomForestRegressor(5, random_state=0).fit(X_train, y_train)
+    flat = np.full(len(X_test), 3.0)
+    sweep = eml.compression_sweep(reg, X_test, flat, metric="r2", leaves_per_class=(None, 4))
+    assert sweep.best(max_drop=1.0) is not None         # the plain rule as before
+    with pytest.raises(InputError, match="r2 needs validation targets that vary"):
+        sweep.best(max_drop=1.0, confidence=0.95)
