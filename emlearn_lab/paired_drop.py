@@ -27,6 +27,7 @@ classes of ``n_k`` times the within-class variance of the row terms' differences
 import numpy as np
 
 from .exceptions import InputError
+from .sweep_metrics import auc_groups
 from .trees.prune import label_indices
 
 __all__ = ["row_terms", "drop_standard_error", "SUPPORTED"]
@@ -38,10 +39,7 @@ SUPPORTED = ("roc_auc_ovo_weighted", "roc_auc_ovr_weighted", "roc_auc", "accurac
 def _placements(positive: np.ndarray, score: np.ndarray):
     """(AUC, each positive row's placement among the negatives, each negative row's among
     the positives); a placement is the fraction of the other class it beats, ties half."""
-    pos, neg = score[positive], score[~positive]
-    if len(pos) == 0 or len(neg) == 0:
-        raise InputError("ROC AUC needs rows of both classes (of every class pair): give "
-                         "more validation rows, or metric='accuracy'")
+    pos, neg = score[positive], score[~positive]        # both non-empty (auc_groups)
     neg_sorted, pos_sorted = np.sort(neg), np.sort(pos)
     below = (np.searchsorted(neg_sorted, pos, "left")
              + np.searchsorted(neg_sorted, pos, "right")) / (2.0 * len(neg))
@@ -60,38 +58,29 @@ def _add_auc(terms: np.ndarray, rows: np.ndarray, positive: np.ndarray, score: n
     return weight * auc
 
 
-def _auc_terms(p: np.ndarray, k: np.ndarray, multi_class: str):
-    n = len(k)
-    terms, rows = np.zeros(n), np.arange(n)
-    present = np.unique(k)
-    if len(present) < 2:
-        raise InputError("ROC AUC needs rows of at least two classes: give more validation "
-                         "rows, or metric='accuracy'")
-    if p.shape[1] == 2:
-        value = _add_auc(terms, rows, k == 1, p[:, 1], 1.0)
-    elif multi_class == "ovr":
-        support = np.bincount(k, minlength=p.shape[1])[present] / n
-        value = sum(_add_auc(terms, rows, k == c, p[:, c], w) for c, w in zip(present, support))
-    else:                                         # scikit-learn's ovo, weighted by prevalence
-        pairs = [(a, b) for i, a in enumerate(present) for b in present[i + 1:]]
-        prevalence = np.array([((k == a) | (k == b)).mean() for a, b in pairs])
-        value = 0.0
-        for (a, b), w in zip(pairs, prevalence / prevalence.sum()):
-            sel = np.flatnonzero((k == a) | (k == b))
-            value += _add_auc(terms, sel, k[sel] == a, p[sel, a], w / 2.0)
-            value += _add_auc(terms, sel, k[sel] == b, p[sel, b], w / 2.0)
+def _auc_terms(p: np.ndarray, k: np.ndarray, multi_class: str, classes):
+    """(the averaged ROC AUC, its row terms): the sweep's own decomposition (auc_groups),
+    each binary AUC's terms added with its share of the average."""
+    groups = auc_groups(k, p.shape[1], multi_class, classes)
+    total = np.sum([w for w, _ in groups])
+    terms, index, value = np.zeros(len(k)), np.arange(len(k)), 0.0
+    for w, parts in groups:
+        for rows, positive, column in parts:
+            value += _add_auc(terms, index[rows], positive, p[rows, column],
+                              w / total / len(parts))
     return value, terms
 
 
-def row_terms(metric: str, model, X, y):
+def row_terms(metric, model, X, y):
     """(metric value, row terms, row groups) of ``model`` on (X, y): the metric minus a
     constant is, to first order, the sum of the row terms; rows of one group (class) are
     exchangeable. InputError for a metric this module does not cover."""
-    if metric not in SUPPORTED:
+    if not isinstance(metric, str) or metric not in SUPPORTED:
+        name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
         raise InputError(f"a confidence bound needs one of the metrics {', '.join(SUPPORTED)}; "
-                         f"this sweep's metric is {metric!r}: sweep with one of them, or pick "
+                         f"this sweep's metric is {name!r}: sweep with one of them, or pick "
                          "without confidence")
-    if metric == "r2" or metric == "neg_mean_absolute_error":
+    if metric in ("r2", "neg_mean_absolute_error"):
         y = np.asarray(y, dtype=np.float64)
         err = y - model.predict(X).astype(np.float64)
         groups = np.zeros(len(y), dtype=np.int64)
@@ -108,7 +97,7 @@ def row_terms(metric: str, model, X, y):
     k = label_indices(classes, y)
     if metric.startswith("roc_auc"):
         value, terms = _auc_terms(model.predict_proba(X), k,
-                                  "ovo" if metric == "roc_auc_ovo_weighted" else "ovr")
+                                  "ovo" if metric == "roc_auc_ovo_weighted" else "ovr", classes)
         return value, terms, k
     correct = (label_indices(classes, model.predict(X)) == k).astype(np.float64)
     if metric == "accuracy":

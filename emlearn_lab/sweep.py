@@ -32,8 +32,7 @@ class Sweep:
     seconds: float = 0.0
     held_out: tuple | None = field(default=None, repr=False)
     score: object = field(default=None, repr=False)
-    # (X_val, y_val, the uncompressed model) for best(confidence=); None for a metric
-    # paired_drop does not cover
+    # (X_val, y_val, the uncompressed model, the metric as given) for best(confidence=)
     validation: tuple | None = field(default=None, repr=False)
     _se: dict = field(default_factory=dict, repr=False)
     _base_terms: tuple | None = field(default=None, repr=False)
@@ -45,17 +44,12 @@ class Sweep:
     def drop_se(self, i: int) -> float:
         """Standard error of setting ``i``'s drop on the validation rows: the uncompressed
         model and this one scored on the same rows (DeLong for ROC AUC; paired_drop.py)."""
-        if self.validation is None:
-            raise InputError(f"a confidence bound needs one of the metrics "
-                             f"{', '.join(paired_drop.SUPPORTED)}; this sweep's metric is "
-                             f"{self.metric!r}: sweep with one of them, or pick without "
-                             "confidence")
-        X, y, base = self.validation
+        X, y, base, metric = self.validation
         if self._base_terms is None:
-            self._base_terms = paired_drop.row_terms(self.metric, base, X, y)[1:]
+            self._base_terms = paired_drop.row_terms(metric, base, X, y)[1:]
         if i not in self._se:
             ref_terms, groups = self._base_terms
-            _, terms, _ = paired_drop.row_terms(self.metric, self.models[i], X, y)
+            _, terms, _ = paired_drop.row_terms(metric, self.models[i], X, y)
             self._se[i] = paired_drop.drop_standard_error(ref_terms, terms, groups)
         return self._se[i]
 
@@ -82,18 +76,16 @@ class Sweep:
                 f"best metric drops {closest['drop']:.4f} at {closest['bytes']} B. Raise "
                 "max_drop or the budget, or train a smaller forest (fewer trees, larger "
                 "min_samples_leaf)")
-        if z is not None:
-            ok = [next((i for i in ok
-                        if self.rows[i]["drop"] + z * self.drop_se(i) <= margin + 1e-12),
-                       None)]
-            if ok[0] is None:
-                raise InputError(
-                    f"no setting within max_drop={max_drop:g} and budget_bytes="
-                    f"{budget_bytes} passes the confidence test (drop + {z:.3f} standard "
-                    f"errors <= margin={margin:g}): on {self.baseline['rows']} validation "
-                    "rows no drop is certain enough. Give more validation rows, raise the "
-                    "margin or the budget, or lower confidence")
-        return ok[0]
+        if z is None:
+            return ok[0]
+        for i in ok:
+            if self.rows[i]["drop"] + z * self.drop_se(i) <= margin + 1e-12:
+                return i
+        raise InputError(
+            f"no setting within max_drop={max_drop:g} and budget_bytes={budget_bytes} passes "
+            f"the confidence test (drop + {z:.3f} standard errors <= margin={margin:g}): on "
+            f"{self.baseline['rows']} validation rows no drop is certain enough. Give more "
+            "validation rows, raise the margin or the budget, or lower confidence")
 
     def best(self, max_drop: float = 0.01, budget_bytes: int | None = None,
              confidence: float | None = None, margin: float | None = None) -> TreeModel:
@@ -385,11 +377,9 @@ def compression_sweep(estimator, X_val, y_val, *, X_train=None, y_train=None, X_
     for r in rows:
         r["drop"] = baseline["metric"] - r["metric"]
     name = metric if isinstance(metric, str) else getattr(metric, "__name__", "metric")
-    validation = ((X_val, y_val, base) if isinstance(metric, str)
-                  and metric in paired_drop.SUPPORTED else None)
     return Sweep(name, baseline, rows, models, time.perf_counter() - t0,
                  held_out=(X_test, y_test) if "held_out" in baseline else None,
-                 score=score, validation=validation)
+                 score=score, validation=(X_val, y_val, base, metric))
 
 
 def _labelled(X, y, x_name, y_name):

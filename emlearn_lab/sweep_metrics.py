@@ -7,7 +7,7 @@ from .exceptions import InputError
 from .trees.prune import label_indices
 from .validate import invalid
 
-__all__ = ["METRICS", "metric_fn", "auc_standard_error"]
+__all__ = ["METRICS", "metric_fn", "auc_standard_error", "auc_groups"]
 
 
 def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
@@ -23,30 +23,40 @@ def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def auc_groups(k: np.ndarray, n_columns: int, multi_class: str, classes) -> list:
+    """scikit-learn's averaged ROC AUC as groups of binary AUCs, ``[(weight, [(rows, positive,
+    column), ...])]``: each binary AUC scores probability column ``column`` over ``rows`` (a
+    slice or a mask) with ``positive`` (a mask over those rows) the positive class; a group's
+    AUC is the mean of its binary AUCs, and the average weights the groups by ``weight``.
+    Binary: one AUC; "ovr": one per class, weighted by its rows; "ovo": both AUCs of every
+    class pair, weighted by the pair's prevalence. InputError when y holds one class."""
+    present = np.unique(k)
+    if len(present) < 2:
+        raise InputError(f"ROC AUC needs rows of at least two classes; y holds only "
+                         f"{[classes[i] for i in present]}: give more validation rows, "
+                         "or metric='accuracy'")
+    every = slice(None)
+    if n_columns == 2:
+        return [(1.0, [(every, k == 1, 1)])]
+    if multi_class == "ovr":
+        support = np.bincount(k, minlength=n_columns)
+        return [(support[c], [(every, k == c, c)]) for c in present]
+    groups = []
+    for i, a in enumerate(present):
+        for b in present[i + 1:]:
+            sel = (k == a) | (k == b)
+            groups.append((sel.mean(), [(sel, k[sel] == a, a), (sel, k[sel] == b, b)]))
+    return groups
+
+
 def _auc(multi_class):
     def score(model, X, y):
         p = model.predict_proba(X)
         classes = np.asarray(model.classes_).tolist()
-        k = label_indices(classes, y)
-        present = np.unique(k)
-        if len(present) < 2:
-            raise InputError(f"ROC AUC needs rows of at least two classes; y holds only "
-                             f"{[classes[i] for i in present]}: give more validation rows, "
-                             "or metric='accuracy'")
-        if p.shape[1] == 2:
-            return _binary_auc(k == 1, p[:, 1])
-        if multi_class == "ovr":
-            support = np.bincount(k, minlength=p.shape[1])[present]
-            aucs = [_binary_auc(k == c, p[:, c]) for c in present]
-            return float(np.average(aucs, weights=support))
-        pairs, weights = [], []
-        for i, a in enumerate(present):          # scikit-learn's ovo, weighted by prevalence
-            for b in present[i + 1:]:
-                sel = (k == a) | (k == b)
-                pairs.append((_binary_auc(k[sel] == a, p[sel, a]) +
-                              _binary_auc(k[sel] == b, p[sel, b])) / 2.0)
-                weights.append(sel.mean())
-        return float(np.average(pairs, weights=weights))
+        groups = auc_groups(label_indices(classes, y), p.shape[1], multi_class, classes)
+        aucs = [sum(_binary_auc(positive, p[rows, column]) for rows, positive, column in parts)
+                / len(parts) for _, parts in groups]
+        return float(np.average(aucs, weights=[w for w, _ in groups]))
     return score
 
 
